@@ -1,0 +1,39 @@
+# gatewaykit: two commands.
+#   make lab   -- set everything up and open JupyterLab on notebooks/ with the embedded sandbox
+#   make test  -- set everything up and run the whole suite
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: lab test setup system-deps clean bench lint
+
+$(STAMP): pyproject.toml requirements/dev.txt requirements/httpbin.txt
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "gatewaykit needs Python 3.11+")'
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@echo "==> installing Python packages into $(VENV) (first run takes about a minute)"
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements/dev.txt
+	$(PY) -m pip install -q --disable-pip-version-check --no-deps -r requirements/httpbin.txt
+	$(PY) -m pip install -q --disable-pip-version-check --no-deps -e .
+	@touch $(STAMP)
+
+setup: $(STAMP)
+
+system-deps:
+	@bash scripts/system-deps.sh
+
+lab: setup
+	$(VENV)/bin/jupyter lab --ip 127.0.0.1 --ServerApp.root_dir=notebooks $(LAB_ARGS)
+
+test: setup system-deps
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: setup
+	$(PY) bench/translate
+	$(PY) bench/sandbox
+
+lint: setup
+	$(VENV)/bin/ruff check gatewaykit tests
+
+clean:
+	rm -rf $(VENV) .pytest_cache .gatewaykit

@@ -1,0 +1,194 @@
+"""The one interface every backend implements: the embedded sandbox, kind, and a connected cluster.
+
+Lab checks and notebooks are written against :class:`Backend` only, so the same lab runs
+unchanged on every backend (the httpx transport / testcontainers ``WaitStrategyTarget`` idea).
+"""
+
+from __future__ import annotations
+
+import pathlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Protocol, Union, runtime_checkable
+
+__all__ = ["ApplyReport", "Backend", "CurlResult", "ManifestSource", "parse_curl_output"]
+
+#: What ``apply``/``delete`` accept: YAML text, a path to a YAML file, or parsed dicts.
+ManifestSource = Union[str, pathlib.Path, Mapping, list]
+
+
+@dataclass(frozen=True, slots=True)
+class ApplyReport:
+    """What ``kubectl apply`` / ``kubectl delete`` printed for one manifest.
+
+    ``lines`` are the per-object lines (``gateway.networking.istio.io/x created``);
+    ``warnings`` are the bare warning texts; ``str()`` renders both as kubectl does
+    (``Warning: <text>`` lines first, as kubectl prints admission warnings before the object line).
+    """
+
+    lines: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+
+    def __str__(self) -> str:
+        return "\n".join([f"Warning: {w}" for w in self.warnings] + list(self.lines))
+
+    def _repr_pretty_(self, p, cycle) -> None:  # type: ignore[no-untyped-def]
+        p.text(str(self))
+
+
+@dataclass(frozen=True, slots=True)
+class CurlResult:
+    """The outcome of running the real ``curl`` binary.
+
+    ``exit_code``, ``stdout`` and ``stderr`` are exactly what curl produced. The parsed
+    convenience fields come from the *last* HTTP response head found in stdout (``-i``/``-I``/
+    ``-D -``) or from ``-v`` lines in stderr; they are None when curl failed before a response.
+    """
+
+    command: str
+    exit_code: int
+    stdout: str
+    stderr: str
+    status: int | None = None
+    http_version: str | None = None
+    reason: str | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    body: str | None = None
+    # Set by the local backend: the simulate() explanation of the last request, when known.
+    explanation: object | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True when curl exited 0."""
+        return self.exit_code == 0
+
+    @property
+    def status_line(self) -> str | None:
+        """``HTTP/1.1 200 OK`` / ``HTTP/2 418`` as curl printed it, or None."""
+        if self.status is None:
+            return None
+        line = f"HTTP/{self.http_version} {self.status}"
+        return f"{line} {self.reason}" if self.reason else line
+
+    def __str__(self) -> str:
+        parts = []
+        if self.stdout:
+            parts.append(self.stdout.rstrip("\n"))
+        if self.stderr:
+            parts.append(self.stderr.rstrip("\n"))
+        parts.append(f"(exit code {self.exit_code})")
+        return "\n".join(parts)
+
+
+def parse_curl_output(command: str, exit_code: int, stdout: str, stderr: str) -> CurlResult:
+    """Build a :class:`CurlResult`, parsing the last response head curl printed.
+
+    Heads are found in stdout (``-i``, ``-I``, ``-D -``) or in ``-v`` stderr (``< HTTP/2 418``).
+    Header names are lower-cased in :attr:`CurlResult.headers` (the last value wins).
+    """
+    status = version = reason = None
+    headers: dict[str, str] = {}
+    body: str | None = None
+
+    def parse_head(lines: list[str]) -> None:
+        nonlocal status, version, reason, headers
+        first = lines[0].split(" ", 2)
+        version = first[0][len("HTTP/"):]
+        try:
+            status = int(first[1])
+        except (IndexError, ValueError):
+            status = None
+        reason = first[2].strip() if len(first) > 2 and first[2].strip() else None
+        headers = {}
+        for line in lines[1:]:
+            if ":" in line:
+                k, v = line.split(":", 1)
+                headers[k.strip().lower()] = v.strip()
+
+    # stdout heads: blocks starting with "HTTP/" and ending with an empty line.
+    text = stdout.replace("\r\n", "\n")
+    pos = 0
+    last_head_end = None
+    while True:
+        idx = text.find("HTTP/", pos)
+        if idx == -1 or (idx > 0 and text[idx - 1] != "\n"):
+            if idx == -1:
+                break
+            pos = idx + 5
+            continue
+        end = text.find("\n\n", idx)
+        head = text[idx:] if end == -1 else text[idx:end]
+        lines = head.split("\n")
+        if len(lines[0].split(" ")) >= 2 and lines[0].split(" ")[1].isdigit():
+            parse_head(lines)
+            last_head_end = len(text) if end == -1 else end + 2
+            pos = last_head_end
+        else:
+            pos = idx + 5
+        if end == -1:
+            break
+    if last_head_end is not None:
+        body = text[last_head_end:]
+    elif exit_code == 0:
+        body = stdout
+    if status is None:
+        # -v: "< HTTP/1.1 200 OK" then "< header: value" lines
+        err_lines = stderr.replace("\r\n", "\n").split("\n")
+        head_lines: list[str] = []
+        for line in err_lines:
+            if line.startswith("< HTTP/"):
+                head_lines = [line[2:]]
+            elif line.startswith("< ") and head_lines:
+                head_lines.append(line[2:])
+        if head_lines:
+            parse_head(head_lines)
+            body = stdout
+    return CurlResult(
+        command=command,
+        exit_code=exit_code,
+        stdout=stdout,
+        stderr=stderr,
+        status=status,
+        http_version=version,
+        reason=reason,
+        headers=headers,
+        body=body,
+    )
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """What every backend offers. Implemented by ``LocalSandbox``, ``KindSandbox``,
+    ``ConnectedSandbox``; checked by ``tests/test_backend_protocol.py``."""
+
+    @property
+    def env(self) -> dict[str, str]:
+        """``INGRESS_HOST``, ``INGRESS_PORT``, ``SECURE_INGRESS_PORT``, ``TCP_INGRESS_PORT``."""
+        ...
+
+    def apply(self, source: ManifestSource) -> ApplyReport:
+        """Apply a (multi-document) manifest; return when the config serves traffic.
+
+        Raises:
+            ValidationError: Istio/Kubernetes would reject it; nothing changed.
+        """
+        ...
+
+    def delete(self, source: ManifestSource) -> ApplyReport:
+        """Delete every object the manifest names (``kubectl delete -f``)."""
+        ...
+
+    def curl(self, command: str, source: str | None = None, timeout: float = 30.0) -> CurlResult:
+        """Run real curl with the command as written in Istio's docs.
+
+        ``source`` (``"default/curl"``) runs it inside that workload, through its sidecar.
+        """
+        ...
+
+    def logs(self, workload: str) -> str:
+        """The access log of a proxy (``"istio-system/istio-ingressgateway"``, ``"default/curl"``)."""
+        ...
+
+    def close(self) -> None:
+        """Stop everything this backend started; idempotent."""
+        ...

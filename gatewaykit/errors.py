@@ -1,0 +1,99 @@
+"""The one error tree of gatewaykit.
+
+Our exception hierarchy::
+
+    GatewayKitError
+    ├── ValidationError        Istio/Kubernetes would reject the manifest; str() is what kubectl prints
+    │   └── ManifestError      the manifest cannot even be read: YAML syntax, unknown apiVersion/kind
+    ├── LabError               a lab file is malformed (file, line, what is wrong)
+    └── BackendError           a backend could not do what was asked
+        ├── SandboxError       the embedded sandbox failed (bind, TLS setup, workload start)
+        ├── ClusterError       kind / Docker / Kubernetes API problems (wraps the cause with ``from``)
+        └── NotReadyError      something did not become ready in time; recent logs attached
+
+Things a learner is *supposed* to see -- no route, no filter chain, TLS required,
+blocked egress -- are not exceptions: they are :class:`gatewaykit.simulate.Result`
+values with a ``miss`` (the way Istio's own simulation tests assert ``ErrNoRoute``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+__all__ = [
+    "BackendError",
+    "ClusterError",
+    "GatewayKitError",
+    "LabError",
+    "ManifestError",
+    "NotReadyError",
+    "SandboxError",
+    "ValidationError",
+]
+
+
+class GatewayKitError(Exception):
+    """Base class of every error gatewaykit raises on purpose."""
+
+
+class ValidationError(GatewayKitError):
+    """A manifest was rejected the way ``kubectl apply`` against Istio would reject it.
+
+    ``str(err)`` is exactly what kubectl prints (one or more lines, see
+    ``../shared/reference/istio-behavior.md`` §14.0). ``errors`` holds the bare
+    messages, ``warnings`` the ``Warning: ...`` texts of objects that *would* have
+    been accepted. Nothing is changed when this is raised.
+    """
+
+    def __init__(
+        self,
+        rendered: str,
+        *,
+        errors: Sequence[str] = (),
+        warnings: Sequence[str] = (),
+    ) -> None:
+        super().__init__(rendered)
+        self.rendered = rendered
+        self.errors: tuple[str, ...] = tuple(errors) or (rendered,)
+        self.warnings: tuple[str, ...] = tuple(warnings)
+
+    def __str__(self) -> str:
+        return self.rendered
+
+
+class ManifestError(ValidationError):
+    """The manifest could not be parsed or names an unsupported apiVersion/kind."""
+
+
+class LabError(GatewayKitError):
+    """A lab definition file is malformed; the message names file, line and problem."""
+
+
+class BackendError(GatewayKitError):
+    """A backend (local sandbox or cluster) failed to perform an operation."""
+
+
+class SandboxError(BackendError):
+    """The embedded local sandbox failed: a bind, a TLS setup, a workload start."""
+
+
+class ClusterError(BackendError):
+    """The kind / bring-your-own-cluster backend failed (Docker, Kubernetes API, Istio)."""
+
+
+class NotReadyError(BackendError):
+    """Something did not become ready in time.
+
+    Args:
+        name: what was being waited for (a step name such as ``"istio install"``).
+        message: what went wrong, and the fix when known.
+        logs: the last log lines of the thing waited for, shown under the message.
+    """
+
+    def __init__(self, name: str, message: str, logs: str = "") -> None:
+        text = f"{name}: {message}"
+        if logs:
+            text += "\n--- last log lines ---\n" + logs.rstrip()
+        super().__init__(text)
+        self.name = name
+        self.logs = logs
