@@ -1,0 +1,189 @@
+"""Run the real ``curl`` binary the way Istio's docs write it.
+
+Commands are executed by ``bash`` so that doc-style quoting and ``$VARS`` work verbatim
+(``curl -s -I -HHost:httpbin.example.com "http://$INGRESS_HOST:$INGRESS_PORT/status/200"``).
+``curl`` inside the command is a shell function that calls the real binary with:
+
+* ``-q`` first, so a learner's ``~/.curlrc`` cannot change what they see;
+* for in-mesh calls (``source="default/curl"``), one ``--connect-to HOST:PORT:127.0.0.1:REAL``
+  per name the cluster's DNS knows. ``--connect-to`` keeps the URL's Host header and TLS SNI and
+  only changes where the TCP connection goes -- exactly what the sidecar's iptables capture does
+  to a pod's outbound connection, so the emulated sidecar sees the request the app sent.
+
+Names the cluster DNS does not know fail as DNS does (curl exit 6, ``Could not resolve host``):
+curl is run in an empty network namespace (``unshare -n``; ``-rn`` when not root), where no
+name resolves and nothing can leave the machine.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from gatewaykit.backends.base import CurlResult, parse_curl_output
+
+__all__ = ["ConnectTo", "run_curl", "url_hosts"]
+
+# Proxy variables would silently route the learner's curl elsewhere.
+_SCRUB = {
+    "http_proxy", "https_proxy", "all_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY",
+    "ALL_PROXY", "NO_PROXY", "CURL_CA_BUNDLE", "SSL_CERT_FILE", "SSL_CERT_DIR", "CURL_HOME",
+}
+
+_URL_RE = re.compile(r"^(?:(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*)://)?(?P<host>\[[^\]]+\]|[^/:?#]+)(?::(?P<port>\d+))?")
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectTo:
+    """One ``--connect-to`` rule: connections for ``host:port`` go to ``127.0.0.1:real_port``."""
+
+    host: str
+    port: int
+    real_port: int
+    real_host: str = "127.0.0.1"
+
+    def arg(self) -> str:
+        """The ``--connect-to`` argument value."""
+        return f"{self.host}:{self.port}:{self.real_host}:{self.real_port}"
+
+
+def _expand(command: str, env: Mapping[str, str]) -> list[str]:
+    """Split a command like the shell would, expanding ``$VAR``/``${VAR}`` from ``env``."""
+    def sub(m: re.Match[str]) -> str:
+        name = m.group(1) or m.group(2)
+        return env.get(name, "")
+
+    expanded = re.sub(r"\$\{(\w+)\}|\$(\w+)", sub, command)
+    try:
+        return shlex.split(expanded)
+    except ValueError:
+        return expanded.split()
+
+
+def url_hosts(command: str, env: Mapping[str, str]) -> list[tuple[str, int, str]]:
+    """Return ``(host, port, scheme)`` for every URL a curl command would fetch.
+
+    Only arguments of ``curl`` itself are considered; option values are skipped.
+    """
+    args = _expand(command, env)
+    out: list[tuple[str, int, str]] = []
+    takes_value = {
+        "-H", "--header", "-o", "--output", "-d", "--data", "--resolve", "--connect-to", "--cacert",
+        "--cert", "--key", "-u", "--user", "-X", "--request", "-A", "--user-agent", "-e", "--referer",
+        "-m", "--max-time", "--connect-timeout", "-w", "--write-out", "-x", "--proxy", "--data-raw",
+        "--data-binary", "-F", "--form", "-b", "--cookie", "-c", "--cookie-jar", "-D", "--dump-header",
+        "-T", "--upload-file", "-r", "--range", "--retry", "--capath", "--ciphers", "--tls-max",
+        "--max-redirs", "--interface", "--local-port", "--url", "-K", "--config", "--key-type",
+        "--cert-type", "--pinnedpubkey", "--expect100-timeout", "--retry-delay", "--retry-max-time",
+    }
+    in_curl = False
+    skip = False
+    for arg in args:
+        if arg in ("|", "&&", ";", "||"):
+            in_curl = False
+            continue
+        if arg == "curl" or arg.endswith("/curl"):
+            in_curl = True
+            continue
+        if not in_curl:
+            continue
+        if skip:
+            skip = False
+            continue
+        if arg in takes_value:
+            skip = arg != "--url"
+            continue
+        if arg.startswith("-"):
+            continue
+        m = _URL_RE.match(arg)
+        if not m or not m.group("host"):
+            continue
+        scheme = (m.group("scheme") or "http").lower()
+        if scheme not in ("http", "https"):
+            continue
+        port = int(m.group("port") or (443 if scheme == "https" else 80))
+        out.append((m.group("host").strip("[]"), port, scheme))
+    return out
+
+
+def _unshare_prefix() -> list[str] | None:
+    """The command prefix that runs curl in an empty network namespace, or None if unavailable."""
+    unshare = shutil.which("unshare")
+    if not unshare:
+        return None
+    flags = "-n" if os.geteuid() == 0 else "-rn"
+    probe = subprocess.run([unshare, flags, "true"], capture_output=True)
+    return [unshare, flags] if probe.returncode == 0 else None
+
+
+_UNSHARE: list[str] | None | bool = False
+
+
+def run_curl(
+    command: str,
+    *,
+    env: Mapping[str, str],
+    cwd: str | os.PathLike[str] | None = None,
+    connect_to: Iterable[ConnectTo] = (),
+    isolate_dns: bool = False,
+    timeout: float = 30.0,
+) -> CurlResult:
+    """Run a doc-style curl command with the real curl binary and capture what it printed.
+
+    Args:
+        command: the command as written in Istio's docs; may use ``$INGRESS_HOST`` etc.
+        env: variables the command may reference (``sb.env``).
+        cwd: working directory (where ``--cacert example_certs1/example.com.crt`` is resolved).
+        connect_to: in-mesh rules that send a host:port to the emulated sidecar.
+        isolate_dns: run curl where no name resolves (the URL names a host the mesh's DNS
+            does not know): curl fails with exit 6 as in a pod.
+        timeout: seconds before curl is killed (exit code 28 is reported, like ``--max-time``).
+
+    Returns:
+        The :class:`CurlResult` with curl's exact exit code, stdout and stderr.
+    """
+    global _UNSHARE
+    if shutil.which("curl") is None:
+        raise FileNotFoundError("the real `curl` binary is needed: install it (apt-get install curl)")
+    run_env = {k: v for k, v in os.environ.items() if k not in _SCRUB}
+    run_env.update(env)
+    extra = ["-q"] + [a for rule in connect_to for a in ("--connect-to", rule.arg())]
+    prefix = ""
+    if isolate_dns:
+        if _UNSHARE is False:
+            _UNSHARE = _unshare_prefix()
+        if _UNSHARE:
+            prefix = " ".join(shlex.quote(p) for p in _UNSHARE) + " "
+        else:
+            # No network namespaces here: point every connection at a name that cannot resolve.
+            extra += ["--connect-to", "::nxdomain.invalid:1"]
+    function = "curl() { " + prefix + "command curl " + " ".join(shlex.quote(a) for a in extra) + ' "$@"; }\n'
+    script = function + command
+    try:
+        proc = subprocess.run(
+            ["bash", "-c", script],
+            env=run_env,
+            cwd=cwd,
+            capture_output=True,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+        )
+        code, out, err = proc.returncode, proc.stdout, proc.stderr
+    except subprocess.TimeoutExpired as exc:
+        code = 28
+        out = exc.stdout or b""
+        err = (exc.stderr or b"") + f"\ncurl: (28) gatewaykit stopped curl after {timeout:g} s\n".encode()
+    return parse_curl_output(
+        command, code, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
+    )
+
+
+def scratch_dir() -> str:
+    """A private temporary directory (mode 0700) for curl's working files."""
+    return tempfile.mkdtemp(prefix="gatewaykit-curl-")
