@@ -1,0 +1,269 @@
+"""Loading manifests: YAML text, files or dicts into :class:`~gatewaykit.resources.meta.Manifest` s.
+
+This module owns what ``kubectl`` does on the *client* side before anything reaches the API
+server: split the stream into documents, parse each one, check ``apiVersion``/``kind``/
+``metadata.name`` and map the kind to a known resource. Its failures are
+:class:`~gatewaykit.errors.ManifestError` s whose text is what kubectl prints.
+
+Rule: no I/O except reading the file a :class:`pathlib.Path` names.
+"""
+
+from __future__ import annotations
+
+import pathlib
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import yaml
+
+from gatewaykit.errors import ManifestError
+from gatewaykit.resources.meta import KINDS, KindInfo, Manifest, Source, kind_info
+
+__all__ = ["dump_yaml", "load", "resource_string", "supported_kinds_line"]
+
+# kubectl reads YAML with sigs.k8s.io/yaml (go-yaml, YAML 1.1 booleans) and converts it to JSON:
+# timestamps stay strings. PyYAML's SafeLoader would turn `2024-01-01` into a date, so we use a
+# loader without the timestamp resolver (the C loader when available: 1000 objects must load fast).
+_BaseLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _KubeLoader(_BaseLoader):  # type: ignore[misc,valid-type]
+    """SafeLoader minus timestamp resolution (sigs.k8s.io/yaml keeps them as strings)."""
+
+
+_KubeLoader.yaml_implicit_resolvers = {
+    ch: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for ch, resolvers in _BaseLoader.yaml_implicit_resolvers.items()
+}
+
+# go-yaml's wording for the PyYAML problems a learner typically hits (kubectl prints go-yaml's).
+_GO_YAML_PROBLEMS: tuple[tuple[str, str], ...] = (
+    ("mapping values are not allowed here", "mapping values are not allowed in this context"),
+    ("found character '\\t' that cannot start any token", "found character that cannot start any token"),
+    ("that cannot start any token", "found character that cannot start any token"),
+    ("could not find expected ':'", "could not find expected ':'"),
+    ("expected <block end>, but found '<block sequence start>'", "did not find expected key"),
+    ("expected <block end>, but found '<block mapping start>'", "did not find expected key"),
+    ("expected <block end>, but found", "did not find expected key"),
+    ("expected ',' or ']'", "did not find expected ',' or ']'"),
+    ("expected ',' or '}'", "did not find expected ',' or '}'"),
+    ("found undefined alias", "unknown anchor referenced"),
+    ("found unexpected end of stream", "found unexpected end of stream"),
+    ("found duplicate anchor", "found duplicate anchor"),
+)
+
+_SEPARATOR = re.compile(r"^---\s*$")
+
+
+def supported_kinds_line() -> str:
+    """The extra line gatewaykit adds to kubectl's "no matches for kind" error."""
+    groups: dict[tuple[str, tuple[str, ...]], list[str]] = {}
+    for k in KINDS:
+        groups.setdefault((k.group, k.versions), []).append(k.kind)
+    parts = []
+    for (group, versions), kinds in groups.items():
+        apis = ", ".join(f"{group}/{v}" if group else v for v in versions)
+        parts.append(f"{', '.join(kinds)} ({apis})")
+    return "supported kinds: " + "; ".join(parts)
+
+
+def resource_string(info: KindInfo, version: str) -> str:
+    """kubectl's ``resource.Info`` rendering: ``Resource: "<gv>, Resource=<plural>", GroupVersionKind: "
+    "...``."""
+    gv = f"{info.group}/{version}" if info.group else version
+    return f'Resource: "{gv}, Resource={info.plural}", GroupVersionKind: "{gv}, Kind={info.kind}"'
+
+
+def load(
+    source: str | pathlib.Path | Mapping[str, Any] | list[Any], *, name: str | None = None
+) -> list[Manifest]:
+    """Parse manifests the way ``kubectl apply -f`` reads them.
+
+    Args:
+        source: YAML text (one or more ``---``-separated documents), a :class:`pathlib.Path` to a
+            YAML file, one manifest as a dict, or a list of dicts.
+        name: the file name used in messages (kubectl prints it); default ``STDIN`` for text and
+            dicts, the path as given for a :class:`pathlib.Path`.
+
+    Returns:
+        One :class:`Manifest` per non-empty document (``kind: List`` is expanded like kubectl).
+
+    Raises:
+        ManifestError: YAML syntax error, a document that is not a mapping, missing
+            ``apiVersion``/``kind``/``metadata.name``, or an unknown ``apiVersion``/``kind``.
+            The text is what kubectl prints; several bad documents give one line each.
+    """
+    if isinstance(source, pathlib.Path):
+        file = name or str(source)
+        try:
+            text = source.read_text(encoding="utf-8")
+        except OSError as exc:
+            # kubectl: `error: the path "x.yaml" does not exist`
+            raise ManifestError(f'error: the path "{source}" does not exist') from exc
+        docs = _parse_text(text, file)
+    elif isinstance(source, str):
+        file = name or "STDIN"
+        docs = _parse_text(source, file)
+    elif isinstance(source, Mapping):
+        file = name or "STDIN"
+        docs = [(dict(source), Source(file, 0, 1))]
+    elif isinstance(source, list):
+        file = name or "STDIN"
+        docs = [(doc, Source(file, i, 1)) for i, doc in enumerate(source) if doc is not None]
+    else:
+        raise ManifestError(f"error: cannot read manifests from {type(source).__name__}")
+
+    manifests: list[Manifest] = []
+    problems: list[str] = []
+    for raw, src in docs:
+        for item, item_src in _expand_list(raw, src):
+            problem = _check_document(item, item_src)
+            if problem:
+                problems.append(problem)
+            else:
+                manifests.append(Manifest(item, item_src))
+    if problems:
+        raise ManifestError("\n".join(problems), errors=problems)
+    return manifests
+
+
+def _parse_text(text: str, file: str) -> list[tuple[Any, Source]]:
+    """Split like k8s ``YAMLReader`` (a line that is exactly ``---``), parse each document."""
+    lines = text.splitlines(keepends=True)
+    chunks: list[tuple[int, list[str]]] = []  # (0-based first line, lines)
+    start, current = 0, []  # type: tuple[int, list[str]]
+    for i, line in enumerate(lines):
+        if _SEPARATOR.match(line):
+            chunks.append((start, current))
+            start, current = i + 1, []
+        else:
+            current.append(line)
+    chunks.append((start, current))
+
+    docs: list[tuple[Any, Source]] = []
+    index = 0
+    for first, chunk in chunks:
+        body = "".join(chunk)
+        try:
+            # kubectl converts each document on its own, so go-yaml's line numbers are relative
+            # to the document (k8s.io/apimachinery yaml.YAMLOrJSONDecoder).
+            data = yaml.load(body, Loader=_KubeLoader)  # noqa: S506 - safe loader subclass
+        except yaml.YAMLError as exc:
+            raise ManifestError(_yaml_error_text(exc, file)) from None
+        except (ValueError, OverflowError, RecursionError) as exc:  # e.g. absurd numbers
+            raise ManifestError(
+                f"error: error parsing {file}: error converting YAML to JSON: yaml: {exc}"
+            ) from None
+        if data is None:
+            continue  # empty document (only comments/whitespace): kubectl skips it
+        first_line = first + 1
+        for offset, text_line in enumerate(chunk):
+            stripped = text_line.strip()
+            if stripped and not stripped.startswith("#"):
+                first_line = first + offset + 1
+                break
+        docs.append((_jsonify(data), Source(file, index, first_line)))
+        index += 1
+    return docs
+
+
+def _yaml_error_text(exc: yaml.YAMLError, file: str) -> str:
+    """Render a PyYAML error with go-yaml's wording: ``yaml: line N: <problem>``."""
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    go_problem = problem
+    for ours, theirs in _GO_YAML_PROBLEMS:
+        if ours in problem:
+            go_problem = theirs
+            break
+    where = f"line {mark.line + 1}: " if mark is not None else ""
+    return f"error: error parsing {file}: error converting YAML to JSON: yaml: {where}{go_problem}"
+
+
+def _jsonify(value: Any) -> Any:
+    """YAML -> JSON as sigs.k8s.io/yaml does: map keys become strings, dates stay strings."""
+    if isinstance(value, dict):
+        return {_key(k): _jsonify(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_jsonify(v) for v in value]
+    if isinstance(value, bytes):  # !!binary -> base64 text, as JSON would carry it
+        import base64
+
+        return base64.b64encode(value).decode("ascii")
+    if isinstance(value, (set, tuple)):
+        return [_jsonify(v) for v in value]
+    if isinstance(value, float) and value != value:  # NaN is not JSON
+        return None
+    return value
+
+
+def _key(k: Any) -> str:
+    if isinstance(k, str):
+        return k
+    if k is None:
+        return "null"
+    if isinstance(k, bool):
+        return "true" if k else "false"
+    return str(k)
+
+
+def _expand_list(raw: Any, src: Source) -> list[tuple[Any, Source]]:
+    """``kind: List`` (``kubectl get -o yaml`` output) is applied item by item."""
+    if isinstance(raw, dict) and raw.get("kind") == "List" and isinstance(raw.get("items"), list):
+        return [(item, src) for item in raw["items"]]
+    return [(raw, src)]
+
+
+def _check_document(raw: Any, src: Source) -> str | None:
+    """kubectl's client-side checks; returns its error text or None."""
+    if not isinstance(raw, dict):
+        # unstructured.UnstructuredJSONScheme decodes into map[string]interface{}.
+        go_type = {str: "string", list: "array", bool: "bool", int: "number", float: "number"}.get(
+            type(raw), "value"
+        )
+        return (
+            f'error: unable to decode "{src.file}": json: cannot unmarshal {go_type} into Go value '
+            "of type map[string]interface {}"
+        )
+    missing = []
+    api_version, kind = raw.get("apiVersion"), raw.get("kind")
+    if not isinstance(api_version, str) or not api_version:
+        missing.append("apiVersion not set")
+    if not isinstance(kind, str) or not kind:
+        missing.append("kind not set")
+    if missing:
+        # kubectl's validator aggregates: one error bare, several as "[a, b]" (utilerrors.Aggregate).
+        detail = missing[0] if len(missing) == 1 else "[" + ", ".join(missing) + "]"
+        return (
+            f'error: error validating "{src.file}": error validating data: {detail}; '
+            "if you choose to ignore these errors, turn validation off with --validate=false"
+        )
+    assert isinstance(api_version, str) and isinstance(kind, str)
+    meta = raw.get("metadata")
+    meta = meta if isinstance(meta, dict) else {}
+    name = meta.get("name")
+    namespace = meta.get("namespace")
+    ns_text = namespace if isinstance(namespace, str) else ""
+    info = kind_info(api_version, kind)
+    if info is None:
+        return (
+            f'error: resource mapping not found for name: "{name if isinstance(name, str) else ""}" '
+            f'namespace: "{ns_text}" from "{src.file}": no matches for kind "{kind}" in version '
+            f'"{api_version}"\nensure CRDs are installed first\n{supported_kinds_line()}'
+        )
+    if not isinstance(name, str) or not name:
+        version = api_version.rsplit("/", 1)[-1]
+        ns_shown = ns_text or ("default" if info.namespaced else "")
+        return (
+            "error: error when retrieving current configuration of:\n"
+            f"{resource_string(info, version)}\n"
+            f'Name: "", Namespace: "{ns_shown}"\n'
+            f'from server for: "{src.file}": resource name may not be empty'
+        )
+    return None
+
+
+def dump_yaml(raw: Mapping[str, Any]) -> str:
+    """Serialize one manifest dict as YAML (block style, key order kept)."""
+    return yaml.safe_dump(dict(raw), sort_keys=False, default_flow_style=False)

@@ -1,0 +1,116 @@
+"""Shared vocabulary of the resource layer: where a manifest came from, and which kinds exist.
+
+Rule: no I/O here. This module is the contract between the loader (``codecs``), the typed
+models (``models``), validation (``validation``) and the config store (``gatewaykit.store``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["KINDS", "KindInfo", "Manifest", "ResourceKey", "Source", "kind_info"]
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """Where a document came from, for messages.
+
+    Args:
+        file: the file name as the learner gave it (kubectl prints it in errors), or a label
+            such as ``"manifest.yaml"`` for inline text.
+        index: 0-based document number in a multi-document stream.
+        line: 1-based line of the document's first line in the file.
+    """
+
+    file: str = "STDIN"
+    index: int = 0
+    line: int = 1
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}"
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class ResourceKey:
+    """Identity of an object in the store: kind, namespace ("" if cluster-scoped) and name."""
+
+    kind: str
+    namespace: str
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.namespace}/{self.name}" if self.namespace else f"{self.kind} {self.name}"
+
+
+@dataclass(frozen=True, slots=True)
+class Manifest:
+    """One parsed YAML document: the raw dict exactly as written, plus its source."""
+
+    raw: dict[str, Any]
+    source: Source = field(default_factory=Source)
+
+    @property
+    def kind(self) -> str:
+        """The document's ``kind`` (may be missing in a bad manifest: then "")."""
+        k = self.raw.get("kind") if isinstance(self.raw, dict) else None
+        return k if isinstance(k, str) else ""
+
+    @property
+    def name(self) -> str:
+        """``metadata.name`` or "" when absent."""
+        meta = self.raw.get("metadata") if isinstance(self.raw, dict) else None
+        n = meta.get("name") if isinstance(meta, dict) else None
+        return n if isinstance(n, str) else ""
+
+
+@dataclass(frozen=True, slots=True)
+class KindInfo:
+    """How Kubernetes knows a kind: group, versions served, plural and scope.
+
+    ``kubectl_name`` is the prefix kubectl prints in apply lines
+    (``gateway.networking.istio.io/httpbin-gateway created``, ``service/httpbin created``).
+    """
+
+    kind: str
+    group: str
+    versions: tuple[str, ...]
+    plural: str
+    namespaced: bool = True
+
+    @property
+    def kubectl_name(self) -> str:
+        """``<kind lower>.<group>`` or just ``<kind lower>`` for the core group."""
+        lower = self.kind.lower()
+        return f"{lower}.{self.group}" if self.group else lower
+
+    def api_versions(self) -> tuple[str, ...]:
+        """Every accepted ``apiVersion`` string."""
+        return tuple(f"{self.group}/{v}" if self.group else v for v in self.versions)
+
+
+_ISTIO = ("v1", "v1beta1", "v1alpha3")
+
+#: Every kind gatewaykit understands, in the order they are listed to learners.
+KINDS: tuple[KindInfo, ...] = (
+    KindInfo("Gateway", "networking.istio.io", _ISTIO, "gateways"),
+    KindInfo("VirtualService", "networking.istio.io", _ISTIO, "virtualservices"),
+    KindInfo("DestinationRule", "networking.istio.io", _ISTIO, "destinationrules"),
+    KindInfo("ServiceEntry", "networking.istio.io", _ISTIO, "serviceentries"),
+    KindInfo("Namespace", "", ("v1",), "namespaces", namespaced=False),
+    KindInfo("Service", "", ("v1",), "services"),
+    KindInfo("Secret", "", ("v1",), "secrets"),
+    KindInfo("ConfigMap", "", ("v1",), "configmaps"),
+    KindInfo("ServiceAccount", "", ("v1",), "serviceaccounts"),
+    KindInfo("Deployment", "apps", ("v1",), "deployments"),
+    KindInfo("IstioOperator", "install.istio.io", ("v1alpha1",), "istiooperators"),
+)
+
+_BY_API: dict[tuple[str, str], KindInfo] = {
+    (api, info.kind): info for info in KINDS for api in info.api_versions()
+}
+
+
+def kind_info(api_version: str, kind: str) -> KindInfo | None:
+    """Return the :class:`KindInfo` for an ``apiVersion``/``kind`` pair, or None if unsupported."""
+    return _BY_API.get((api_version, kind))
