@@ -1,0 +1,108 @@
+"""Which stand-in an image gets, and :func:`start_workload`, the one entry point the sandbox calls.
+
+Image names are matched the way a learner writes them in a Deployment: any registry prefix
+(``docker.io/``, ``registry.istio.io/release/``), any tag or digest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from gatewaykit.workloads.base import LogBuffer, RunningWorkload, WorkloadSpec
+
+__all__ = ["SUPPORTED_IMAGES", "classify_image", "start_workload"]
+
+#: What the local sandbox can run, as shown in the ErrImagePull message.
+SUPPORTED_IMAGES: tuple[str, ...] = (
+    "docker.io/kong/httpbin",
+    "docker.io/kennethreitz/httpbin",
+    "docker.io/mccutchen/go-httpbin (any image named *httpbin*)",
+    "istio/examples-helloworld-v1",
+    "istio/examples-helloworld-v2",
+    "istio/tcp-echo-server",
+    "nginx",
+    "curlimages/curl",
+    "governmentpaas/curl-ssl",
+    "sleep (Istio's sleep sample)",
+)
+
+
+def _repository(image: str) -> str:
+    """The repository path of ``image`` without tag or digest, lower-cased."""
+    name = image.strip().lower().split("@", 1)[0]
+    last_slash = name.rfind("/")
+    colon = name.rfind(":")
+    if colon > last_slash:  # a tag (a colon before the last slash is a registry port)
+        name = name[:colon]
+    return name
+
+
+def classify_image(image: str) -> str | None:
+    """Tell which stand-in serves ``image``.
+
+    Args:
+        image: the container image as written in the Deployment.
+
+    Returns:
+        ``"httpbin"``, ``"helloworld"``, ``"tcp-echo"``, ``"nginx"``, ``"client"``, or ``None`` when the
+        image is not supported (the pod then reports ErrImagePull).
+    """
+    repo = _repository(image)
+    last = repo.rsplit("/", 1)[-1]
+    if "httpbin" in repo:
+        return "httpbin"
+    if last.startswith("examples-helloworld"):
+        return "helloworld"
+    if last == "tcp-echo-server":
+        return "tcp-echo"
+    if last == "nginx":
+        return "nginx"
+    if (
+        repo.endswith("curlimages/curl")
+        or repo.endswith("governmentpaas/curl-ssl")
+        or last
+        in (
+            "curl",
+            "sleep",
+        )
+    ):
+        return "client"
+    return None
+
+
+def _starters() -> dict[str, Callable[[WorkloadSpec], RunningWorkload]]:
+    from gatewaykit.workloads.apps import start_client, start_helloworld, start_httpbin, start_tcp_echo
+    from gatewaykit.workloads.nginx import start_nginx
+
+    return {
+        "httpbin": start_httpbin,
+        "helloworld": start_helloworld,
+        "tcp-echo": start_tcp_echo,
+        "nginx": start_nginx,
+        "client": start_client,
+    }
+
+
+def start_workload(spec: WorkloadSpec) -> RunningWorkload:
+    """Start the stand-in for ``spec.image`` on 127.0.0.1.
+
+    Never raises for a bad image or config: like a pod, the workload then has a non-Running
+    ``status`` and a ``message`` (``ErrImagePull`` for an unsupported image, ``CrashLoopBackOff`` for
+    a container that exits, such as nginx with a configuration it rejects).
+
+    Args:
+        spec: the container to run.
+
+    Returns:
+        The running (or failed) workload; call ``close()`` when the pod goes away.
+    """
+    kind = classify_image(spec.image)
+    if kind is None:
+        # kubelet's event text is 'Failed to pull image "<image>": ...'; we say why and what works.
+        message = (
+            f'Failed to pull image "{spec.image}": the local sandbox has no stand-in for this image. '
+            f"Supported images: {', '.join(SUPPORTED_IMAGES)}."
+        )
+        log = LogBuffer()
+        return RunningWorkload(spec, kind=None, status="ErrImagePull", message=message, log=log)
+    return _starters()[kind](spec)
