@@ -2,9 +2,22 @@
 
 Edit real Istio manifests, apply them, and see live curl results through an ingress or egress
 gateway -- on an embedded local sandbox (default) or a real kind cluster.
+
+Public API::
+
+    from gatewaykit import Sandbox, ValidationError
+
+    with Sandbox.local() as sb:
+        print(sb.apply("gateway.yaml"))
+        r = sb.curl('curl -s -I -HHost:httpbin.example.com "http://$INGRESS_HOST:$INGRESS_PORT/status/200"')
+
+The pure core (``load``, ``validate``, ``ConfigStore``, ``translate``, ``simulate``, ``analyze``) is
+importable without any I/O library; the heavier parts are imported lazily on first use.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from gatewaykit.errors import (
     BackendError,
@@ -19,13 +32,66 @@ from gatewaykit.errors import (
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "BackendError",
-    "ClusterError",
-    "GatewayKitError",
-    "LabError",
-    "ManifestError",
-    "NotReadyError",
-    "SandboxError",
-    "ValidationError",
-]
+# name -> module that defines it; imported on first access (keeps `import gatewaykit` light and
+# the pure core free of asyncio/ssl until a sandbox is actually started).
+_LAZY = {
+    "Sandbox": "gatewaykit.sandbox",
+    "backend_from_env": "gatewaykit.sandbox",
+    "ApplyReport": "gatewaykit.backends.base",
+    "Backend": "gatewaykit.backends.base",
+    "CurlResult": "gatewaykit.backends.base",
+    "load": "gatewaykit.resources.codecs",
+    "validate": "gatewaykit.resources.validation",
+    "ConfigStore": "gatewaykit.store",
+    "translate": "gatewaykit.translate",
+    "simulate": "gatewaykit.simulate",
+    "Request": "gatewaykit.simulate",
+    "Result": "gatewaykit.simulate",
+    "Miss": "gatewaykit.simulate",
+    "analyze": "gatewaykit.analyze",
+    "open_lab": "gatewaykit.kit",
+}
+
+__all__ = sorted(
+    [
+        "ApplyReport",
+        "Backend",
+        "BackendError",
+        "ClusterError",
+        "ConfigStore",
+        "CurlResult",
+        "GatewayKitError",
+        "LabError",
+        "ManifestError",
+        "Miss",
+        "NotReadyError",
+        "Request",
+        "Result",
+        "Sandbox",
+        "SandboxError",
+        "ValidationError",
+        "analyze",
+        "backend_from_env",
+        "load",
+        "open_lab",
+        "simulate",
+        "translate",
+        "validate",
+    ],
+    key=str.casefold,
+)
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'gatewaykit' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
