@@ -1,0 +1,277 @@
+"""Translation of the configuration into what istiod sends each proxy (xDS), pure.
+
+Rule: no I/O here. ``translate(snapshot)`` derives the mesh (pods, services, endpoints) from the
+applied objects and builds, for every gateway pod and every sidecar, an Envoy-shaped
+:class:`gatewaykit.envoy.ProxyConfig` named exactly as Istio names things (§2–§13).
+
+Module map (mirrors istio ``pilot/pkg/networking/core``):
+
+* :mod:`.mesh` -- pods, Services/ServiceEntries, cluster IPs, endpoints, DNS
+* :mod:`.hosts` -- host-name algebra (wildcards, intersection, short names)
+* :mod:`.routes` -- VirtualService HTTP rules → routes
+* :mod:`.gateway` -- Gateway merging, listeners, route configurations
+* :mod:`.sidecar` -- sidecar outbound/inbound config
+* :mod:`.clusters` -- clusters and DestinationRule TLS
+* :mod:`.secrets` -- SDS material from Secrets and mounted files
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+from gatewaykit.envoy import Cluster, ProxyConfig, SecretMaterial
+from gatewaykit.resources.models import (
+    ConfigMap,
+    Deployment,
+    DestinationRule,
+    Gateway,
+    IstioOperator,
+    Namespace,
+    Resource,
+    Secret,
+    Service,
+    ServiceEntry,
+    VirtualService,
+)
+from gatewaykit.translate import hosts as H
+from gatewaykit.translate.clusters import BoundDestinationRule, build_outbound_clusters
+from gatewaykit.translate.gateway import RouteCache, VirtualServiceIndex, build_gateway_proxy
+from gatewaykit.translate.mesh import (
+    MeshSettings,
+    Pod,
+    PortInfo,
+    ServiceInfo,
+    SnapshotLike,
+    build_pods,
+    build_services,
+)
+from gatewaykit.translate.routes import BoundVirtualService
+from gatewaykit.translate.secrets import resolve_secret
+from gatewaykit.translate.sidecar import build_sidecar_proxy
+
+__all__ = [
+    "MeshSettings",
+    "Pod",
+    "PortInfo",
+    "ServiceInfo",
+    "SnapshotLike",
+    "XdsState",
+    "mesh_settings",
+    "translate",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class XdsState:
+    """Everything istiod would push, plus the Kubernetes facts it was derived from.
+
+    Attributes:
+        pods: every pod, in creation order.
+        proxies: ``ProxyConfig`` per gateway pod and sidecar, keyed ``"<namespace>/<pod>"``.
+        services: the service registry by host (Kubernetes Services and ServiceEntry hosts).
+        log: istiod log lines (skipped servers, missing secrets, ...), verbatim.
+        mesh: the mesh settings used.
+    """
+
+    pods: tuple[Pod, ...] = ()
+    proxies: Mapping[str, ProxyConfig] = field(default_factory=dict)
+    services: Mapping[str, ServiceInfo] = field(default_factory=dict)
+    log: tuple[str, ...] = ()
+    mesh: MeshSettings = MeshSettings()
+
+    def proxy_for(self, workload: str) -> ProxyConfig | None:
+        """The proxy of a workload: ``"istio-system/istio-ingressgateway"`` (a Deployment),
+        ``"<ns>/<pod name>"``, or a bare Deployment name. The first replica is returned.
+        """
+        if workload in self.proxies:
+            return self.proxies[workload]
+        ns, sep, name = workload.rpartition("/")
+        for pod in self.pods:
+            if pod.deployment == name and (not sep or pod.namespace == ns):
+                got = self.proxies.get(pod.key)
+                if got is not None:
+                    return got
+        return None
+
+    def pods_of(self, workload: str) -> tuple[Pod, ...]:
+        """Pods of ``"<ns>/<deployment>"`` (or a bare Deployment name)."""
+        ns, sep, name = workload.rpartition("/")
+        return tuple(p for p in self.pods if p.deployment == name and (not sep or p.namespace == ns))
+
+    def dns(self, name: str, client_namespace: str = "default") -> str | None:
+        """Cluster DNS as a pod in ``client_namespace`` sees it (resolv.conf search path).
+
+        ``httpbin`` → ``httpbin.<client ns>.svc.cluster.local``; ``httpbin.default`` and
+        ``httpbin.default.svc`` expand too; ServiceEntry hosts resolve to their address (or
+        Istio's auto-allocated ``240.240.x.y``). Unknown names give None.
+        """
+        n = name.rstrip(".").lower()
+        if not n:
+            return None
+        candidates = []
+        if n.count(".") < 5:  # ndots:5
+            candidates += [
+                f"{n}.{client_namespace}.svc.{H.DOMAIN_SUFFIX}",
+                f"{n}.svc.{H.DOMAIN_SUFFIX}",
+                f"{n}.{H.DOMAIN_SUFFIX}",
+            ]
+        candidates.append(n)
+        for c in candidates:
+            svc = self.services.get(c)
+            if svc is None:
+                continue
+            if svc.addresses:
+                return svc.addresses[0]
+            for eps in svc.endpoints.values():
+                for e in eps:
+                    return e.address
+        return None
+
+
+def mesh_settings(snapshot: SnapshotLike) -> MeshSettings:
+    """Mesh settings from the most recently created IstioOperator that sets them (§11.2)."""
+    mode = "ALLOW_ANY"
+    for op in cast(Sequence[IstioOperator], snapshot.list("IstioOperator")):
+        m = op.outbound_traffic_policy
+        if m in ("ALLOW_ANY", "REGISTRY_ONLY"):
+            mode = m
+    return MeshSettings(outbound_traffic_policy=mode)  # type: ignore[arg-type]
+
+
+# Memo of VirtualService → routes, keyed by object identity (see gateway.build_gateway_proxy).
+_ROUTE_CACHE: RouteCache = {}
+_ROUTE_CACHE_MAX = 50_000
+
+
+def _subset(selector: Mapping[str, str], labels: Mapping[str, str]) -> bool:
+    return all(labels.get(k) == v for k, v in selector.items())
+
+
+def translate(snapshot: SnapshotLike, mesh: MeshSettings | None = None) -> XdsState:
+    """Translate a configuration snapshot into per-proxy Envoy config.
+
+    Args:
+        snapshot: anything with ``list(kind)`` returning typed models in creation order (the
+            config store's ``Snapshot``).
+        mesh: overrides the IstioOperator-derived mesh settings.
+
+    Returns:
+        The :class:`XdsState`. Never raises for odd-but-valid configuration: what istiod
+        would ignore is ignored and logged in ``XdsState.log``.
+    """
+    settings = mesh if mesh is not None else mesh_settings(snapshot)
+
+    def lst(kind: str) -> Sequence[Any]:
+        # The store hands back a bare Manifest when it cannot build a model; istiod would not
+        # have accepted such an object either, so it takes no part.
+        return [o for o in snapshot.list(kind) if isinstance(o, Resource) and o.kind == kind]
+
+    namespaces = {n.metadata.name: n for n in cast(Sequence[Namespace], lst("Namespace"))}
+    pods = build_pods(cast(Sequence[Deployment], lst("Deployment")), namespaces)
+    services = build_services(
+        cast(Sequence[Service], lst("Service")), cast(Sequence[ServiceEntry], lst("ServiceEntry")), pods
+    )
+    gateways = cast(Sequence[Gateway], lst("Gateway"))
+    bvss = [BoundVirtualService.of(v) for v in cast(Sequence[VirtualService], lst("VirtualService"))]
+    vs_index = VirtualServiceIndex(bvss)
+    drs = [BoundDestinationRule.of(d) for d in cast(Sequence[DestinationRule], lst("DestinationRule"))]
+    secrets = {(s.metadata.namespace, s.metadata.name): s for s in cast(Sequence[Secret], lst("Secret"))}
+    configmaps = {
+        (c.metadata.namespace, c.metadata.name): c for c in cast(Sequence[ConfigMap], lst("ConfigMap"))
+    }
+
+    port_lookup: dict[str, tuple[int, ...]] = {h: tuple(p.port for p in s.ports) for h, s in services.items()}
+
+    def lookup(host: str) -> tuple[int, ...] | None:
+        return port_lookup.get(host)
+
+    if len(_ROUTE_CACHE) > _ROUTE_CACHE_MAX:
+        _ROUTE_CACHE.clear()
+
+    cluster_cache: dict[tuple[str, tuple[tuple[str, str], ...]], tuple[dict[str, Cluster], list[str]]] = {}
+    needs_labels = any(d.selector is not None for d in drs)
+
+    def clusters_for(pod: Pod) -> tuple[dict[str, Cluster], list[str]]:
+        key = (pod.namespace, tuple(sorted(pod.labels.items())) if needs_labels else ())
+        got = cluster_cache.get(key)
+        if got is None:
+            got = build_outbound_clusters(services, drs, pod.namespace, pod.labels)
+            cluster_cache[key] = got
+        return got
+
+    proxies: dict[str, ProxyConfig] = {}
+    all_log: list[str] = []
+    service_list = list(services.values())
+    for pod in pods:
+        if pod.kind == "plain":
+            continue
+        outbound, cluster_sds = clusters_for(pod)
+        log: list[str] = []
+        if pod.kind == "gateway":
+            # Service targets of the pod: Services in its namespace selecting it (resolvePorts, §2).
+            targets: list[tuple[int, int]] = []
+            for svc in service_list:
+                if svc.kind != "Service" or svc.namespace != pod.namespace or not svc.selector:
+                    continue
+                if not _subset(svc.selector, pod.labels):
+                    continue
+                for p in svc.ports:
+                    for e in svc.endpoints.get(p.port, ()):
+                        if e.address == pod.ip:
+                            targets.append((p.port, e.port))
+                            break
+
+            def resolve_port(number: int, _t: list[tuple[int, int]] = targets) -> int:
+                for port, target in _t:
+                    if port == number:
+                        return target
+                return number
+
+            selected = [
+                g for g in gateways if g.spec.selector is None or _subset(g.spec.selector, pod.labels)
+            ]
+            gb = build_gateway_proxy(pod, selected, resolve_port, vs_index, lookup, _ROUTE_CACHE)
+            log += gb.log
+            listeners = tuple(gb.listeners)
+            route_configs = gb.route_configs
+            clusters: dict[str, Cluster] = outbound
+            sds = gb.sds + [n for n in cluster_sds if n not in gb.sds]
+            ptype = "router"
+        else:
+            mesh_vs = [b for b in bvss if "mesh" in b.gateways and b.visible_to(pod.namespace)]
+            sb = build_sidecar_proxy(pod, services, mesh_vs, lookup, settings)
+            listeners = tuple(sb.listeners)
+            route_configs = sb.route_configs
+            clusters = {**outbound, **sb.inbound_clusters}
+            sds = list(cluster_sds)
+            ptype = "sidecar"
+        materials: dict[str, SecretMaterial] = {}
+        for name in sds:
+            m = resolve_secret(name, pod, secrets, configmaps)
+            if m is None:
+                continue
+            materials[name] = m
+            if m.error:
+                log.append(m.error)
+        proxies[pod.key] = ProxyConfig(
+            id=f"{pod.name}.{pod.namespace}",
+            type=ptype,  # type: ignore[arg-type]
+            namespace=pod.namespace,
+            workload=pod.deployment,
+            labels=tuple(sorted(pod.labels.items())),
+            listeners=listeners,
+            route_configs=route_configs,
+            clusters=clusters,
+            secrets=materials,
+            log=tuple(log),
+        )
+        all_log.extend(log)
+    return XdsState(
+        pods=pods,
+        proxies=proxies,
+        services=services,
+        log=tuple(dict.fromkeys(all_log)),
+        mesh=settings,
+    )

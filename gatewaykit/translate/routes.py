@@ -1,0 +1,454 @@
+"""VirtualService HTTP rules → Envoy routes (shared by gateways and sidecars).
+
+Rule: no I/O here. A port of ``pilot/pkg/networking/core/route/route.go``:
+``BuildHTTPRoutesForVirtualService``, ``TranslateRoute``, ``TranslateRouteMatch``,
+``GetDestinationCluster``, ``ApplyRedirect``, ``GetRouteOperation``, ``SortVHostRoutes`` and the
+default retry policy of ``route/retry/retry.go`` (§1.3, §1.4, §4.2).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass
+
+from gatewaykit.envoy import (
+    DirectResponseAction,
+    HeaderMatcher,
+    RedirectAction,
+    RetryPolicy,
+    Route,
+    RouteAction,
+    RouteMatch,
+    WeightedCluster,
+)
+from gatewaykit.resources.models import (
+    Destination,
+    HTTPMatchRequest,
+    HTTPRoute,
+    HTTPRouteDestination,
+    StringMatch,
+    VirtualService,
+    parse_duration,
+)
+from gatewaykit.translate import hosts as H
+
+__all__ = [
+    "BoundVirtualService",
+    "ServiceLookup",
+    "build_http_routes",
+    "cluster_name",
+    "destination_cluster",
+    "is_catch_all",
+    "sort_vhost_routes",
+]
+
+#: ``lookup(hostname) -> tuple of service port numbers`` or None when the host is unknown.
+ServiceLookup = Callable[[str], "tuple[int, ...] | None"]
+
+DEFAULT_RETRY = RetryPolicy()
+
+
+def cluster_name(port: int, subset: str, host: str) -> str:
+    """Istio ``BuildSubsetKey``: ``outbound|<port>|<subset>|<host>``."""
+    return f"outbound|{port}|{subset}|{host}"
+
+
+@dataclass(frozen=True, slots=True)
+class BoundVirtualService:
+    """A VirtualService with its names resolved the way istiod resolves them on read.
+
+    ``hosts`` are short names expanded to FQDNs in the VirtualService namespace
+    (``ResolveShortnameToFQDN``); ``gateways`` are ``<ns>/<name>`` or ``mesh`` (``mesh`` when
+    omitted, §4.2); ``export_to`` has ``.`` replaced by the namespace.
+    """
+
+    vs: VirtualService
+    namespace: str
+    name: str
+    hosts: tuple[str, ...]
+    gateways: tuple[str, ...]
+    export_to: frozenset[str]
+
+    @classmethod
+    def of(cls, vs: VirtualService) -> BoundVirtualService:
+        """Resolve ``vs`` (pure; cheap)."""
+        ns = vs.metadata.namespace
+        spec = vs.spec
+        gws = tuple(H.resolve_gateway_name(g, ns) for g in spec.gateways) or ("mesh",)
+        export = frozenset(ns if e == "." else e for e in spec.exportTo) or frozenset({"*"})
+        return cls(
+            vs=vs,
+            namespace=ns,
+            name=vs.metadata.name,
+            hosts=tuple(H.resolve_shortname(h, ns) for h in spec.hosts),
+            gateways=gws,
+            export_to=export,
+        )
+
+    def visible_to(self, namespace: str) -> bool:
+        """``exportTo`` check (§4.1): ``*``, the namespace itself; ``~`` hides it."""
+        if "~" in self.export_to:
+            return False
+        return "*" in self.export_to or namespace in self.export_to
+
+
+def destination_cluster(dest: Destination | None, ns: str, lookup: ServiceLookup, listen_port: int) -> str:
+    """Istio ``GetDestinationCluster``: the cluster a destination refers to.
+
+    The port is the destination's ``port.number``; else the service's only port; else the
+    listener port (§4.2, route.go).
+    """
+    if dest is None or not dest.host:
+        return "UnknownService"
+    host = H.resolve_shortname(dest.host, ns)
+    port = listen_port
+    if dest.port is not None and dest.port.number:
+        port = dest.port.number
+    else:
+        ports = lookup(host)
+        if ports is not None and len(ports) == 1:
+            port = ports[0]
+    return cluster_name(port, dest.subset, host)
+
+
+def _header_matcher(name: str, m: StringMatch | None) -> HeaderMatcher:
+    # canBeConvertedToPresentMatch: no match type, or regex "*" → present_match.
+    if m is None or (m.exact is None and m.prefix is None and m.regex is None) or m.regex == "*":
+        return HeaderMatcher(name=name, present=True)
+    if m.exact is not None:
+        return HeaderMatcher(name=name, exact=m.exact)
+    if m.prefix is not None:
+        return HeaderMatcher(name=name, prefix=m.prefix)
+    return HeaderMatcher(name=name, safe_regex=m.regex)
+
+
+def translate_match(m: HTTPMatchRequest | None) -> RouteMatch:
+    """Istio ``TranslateRouteMatch`` (headers sorted by name; method/authority/scheme appended)."""
+    if m is None:
+        return RouteMatch(prefix="/")
+    headers: list[HeaderMatcher] = [_header_matcher(k.lower(), v) for k, v in m.headers.items()]
+    for k, v in m.withoutHeaders.items():
+        hm = _header_matcher(k.lower(), v)
+        headers.append(
+            HeaderMatcher(
+                name=hm.name,
+                exact=hm.exact,
+                prefix=hm.prefix,
+                safe_regex=hm.safe_regex,
+                present=hm.present,
+                invert_match=True,
+            )
+        )
+    headers.sort(key=lambda h: h.name)
+    prefix = path = regex = None
+    if m.uri is not None and m.uri.exact is not None:
+        path = m.uri.exact
+    elif m.uri is not None and m.uri.prefix is not None:
+        prefix = m.uri.prefix
+    elif m.uri is not None and m.uri.regex is not None:
+        regex = m.uri.regex
+    else:
+        prefix = "/"
+    if m.method is not None:
+        headers.append(_header_matcher(":method", m.method))
+    if m.authority is not None:
+        headers.append(_header_matcher(":authority", m.authority))
+    if m.scheme is not None:
+        headers.append(_header_matcher(":scheme", m.scheme))
+    query = tuple(_header_matcher(k, v) for k, v in m.queryParams.items())
+    return RouteMatch(
+        prefix=prefix,
+        path=path,
+        safe_regex=regex,
+        case_sensitive=not m.ignoreUriCase,
+        headers=tuple(headers),
+        query_parameters=query,
+    )
+
+
+def is_catch_all(r: Route) -> bool:
+    """Istio ``IsCatchAllRoute``: prefix ``/`` or regex ``.*`` with no header/query match."""
+    m = r.match
+    catch = m.prefix == "/" or m.safe_regex == ".*"
+    return catch and not m.headers and not m.query_parameters
+
+
+def sort_vhost_routes(routes: list[Route]) -> list[Route]:
+    """Istio ``SortVHostRoutes``: catch-all routes move to the end, order otherwise kept (§4.2)."""
+    normal = [r for r in routes if not is_catch_all(r)]
+    return normal + [r for r in routes if is_catch_all(r)]
+
+
+def _operation(r: Route, vs_name: str, port: int) -> str:
+    """Istio ``GetRouteOperation`` → ``x-envoy-decorator-operation`` (§1.3)."""
+    m = r.match
+    if m.prefix is not None:
+        path = m.prefix + "*"
+    elif m.path is not None:
+        path = m.path
+    elif m.safe_regex is not None:
+        path = m.safe_regex
+    else:
+        path = "/*"
+    c = r.route.cluster if r.route is not None else None
+    if c and c.startswith("outbound|") and c.count("|") == 3:
+        _, p, _, h = c.split("|")
+        return f"{h}:{p}{path}"
+    return f"{vs_name}:{port}{path}"
+
+
+def _retry(in_route: HTTPRoute) -> RetryPolicy | None:
+    """Istio ``retry.ConvertPolicy``: default 2 retries; ``attempts: 0`` disables (§1.4 notes)."""
+    r = in_route.retries
+    if r is None:
+        return DEFAULT_RETRY
+    if not r.attempts or r.attempts <= 0:
+        return None
+    retry_on = DEFAULT_RETRY.retry_on
+    codes: tuple[int, ...] = ()
+    if r.retryOn:
+        parts = [p.strip() for p in r.retryOn.split(",") if p.strip()]
+        codes = tuple(int(p) for p in parts if p.isdigit())
+        names = [p for p in parts if not p.isdigit()]
+        retry_on = ",".join(names)
+        if codes and "retriable-status-codes" not in retry_on:
+            retry_on = (retry_on + ",retriable-status-codes") if retry_on else "retriable-status-codes"
+    return RetryPolicy(
+        retry_on=retry_on,
+        num_retries=r.attempts,
+        per_try_timeout=parse_duration(r.perTryTimeout),
+        retriable_status_codes=codes,
+    )
+
+
+_INTERNAL_AUTHORITY = (":authority", "host")
+
+
+def _header_ops(
+    headers: object,
+) -> tuple[list[tuple[str, str]], list[str], list[tuple[str, str]], list[str], str]:
+    """Istio ``TranslateHeadersOperations``: (req add, req remove, resp add, resp remove, authority)."""
+    req_add: list[tuple[str, str]] = []
+    req_rm: list[str] = []
+    resp_add: list[tuple[str, str]] = []
+    resp_rm: list[str] = []
+    authority = ""
+    req = getattr(headers, "request", None)
+    resp = getattr(headers, "response", None)
+    if req is not None:
+        for k, v in sorted({**req.add, **req.set}.items()):
+            if k.lower() in _INTERNAL_AUTHORITY:
+                authority = v
+                continue
+            if k.startswith(":"):
+                continue
+            req_add.append((k, v))
+        req_rm.extend(k for k in req.remove if not k.startswith(":"))
+    if resp is not None:
+        for k, v in sorted({**resp.add, **resp.set}.items()):
+            if k.startswith(":"):
+                continue
+            resp_add.append((k, v))
+        resp_rm.extend(k for k in resp.remove if not k.startswith(":"))
+    return req_add, req_rm, resp_add, resp_rm, authority
+
+
+def _redirect(in_route: HTTPRoute, port: int, is_tls: bool) -> RedirectAction | None:
+    """Istio ``ApplyRedirect`` (default ports dropped; 301 default; non-3xx codes → no action)."""
+    rd = in_route.redirect
+    assert rd is not None
+    code = {0: 301, 301: 301, 302: 302, 303: 303, 307: 307, 308: 308}.get(rd.redirectCode)
+    if code is None:
+        return None
+    port_redirect: int | None = None
+    if rd.port is not None or rd.derivePort:
+        if rd.derivePort == "FROM_REQUEST_PORT":
+            port_redirect = port
+        elif rd.port is not None:
+            port_redirect = rd.port
+        scheme = rd.scheme or ("https" if is_tls else "http")
+        if (port_redirect == 80 and scheme == "http") or (port_redirect == 443 and scheme == "https"):
+            port_redirect = None
+    return RedirectAction(
+        scheme_redirect=rd.scheme or None,
+        host_redirect=rd.authority or None,
+        port_redirect=port_redirect,
+        path_redirect=rd.uri or None,
+        response_code=code,
+    )
+
+
+def _source_match(
+    m: HTTPMatchRequest | None,
+    labels: Mapping[str, str],
+    gateways: Collection[str],
+    proxy_ns: str,
+    vs_ns: str,
+) -> bool:
+    """Istio ``sourceMatchHTTP``: ``match.gateways`` or ``sourceLabels``/``sourceNamespace``."""
+    if m is None:
+        return True
+    if m.gateways:
+        return any(H.resolve_gateway_name(g, vs_ns) in gateways for g in m.gateways)
+    if all(labels.get(k) == v for k, v in m.sourceLabels.items()):
+        return not m.sourceNamespace or m.sourceNamespace == proxy_ns
+    return False
+
+
+def _translate_route(
+    bvs: BoundVirtualService,
+    in_route: HTTPRoute,
+    m: HTTPMatchRequest | None,
+    listen_port: int,
+    gateways: Collection[str],
+    lookup: ServiceLookup,
+    labels: Mapping[str, str],
+    proxy_ns: str,
+    is_tls: bool,
+) -> Route | None:
+    """Istio ``TranslateRoute`` for one match (None: filtered by port / gateways / source)."""
+    if m is not None and m.port and m.port != listen_port:
+        return None
+    if not _source_match(m, labels, gateways, proxy_ns, bvs.namespace):
+        return None
+    name = in_route.name
+    if m is not None and m.name:
+        name = f"{name}.{m.name}"
+    match = translate_match(m)
+    req_add: list[tuple[str, str]] = []
+    req_rm: list[str] = []
+    resp_add: list[tuple[str, str]] = []
+    resp_rm: list[str] = []
+    authority = ""
+    if in_route.headers is not None:
+        req_add, req_rm, resp_add, resp_rm, authority = _header_ops(in_route.headers)
+    origin = f"{bvs.namespace}/{bvs.name}"
+    action: RouteAction | None = None
+    redirect: RedirectAction | None = None
+    direct: DirectResponseAction | None = None
+    if in_route.redirect is not None:
+        redirect = _redirect(in_route, listen_port, is_tls)
+        if redirect is None:
+            return None
+    elif in_route.directResponse is not None:
+        direct = DirectResponseAction(
+            status=in_route.directResponse.status, body=in_route.directResponse.body
+        )
+    else:
+        timeout = parse_duration(in_route.timeout) or 0.0
+        prefix_rewrite = regex_rewrite = None
+        if in_route.rewrite is not None:
+            rw = in_route.rewrite
+            if rw.uriRegexRewrite is not None:
+                regex_rewrite = (rw.uriRegexRewrite.match, rw.uriRegexRewrite.rewrite)
+            elif rw.uri:
+                prefix_rewrite = rw.uri
+            if rw.authority:
+                authority = rw.authority
+        dests: tuple[HTTPRouteDestination, ...] = in_route.route
+        cluster: str | None = None
+        weighted: tuple[WeightedCluster, ...] = ()
+        if len(dests) == 1:
+            d = dests[0]
+            cluster = destination_cluster(d.destination, bvs.namespace, lookup, listen_port)
+            if d.headers is not None:
+                a, r, ra, rr, auth = _header_ops(d.headers)
+                req_add += a
+                req_rm += r
+                resp_add += ra
+                resp_rm += rr
+                if auth and not authority:
+                    authority = auth
+        else:
+            # Zero-weight destinations are dropped when there are several (route.go).
+            weighted = tuple(
+                WeightedCluster(
+                    name=destination_cluster(d.destination, bvs.namespace, lookup, listen_port),
+                    weight=d.weight,
+                )
+                for d in dests
+                if d.weight != 0
+            )
+        action = RouteAction(
+            cluster=cluster,
+            weighted_clusters=weighted,
+            timeout=timeout,
+            retry_policy=_retry(in_route),
+            prefix_rewrite=prefix_rewrite,
+            regex_rewrite=regex_rewrite,
+            host_rewrite_literal=authority or None,
+        )
+    route = Route(
+        name=name,
+        match=match,
+        route=action,
+        redirect=redirect,
+        direct_response=direct,
+        request_headers_to_add=tuple(req_add),
+        request_headers_to_remove=tuple(req_rm),
+        response_headers_to_add=tuple(resp_add),
+        response_headers_to_remove=tuple(resp_rm),
+        origin=origin,
+    )
+    return Route(
+        name=route.name,
+        match=route.match,
+        route=route.route,
+        redirect=route.redirect,
+        direct_response=route.direct_response,
+        decorator_operation=_operation(route, bvs.name, listen_port),
+        request_headers_to_add=route.request_headers_to_add,
+        request_headers_to_remove=route.request_headers_to_remove,
+        response_headers_to_add=route.response_headers_to_add,
+        response_headers_to_remove=route.response_headers_to_remove,
+        origin=origin,
+    )
+
+
+def build_http_routes(
+    bvs: BoundVirtualService,
+    listen_port: int,
+    gateways: Collection[str],
+    lookup: ServiceLookup,
+    *,
+    labels: Mapping[str, str] | None = None,
+    proxy_ns: str = "",
+    is_tls: bool = False,
+) -> list[Route]:
+    """Istio ``BuildHTTPRoutesForVirtualService``: the routes one VirtualService contributes.
+
+    Args:
+        bvs: the resolved VirtualService.
+        listen_port: the server port (gateway) or listener port (sidecar); ``match.port``
+            filters against it.
+        gateways: the gateway names being built (``{"ns/gw"}`` or ``{"mesh"}``) for
+            ``match.gateways``.
+        lookup: service port lookup for destinations without a port.
+        labels: the proxy's labels (``sourceLabels``); proxy_ns: its namespace.
+        is_tls: the server terminates TLS (redirect scheme default).
+
+    Returns:
+        Routes in rule order, stopping after the first catch-all; empty when no rule applies
+        (istiod then omits the VirtualService: "no routes matched").
+    """
+    out: list[Route] = []
+    lbls = labels or {}
+    for http in bvs.vs.spec.http:
+        catchall = False
+        if not http.match:
+            r = _translate_route(bvs, http, None, listen_port, gateways, lookup, lbls, proxy_ns, is_tls)
+            if r is not None:
+                out.append(r)
+            catchall = True
+        else:
+            for m in http.match:
+                r = _translate_route(bvs, http, m, listen_port, gateways, lookup, lbls, proxy_ns, is_tls)
+                if r is not None:
+                    out.append(r)
+                    # Routes match in order: nothing after a catch-all can ever match.
+                    if is_catch_all(r):
+                        catchall = True
+                        break
+        if catchall:
+            break
+    return out

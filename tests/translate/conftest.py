@@ -1,0 +1,3 @@
+"""Translation tests: helpers live in ``_tx`` (imported by the test modules)."""
+
+from __future__ import annotations
