@@ -29,6 +29,9 @@ from typing import Any, Literal
 __all__ = [
     "Cluster",
     "DirectResponseAction",
+    "FaultAbort",
+    "FaultDelay",
+    "HttpFault",
     "DownstreamTlsContext",
     "Endpoint",
     "FilterChain",
@@ -38,6 +41,7 @@ __all__ = [
     "Listener",
     "ProxyConfig",
     "RedirectAction",
+    "RequestMirrorPolicy",
     "RetryPolicy",
     "Route",
     "RouteAction",
@@ -92,6 +96,9 @@ class DownstreamTlsContext:
     certificate_sds: str | None = None
     validation_sds: str | None = None
     require_client_certificate: bool = False
+    # Gateway ``credentialNames`` (up to 2: an RSA and an ECDSA certificate); the first is
+    # ``certificate_sds`` too, so single-certificate code keeps working.
+    certificate_sds_list: tuple[str, ...] = ()
     alpn_protocols: tuple[str, ...] = ("h2", "http/1.1")
     min_protocol_version: str | None = None
     max_protocol_version: str | None = None
@@ -244,6 +251,41 @@ class RetryPolicy:
 
 
 @dataclass(frozen=True, slots=True)
+class RequestMirrorPolicy:
+    """Envoy request mirroring (VirtualService ``mirror``/``mirrors``): fire-and-forget copy."""
+
+    cluster: str
+    runtime_fraction: float = 100.0
+
+
+@dataclass(frozen=True, slots=True)
+class FaultDelay:
+    """Envoy fault filter delay (VirtualService ``fault.delay``): ``fixed_delay`` seconds."""
+
+    fixed_delay: float
+    percentage: float = 100.0
+
+
+@dataclass(frozen=True, slots=True)
+class FaultAbort:
+    """Envoy fault filter abort (VirtualService ``fault.abort``).
+
+    Envoy answers ``http_status`` with body ``fault filter abort`` and response flag ``FI``.
+    """
+
+    http_status: int
+    percentage: float = 100.0
+
+
+@dataclass(frozen=True, slots=True)
+class HttpFault:
+    """Per-route ``typed_per_filter_config`` of ``envoy.filters.http.fault``."""
+
+    delay: FaultDelay | None = None
+    abort: FaultAbort | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class RouteAction:
     """Forward to a cluster (or weighted clusters).
 
@@ -259,6 +301,7 @@ class RouteAction:
     regex_rewrite: tuple[str, str] | None = None
     host_rewrite_literal: str | None = None
     cluster_not_found_response_code: int = 503
+    request_mirror_policies: tuple[RequestMirrorPolicy, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -295,6 +338,7 @@ class Route:
     request_headers_to_remove: tuple[str, ...] = ()
     response_headers_to_add: tuple[tuple[str, str], ...] = ()
     response_headers_to_remove: tuple[str, ...] = ()
+    fault: HttpFault | None = None
     # "<ns>/<virtualservice>" that produced this route, for the explain view.
     origin: str | None = None
 
