@@ -100,7 +100,10 @@ class LocalSandbox:
         self._workloads: dict[str, tuple[WorkloadSpec, RunningWorkload]] = {}
         self._xds: XdsState | None = None
         self._results: collections.deque[tuple[str, Result]] = collections.deque(maxlen=256)
-        self._published = {port: _free_port() for port in _PUBLISHED}
+        # (namespace, service, service port) -> published 127.0.0.1 port, like a NodePort.
+        self._published: dict[tuple[str, str, int], int] = {
+            ("istio-system", "istio-ingressgateway", port): _free_port() for port in _PUBLISHED
+        }
         self._internet: FakeInternet | None = None
         self._dp: DataPlane | None = None
         try:
@@ -129,7 +132,7 @@ class LocalSandbox:
         self.close()
 
     def __repr__(self) -> str:
-        state = "closed" if self._closed else f"ingress 127.0.0.1:{self._published[80]}"
+        state = "closed" if self._closed else f"ingress 127.0.0.1:{self.published_port(80)}"
         return f"<LocalSandbox {state} work_dir={str(self.work_dir)!r}>"
 
     # ------------------------------------------------------------------------ Backend API
@@ -140,7 +143,7 @@ class LocalSandbox:
         ``TCP_INGRESS_PORT`` (the ingress gateway Service ports, published on 127.0.0.1)."""
         env = {"INGRESS_HOST": "127.0.0.1"}
         for port, var in _PUBLISHED.items():
-            env[var] = str(self._published[port])
+            env[var] = str(self.published_port(port))
         return env
 
     def apply(self, source: ManifestSource, *, name: str | None = None) -> ApplyReport:
@@ -281,7 +284,22 @@ class LocalSandbox:
 
     def published_port(self, service_port: int) -> int:
         """The 127.0.0.1 port publishing an ingress gateway Service port (80, 443, 31400)."""
-        return self._published[service_port]
+        return self._published[("istio-system", "istio-ingressgateway", service_port)]
+
+    def service_address(self, namespace: str, name: str, port: int) -> tuple[str, int]:
+        """Publish a gateway Service port on 127.0.0.1 (like a NodePort) and return the address.
+
+        The port is fixed from the first call on, whether or not anything listens yet: with no
+        Gateway server behind it, connections are refused (curl exit 7), as in a cluster (§1.6).
+        Used for gateways a learner deploys (``my-user-gateway``) and their Services.
+        """
+        key = (namespace, name, int(port))
+        with self._lock:
+            self._check_open()
+            if key not in self._published:
+                self._published[key] = _free_port()
+                self._reconcile()
+            return "127.0.0.1", self._published[key]
 
     # ------------------------------------------------------------------------ internals
 
@@ -390,15 +408,23 @@ class LocalSandbox:
                     book.add(host, port, real)
         proxies = {pid: self._mark_down(p, down) for pid, p in xds.proxies.items()} if down else dict(xds.proxies)
 
+        # Published Service ports: Service port -> targetPort -> the gateway pod's listener (§2).
         fixed: dict[tuple[str, int], int] = {}
-        svc = xds.services.get("istio-ingressgateway.istio-system.svc.cluster.local")
-        for pod in xds.pods_of(INGRESS):
-            for port, real in self._published.items():
-                info = svc.port(port) if svc is not None else None
+        for (ns, name, port), real in self._published.items():
+            svc = xds.services.get(f"{name}.{ns}.svc.cluster.local")
+            if svc is None:
+                continue
+            info = svc.port(port)
+            for pod in xds.pods:
+                if pod.namespace != ns or pod.key not in xds.proxies or not svc.selector:
+                    continue
+                if any(pod.labels.get(k) != v for k, v in svc.selector.items()):
+                    continue
                 target = info.target_port if info is not None else port
                 if isinstance(target, str):
                     target = pod.named_port(target)
                 fixed[(pod.key, int(target or port))] = real
+                break  # one real port can front one replica only (a NodePort picks one anyway)
         self._dp.update(proxies, book, fixed_ports=fixed, pod_ips={p.key: p.ip for p in xds.pods})
         self._xds = xds
 

@@ -1,0 +1,117 @@
+"""Topology: a Mermaid flowchart of client → gateway → service / outside host.
+
+Drawn from the manifests the kit applied (pure: no backend call). JupyterLab ≥ 4.1 renders the
+``text/vnd.mermaid`` output. The edge to the last request's destination is drawn thick.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+__all__ = ["mermaid"]
+
+
+def _node(text: str) -> str:
+    return "n_" + re.sub(r"[^A-Za-z0-9]", "_", text)
+
+
+def _ns(obj: Mapping[str, Any]) -> str:
+    return str((obj.get("metadata") or {}).get("namespace") or "default")
+
+
+def _name(obj: Mapping[str, Any]) -> str:
+    return str((obj.get("metadata") or {}).get("name"))
+
+
+def _short_host(host: str, ns: str) -> str:
+    """``httpbin`` in ``default`` → ``httpbin.default`` (what the cluster name's FQDN starts with)."""
+    return host if "." in host else f"{host}.{ns}"
+
+
+def mermaid(objects: Iterable[Mapping[str, Any]], last: Any = None) -> str:
+    """A Mermaid ``flowchart LR`` of the applied Gateways, VirtualServices, ServiceEntries and Services.
+
+    Args:
+        objects: applied manifests (dicts).
+        last: the last :class:`~gatewaykit.kit.session.CurlOutcome`; the destination its explanation
+            (or command) names is highlighted.
+    """
+    objs = list(objects)
+    lines = ["flowchart LR", '  client(["curl (your machine)"])']
+    edges: list[tuple[str, str, str]] = []
+    gateways: dict[str, str] = {}  # "<ns>/<name>" -> node of its workload
+    for gw in (o for o in objs if o.get("kind") == "Gateway"):
+        sel = (gw.get("spec") or {}).get("selector") or {}
+        label = ",".join(f"{k}={v}" for k, v in sorted(sel.items())) or "all gateways"
+        node = _node("wl_" + label)
+        if f"  {node}" not in "\n".join(lines):
+            lines.append(f'  {node}[["gateway workload<br/>{label}"]]')
+        gateways[f"{_ns(gw)}/{_name(gw)}"] = node
+        ports = sorted(
+            {str((s.get("port") or {}).get("number")) for s in (gw.get("spec") or {}).get("servers") or []}
+        )
+        src = "mesh_client" if "egress" in label else "client"
+        edges.append((src, node, f"Gateway {_name(gw)} :{','.join(ports)}"))
+    mesh_used = False
+    for vs in (o for o in objs if o.get("kind") == "VirtualService"):
+        spec = vs.get("spec") or {}
+        ns = _ns(vs)
+        bound = []
+        for g in spec.get("gateways") or ["mesh"]:
+            if g == "mesh":
+                bound.append("mesh_client")
+                mesh_used = True
+                continue
+            full = g if "/" in g else f"{ns}/{g}"
+            if full in gateways:
+                bound.append(gateways[full])
+        dests: set[str] = set()
+        for block in ("http", "tcp", "tls"):
+            for rule in spec.get(block) or []:
+                for r in rule.get("route") or []:
+                    d = r.get("destination") or {}
+                    if d.get("host"):
+                        dests.add(_short_host(str(d["host"]), ns))
+        hosts = ",".join(spec.get("hosts") or [])
+        for b in bound:
+            for d in sorted(dests):
+                edges.append((b, _node("svc_" + d), hosts))
+                if _node("svc_" + d) not in "\n".join(lines):
+                    lines.append(f'  {_node("svc_" + d)}["{d}"]')
+    for se in (o for o in objs if o.get("kind") == "ServiceEntry"):
+        for h in (se.get("spec") or {}).get("hosts") or []:
+            node = _node("svc_" + h)
+            if node not in "\n".join(lines):
+                lines.append(f'  {node}{{{{"{h} (ServiceEntry)"}}}}')
+            mesh_used = True
+            edges.append(("mesh_client", node, "registered"))
+    if mesh_used:
+        lines.insert(2, '  mesh_client(["default/curl + sidecar"])')
+    target = _target(last)
+    highlight = []
+    for i, (a, b, label) in enumerate(edges):
+        text = label.replace('"', "'")
+        lines.append(f'  {a} -->|"{text}"| {b}' if text else f"  {a} --> {b}")
+        if target and target in b:
+            highlight.append(i)
+    for i in highlight:
+        lines.append(f"  linkStyle {i} stroke-width:4px,stroke:#e8590c")
+    return "\n".join(lines) + "\n"
+
+
+def _target(last: Any) -> str | None:
+    """The node fragment for the last request's destination, from its explanation's cluster name."""
+    if last is None:
+        return None
+    exp = getattr(getattr(last, "result", None), "explanation", None)
+    if isinstance(exp, (tuple, list)) and exp:
+        exp = exp[-1][1] if isinstance(exp[-1], tuple) else exp[-1]
+    cluster = getattr(exp, "cluster", None)
+    if isinstance(cluster, str) and "|" in cluster:
+        host = cluster.split("|")[-1]
+        parts = host.split(".")
+        short = ".".join(parts[:2]) if host.endswith(".svc.cluster.local") else host
+        return re.sub(r"[^A-Za-z0-9]", "_", "svc_" + short)
+    return None

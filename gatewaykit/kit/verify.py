@@ -1,0 +1,455 @@
+"""Judging outcomes: probe expectations, applied-state conditions, plain-words readings.
+
+The rules mirror Istio's doc-test verifiers (``tests/util/verify.sh`` in istio/istio.io):
+``_verify_same`` (exact), ``_verify_contains`` (substring), ``_verify_elided`` (blocks separated by
+``...`` lines must each appear, in order) and ``_verify_failure`` (non-zero exit). Everything here is
+pure: it judges a :class:`~gatewaykit.backends.base.CurlResult` that a backend produced.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from gatewaykit.backends.base import CurlResult
+from gatewaykit.kit.labs import Condition, Expect
+
+__all__ = [
+    "Outcome",
+    "condition_holds",
+    "elided_match",
+    "judge",
+    "normalize",
+    "normalize_log",
+    "plain_words",
+    "summarize",
+    "tls_details",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """One judged expectation: ``ok``, what was expected and what was seen."""
+
+    ok: bool
+    what: str
+    seen: str = ""
+
+    def __str__(self) -> str:
+        mark = "✓" if self.ok else "✗"
+        if self.ok or not self.seen:
+            return f"{mark} {self.what}"
+        return (
+            f"{mark} {self.what} ({self.seen})"
+            if self.seen.startswith("expected ")
+            else f"{mark} {self.what} (got {self.seen})"
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# Normalization: what nbval compares must not contain ports, dates, ids or timings.
+
+_NORMALIZERS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"\b(127\.0\.0\.1|localhost):\d+"), r"\1:<port>"),
+    (re.compile(r"\bport \d+"), "port <port>"),
+    (re.compile(r"\bafter \d+ ms"), "after <n> ms"),
+    (re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"), "<id>"),
+    (re.compile(r"\b[0-9a-f]{32}\b|\b[0-9a-f]{16}\b"), "<hex>"),
+    (re.compile(r"\b(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d\d \w{3} \d{4} \d\d:\d\d:\d\d GMT"), "<date>"),
+    (re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z"), "<time>"),
+)
+
+
+def normalize(text: str) -> str:
+    """Replace ports, dates, request ids and timings by stable placeholders."""
+    for rx, repl in _NORMALIZERS:
+        text = rx.sub(repl, text)
+    return text
+
+
+# Envoy's default access-log format: ... "%UPSTREAM_TRANSPORT_FAILURE_REASON%" %BYTES_RECEIVED%
+# %BYTES_SENT% %DURATION% %RESP(X-ENVOY-UPSTREAM-SERVICE-TIME)% ... and client-side ephemeral ports.
+_LOG_TIMING = re.compile(r'("[^"]*" \d+ \d+ )\d+ (\d+|-)( ")')
+_EPHEMERAL = re.compile(r"\b(\d+\.\d+\.\d+\.\d+):(3[2-9]\d{3}|[4-6]\d{4})\b")
+
+
+def normalize_log(line: str) -> str:
+    """Normalize an Envoy access-log line: timings and ephemeral client ports too."""
+    line = _LOG_TIMING.sub(r"\1<ms> <ms>\3", line)
+    line = _EPHEMERAL.sub(r"\1:<port>", line)
+    return normalize(line)
+
+
+# --------------------------------------------------------------------------------------------
+# Matching
+
+
+def elided_match(expected: str, actual: str) -> bool:
+    """``_verify_elided``: the blocks of ``expected`` between ``...`` lines appear in ``actual`` in order.
+
+    Lines are compared with surrounding whitespace stripped (the doc tests compare trimmed output).
+    """
+    blocks: list[list[str]] = [[]]
+    for line in expected.strip("\n").split("\n"):
+        if line.strip() == "...":
+            blocks.append([])
+        else:
+            blocks[-1].append(line.strip())
+    lines = [ln.strip() for ln in actual.replace("\r\n", "\n").split("\n")]
+    pos = 0
+    for block in blocks:
+        if not block:
+            continue
+        found = False
+        for start in range(pos, len(lines) - len(block) + 1):
+            if lines[start : start + len(block)] == block:
+                pos = start + len(block)
+                found = True
+                break
+        if not found:
+            return False
+    return True
+
+
+def _short(text: str | None, limit: int = 60) -> str:
+    if text is None:
+        return "nothing"
+    t = normalize(text).replace("\n", "⏎")
+    return repr(t if len(t) <= limit else t[:limit] + "…")
+
+
+def judge(
+    expect: Expect,
+    result: CurlResult,
+    logs: Callable[[str], str] | None = None,
+) -> tuple[Outcome, ...]:
+    """Judge ``result`` against ``expect``; one :class:`Outcome` per expected property.
+
+    Args:
+        expect: the probe's expectation.
+        result: what curl did.
+        logs: returns a workload's access log (``backend.logs``), for ``log:`` expectations.
+    """
+    out: list[Outcome] = []
+    r = result
+    if expect.exit_code is not None:
+        out.append(
+            Outcome(r.exit_code == expect.exit_code, f"exit code {expect.exit_code}", str(r.exit_code))
+        )
+    if expect.failure is not None:
+        failed = r.exit_code != 0
+        out.append(
+            Outcome(
+                failed == expect.failure,
+                "curl fails (non-zero exit)" if expect.failure else "curl succeeds",
+                f"exit code {r.exit_code}",
+            )
+        )
+    if expect.status is not None:
+        out.append(Outcome(r.status == expect.status, f"status {expect.status}", str(r.status)))
+    if expect.http_version is not None:
+        out.append(
+            Outcome(
+                r.http_version == expect.http_version, f"HTTP/{expect.http_version}", f"HTTP/{r.http_version}"
+            )
+        )
+    if expect.reason is not None:
+        out.append(Outcome(r.reason == expect.reason, f"reason {expect.reason!r}", repr(r.reason)))
+    headers = {k.lower(): v for k, v in r.headers.items()}
+    for name, value in expect.headers:
+        got = headers.get(name)
+        out.append(Outcome(got == value, f"{name}: {value}", _short(got)))
+    for name, value in expect.headers_contain:
+        got = headers.get(name)
+        out.append(Outcome(got is not None and value in got, f"{name} contains {value!r}", _short(got)))
+    for name in expect.headers_present:
+        out.append(Outcome(name in headers, f"header {name} present", "absent"))
+    for name in expect.headers_absent:
+        out.append(Outcome(name not in headers, f"no {name} header", _short(headers.get(name))))
+    body = r.body if r.body is not None else ""
+    if expect.body is not None:
+        out.append(
+            Outcome(
+                body == expect.body, "body " + (repr(expect.body) if expect.body else "empty"), _short(body)
+            )
+        )
+    for frag in expect.body_contains:
+        out.append(Outcome(frag in body, f"body contains {frag!r}", _short(body)))
+    if expect.body_elided is not None:
+        out.append(Outcome(elided_match(expect.body_elided, body), "body matches (elided)", _short(body)))
+    if expect.stdout is not None:
+        ok = r.stdout.strip() == expect.stdout.strip()
+        out.append(
+            Outcome(ok, "output " + (repr(expect.stdout) if expect.stdout else "empty"), _short(r.stdout))
+        )
+    for frag in expect.stdout_contains:
+        out.append(Outcome(frag in r.stdout, f"output contains {frag!r}", _short(r.stdout)))
+    for frag in expect.stdout_not_contains:
+        out.append(Outcome(frag not in r.stdout, f"output lacks {frag!r}", "present"))
+    if expect.stdout_elided is not None:
+        out.append(
+            Outcome(elided_match(expect.stdout_elided, r.stdout), "output matches (elided)", _short(r.stdout))
+        )
+    for frag in expect.stderr_contains:
+        out.append(Outcome(frag in r.stderr, f"curl says {frag!r}", _short(_last_error(r.stderr))))
+    for workload, frag in expect.log:
+        text = logs(workload) if logs else ""
+        out.append(Outcome(frag in text, f"{workload} access log shows {frag!r}", "not found"))
+    return tuple(out)
+
+
+#: A pattern value that matches anything present (``has: {data: {cacert: <any>}}``).
+ANY = "<any>"
+
+
+def _matches(pattern: Any, value: Any) -> bool:
+    if pattern == ANY:
+        return value is not None
+    if isinstance(pattern, Mapping):
+        return isinstance(value, Mapping) and all(
+            k in value and _matches(v, value[k]) for k, v in pattern.items()
+        )
+    if isinstance(pattern, list):
+        return isinstance(value, list) and all(any(_matches(p, v) for v in value) for p in pattern)
+    if pattern == value:
+        return True
+    # YAML authors write 80 or "80", true or "true": compare scalars by text.
+    return not isinstance(value, (Mapping, list)) and str(pattern).lower() == str(value).lower()
+
+
+def condition_holds(condition: Condition, objects: Iterable[Mapping[str, Any]]) -> bool:
+    """Whether ``condition`` holds over the applied objects (their manifests as dicts)."""
+    found = False
+    for obj in objects:
+        if obj.get("kind") != condition.kind:
+            continue
+        meta = obj.get("metadata") or {}
+        if condition.namespace is not None and (meta.get("namespace") or "default") != condition.namespace:
+            continue
+        if condition.name is not None and meta.get("name") != condition.name:
+            continue
+        if condition.has is None or _matches(condition.has, obj):
+            found = True
+            break
+    return found != condition.absent
+
+
+# --------------------------------------------------------------------------------------------
+# Reading results in plain words
+
+
+def _last_error(stderr: str) -> str | None:
+    for line in reversed(stderr.splitlines()):
+        if line.startswith("curl: ("):
+            return line
+    return None
+
+
+def plain_words(result: CurlResult) -> str:
+    """One sentence saying what a result means, the way an instructor would read it.
+
+    The readings follow §1.4 (local replies) and §1.6 (curl exit codes) of the behaviour reference.
+    """
+    r = result
+    err = (r.stderr or "").lower()
+    cmd = r.command
+    code = r.exit_code
+    if code == 0 and r.status is not None:
+        server = r.headers.get("server", "")
+        upstream = "x-envoy-upstream-service-time" in r.headers
+        body = (r.body or "").strip()
+        if r.status == 301 and r.headers.get("location", "").startswith("https://"):
+            return (
+                "301: the gateway redirects plain HTTP to HTTPS itself (tls.httpsRedirect), "
+                f"to {r.headers['location']}."
+            )
+        if r.status == 404 and not upstream and server in ("istio-envoy", "envoy"):
+            return (
+                "404 from the proxy itself (Envoy NR): no virtual host or route matched this Host header "
+                "and path -- check the Gateway's hosts and the VirtualService bound to it."
+            )
+        if r.status == 503 and body == "no healthy upstream":
+            return "503 no healthy upstream: the route found its service, but it has no ready endpoints."
+        if r.status == 503 and not body and not upstream:
+            return (
+                "503 with an empty body (Envoy NC): the route points at a destination that does not exist "
+                "-- an unknown host or an undefined subset."
+            )
+        if r.status == 503 and body.startswith("upstream connect error"):
+            return "503: the proxy could not connect to the destination (connection refused or reset)."
+        if r.status == 502 and not body and server == "envoy":
+            return (
+                "502 with an empty body from the sidecar: outboundTrafficPolicy is REGISTRY_ONLY and "
+                "this host "
+                "is not in the service registry (add a ServiceEntry)."
+            )
+        if r.status == 504 and body == "upstream request timeout":
+            return "504: the route's timeout expired before the destination answered."
+        if 200 <= r.status < 400:
+            who = f" ({server})" if server else ""
+            via = "through the proxy" if upstream else "as the answer"
+            return (
+                f"{r.status}: the request reached its destination{who}; "
+                f"this is the destination's answer {via}."
+            )
+        return f"{r.status}: the destination (or a proxy) answered with this status."
+    if code == 0:
+        return "curl succeeded."
+    if code == 6:
+        return (
+            "exit 6: the host name does not resolve -- inside the mesh only cluster Services and "
+            "ServiceEntry hosts have DNS names."
+        )
+    if code == 7:
+        return (
+            "exit 7: connection refused -- nothing listens on that port: no Gateway server uses it, "
+            "or the Gateway's selector matches no gateway workload."
+        )
+    if code == 28:
+        return "exit 28: curl gave up waiting (timeout); a TCP stream stays open until one side closes it."
+    if code == 35:
+        if "invalid padding" in err or "block type is not 01" in err or "bad signature" in err:
+            return (
+                "exit 35: the TLS handshake failed -- the server's certificate does not verify with the CA "
+                "you gave with --cacert: another CA (with the same name) signed it, e.g. after a rotation."
+            )
+        if "wrong version number" in err:
+            return (
+                "exit 35: the TLS handshake failed -- you sent TLS to a port that speaks plain HTTP "
+                "(or TLS was added twice)."
+            )
+        if (
+            "https://" in cmd
+            and re.search(r"https://(\$INGRESS_HOST|\d+\.\d+\.\d+\.\d+)", cmd)
+            and "--resolve" not in cmd
+        ):
+            return (
+                "exit 35: the TLS handshake failed -- curl sent no SNI because the URL has an IP address; "
+                "use --resolve so the SNI names the host the Gateway serves."
+            )
+        if "--cert" not in cmd and "alert" in err and "handshake failure" in err:
+            return (
+                "exit 35: the TLS handshake failed -- the gateway requires a client certificate "
+                "(MUTUAL): pass --cert and --key."
+            )
+        return (
+            "exit 35: the TLS handshake failed -- the gateway has no filter chain for the SNI you sent "
+            "(check the Gateway's hosts and --resolve), or its credential is missing."
+        )
+    if code == 52:
+        return "exit 52: the server closed the connection without replying."
+    if code == 56:
+        if "certificate required" in err:
+            return (
+                "exit 56: the gateway asked for a client certificate and you sent none (tls.mode MUTUAL): "
+                "pass --cert and --key."
+            )
+        if "unknown ca" in err or "bad certificate" in err or "certificate unknown" in err:
+            return (
+                "exit 56: the gateway rejected your client certificate: it is not signed by the CA it trusts."
+            )
+        if "reset by peer" in err:
+            return "exit 56: the connection was reset -- often plain HTTP sent to a TLS port."
+        return "exit 56: receiving data failed -- the peer aborted the connection (often a TLS alert)."
+    if code == 58:
+        return (
+            "exit 58: curl could not use your client certificate or key file -- check the --cert/--key paths."
+        )
+    if code == 60:
+        return (
+            "exit 60: the server's certificate is not signed by the CA you gave with --cacert "
+            "(after a rotation, use the new CA)."
+        )
+    if code == 77:
+        return (
+            "exit 77: curl could not read the --cacert file -- "
+            "check the path (relative to the lab's work dir)."
+        )
+    if code == -1:
+        return "the command could not run: " + (r.stderr.strip().splitlines() or ["unknown reason"])[-1]
+    if code == 3:
+        return "exit 3: the URL is malformed -- check the quoting and the $VARS."
+    return f"exit {code}: curl failed."
+
+
+# --------------------------------------------------------------------------------------------
+# Summaries and TLS details
+
+
+#: Response headers shown in summaries: the ones the lessons are about, none that vary run to run.
+SHOWN_HEADERS = ("server", "location", "content-type")
+
+
+def tls_details(result: CurlResult) -> dict[str, str]:
+    """TLS facts from curl's ``-v`` output: protocol, cipher, ALPN, certificate subject and issuer."""
+    out: dict[str, str] = {}
+    for raw in result.stderr.splitlines():
+        line = raw.lstrip("* ").strip()
+        m = re.match(r"SSL connection using (\S+) / (\S+)", line)
+        if m:
+            out["protocol"], out["cipher"] = m.group(1), m.group(2)
+        m = re.match(r"ALPN(?:, server accepted to use|: server accepted) (\S+)", line)
+        if m:
+            out["alpn"] = m.group(1)
+        if line.startswith("subject:"):
+            out["subject"] = line.split(":", 1)[1].strip()
+        if line.startswith("issuer:"):
+            out["issuer"] = line.split(":", 1)[1].strip()
+    return out
+
+
+def body_excerpt(body: str | None, max_lines: int = 8, max_chars: int = 400) -> str:
+    """The first lines of a body, pretty-printed when JSON, normalized."""
+    if not body:
+        return ""
+    text = body
+    try:
+        text = json.dumps(json.loads(body), indent=2, sort_keys=True)
+    except ValueError:
+        pass
+    lines = normalize(text).rstrip("\n").split("\n")
+    out = "\n".join(lines[:max_lines])
+    if len(out) > max_chars:
+        out = out[:max_chars] + "…"
+    elif len(lines) > max_lines:
+        out += "\n…"
+    return out
+
+
+def summarize(result: CurlResult, *, command: str | None = None, body_lines: int = 8) -> str:
+    """A stable, readable text for a curl result (what notebooks print and nbval compares).
+
+    Shows the command as written, the status line, the headers the lessons are about
+    (:data:`SHOWN_HEADERS`, plus whether ``x-envoy-upstream-service-time`` is present), a body
+    excerpt, curl's error line, and the exit code with a plain-words reading. Ports, dates and ids
+    are replaced by placeholders.
+    """
+    r = result
+    lines = [f"$ {command or r.command}"]
+    if r.status_line:
+        lines.append(r.status_line)
+        for name in SHOWN_HEADERS:
+            if name in r.headers:
+                lines.append(f"{name}: {normalize(r.headers[name])}")
+        if r.headers.get("content-length") == "0":
+            lines.append("content-length: 0")
+        if "x-envoy-upstream-service-time" in r.headers:
+            lines.append("x-envoy-upstream-service-time: <ms>")
+        excerpt = body_excerpt(r.body, body_lines)
+        if excerpt:
+            lines.append("")
+            lines.append(excerpt)
+    elif r.stdout.strip():
+        lines.append(body_excerpt(r.stdout, body_lines))
+    err = _last_error(r.stderr)
+    if err:
+        lines.append(normalize(err))
+    lines.append(
+        f"exit code {r.exit_code} -- {plain_words(r)}"
+        if r.exit_code or r.status is None
+        else f"exit code 0 -- {plain_words(r)}"
+    )
+    return "\n".join(lines)

@@ -1,0 +1,83 @@
+"""Every lab's claims hold on the local sandbox: each step's probes give the expected outcome, and
+each exercise's reference solution passes that exercise's own check (``LabSession.verify()``).
+
+This is the test that keeps the labs honest: the expected outcomes in ``labs/*/lab.yaml`` are
+Istio's (§N of the behaviour reference), and the sandbox must reproduce them.
+"""
+
+from __future__ import annotations
+
+import pathlib
+from collections.abc import Iterator
+
+import pytest
+
+from gatewaykit.kit import list_labs, open_lab
+
+#: Labs that need sandbox features not built yet. strict=True: once they pass, remove the entry.
+PENDING: dict[str, str] = {
+    "02-gateway-workloads": "needs Backend.service_address() to publish your own gateway's Service port",
+    "12-my-gateway": "needs Backend.service_address() to publish my-gateway-controller's Service ports",
+    "09-egress-policy": "egress sandbox (issue 4): ALLOW_ANY TLS passthrough, fake-internet CA trust",
+    "10-egress-gateway": "egress sandbox (issue 4): egress gateway routing, fake-internet CA trust",
+    "11-tls-origination": "egress sandbox (issue 4): DestinationRule TLS origination",
+}
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[object]:
+    from gatewaykit.sandbox import Sandbox
+
+    sb = Sandbox.local()
+    try:
+        yield sb
+    finally:
+        sb.close()
+
+
+def _params() -> list[object]:
+    out: list[object] = []
+    for lab_id in list_labs():
+        pending = PENDING.get(lab_id)
+        if pending and lab_id in ("02-gateway-workloads", "12-my-gateway"):
+            from gatewaykit.backends.local import LocalSandbox
+
+            if hasattr(LocalSandbox, "service_address"):
+                pending = None
+        marks = [pytest.mark.xfail(reason=pending, strict=True)] if pending else []
+        out.append(pytest.param(lab_id, marks=marks, id=lab_id))
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("lab_id", _params())
+def test_lab_holds_on_the_local_sandbox(lab_id: str, sandbox: object, tmp_path: pathlib.Path) -> None:
+    lab = open_lab(lab_id, backend=sandbox, work_dir=tmp_path)  # type: ignore[arg-type]
+    report = lab.verify()
+    assert report.ok, "\n\n".join(report.failures())
+
+
+@pytest.mark.slow
+def test_widgets_drive_the_real_sandbox(sandbox: object, tmp_path: pathlib.Path) -> None:
+    """The editor's Validate/Apply and the curl panel, against the embedded sandbox (§6, §14.1)."""
+    from gatewaykit.kit.widgets import CurlPanel, ManifestEditor
+
+    lab = open_lab("03-https-redirect", backend=sandbox, work_dir=tmp_path)  # type: ignore[arg-type]
+    rejected = ManifestEditor(lab, lab.steps[2])
+    rejected.validate_button.click()
+    assert (
+        "denied the request: configuration is invalid: "
+        "server cannot have TLS settings for plain text HTTP ports" in rejected.result.value
+    )
+    editor = ManifestEditor(lab, lab.steps[0])
+    editor.validate_button.click()
+    assert "gateway.networking.istio.io/mygateway created (server dry run)" in editor.result.value
+    editor.apply_button.click()
+    assert "gateway.networking.istio.io/mygateway created" in editor.result.value
+    panel = CurlPanel(lab, lab.steps[0].probes[0].command)
+    panel.run_button.click()
+    assert "HTTP/1.1 301 Moved Permanently" in panel.result.value
+    assert "https://httpbin.example.com/status/200" in panel.result.value
+    assert "tls.httpsRedirect" in panel.result.value  # the plain-words reading
+    panel.explain_button.click()
+    assert "listener 0.0.0.0_8080" in panel.explanation.value

@@ -1,0 +1,162 @@
+"""The lab loader names the file, the line and what is wrong."""
+
+from __future__ import annotations
+
+import pathlib
+import textwrap
+
+import pytest
+
+from gatewaykit.errors import LabError
+from gatewaykit.kit import load_lab
+
+GOOD = textwrap.dedent(
+    """\
+    id: 99-test
+    title: A test lab
+    summary: For the loader tests.
+    concepts: [testing]
+    steps:
+    - id: one
+      title: Step one
+      explain: Apply a gateway.
+      manifests:
+      - file: gw.yaml
+      probes:
+      - curl: curl -s -I "http://$INGRESS_HOST:$INGRESS_PORT/status/200"
+        expect: {status: 200}
+    exercises:
+    - id: ex
+      title: Exercise
+      task: Do it.
+      hints: [think]
+      check:
+        probes:
+        - curl: curl -s -I "http://$INGRESS_HOST:$INGRESS_PORT/"
+          expect: {status: 404}
+      solution:
+        manifests:
+        - file: gw.yaml
+    """
+)
+
+GW = textwrap.dedent(
+    """\
+    apiVersion: networking.istio.io/v1
+    kind: Gateway
+    metadata:
+      name: gw
+    spec:
+      selector: {istio: ingressgateway}
+      servers:
+      - port: {number: 80, name: http, protocol: HTTP}
+        hosts: ["*"]
+    """
+)
+
+
+def make_lab(tmp_path: pathlib.Path, text: str, gw: str = GW) -> pathlib.Path:
+    d = tmp_path / "99-test"
+    d.mkdir()
+    (d / "lab.yaml").write_text(text)
+    (d / "gw.yaml").write_text(gw)
+    return d
+
+
+def error_of(tmp_path: pathlib.Path, text: str, gw: str = GW) -> str:
+    d = make_lab(tmp_path, text, gw)
+    with pytest.raises(LabError) as info:
+        load_lab(d)
+    return str(info.value)
+
+
+def test_good_lab_loads(tmp_path: pathlib.Path) -> None:
+    lab = load_lab(make_lab(tmp_path, GOOD))
+    assert lab.steps[0].action.manifests[0].documents[0]["kind"] == "Gateway"
+    assert lab.exercises[0].probes[0].expect.status == 404
+
+
+def test_yaml_syntax_error_names_file_and_line(tmp_path: pathlib.Path) -> None:
+    msg = error_of(tmp_path, GOOD.replace("title: Step one", "title: [Step one"))
+    assert msg.startswith(str(tmp_path / "99-test" / "lab.yaml") + ":")
+    assert "YAML syntax error" in msg
+
+
+def test_unknown_field_names_its_line(tmp_path: pathlib.Path) -> None:
+    msg = error_of(
+        tmp_path,
+        GOOD.replace("  explain: Apply a gateway.\n", "  explain: Apply a gateway.\n  manifest: []\n"),
+    )
+    assert msg.startswith(f"{tmp_path / '99-test' / 'lab.yaml'}:9:")
+    assert "unknown field 'manifest'" in msg
+    assert "steps[0]" in msg
+
+
+def test_missing_required_field(tmp_path: pathlib.Path) -> None:
+    msg = error_of(tmp_path, GOOD.replace("  hints: [think]\n", ""))
+    assert ":15:" in msg and "exercises[0]" in msg and "missing required field 'hints'" in msg
+
+
+def test_wrong_type_in_expectation(tmp_path: pathlib.Path) -> None:
+    msg = error_of(tmp_path, GOOD.replace("expect: {status: 200}", "expect: {status: ok}"))
+    assert ":13:" in msg and "status must be a number" in msg
+
+
+def test_missing_manifest_file(tmp_path: pathlib.Path) -> None:
+    msg = error_of(tmp_path, GOOD.replace("  - file: gw.yaml\n  probes", "  - file: nope.yaml\n  probes"))
+    assert ":10:" in msg and "manifest file 'nope.yaml' not found" in msg
+
+
+def test_manifest_yaml_error_names_the_manifest_file(tmp_path: pathlib.Path) -> None:
+    msg = error_of(tmp_path, GOOD, gw=GW.replace('hosts: ["*"]', 'hosts: ["*"'))
+    assert msg.startswith(str(tmp_path / "99-test" / "gw.yaml") + ":")
+    assert "YAML syntax error in manifest" in msg
+
+
+def test_manifest_without_kind(tmp_path: pathlib.Path) -> None:
+    msg = error_of(tmp_path, GOOD, gw=GW.replace("kind: Gateway\n", ""))
+    assert "lacks kind" in msg
+
+
+def test_undefined_variable_in_probe(tmp_path: pathlib.Path) -> None:
+    msg = error_of(tmp_path, GOOD.replace("$INGRESS_PORT/status/200", "$MY_PORT/status/200"))
+    assert ":12:" in msg and "$MY_PORT is not defined" in msg
+
+
+def test_duplicate_step_ids(tmp_path: pathlib.Path) -> None:
+    extra = "- id: one\n  title: Again\n  explain: Twice.\nexercises:\n"
+    msg = error_of(tmp_path, GOOD.replace("exercises:\n", extra, 1))
+    assert "duplicate id 'one'" in msg and ":14:" in msg
+
+
+def test_bad_secret_type(tmp_path: pathlib.Path) -> None:
+    text = GOOD.replace(
+        "steps:\n",
+        "setup:\n  certificates: [example_certs1]\n  secrets:\n"
+        "  - {name: s, type: opaque, cert: example_certs1/x}\nsteps:\n",
+    )
+    msg = error_of(tmp_path, text)
+    assert ":8:" in msg and "secret type must be `tls` or `generic`" in msg
+
+
+def test_exercise_without_solution_content(tmp_path: pathlib.Path) -> None:
+    msg = error_of(
+        tmp_path, GOOD.replace("  solution:\n    manifests:\n    - file: gw.yaml\n", "  solution: {}\n")
+    )
+    assert "reference solution must apply or delete something" in msg
+
+
+def test_probe_must_run_curl(tmp_path: pathlib.Path) -> None:
+    msg = error_of(
+        tmp_path,
+        GOOD.replace(
+            '- curl: curl -s -I "http://$INGRESS_HOST:$INGRESS_PORT/status/200"', "- curl: wget http://x"
+        ),
+    )
+    assert ":12:" in msg and "must run `curl`" in msg
+
+
+def test_unknown_lab_lists_known_ones() -> None:
+    with pytest.raises(LabError) as info:
+        load_lab("no-such-lab")
+    assert "01-virtual-hosts" in str(info.value)
