@@ -1,0 +1,660 @@
+"""The data plane: executes ProxyConfigs for real on 127.0.0.1 (asyncio on its own thread).
+
+Each proxy listener (``0.0.0.0_8080``) becomes one 127.0.0.1 socket. A new connection goes
+through the same steps Envoy takes -- and the matching itself is done by
+:mod:`gatewaykit.simulate` (one source of truth):
+
+1. ``match_listener`` (the socket already tells us the listener port);
+2. Envoy's ``tls_inspector``: read the ClientHello *without* consuming it, for SNI/ALPN;
+3. ``match_filter_chain``; none → the connection is closed (curl exit 35 for TLS, §1.6);
+4. TLS termination with the chain's certificate (SIMPLE / MUTUAL / OPTIONAL_MUTUAL /
+   ISTIO_MUTUAL), or none (plaintext, or PASSTHROUGH which forwards the raw ClientHello);
+5. the network filter: TCP proxy (bytes both ways) or the HTTP connection manager
+   (HTTP/1.1 via h11, HTTP/2 via h2 when ALPN chose ``h2``), which calls ``simulate`` for each
+   request and then either writes Envoy's local reply or proxies to an endpoint.
+
+Configuration swaps are atomic: a connection reads the proxy's config once when it is
+accepted (in-flight connections finish on the old config, like Envoy's listener drain).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from gatewaykit import envoy
+from gatewaykit.dataplane import _http
+from gatewaykit.dataplane._accesslog import AccessLogEntry, format_entry
+from gatewaykit.dataplane._clienthello import NEED_MORE, ClientHello, parse_client_hello
+from gatewaykit.dataplane._tls import ContextCache, MeshCA, PlainStream, TlsStream, san_matches
+from gatewaykit.errors import SandboxError
+from gatewaykit.simulate import Request as SimRequest
+from gatewaykit.simulate import match_filter_chain, match_listener
+from gatewaykit.simulate import simulate as run_simulation
+
+__all__ = ["AddressBook", "DataPlane", "ListenerKey", "RequestCallback"]
+
+ListenerKey = tuple[str, int]
+"""``(proxy_id, listener_port)``: names one proxy listener, e.g. ``("istio-system/gw-1", 8080)``."""
+
+RequestCallback = Callable[[str, Any], None]
+"""Called with ``(proxy_id, simulate.Result)`` for every request/connection the proxy handles."""
+
+# Envoy's tls_inspector waits at most 15 s for a ClientHello (listener_filters_timeout).
+_INSPECT_TIMEOUT = 15.0
+_HANDSHAKE_TIMEOUT = 15.0
+_log = logging.getLogger("gatewaykit.dataplane")
+_LOG_LINES = 5000  # per proxy; the oldest lines are dropped (bounded memory)
+
+
+class AddressBook:
+    """Maps mesh addresses (``10.244.0.7:8080``, ``httpbin.org:80``) to real 127.0.0.1 ports.
+
+    The core only knows pod IPs and Service ports; the sandbox starts each workload on a
+    free loopback port and records it here. Thread-safe.
+    """
+
+    def __init__(self, entries: Mapping[str, tuple[str, int]] | None = None) -> None:
+        self._lock = threading.Lock()
+        self._map: dict[str, tuple[str, int]] = dict(entries or {})
+
+    @staticmethod
+    def _key(address: str, port: int | None) -> str:
+        return address if port is None else f"{address}:{port}"
+
+    def add(self, address: str, port: int, real: tuple[str, int] | int) -> None:
+        """Record that ``address:port`` is served at ``real`` (a port on 127.0.0.1, or host/port).
+
+        Args:
+            address: pod IP or external host name, e.g. ``10.244.0.7``.
+            port: the port on that address, e.g. ``8080``.
+            real: ``("127.0.0.1", 43210)`` or just ``43210``.
+        """
+        target = ("127.0.0.1", real) if isinstance(real, int) else real
+        with self._lock:
+            self._map[self._key(address, port)] = target
+
+    def remove(self, address: str, port: int) -> None:
+        """Forget ``address:port`` (connections to it are then refused)."""
+        with self._lock:
+            self._map.pop(self._key(address, port), None)
+
+    def resolve(self, address: str, port: int) -> tuple[str, int] | None:
+        """Return the real ``(host, port)`` for ``address:port``, or None if nothing serves it."""
+        with self._lock:
+            return self._map.get(self._key(address, port))
+
+    def items(self) -> list[tuple[str, tuple[str, int]]]:
+        """Return a snapshot of all entries (``"10.244.0.7:8080"`` → ``("127.0.0.1", port)``)."""
+        with self._lock:
+            return list(self._map.items())
+
+
+@dataclass(slots=True)
+class _Bound:
+    key: ListenerKey
+    server: asyncio.Server
+    real_port: int
+
+
+@dataclass(slots=True)
+class _State:
+    """What one accepted connection needs, frozen at accept time."""
+
+    proxy_id: str
+    proxy: envoy.ProxyConfig
+    listener: envoy.Listener
+    listener_port: int
+    pod_ip: str
+    client_ip: str
+    remote_port: int
+    chain: envoy.FilterChain | None = None
+    tls: bool = False
+    sni: str | None = None
+    alpn: str | None = None
+    offered_alpn: tuple[str, ...] = ()
+    client_cert: bool = False
+    # The original destination IP when the connection came in through a destination port
+    # (iptables REDIRECT on a sidecar keeps it in SO_ORIGINAL_DST).
+    destination: str | None = None
+    # The verified client certificate (DER) on an mTLS connection, and the URI SANs of the
+    # proxy's own certificate: the inputs of x-forwarded-client-cert.
+    peer_der: bytes | None = None
+    local_uris: tuple[str, ...] = ()
+
+    @property
+    def downstream_local(self) -> str:
+        return f"{self.pod_ip}:{self.listener_port}"
+
+    @property
+    def downstream_remote(self) -> str:
+        return f"{self.client_ip}:{self.remote_port}"
+
+
+class DataPlane:
+    """Runs every proxy's listeners on 127.0.0.1, on an event loop in a dedicated thread.
+
+    Example::
+
+        dp = DataPlane(address_book).start()
+        ports = dp.update({"istio-system/istio-ingressgateway-x": proxy_config})
+        ports[("istio-system/istio-ingressgateway-x", 8080)]   # → real 127.0.0.1 port
+        dp.logs("istio-system/istio-ingressgateway-x")
+        dp.close()
+
+    Args:
+        address_book: where endpoints (pod IP:port) really listen.
+        mesh_ca: the mesh CA for ISTIO_MUTUAL; None makes ISTIO_MUTUAL handshakes fail.
+        trust_store: PEM bundle used for upstream SIMPLE TLS without a validation secret
+            (the proxy's system CA store); None uses the system store.
+        on_request: called on the loop thread with ``(proxy_id, simulate.Result)``.
+        client_address: the address the access log and ``x-forwarded-for`` show for clients
+            connecting from the host (curl), standing for the node/LB address.
+    """
+
+    def __init__(
+        self,
+        address_book: AddressBook | None = None,
+        *,
+        mesh_ca: MeshCA | None = None,
+        trust_store: bytes | None = None,
+        on_request: RequestCallback | None = None,
+        client_address: str = "10.244.0.1",
+    ) -> None:
+        self.address_book = address_book or AddressBook()
+        self.contexts = ContextCache(mesh_ca=mesh_ca, trust_store=trust_store)
+        self.on_request = on_request
+        self.client_address = client_address
+        self.rng = random.Random()
+        self._proxies: dict[str, envoy.ProxyConfig] = {}
+        self._pod_ips: dict[str, str] = {}
+        self._bound: dict[ListenerKey, _Bound] = {}
+        self._ports: dict[ListenerKey, int] = {}
+        self._dest_bound: dict[tuple[str, str, int], _Bound] = {}
+        self._logs: dict[str, deque[str]] = {}
+        self._log_lock = threading.Lock()
+        self._inflight: dict[str, int] = {}
+        self._idle = threading.Condition(self._log_lock)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._writers: set[asyncio.StreamWriter] = set()
+        self._update_lock = threading.Lock()
+        # Idle upstream HTTP/1.1 connections, touched only on the loop thread.
+        self.upstream_pool: dict[tuple[Any, ...], list[Any]] = {}
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> DataPlane:
+        """Start the event-loop thread (idempotent); returns self."""
+        if self._thread is not None:
+            return self
+        ready = threading.Event()
+
+        def run() -> None:
+            loop = asyncio.new_event_loop()
+            self._loop = loop
+            asyncio.set_event_loop(loop)
+            ready.set()
+            try:
+                loop.run_forever()
+            finally:
+                loop.run_until_complete(loop.shutdown_asyncgens())
+                loop.close()
+
+        self._thread = threading.Thread(target=run, name="gatewaykit-dataplane", daemon=True)
+        self._thread.start()
+        ready.wait()
+        return self
+
+    def __enter__(self) -> DataPlane:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close every listener and connection, stop the loop and join its thread."""
+        loop, thread = self._loop, self._thread
+        if loop is None or thread is None:
+            return
+        if loop.is_running():
+            fut = asyncio.run_coroutine_threadsafe(self._shutdown(), loop)
+            with contextlib.suppress(Exception):
+                fut.result(timeout=10)
+            loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=10)
+        self._loop = None
+        self._thread = None
+        self.contexts.close()
+
+    async def _shutdown(self) -> None:
+        for bound in [*self._bound.values(), *self._dest_bound.values()]:
+            bound.server.close()
+        for w in list(self._writers):
+            with contextlib.suppress(Exception):
+                w.transport.abort()
+        self._drain_pool()
+        for t in list(self._tasks):
+            t.cancel()
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=5)
+        for bound in self._bound.values():
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(bound.server.wait_closed(), 2)
+        for bound in self._dest_bound.values():
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(bound.server.wait_closed(), 2)
+        self._bound.clear()
+        self._dest_bound.clear()
+        self._ports = {}
+
+    # --------------------------------------------------------------------- config
+
+    @property
+    def ports(self) -> dict[ListenerKey, int]:
+        """``(proxy_id, listener_port) → real 127.0.0.1 port`` for every bound listener."""
+        # A snapshot replaced as a whole on the loop thread: safe to read from any thread.
+        return dict(self._ports)
+
+    def update(
+        self,
+        proxies: Mapping[str, envoy.ProxyConfig],
+        address_book: AddressBook | None = None,
+        *,
+        fixed_ports: Mapping[ListenerKey, int] | None = None,
+        pod_ips: Mapping[str, str] | None = None,
+        timeout: float = 10.0,
+    ) -> dict[ListenerKey, int]:
+        """Swap in a new configuration; returns once every new listener is bound and serving.
+
+        Listeners that exist before and after keep their sockets (and ports); removed ones are
+        closed; new ones bind a free port or the one ``fixed_ports`` asks for (so published
+        ports stay stable). New connections see the new config; in-flight ones finish on the old.
+
+        Args:
+            proxies: proxy id (``"<ns>/<pod>"``) → its ProxyConfig.
+            address_book: replaces the address book when given.
+            fixed_ports: ``(proxy_id, listener_port) → real port`` to bind exactly.
+            pod_ips: proxy id → pod IP, shown in access logs (``10.244.0.5``).
+            timeout: seconds to wait for the loop.
+
+        Returns:
+            The ``(proxy_id, listener_port) → real port`` mapping (same as :attr:`ports`).
+
+        Raises:
+            SandboxError: a port could not be bound, or the data plane is not started.
+        """
+        if self._loop is None:
+            raise SandboxError("the data plane is not started: call DataPlane.start() first")
+        if threading.current_thread() is self._thread:
+            raise SandboxError("DataPlane.update() must not be called from the data-plane thread")
+        if address_book is not None:
+            self.address_book = address_book
+        with self._update_lock:
+            fut = asyncio.run_coroutine_threadsafe(
+                self._apply(dict(proxies), dict(fixed_ports or {}), dict(pod_ips or {})), self._loop
+            )
+            try:
+                return fut.result(timeout=timeout)
+            except SandboxError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - surfaced as the one sandbox error
+                raise SandboxError(f"data plane update failed: {exc}") from exc
+
+    async def _apply(
+        self, proxies: dict[str, envoy.ProxyConfig], fixed: dict[ListenerKey, int], pod_ips: dict[str, str]
+    ) -> dict[ListenerKey, int]:
+        wanted: set[ListenerKey] = set()
+        for pid, proxy in proxies.items():
+            for lst in proxy.listeners:
+                if lst.name == "virtualOutbound":
+                    continue
+                wanted.add((pid, lst.port))
+        # Close listeners that disappeared, or whose requested port changed -- first, because a
+        # published port may move to a new key (the gateway pod was replaced: new pod name).
+        for key in list(self._bound):
+            bound = self._bound[key]
+            if key not in wanted or (key in fixed and fixed[key] != bound.real_port):
+                bound.server.close()
+                del self._bound[key]
+        for dkey in list(self._dest_bound):
+            if dkey[0] not in proxies:
+                self._dest_bound.pop(dkey).server.close()
+        new_bound: dict[ListenerKey, _Bound] = {}
+        try:
+            for key in sorted(wanted):
+                if key in self._bound:
+                    continue
+                new_bound[key] = await self._bind(key, fixed.get(key, 0))
+        except OSError as exc:
+            for b in new_bound.values():
+                b.server.close()
+            self._ports = {k: b.real_port for k, b in self._bound.items()}
+            raise SandboxError(f"cannot bind 127.0.0.1 for listener {key}: {exc}") from exc
+        # The swap: one assignment each, on the loop thread, so a connection sees either the
+        # old or the new configuration, never a mix.
+        self._proxies = proxies
+        self._pod_ips = {**self._pod_ips, **pod_ips}
+        # Envoy drains upstream connection pools when clusters change; idle connections to
+        # workloads that were replaced must not be reused.
+        self._drain_pool()
+        self._bound.update(new_bound)
+        for pid in proxies:
+            self._logs.setdefault(pid, deque(maxlen=_LOG_LINES))
+        self._ports = {k: b.real_port for k, b in self._bound.items()}
+        return dict(self._ports)
+
+    def _drain_pool(self) -> None:
+        for idle in self.upstream_pool.values():
+            for up in idle:
+                with contextlib.suppress(Exception):
+                    up.writer.transport.abort()
+        self.upstream_pool.clear()
+
+    async def _bind(self, key: ListenerKey, port: int) -> _Bound:
+        def factory(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> Any:
+            return self._on_connection(key, reader, writer)
+
+        server = await asyncio.start_server(
+            factory, host="127.0.0.1", port=port, reuse_address=True, backlog=512, limit=2**20
+        )
+        real = server.sockets[0].getsockname()[1]
+        return _Bound(key, server, real)
+
+    def destination_port(self, proxy_id: str, address: str, port: int, *, timeout: float = 10.0) -> int:
+        """Return a 127.0.0.1 port whose connections reach ``proxy_id`` as if dialled to ``address:port``.
+
+        A sidecar sees the original destination of a redirected connection (the Service cluster
+        IP, or an external IP): listener choice (``10.96.0.12_9000`` before ``0.0.0.0_9000``),
+        filter-chain ``prefix_ranges`` and ``PassthroughCluster`` (ORIGINAL_DST) depend on it.
+        The sandbox points a pod's connections to ``address:port`` at this port. The port stays
+        bound until the proxy disappears from the configuration or the data plane closes.
+
+        Args:
+            proxy_id: the proxy the pod's traffic goes through.
+            address: the destination IP the client dialled, e.g. ``10.96.0.12``.
+            port: the destination port, e.g. ``80``.
+            timeout: seconds to wait for the loop.
+
+        Raises:
+            SandboxError: the data plane is not started or the port cannot be bound.
+        """
+        if self._loop is None:
+            raise SandboxError("the data plane is not started: call DataPlane.start() first")
+        if threading.current_thread() is self._thread:
+            raise SandboxError("DataPlane.destination_port() must not be called from the data-plane thread")
+        fut = asyncio.run_coroutine_threadsafe(self._bind_destination(proxy_id, address, port), self._loop)
+        try:
+            return fut.result(timeout=timeout)
+        except OSError as exc:
+            raise SandboxError(f"cannot bind 127.0.0.1 for {proxy_id} → {address}:{port}: {exc}") from exc
+
+    async def _bind_destination(self, proxy_id: str, address: str, port: int) -> int:
+        key = (proxy_id, address, port)
+        bound = self._dest_bound.get(key)
+        if bound is not None:
+            return bound.real_port
+
+        def factory(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> Any:
+            return self._on_connection((proxy_id, port), reader, writer, address)
+
+        server = await asyncio.start_server(
+            factory, host="127.0.0.1", port=0, reuse_address=True, backlog=512
+        )
+        real = int(server.sockets[0].getsockname()[1])
+        self._dest_bound[key] = _Bound((proxy_id, port), server, real)
+        return real
+
+    # ------------------------------------------------------------------------ logs
+
+    def _resolve_proxy_id(self, proxy_id: str) -> str | None:
+        if proxy_id in self._logs:
+            return proxy_id
+        for pid, proxy in self._proxies.items():
+            if proxy_id in (proxy.id, f"{proxy.namespace}/{proxy.workload}", proxy.workload):
+                return pid
+        return None
+
+    def logs(self, proxy_id: str) -> str:
+        """Return the proxy's access log (Istio's default text format), one line per entry.
+
+        Args:
+            proxy_id: the key given to :meth:`update`, the ProxyConfig ``id``, or
+                ``"<namespace>/<workload>"``.
+        """
+        pid = self._resolve_proxy_id(proxy_id)
+        if pid is None:
+            return ""
+        with self._idle:
+            # A client may have its last byte before the proxy has written the log line (Envoy
+            # logs at stream end, too): wait briefly for requests in flight on this proxy.
+            self._idle.wait_for(lambda: self._inflight.get(pid, 0) == 0, timeout=0.5)
+            lines = list(self._logs.get(pid, ()))
+        return "".join(line + "\n" for line in lines)
+
+    def log(self, state: _State, entry: AccessLogEntry) -> None:
+        """Append an access-log entry for the connection's proxy (loop thread)."""
+        line = format_entry(entry)
+        with self._log_lock:
+            self._logs.setdefault(state.proxy_id, deque(maxlen=_LOG_LINES)).append(line)
+
+    @contextlib.contextmanager
+    def in_flight(self, state: _State) -> Any:
+        """Count a request/TCP session as in flight on its proxy while the block runs."""
+        with self._idle:
+            self._inflight[state.proxy_id] = self._inflight.get(state.proxy_id, 0) + 1
+        try:
+            yield
+        finally:
+            with self._idle:
+                self._inflight[state.proxy_id] -= 1
+                self._idle.notify_all()
+
+    def emit(self, state: _State, result: Any) -> None:
+        """Pass a simulate Result to the ``on_request`` callback; its errors are ignored."""
+        if self.on_request is not None:
+            with contextlib.suppress(Exception):
+                self.on_request(state.proxy_id, result)
+
+    def identity(self, proxy: envoy.ProxyConfig) -> str:
+        """Return the proxy's SPIFFE id, the URI SAN of its ISTIO_MUTUAL certificate.
+
+        Istio's gateway charts run ``istio-ingressgateway`` / ``istio-egressgateway`` under
+        ``<name>-service-account`` (§12: ``.../sa/istio-egressgateway-service-account``); the
+        samples (httpbin, sleep, curl) use a ServiceAccount named like the app.
+        """
+        sa = proxy.workload
+        if sa.startswith("istio-") and sa.endswith("gateway"):
+            sa += "-service-account"
+        return f"spiffe://cluster.local/ns/{proxy.namespace}/sa/{sa}"
+
+    # ----------------------------------------------------------------- connections
+
+    async def _on_connection(
+        self,
+        key: ListenerKey,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        destination: str | None = None,
+    ) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._tasks.add(task)
+        self._writers.add(writer)
+        try:
+            await self._serve(key, reader, writer, destination)
+        except (asyncio.CancelledError, ConnectionError, OSError, asyncio.IncompleteReadError) as exc:
+            _log.debug("connection on %s ended: %r", key, exc)
+        except Exception:  # noqa: BLE001 - a bug must not kill the listener; keep it visible
+            _log.exception("connection on %s failed", key)
+        finally:
+            self._writers.discard(writer)
+            if task is not None:
+                self._tasks.discard(task)
+            with contextlib.suppress(Exception):
+                writer.close()
+
+    async def _serve(
+        self,
+        key: ListenerKey,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        destination: str | None = None,
+    ) -> None:
+        proxy_id, port = key
+        proxy = self._proxies.get(proxy_id)
+        listener = match_listener(proxy, port, destination=destination) if proxy is not None else None
+        if proxy is None or listener is None:
+            writer.transport.abort()
+            return
+        peer = writer.get_extra_info("peername") or ("127.0.0.1", 0)
+        state = _State(
+            proxy_id,
+            proxy,
+            listener,
+            port,
+            self._pod_ips.get(proxy_id, "127.0.0.1"),
+            self.client_address,
+            int(peer[1]),
+            destination=destination,
+        )
+        start = time.time()
+
+        # Envoy's tls_inspector is present when some chain needs TLS facts (SNI, transport,
+        # ALPN) -- then the ClientHello is read before a chain is chosen, but not consumed.
+        inspect = any(
+            c.transport_socket is not None
+            or c.filter_chain_match.server_names
+            or c.filter_chain_match.transport_protocol == "tls"
+            or c.filter_chain_match.application_protocols
+            for c in listener.filter_chains
+        )
+        initial = b""
+        hello = ClientHello(is_tls=False)
+        if inspect:
+            try:
+                async with asyncio.timeout(_INSPECT_TIMEOUT):
+                    while True:
+                        chunk = await reader.read(65536)
+                        if not chunk:
+                            return
+                        initial += chunk
+                        parsed = parse_client_hello(initial)
+                        if parsed is not NEED_MORE:
+                            assert isinstance(parsed, ClientHello)
+                            hello = parsed
+                            break
+            except TimeoutError:
+                writer.transport.abort()
+                return
+        state.tls = hello.is_tls
+        state.sni = hello.sni
+        state.offered_alpn = hello.alpn
+        chain = match_filter_chain(
+            listener,
+            sni=hello.sni,
+            transport_protocol="tls" if hello.is_tls else "raw_buffer",
+            alpn=hello.alpn,
+            destination_port=port,
+            destination_ip=destination,
+        )
+        if chain is None:
+            # No filter chain: Envoy closes the connection; TLS clients see SSL_ERROR_SYSCALL
+            # (curl exit 35, §1.6 / §4.4). Istio's listener access log records it with NR.
+            self.log(
+                state,
+                AccessLogEntry(
+                    start=start,
+                    response_flags="NR",
+                    response_code_details="filter_chain_not_found",
+                    downstream_local_address=state.downstream_local,
+                    downstream_remote_address=state.downstream_remote,
+                    requested_server_name=hello.sni,
+                ),
+            )
+            self.emit(
+                state,
+                run_simulation(
+                    proxy,
+                    SimRequest(
+                        port=port, protocol="tls" if hello.is_tls else "tcp", sni=hello.sni, alpn=hello.alpn
+                    ),
+                ),
+            )
+            writer.close()
+            return
+        state.chain = chain
+        raw = PlainStream(reader, writer, initial)
+        stream: PlainStream | TlsStream = raw
+        tls_ctx = chain.transport_socket
+        if tls_ctx is not None:
+            if not hello.is_tls:
+                # Plaintext to a TLS chain: the handshake fails on the first byte and Envoy
+                # resets the connection (§1.6 "Connection reset by peer").
+                writer.transport.abort()
+                return
+            ctx = self.contexts.server_context(proxy, tls_ctx, self.identity(proxy))
+            if ctx is None:
+                # No certificate (missing credentialName secret, §8.1): close during the
+                # handshake → curl exit 35 SSL_ERROR_SYSCALL.
+                writer.close()
+                return
+            tls = TlsStream(raw, ctx)
+            try:
+                async with asyncio.timeout(_HANDSHAKE_TIMEOUT):
+                    await tls.handshake()
+            except (Exception, TimeoutError):
+                # The alert (e.g. TLS 1.3 certificate_required) was flushed by handshake().
+                # Half-close and discard what the client still sends (its request, written
+                # right after its Finished): closing with unread data would make the kernel
+                # send a RST that can overtake the alert, and curl would print "Connection
+                # reset by peer" instead of "tlsv13 alert certificate required" (§1.6).
+                with contextlib.suppress(Exception):
+                    await writer.drain()
+                    if writer.can_write_eof():
+                        writer.write_eof()
+                    async with asyncio.timeout(2.0):
+                        while await reader.read(65536):
+                            pass
+                writer.close()
+                return
+            stream = tls
+            state.alpn = tls.alpn
+            state.client_cert = tls.peer_certificate_present
+            if state.client_cert:
+                state.peer_der = tls.ssl.getpeercert(binary_form=True)
+                state.local_uris = self.contexts.local_uris(proxy, tls_ctx, self.identity(proxy))
+            if state.client_cert and not san_matches(tls.ssl.getpeercert(), tls_ctx.subject_alt_names):
+                # Gateway tls.subjectAltNames: a verified client certificate with another
+                # identity is rejected like an untrusted one (connection closed).
+                tls.abort()
+                return
+
+        if chain.tcp_proxy is not None:
+            await _http.serve_tcp_proxy(self, state, stream, start)
+        elif chain.http_connection_manager is not None:
+            use_h2 = state.alpn == "h2"
+            if tls_ctx is None:
+                # h2c with prior knowledge: the HTTP/2 connection preface.
+                first = initial
+                if not first:
+                    first = await raw.read()
+                    if not first:
+                        return
+                    raw.unread(first)
+                use_h2 = first.startswith(b"PRI * HTTP/2.0")
+            if use_h2:
+                await _http.serve_h2(self, state, stream)
+            else:
+                await _http.serve_h1(self, state, stream)
+        else:
+            writer.close()
