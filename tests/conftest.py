@@ -8,6 +8,9 @@ import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
+# The cluster backend's tiers: --run-cluster (live kind + Istio) and @pytest.mark.docker skips.
+pytest_plugins = ["conftest_cluster"]
+
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
@@ -26,5 +29,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         "on a machine with Docker and registry access (or a loaded image bundle)"
     )
     for item in items:
-        if "cluster" in item.keywords:
+        # get_closest_marker, not `"cluster" in item.keywords`: keywords also hold directory names.
+        if item.get_closest_marker("cluster") is not None:
             item.add_marker(skip)

@@ -1,0 +1,1006 @@
+"""Talking to a real Kubernetes API server the way ``kubectl`` would: apply, delete, exec, logs.
+
+Shared by the kind backend (:mod:`gatewaykit.backends.kind`) and the bring-your-own-cluster backend
+(:mod:`gatewaykit.backends.connect`). The ``kubernetes`` package is imported lazily (its first use
+costs about a second and it is an optional extra: ``pip install 'gatewaykit[cluster]'``).
+
+Split in two on purpose:
+
+* pure helpers (no I/O): reading manifests, kubectl's line names, kubectl's rendering of API
+  errors, the exec status channel, istiod's ``configz``/``syncz`` debug output. Unit-tested with
+  recorded API responses.
+* :class:`KubeClient`: the I/O around them, written against ``kubernetes.client.ApiClient`` so tests
+  can point it at a fake API server (``tests/cluster/fake_apiserver.py``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import re
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from gatewaykit.backends.base import ApplyReport, ManifestSource
+from gatewaykit.errors import ClusterError, ManifestError, NotReadyError, ValidationError
+
+__all__ = [
+    "CLUSTER_EXTRA_HINT",
+    "Document",
+    "ExecResult",
+    "KubeClient",
+    "configz_versions",
+    "exit_code_from_status",
+    "kubectl_name",
+    "load_documents",
+    "mesh_config_has",
+    "parse_warning_header",
+    "proxies_synced",
+    "render_api_rejection",
+    "require_cluster_extra",
+]
+
+#: What to install when the optional cluster dependencies are missing.
+CLUSTER_EXTRA_HINT = (
+    "the cluster backends need: pip install 'gatewaykit[cluster]' (kubernetes, testcontainers)"
+)
+
+#: The label every object and container gatewaykit creates carries (never touch what lacks it).
+MANAGED_BY = "app.kubernetes.io/managed-by"
+MANAGED_BY_VALUE = "gatewaykit"
+
+_CRD_KIND = "CustomResourceDefinition"
+
+
+def require_cluster_extra(module: str) -> Any:
+    """Import ``module`` (``kubernetes``, ``testcontainers``...) or raise a helpful ImportError."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:  # pragma: no cover - exercised only without the extra
+        raise ImportError(f"{module} is not installed: {CLUSTER_EXTRA_HINT}") from exc
+
+
+# --------------------------------------------------------------------------- pure helpers
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    """One object of a manifest, with the file name kubectl would print in errors.
+
+    Args:
+        obj: the object as written.
+        source: the file name as given (``"httpbin-gateway.yaml"``) or ``"STDIN"`` for inline text,
+            as ``kubectl apply -f -`` names it.
+        index: document number in the stream (0-based).
+    """
+
+    obj: Mapping[str, Any]
+    source: str = "STDIN"
+    index: int = 0
+
+    @property
+    def kind(self) -> str:
+        """The object's ``kind``."""
+        return str(self.obj.get("kind", ""))
+
+    @property
+    def api_version(self) -> str:
+        """The object's ``apiVersion``."""
+        return str(self.obj.get("apiVersion", ""))
+
+    @property
+    def name(self) -> str:
+        """``metadata.name``."""
+        return str((self.obj.get("metadata") or {}).get("name", ""))
+
+    @property
+    def namespace(self) -> str | None:
+        """``metadata.namespace`` as written (None when absent)."""
+        ns = (self.obj.get("metadata") or {}).get("namespace")
+        return str(ns) if ns else None
+
+
+def load_documents(source: ManifestSource) -> list[Document]:
+    """Read YAML text, a YAML file, a dict or a list of dicts into :class:`Document` objects.
+
+    ``List`` objects (``kind: List``, what ``kubectl get -o yaml`` prints) are flattened, as kubectl
+    does. Empty documents are skipped.
+
+    Raises:
+        ManifestError: the YAML cannot be parsed (kubectl's ``error: error parsing`` text).
+    """
+    name = "STDIN"
+    if isinstance(source, pathlib.Path):
+        name, text = str(source), source.read_text()
+        raw: list[Any] = _parse_yaml(text, name)
+    elif isinstance(source, str):
+        # A short single-line string naming an existing file is a path (``sb.apply("gw.yaml")``).
+        if (
+            "\n" not in source
+            and source.strip().endswith((".yaml", ".yml", ".json"))
+            and os.path.exists(source)
+        ):
+            name, text = source, pathlib.Path(source).read_text()
+        else:
+            text = source
+        raw = _parse_yaml(text, name)
+    elif isinstance(source, Mapping):
+        raw = [dict(source)]
+    elif isinstance(source, list):
+        raw = list(source)
+    else:
+        raise TypeError(f"cannot apply a {type(source).__name__}: give YAML text, a path, a dict or a list")
+    docs: list[Document] = []
+    for i, obj in enumerate(raw):
+        if obj is None:
+            continue
+        if not isinstance(obj, Mapping):
+            raise ManifestError(f'error: error validating "{name}": error validating data: invalid object')
+        if obj.get("kind") == "List" and isinstance(obj.get("items"), list):
+            docs.extend(Document(item, name, i) for item in obj["items"])
+        else:
+            docs.append(Document(obj, name, i))
+    return docs
+
+
+def _parse_yaml(text: str, name: str) -> list[Any]:
+    try:
+        return list(yaml.safe_load_all(text))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}: " if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        # kubectl: error: error parsing <file>: error converting YAML to JSON: yaml: line N: <problem>
+        raise ManifestError(
+            f"error: error parsing {name}: error converting YAML to JSON: yaml: {where}{problem}"
+        ) from exc
+
+
+def kubectl_name(kind: str, group: str, name: str) -> str:
+    """The prefix kubectl prints in apply lines: ``gateway.networking.istio.io/x``, ``service/x``.
+
+    kubectl prints ``<kind lower-cased>.<group>/<name>`` (core group: no ``.group``).
+    """
+    lower = kind.lower()
+    return f"{lower}.{group}/{name}" if group else f"{lower}/{name}"
+
+
+def _group_of(api_version: str) -> str:
+    return api_version.split("/", 1)[0] if "/" in api_version else ""
+
+
+def render_api_rejection(
+    status: int,
+    body: str | bytes | Mapping[str, Any] | None,
+    *,
+    source: str,
+    verb: str = "creating",
+) -> str:
+    """Render an API server rejection exactly as ``kubectl apply`` prints it.
+
+    kubectl (``cmdutil.AddSourceToErr`` then ``CheckErr``, k8s.io/kubectl/pkg/cmd/util/helpers.go):
+
+    * a 422 ``Invalid`` status with details prints ``The <Kind> "<name>" is invalid: <field>: <msg>``
+      (several causes: one ``* field: msg`` line each);
+    * any other status prints ``Error from server[ (<Reason>)]: error when <verb> "<file>": <message>``.
+      Istio's validating webhook denial has no reason, so it reads (istio-behavior.md §14.0)
+      ``Error from server: error when creating "<file>": admission webhook "validation.istio.io"
+      denied the request: configuration is invalid: <msg>``.
+    """
+    data: Mapping[str, Any]
+    if isinstance(body, (str, bytes)):
+        try:
+            data = json.loads(body)
+        except ValueError:
+            data = {"message": body.decode() if isinstance(body, bytes) else body}
+    else:
+        data = body or {}
+    # Not stripped: Istio's multierror message ends with go-multierror's blank line, which kubectl
+    # prints as is (the embedded sandbox renders it the same way).
+    message = str(data.get("message", ""))
+    reason = str(data.get("reason", "") or "")
+    details = data.get("details") or {}
+    if reason == "Invalid" and status == 422 and details:
+        head = f'The {details.get("kind", "")} "{details.get("name", "")}" is invalid'
+        causes = [c for c in details.get("causes") or [] if isinstance(c, Mapping)]
+        items = [
+            f"{c['field']}: {c.get('message', '')}" if c.get("field") else str(c.get("message", ""))
+            for c in causes
+        ]
+        if not items:
+            return head
+        if len(items) == 1:
+            return f"{head}: {items[0]}"
+        return f"{head}: \n" + "\n".join(f"* {i}" for i in items)
+    prefix = f"Error from server ({reason})" if reason else "Error from server"
+    return f'{prefix}: error when {verb} "{source}": {message}'
+
+
+def parse_warning_header(values: Iterable[str]) -> list[str]:
+    """Texts of HTTP ``Warning: 299 - "text"`` headers (admission warnings, RFC 7234 format)."""
+    out = []
+    for value in values:
+        m = re.match(r'\s*\d{3}\s+\S+\s+"((?:[^"\\]|\\.)*)"', value)
+        out.append(m.group(1).replace('\\"', '"') if m else value.strip())
+    return out
+
+
+def exit_code_from_status(status_text: str | bytes | None) -> int:
+    """The command's exit code from the exec status channel (channel 3) of the API server.
+
+    The API server ends every exec with a ``metav1.Status`` on channel 3: ``Success`` (exit 0), or
+    ``Failure`` with reason ``NonZeroExitCode`` and the code in ``details.causes[reason=ExitCode]``.
+    Any other failure (the executable does not exist, the container is gone) maps to 126/127 as a
+    shell would report it, or 1.
+    """
+    if not status_text:
+        return 1  # the stream ended without a status: the connection was cut
+    try:
+        status = json.loads(status_text)
+    except ValueError:
+        status = yaml.safe_load(status_text)
+    if not isinstance(status, Mapping):
+        return 1
+    if status.get("status") == "Success":
+        return 0
+    for cause in (status.get("details") or {}).get("causes") or []:
+        if cause.get("reason") == "ExitCode":
+            try:
+                return int(cause.get("message", 1))
+            except ValueError:
+                return 1
+    message = str(status.get("message", ""))
+    if "executable file not found" in message or "no such file or directory" in message:
+        return 127
+    if "permission denied" in message:
+        return 126
+    return 1
+
+
+def configz_versions(configz: Any) -> dict[tuple[str, str, str], str]:
+    """``(kind, namespace, name) -> resourceVersion`` of every config istiod holds.
+
+    ``configz`` is istiod's ``/debug/configz`` JSON: a list of configs, each either Kubernetes-shaped
+    (``kind``, ``metadata``) or Istio's ``config.Config`` shape (``meta``/``Meta`` with ``type``).
+    """
+    out: dict[tuple[str, str, str], str] = {}
+    if isinstance(configz, Mapping):
+        configz = configz.get("items") or configz.get("configs") or []
+    for item in configz or []:
+        if not isinstance(item, Mapping):
+            continue
+        meta = item.get("metadata") or item.get("meta") or item.get("Meta") or {}
+        kind = item.get("kind") or meta.get("type") or meta.get("Type") or meta.get("kind") or ""
+        ns = meta.get("namespace") or meta.get("Namespace") or ""
+        name = meta.get("name") or meta.get("Name") or ""
+        rv = meta.get("resourceVersion") or meta.get("ResourceVersion") or ""
+        out[(str(kind), str(ns), str(name))] = str(rv)
+    return out
+
+
+_XDS_TYPES = ("cluster", "listener", "route", "endpoint")
+
+
+def proxies_synced(syncz: Any, namespaces: Sequence[str] = ("istio-system",)) -> bool | None:
+    """Whether every proxy in ``namespaces`` has ACKed the last config istiod sent it.
+
+    ``syncz`` is istiod's ``/debug/syncz`` JSON (what ``istioctl proxy-status`` reads): per proxy
+    ``<type>_sent``/``<type>_acked`` nonces; SYNCED means acked == sent for every type. Returns None
+    when no proxy of those namespaces is connected yet (not ready either).
+    """
+    if isinstance(syncz, Mapping):
+        syncz = syncz.get("items") or []
+    seen = False
+    for entry in syncz or []:
+        if not isinstance(entry, Mapping):
+            continue
+        proxy = str(entry.get("proxy", ""))
+        if namespaces and not any(proxy.endswith("." + ns) for ns in namespaces):
+            continue
+        seen = True
+        for t in _XDS_TYPES:
+            sent = entry.get(f"{t}_sent", "")
+            if sent and sent != entry.get(f"{t}_acked", ""):
+                return False
+    return True if seen else None
+
+
+def mesh_config_has(mesh: Any, want: Mapping[str, Any]) -> bool:
+    """Whether istiod's mesh config JSON contains every key/value of ``want`` (nested).
+
+    Defaults Istio omits from the JSON count as present: ``outboundTrafficPolicy.mode: ALLOW_ANY``.
+    """
+    if not isinstance(mesh, Mapping):
+        return False
+    for key, value in want.items():
+        have = mesh.get(key)
+        if isinstance(value, Mapping):
+            if (
+                key == "outboundTrafficPolicy"
+                and value.get("mode") == "ALLOW_ANY"
+                and not (have or {}).get("mode")
+            ):
+                continue
+            if not mesh_config_has(have or {}, value):
+                return False
+        elif have != value:
+            return False
+    return True
+
+
+# --------------------------------------------------------------------------- I/O
+
+
+@dataclass(frozen=True, slots=True)
+class ExecResult:
+    """What a command run with ``kubectl exec`` produced."""
+
+    exit_code: int
+    stdout: bytes
+    stderr: bytes
+
+
+@dataclass(slots=True)
+class _Applied:
+    doc: Document
+    group: str
+    namespace: str | None
+    action: str  # created / configured / unchanged
+    resource_version: str = ""
+    warnings: list[str] = field(default_factory=list)
+
+
+ProgressHook = Callable[[str], None]
+
+
+class KubeClient:
+    """kubectl's apply/delete/exec/logs over the ``kubernetes`` client.
+
+    Args:
+        api_client_factory: returns a fresh ``kubernetes.client.ApiClient`` (one per exec: the
+            ``stream()`` helper swaps the client's request method while it runs).
+        field_manager: the server-side-apply field manager.
+        labels: labels added to every object applied (``app.kubernetes.io/managed-by`` always).
+        default_namespace: where namespaced objects without ``metadata.namespace`` go.
+        prevalidate: run gatewaykit's own validation (when that module exists) before the server.
+        transform: applied to each object's body just before it is sent (kind: image pinning).
+        discovery_cache: the dynamic client's discovery cache file (default: a private temp file).
+    """
+
+    def __init__(
+        self,
+        api_client_factory: Callable[[], Any],
+        *,
+        field_manager: str = "gatewaykit",
+        labels: Mapping[str, str] | None = None,
+        default_namespace: str = "default",
+        prevalidate: bool = True,
+        discovery_cache: str | None = None,
+        istio_namespace: str = "istio-system",
+        transform: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+    ) -> None:
+        self._factory = api_client_factory
+        self.transform = transform
+        self.field_manager = field_manager
+        self.labels = {MANAGED_BY: MANAGED_BY_VALUE, **(labels or {})}
+        self.default_namespace = default_namespace
+        self.prevalidate = prevalidate
+        self.istio_namespace = istio_namespace
+        self._api: Any = None
+        self._dyn: Any = None
+        if discovery_cache is None:
+            fd, discovery_cache = tempfile.mkstemp(prefix="gatewaykit-discovery-", suffix=".json")
+            os.close(fd)
+            os.unlink(discovery_cache)
+        self._discovery_cache = discovery_cache
+
+    # -- clients
+
+    @property
+    def api(self) -> Any:
+        """The shared ``ApiClient`` for plain (non-streaming) calls."""
+        if self._api is None:
+            self._api = self._factory()
+        return self._api
+
+    @property
+    def dynamic(self) -> Any:
+        """The ``DynamicClient`` (discovery on first use)."""
+        if self._dyn is None:
+            dynamic = require_cluster_extra("kubernetes.dynamic")
+            try:
+                self._dyn = dynamic.DynamicClient(self.api, cache_file=self._discovery_cache)
+            except Exception as exc:  # urllib3 errors, ApiException: no API server
+                raise ClusterError(f"cannot reach the Kubernetes API server: {exc}") from exc
+        return self._dyn
+
+    def core(self) -> Any:
+        """``CoreV1Api`` on the shared client."""
+        client = require_cluster_extra("kubernetes.client")
+        return client.CoreV1Api(self.api)
+
+    def close(self) -> None:
+        """Close the HTTP pools and forget the discovery cache."""
+        if self._api is not None:
+            try:
+                self._api.close()
+            except Exception:
+                pass
+            self._api = None
+        self._dyn = None
+        try:
+            os.unlink(self._discovery_cache)
+        except OSError:
+            pass
+
+    def resource_for(self, doc: Document) -> Any:
+        """The dynamic-client resource serving ``doc`'s apiVersion/kind (ManifestError if none)."""
+        exceptions = require_cluster_extra("kubernetes.dynamic.exceptions")
+        try:
+            return self.dynamic.resources.get(api_version=doc.api_version, kind=doc.kind)
+        except exceptions.ResourceNotFoundError:
+            # A CRD applied a moment ago: refresh discovery once before giving up.
+            self.dynamic.resources.invalidate_cache()
+            try:
+                return self.dynamic.resources.get(api_version=doc.api_version, kind=doc.kind)
+            except exceptions.ResourceNotFoundError as exc:
+                # kubectl: resource mapping not found ... ensure CRDs are installed first
+                raise ManifestError(
+                    f'error: resource mapping not found for name: "{doc.name}" namespace: '
+                    f'"{doc.namespace or ""}" from "{doc.source}": no matches for kind "{doc.kind}" '
+                    f'in version "{doc.api_version}"\nensure CRDs are installed first'
+                ) from exc
+
+    def _body(self, doc: Document) -> dict[str, Any]:
+        body = json.loads(json.dumps(doc.obj))  # deep copy, plain types
+        meta = body.setdefault("metadata", {})
+        meta["labels"] = {**(meta.get("labels") or {}), **self.labels}
+        return self.transform(body) if self.transform else body
+
+    def _namespace(self, doc: Document, resource: Any) -> str | None:
+        if not resource.namespaced:
+            return None
+        return doc.namespace or self.default_namespace
+
+    def get(
+        self, api_version: str, kind: str, name: str, namespace: str | None = None
+    ) -> dict[str, Any] | None:
+        """The object as the server has it, or None when it does not exist."""
+        exceptions = require_cluster_extra("kubernetes.dynamic.exceptions")
+        res = self.dynamic.resources.get(api_version=api_version, kind=kind)
+        try:
+            obj = res.get(name=name, namespace=namespace if res.namespaced else None)
+        except exceptions.NotFoundError:
+            return None
+        return obj.to_dict() if hasattr(obj, "to_dict") else dict(obj)
+
+    # -- apply / delete
+
+    def apply(
+        self,
+        source: ManifestSource | Sequence[Document],
+        *,
+        progress: ProgressHook | None = None,
+        timeout: float = 60.0,
+        prevalidate: bool | None = None,
+    ) -> tuple[ApplyReport, list[tuple[str, str, str | None, str]]]:
+        """``kubectl apply -f``: server-side apply of every object, CRDs first.
+
+        Every object is first applied with ``dryRun=All`` so the API server and Istio's validating
+        webhook see it; if any is rejected nothing is changed and :class:`ValidationError` carries
+        kubectl's text. Then CRDs are applied and waited on (``Established``), then the rest in
+        document order.
+
+        Returns:
+            The kubectl-like report and ``(kind, group, namespace, name)`` of each object applied
+            (for the caller's readiness wait).
+
+        Raises:
+            ValidationError: the server (or gatewaykit's own validation) rejected an object.
+            ManifestError: unreadable YAML or an unknown kind.
+            ClusterError: the API server failed otherwise.
+        """
+        if isinstance(source, (list, tuple)) and all(isinstance(d, Document) for d in source):
+            docs = list(source)  # already read (keeps the file name kubectl would print)
+        else:
+            docs = load_documents(source)  # type: ignore[arg-type]
+        if prevalidate is not False:
+            self.prevalidate_documents(docs)
+        crds = [d for d in docs if d.kind == _CRD_KIND]
+        rest = [d for d in docs if d.kind != _CRD_KIND]
+        new_namespaces = {d.name for d in docs if d.kind == "Namespace"}
+        defined_here = {
+            (
+                str((d.obj.get("spec") or {}).get("group", "")),
+                str(((d.obj.get("spec") or {}).get("names") or {}).get("kind", "")),
+            )
+            for d in crds
+        }
+        # 1. dry run everything that can be checked now (a namespace or CRD created by this very
+        #    manifest does not exist yet: those objects are checked when applied for real).
+        errors: list[str] = []
+        warnings: list[str] = []
+        for doc in crds + rest:
+            res = self._resource_or_none(doc, defined_here)
+            if res is None:
+                continue
+            ns = self._namespace(doc, res)
+            if ns is not None and ns in new_namespaces and self.get("v1", "Namespace", ns) is None:
+                continue
+            before = self._get_raw(res, doc.name, ns)
+            try:
+                _, w = self._ssa(res, doc, ns, dry_run=True)
+                warnings.extend(w)
+            except ValidationError as exc:
+                errors.append(self._rerender(exc, doc, "creating" if before is None else "patching"))
+        if errors:
+            raise ValidationError("\n".join(errors), errors=errors, warnings=warnings)
+        # 2. for real: CRDs first, wait until the API server serves them.
+        applied: list[_Applied] = []
+        for doc in crds:
+            applied.append(self._apply_one(doc))
+        if crds:
+            self.wait_crds_established([d.name for d in crds], timeout=timeout)
+            self.dynamic.resources.invalidate_cache()
+        for doc in rest:
+            applied.append(self._apply_one(doc))
+        applied.sort(key=lambda a: a.doc.index)
+        lines = tuple(f"{kubectl_name(a.doc.kind, a.group, a.doc.name)} {a.action}" for a in applied)
+        all_warnings: list[str] = []
+        for a in applied:
+            all_warnings.extend(w for w in a.warnings if w not in all_warnings)
+        changed = [(a.doc.kind, a.group, a.namespace, a.doc.name) for a in applied if a.action != "unchanged"]
+        if progress:
+            progress("applied")
+        return ApplyReport(lines=lines, warnings=tuple(all_warnings)), changed
+
+    def _resource_or_none(self, doc: Document, defined_here: set[tuple[str, str]] = frozenset()) -> Any:  # type: ignore[assignment]
+        """The API resource of ``doc``, or None when a CRD in the same manifest defines its kind."""
+        try:
+            return self.resource_for(doc)
+        except ManifestError:
+            if (_group_of(doc.api_version), doc.kind) in defined_here:
+                return None
+            raise
+
+    def prevalidate_documents(self, docs: Sequence[Document]) -> None:
+        """gatewaykit's own validation first, where that module exists (fast, the same text).
+
+        Only Istio's kinds (``*.istio.io``): for those our validation reproduces Istio's webhook and
+        CRD schema; everything else is left to the API server, which is authoritative.
+        """
+        if not self.prevalidate:
+            return
+        try:
+            from gatewaykit.resources import render, validation
+            from gatewaykit.resources.meta import Manifest, Source, kind_info
+        except ImportError:
+            return  # rely on the API server and Istio's webhook
+        validate = getattr(validation, "validate", None)
+        render_rejection = getattr(render, "render_rejection", None)
+        if validate is None or render_rejection is None:
+            return
+        errors: list[str] = []
+        for doc in docs:
+            if (
+                not _group_of(doc.api_version).endswith("istio.io")
+                or kind_info(doc.api_version, doc.kind) is None
+            ):
+                continue
+            manifest = Manifest(dict(doc.obj), Source(doc.source, doc.index))
+            try:
+                report = validate(manifest)
+            except Exception:  # something our validation does not model: the server decides
+                continue
+            ok = getattr(report, "ok", None)
+            rejected = (not ok) if ok is not None else bool(report.errors or report.schema_errors)
+            if rejected:
+                verb = "creating"
+                try:
+                    ns = doc.namespace or self.default_namespace
+                    if self.get(doc.api_version, doc.kind, doc.name, ns) is not None:
+                        verb = "patching"
+                except Exception:
+                    pass
+                errors.append(
+                    render_rejection(
+                        manifest, report, verb=verb, namespace=doc.namespace or self.default_namespace
+                    )
+                )
+        if errors:
+            raise ValidationError("\n".join(errors), errors=errors)
+
+    @staticmethod
+    def _rerender(exc: ValidationError, doc: Document, verb: str) -> str:
+        body = getattr(exc, "_api_body", None)
+        status = getattr(exc, "_api_status", 400)
+        if body is None:
+            return str(exc)
+        return render_api_rejection(status, body, source=doc.source, verb=verb)
+
+    def _get_raw(self, res: Any, name: str, namespace: str | None) -> dict[str, Any] | None:
+        exceptions = require_cluster_extra("kubernetes.dynamic.exceptions")
+        try:
+            obj = res.get(name=name, namespace=namespace)
+        except exceptions.NotFoundError:
+            return None
+        except exceptions.DynamicApiError as exc:
+            raise ClusterError(f"reading {res.kind} {name}: {exc.summary()}") from exc
+        return obj.to_dict()
+
+    def _ssa(
+        self, res: Any, doc: Document, namespace: str | None, *, dry_run: bool
+    ) -> tuple[dict[str, Any], list[str]]:
+        exceptions = require_cluster_extra("kubernetes.dynamic.exceptions")
+        kwargs: dict[str, Any] = {}
+        if dry_run:
+            kwargs["dry_run"] = "All"
+        try:
+            resp = res.server_side_apply(
+                body=self._body(doc),
+                namespace=namespace,
+                field_manager=self.field_manager,
+                force_conflicts=True,
+                serialize=False,
+                **kwargs,
+            )
+        except exceptions.DynamicApiError as exc:
+            # Rejections kubectl prints as "Error from server ...": invalid (422), denied by a webhook
+            # (400), forbidden (403), or a namespace that does not exist (404).
+            if exc.status in (400, 403, 404, 422) and exc.body:
+                err = ValidationError(render_api_rejection(exc.status, exc.body, source=doc.source))
+                err._api_body = exc.body  # type: ignore[attr-defined]
+                err._api_status = exc.status  # type: ignore[attr-defined]
+                raise err from exc
+            raise ClusterError(f"applying {doc.kind} {doc.name}: {exc.summary()}") from exc
+        headers = getattr(resp, "headers", None) or {}
+        raw_warnings = (
+            headers.getlist("Warning")
+            if hasattr(headers, "getlist")
+            else ([headers["Warning"]] if "Warning" in headers else [])
+        )
+        return json.loads(resp.data), parse_warning_header(raw_warnings)
+
+    def _apply_one(self, doc: Document) -> _Applied:
+        res = self.resource_for(doc)
+        ns = self._namespace(doc, res)
+        before = self._get_raw(res, doc.name, ns)
+        try:
+            after, warnings = self._ssa(res, doc, ns, dry_run=False)
+        except ValidationError as exc:
+            raise ValidationError(
+                self._rerender(exc, doc, "creating" if before is None else "patching")
+            ) from exc
+        rv = str((after.get("metadata") or {}).get("resourceVersion", ""))
+        # created / configured / unchanged, as kubectl prints. Server-side apply does not say which;
+        # a no-op apply does not write, so the resourceVersion stays the same (apiserver skips
+        # no-op updates since 1.22); any real change bumps it.
+        if before is None:
+            action = "created"
+        elif str((before.get("metadata") or {}).get("resourceVersion", "")) == rv:
+            action = "unchanged"
+        else:
+            action = "configured"
+        return _Applied(doc, res.group, ns, action, rv, warnings)
+
+    def delete(self, source: ManifestSource | Sequence[Document]) -> ApplyReport:
+        """``kubectl delete -f``: delete every object the manifest names, in reverse order.
+
+        Objects that do not exist produce kubectl's ``Error from server (NotFound)`` line.
+        """
+        exceptions = require_cluster_extra("kubernetes.dynamic.exceptions")
+        lines: list[str] = []
+        if isinstance(source, (list, tuple)) and all(isinstance(d, Document) for d in source):
+            docs = list(source)
+        else:
+            docs = load_documents(source)  # type: ignore[arg-type]
+        for doc in reversed(docs):
+            res = self.resource_for(doc)
+            ns = self._namespace(doc, res)
+            try:
+                res.delete(
+                    name=doc.name,
+                    namespace=ns,
+                    propagation_policy="Foreground" if doc.kind == "Namespace" else "Background",
+                )
+            except exceptions.NotFoundError:
+                plural = f"{res.name}.{res.group}" if res.group else res.name
+                lines.append(
+                    f'Error from server (NotFound): error when deleting "{doc.source}": '
+                    f'{plural} "{doc.name}" not found'
+                )
+                continue
+            except exceptions.DynamicApiError as exc:
+                raise ClusterError(f"deleting {doc.kind} {doc.name}: {exc.summary()}") from exc
+            # kubectl: <kind>.<group> "<name>" deleted
+            kind_group = f"{doc.kind.lower()}.{res.group}" if res.group else doc.kind.lower()
+            lines.append(f'{kind_group} "{doc.name}" deleted')
+        lines.reverse()
+        return ApplyReport(lines=tuple(lines))
+
+    # -- waiting
+
+    def wait_crds_established(self, names: Sequence[str], timeout: float = 60.0) -> None:
+        """Wait until every CRD has condition ``Established=True``."""
+        deadline = time.monotonic() + timeout
+        pending = list(names)
+        while pending:
+            still = []
+            for name in pending:
+                crd = self.get("apiextensions.k8s.io/v1", _CRD_KIND, name)
+                conds = ((crd or {}).get("status") or {}).get("conditions") or []
+                if not any(c.get("type") == "Established" and c.get("status") == "True" for c in conds):
+                    still.append(name)
+            pending = still
+            if pending and time.monotonic() > deadline:
+                raise NotReadyError("CRDs", f"not Established after {timeout:g} s: {', '.join(pending)}")
+            if pending:
+                time.sleep(0.2)
+
+    def wait_rollout(self, namespace: str, name: str, timeout: float = 120.0) -> None:
+        """``kubectl rollout status deployment/<name>``: the new ReplicaSet is fully available."""
+        deadline = time.monotonic() + timeout
+        while True:
+            dep = self.get("apps/v1", "Deployment", name, namespace) or {}
+            spec, status = dep.get("spec") or {}, dep.get("status") or {}
+            gen = (dep.get("metadata") or {}).get("generation", 0)
+            want = spec.get("replicas", 1)
+            if (
+                dep
+                and status.get("observedGeneration", 0) >= gen
+                and status.get("updatedReplicas", 0) == want
+                and status.get("availableReplicas", 0) == want
+                and status.get("replicas", 0) == want
+            ):
+                return
+            if time.monotonic() > deadline:
+                raise NotReadyError(
+                    f"deployment {namespace}/{name}",
+                    f"not available after {timeout:g} s ({status.get('availableReplicas', 0)}/{want} ready); "
+                    "check the image is loaded (gatewaykit images load) and the pod events",
+                    self.pod_events(namespace, f"app={name}") if dep else "",
+                )
+            time.sleep(0.5)
+
+    def pod_events(self, namespace: str, selector: str) -> str:
+        """Waiting reasons of the pods behind a selector (``ErrImagePull``...), for error messages."""
+        try:
+            pods = self.core().list_namespaced_pod(namespace, label_selector=selector).items
+        except Exception:
+            return ""
+        out = []
+        for pod in pods:
+            for cs in (pod.status.container_statuses or []) if pod.status else []:
+                waiting = cs.state.waiting if cs.state else None
+                if waiting:
+                    out.append(f"{pod.metadata.name}/{cs.name}: {waiting.reason}: {waiting.message or ''}")
+        return "\n".join(out)
+
+    def istiod_debug(self, path: str) -> Any:
+        """GET an istiod debug endpoint (``syncz``, ``configz``) through the API server's pod proxy."""
+        pods = self.core().list_namespaced_pod(self.istio_namespace, label_selector="app=istiod").items
+        running = [p for p in pods if p.status and p.status.phase == "Running"]
+        if not running:
+            raise NotReadyError("istiod", f"no running istiod pod in {self.istio_namespace}")
+        name = running[0].metadata.name
+        resp = self.dynamic.request(
+            "get",
+            f"/api/v1/namespaces/{self.istio_namespace}/pods/{name}:15014/proxy/debug/{path}",
+            serialize=False,
+        )
+        data = resp.data if hasattr(resp, "data") else resp
+        return json.loads(data)
+
+    def wait_mesh_config(self, want: Mapping[str, Any], timeout: float = 60.0) -> None:
+        """Wait until istiod's active mesh config (``/debug/mesh``) contains ``want``.
+
+        ``outboundTrafficPolicy.mode`` absent means ``ALLOW_ANY``, Istio's default (§11.2).
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            mesh = self.istiod_debug("mesh")
+            if mesh_config_has(mesh, want):
+                return
+            if time.monotonic() > deadline:
+                raise NotReadyError(
+                    "mesh config",
+                    f"istiod does not run with {json.dumps(want)} after {timeout:g} s",
+                    self.logs(self.istio_namespace, "app=istiod", container="discovery", tail=20),
+                )
+            time.sleep(0.5)
+
+    def wait_config_live(
+        self,
+        changed: Sequence[tuple[str, str, str | None, str]],
+        *,
+        deleted: bool = False,
+        timeout: float = 60.0,
+    ) -> None:
+        """Return once the change serves traffic: no sleeps, three observable conditions.
+
+        1. Deployments in ``changed`` are rolled out (new pods Ready).
+        2. istiod holds every changed Istio object at its new resourceVersion (``/debug/configz``);
+           deleted ones are gone from it.
+        3. every gateway proxy in the Istio namespace has ACKed what istiod last sent
+           (``/debug/syncz``, what ``istioctl proxy-status`` shows as SYNCED), on two polls in a
+           row more than istiod's push debounce (``PILOT_DEBOUNCE_AFTER``, 100 ms) apart, so a push
+           triggered by step 2 is not missed.
+        """
+        deadline = time.monotonic() + timeout
+        if not deleted:
+            for kind, _group, ns, name in changed:
+                if kind == "Deployment":
+                    self.wait_rollout(
+                        ns or self.default_namespace, name, timeout=max(1.0, deadline - time.monotonic())
+                    )
+        istio = [(k, ns or "", n) for k, g, ns, n in changed if g.endswith("istio.io")]
+        if istio:
+            want: dict[tuple[str, str, str], str] = {}
+            for kind, ns, name in istio:
+                if deleted:
+                    want[(kind, ns, name)] = ""
+                else:
+                    obj = None
+                    for api in (
+                        "networking.istio.io/v1",
+                        "networking.istio.io/v1beta1",
+                        "networking.istio.io/v1alpha3",
+                    ):
+                        try:
+                            obj = self.get(api, kind, name, ns)
+                            break
+                        except Exception:
+                            continue
+                    want[(kind, ns, name)] = str(
+                        ((obj or {}).get("metadata") or {}).get("resourceVersion", "")
+                    )
+            while True:
+                have = configz_versions(self.istiod_debug("configz"))
+                if deleted:
+                    missing = [k for k in want if k in have]
+                else:
+                    missing = [k for k, rv in want.items() if have.get(k) != rv]
+                if not missing:
+                    break
+                if time.monotonic() > deadline:
+                    raise NotReadyError(
+                        "config propagation",
+                        f"istiod has not seen {', '.join('/'.join(m) for m in missing)} after {timeout:g} s",
+                        self.logs(self.istio_namespace, "app=istiod", container="discovery", tail=20),
+                    )
+                time.sleep(0.2)
+        synced_once = False
+        while True:
+            state = proxies_synced(self.istiod_debug("syncz"), (self.istio_namespace,))
+            if state:
+                if synced_once:
+                    return
+                synced_once = True
+            else:
+                synced_once = False
+            if time.monotonic() > deadline:
+                raise NotReadyError(
+                    "config propagation",
+                    f"gateway proxies did not ACK the new config within {timeout:g} s",
+                    self.logs(self.istio_namespace, "app=istiod", container="discovery", tail=20),
+                )
+            time.sleep(0.25)
+
+    # -- pods, exec, logs
+
+    def pod_for(self, workload: str, *, ready: bool = True) -> tuple[str, str]:
+        """``"<namespace>/<workload>"`` -> ``(namespace, pod name)`` of a running pod.
+
+        The workload is a Deployment name (``istio-ingressgateway``, ``curl``) or an ``app`` label.
+        """
+        ns, _, name = workload.rpartition("/")
+        ns = ns or self.default_namespace
+        core = self.core()
+        selectors = [f"app={name}"]
+        dep = None
+        try:
+            dep = self.get("apps/v1", "Deployment", name, ns)
+        except Exception:
+            dep = None
+        if dep:
+            labels = ((dep.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
+            if labels:
+                selectors.insert(0, ",".join(f"{k}={v}" for k, v in sorted(labels.items())))
+        for selector in selectors:
+            pods = core.list_namespaced_pod(ns, label_selector=selector).items
+            pods = [
+                p
+                for p in pods
+                if p.status and p.status.phase == "Running" and not p.metadata.deletion_timestamp
+            ]
+            if pods:
+                pods.sort(key=lambda p: p.metadata.creation_timestamp or 0, reverse=True)
+                return ns, pods[0].metadata.name
+        raise NotReadyError(workload, f"no running pod for {workload!r} (apply its Deployment first)")
+
+    def exec(
+        self,
+        namespace: str,
+        pod: str,
+        command: Sequence[str],
+        *,
+        container: str | None = None,
+        timeout: float = 30.0,
+    ) -> ExecResult:
+        """``kubectl exec``: run ``command`` in a container; exit code from the status channel.
+
+        Each exec gets its own ``ApiClient``: ``kubernetes.stream.stream`` swaps the client's
+        request method while it runs, which would break concurrent plain calls on a shared client.
+        """
+        client_mod = require_cluster_extra("kubernetes.client")
+        stream_mod = require_cluster_extra("kubernetes.stream")
+        api_client = self._factory()
+        try:
+            core = client_mod.CoreV1Api(api_client)
+            kwargs: dict[str, Any] = dict(
+                command=list(command),
+                stderr=True,
+                stdin=False,
+                stdout=True,
+                tty=False,
+                _preload_content=False,
+                binary=True,
+            )
+            if container:
+                kwargs["container"] = container
+            try:
+                ws = stream_mod.stream(core.connect_get_namespaced_pod_exec, pod, namespace, **kwargs)
+            except client_mod.exceptions.ApiException as exc:
+                raise ClusterError(f"exec into {namespace}/{pod}: {exc.reason or exc}") from exc
+            ws.run_forever(timeout=timeout)
+            timed_out = ws.is_open()
+            out = ws.read_channel(1) or b""
+            err = ws.read_channel(2) or b""
+            status = ws.read_channel(3)
+            ws.close()
+            if isinstance(out, str):
+                out = out.encode()
+            if isinstance(err, str):
+                err = err.encode()
+            if timed_out:
+                return ExecResult(
+                    28, out, err + f"\ncurl: (28) gatewaykit stopped the exec after {timeout:g} s\n".encode()
+                )
+            return ExecResult(exit_code_from_status(status), out, err)
+        finally:
+            try:
+                api_client.close()
+            except Exception:
+                pass
+
+    def logs(
+        self,
+        namespace: str,
+        selector_or_pod: str,
+        *,
+        container: str = "istio-proxy",
+        tail: int | None = None,
+    ) -> str:
+        """A container's log (``kubectl logs``); ``selector_or_pod`` is a pod name or ``k=v`` selector."""
+        core = self.core()
+        pod = selector_or_pod
+        if "=" in selector_or_pod:
+            pods = core.list_namespaced_pod(namespace, label_selector=selector_or_pod).items
+            if not pods:
+                return ""
+            pod = pods[0].metadata.name
+        kwargs: dict[str, Any] = {"container": container}
+        if tail:
+            kwargs["tail_lines"] = tail
+        try:
+            return str(core.read_namespaced_pod_log(pod, namespace, **kwargs))
+        except Exception as exc:
+            raise ClusterError(f"reading the log of {namespace}/{pod} ({container}): {exc}") from exc

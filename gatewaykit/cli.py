@@ -1,0 +1,297 @@
+"""The ``gatewaykit`` command: the kind cluster and the offline image bundle.
+
+::
+
+    gatewaykit cluster up [--name N] [--outbound-traffic-policy MODE]   start (or reuse) the cluster
+    gatewaykit cluster down [--name N | --all]                          remove its containers
+    gatewaykit cluster status                                           what runs, on which ports
+    gatewaykit images pull                                              pull every pinned image
+    gatewaykit images save BUNDLE.tar                                   one tarball of all of them
+    gatewaykit images load BUNDLE.tar [--into NAME]                     load it (and into a node)
+
+``gatewaykit --help`` works without the cluster extras; the commands that need Docker or the
+Kubernetes client import them lazily and say what to install when they are missing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import pathlib
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+__all__ = ["build_parser", "main"]
+
+
+def _console() -> Any:
+    """A rich Console when rich is installed, else a minimal stand-in with ``print``."""
+    try:
+        from rich.console import Console
+
+        return Console(highlight=False)
+    except ImportError:  # pragma: no cover - rich is in both extras
+
+        class _Plain:
+            def print(self, *args: Any, **_: Any) -> None:
+                import re
+
+                print(*(re.sub(r"\[/?[a-z ]+\]", "", str(a)) for a in args))
+
+        return _Plain()
+
+
+def _error(console: Any, text: str) -> None:
+    """Print an error line verbatim: no markup interpretation (``gatewaykit[cluster]``), no wrapping."""
+    try:
+        from rich.markup import escape
+
+        console.print(f"[red]error:[/red] {escape(text)}", soft_wrap=True)
+    except ImportError:  # pragma: no cover
+        print(f"error: {text}")
+
+
+class _StepProgress:
+    """The progress hook for ``KindSandbox``: one rich status line per step, ticked when done."""
+
+    def __init__(self, console: Any) -> None:
+        self.console = console
+        self.current: str | None = None
+        self._status: Any = None
+
+    def __call__(self, step: str) -> None:
+        if self.current is not None:
+            self.console.print(f"[green]✓[/green] {self.current}")
+        self.current = step
+        if self._status is None and hasattr(self.console, "status"):
+            self._status = self.console.status(step)
+            self._status.start()
+        elif self._status is not None:
+            self._status.update(step)
+        else:
+            self.console.print(f"… {step}")
+
+    def finish(self) -> None:
+        if self._status is not None:
+            self._status.stop()
+            self._status = None
+        if self.current is not None:
+            self.console.print(f"[green]✓[/green] {self.current}")
+            self.current = None
+
+
+def _cluster_up(args: argparse.Namespace, console: Any) -> int:
+    from gatewaykit.backends.kind import KindSandbox
+
+    progress = _StepProgress(console)
+    try:
+        sb = KindSandbox(
+            reuse=True,
+            name=args.name,
+            progress=progress,
+            outbound_traffic_policy=args.outbound_traffic_policy,
+            internet=args.internet,
+        )
+    finally:
+        progress.finish()
+    console.print(f"[bold]cluster {args.name} is up[/bold] (Istio {sb.istio_version})")
+    console.print(f"export KUBECONFIG={sb.kubeconfig}", soft_wrap=True)
+    for key, value in sb.env.items():
+        console.print(f"export {key}={value}", soft_wrap=True)
+    sb.close()  # reuse=True: closes the API client only, the cluster stays warm
+    return 0
+
+
+def _cluster_down(args: argparse.Namespace, console: Any) -> int:
+    from gatewaykit.backends.kind import remove_cluster
+
+    removed = remove_cluster(None if args.all else args.name)
+    for item in removed:
+        console.print(f"removed {item}")
+    if not removed:
+        console.print("nothing to remove")
+    return 0
+
+
+def _cluster_status(args: argparse.Namespace, console: Any) -> int:
+    from gatewaykit.backends.kind import cluster_status
+
+    rows = cluster_status(args.name)
+    if not rows:
+        console.print("no gatewaykit cluster is running (start one: gatewaykit cluster up)")
+        return 1
+    try:
+        from rich.table import Table
+
+        table = Table("cluster", "role", "container", "status", "127.0.0.1 ports", "image")
+        for r in rows:
+            ports = ", ".join(f"{k}→{v}" for k, v in sorted(r["ports"].items()))
+            table.add_row(r["cluster"], r["role"], r["name"], r["status"], ports, r["image"])
+        console.print(table)
+    except ImportError:  # pragma: no cover
+        for r in rows:
+            console.print(r)
+    return 0
+
+
+def _docker_cli() -> str:
+    cli = shutil.which("docker")
+    if not cli:
+        raise SystemExit("gatewaykit images: the docker CLI is needed (apt-get install docker.io)")
+    return cli
+
+
+def _images_pull(args: argparse.Namespace, console: Any) -> int:
+    from gatewaykit.backends.kind import CLUSTER_DIR, docker_client, image_candidates, pinned_images
+
+    client = docker_client()
+    for img in pinned_images():
+        if img.role == "internet":
+            console.print(f"building {img.ref} from cluster/internet/Dockerfile")
+            client.images.build(
+                path=str(CLUSTER_DIR.parent), dockerfile="cluster/internet/Dockerfile", tag=img.ref, rm=True
+            )
+            continue
+        console.print(f"pulling {img.ref}")
+        if "@" in img.ref:
+            # Pull by digest (the engine verifies it), then tag it: `docker save` of a digest
+            # reference loses the name, so the bundle carries repo:tag.
+            by_digest = image_candidates(img.ref)[1]
+            image = client.images.pull(by_digest)
+            repo, tag = img.ref.split("@", 1)[0].rsplit(":", 1)
+            image.tag(repo, tag)
+        else:
+            client.images.pull(img.ref)
+    console.print("[green]all pinned images are present[/green]")
+    return 0
+
+
+def _bundle_refs() -> list[str]:
+    from gatewaykit.backends.kind import pinned_images
+
+    return [img.ref.split("@", 1)[0] for img in pinned_images()]
+
+
+def _images_save(args: argparse.Namespace, console: Any) -> int:
+    refs = _bundle_refs()
+    console.print(f"saving {len(refs)} images to {args.bundle}")
+    subprocess.run([_docker_cli(), "save", "-o", args.bundle, *refs], check=True)
+    size = pathlib.Path(args.bundle).stat().st_size
+    console.print(f"[green]{args.bundle}[/green]: {size / 1024**2:.0f} MiB")
+    return 0
+
+
+def _images_load(args: argparse.Namespace, console: Any) -> int:
+    console.print(f"loading {args.bundle} into Docker")
+    subprocess.run([_docker_cli(), "load", "-i", args.bundle], check=True)
+    if args.into:
+        from gatewaykit.backends.kind import KindNode, NodeSpec, docker_client, find_node, pinned_images
+
+        client = docker_client()
+        container = find_node(args.into, client)
+        if container is None:
+            console.print(f"[red]no running cluster {args.into}[/red]")
+            return 1
+        node = KindNode.attach(NodeSpec.load(), container, client)
+        for img in pinned_images():
+            if img.role != "cluster":
+                continue
+            console.print(f"importing {img.ref} into {container.name}")
+            pipe = subprocess.Popen([_docker_cli(), "save", img.ref], stdout=subprocess.PIPE)
+            subprocess.run(
+                [
+                    _docker_cli(),
+                    "exec",
+                    "-i",
+                    node.id,
+                    "ctr",
+                    "--namespace=k8s.io",
+                    "images",
+                    "import",
+                    "--all-platforms",
+                    "--digests",
+                    "-",
+                ],
+                stdin=pipe.stdout,
+                check=True,
+            )
+            pipe.wait()
+    console.print("[green]done[/green]")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (no optional dependency imported)."""
+    parser = argparse.ArgumentParser(
+        prog="gatewaykit",
+        description="gatewaykit: Istio gateways, live. Manage the kind cluster and the offline image bundle.",
+    )
+    sub = parser.add_subparsers(dest="group", metavar="{cluster,images}")
+    cluster = sub.add_parser("cluster", help="start, stop and inspect the kind + Istio cluster")
+    csub = cluster.add_subparsers(dest="command", metavar="{up,down,status}")
+    up = csub.add_parser("up", help="start (or reuse) the cluster and print the ingress variables")
+    up.add_argument("--name", default="gatewaykit", help="cluster name (default: gatewaykit)")
+    up.add_argument(
+        "--outbound-traffic-policy",
+        choices=("ALLOW_ANY", "REGISTRY_ONLY"),
+        default="ALLOW_ANY",
+        help="meshConfig.outboundTrafficPolicy.mode (default: ALLOW_ANY)",
+    )
+    up.add_argument(
+        "--no-internet", dest="internet", action="store_false", help="do not start the fake internet"
+    )
+    up.set_defaults(func=_cluster_up, internet="auto")
+    down = csub.add_parser(
+        "down", help="remove the cluster's containers, network and volume (works without Ryuk)"
+    )
+    down.add_argument("--name", default="gatewaykit")
+    down.add_argument("--all", action="store_true", help="every gatewaykit cluster on this machine")
+    down.set_defaults(func=_cluster_down)
+    status = csub.add_parser("status", help="list gatewaykit containers and their published ports")
+    status.add_argument("--name", default=None)
+    status.set_defaults(func=_cluster_status)
+
+    images = sub.add_parser("images", help="the pinned images: pull, save to one bundle, load offline")
+    isub = images.add_subparsers(dest="command", metavar="{pull,save,load}")
+    pull = isub.add_parser("pull", help="pull every pinned image (and build the fake internet image)")
+    pull.set_defaults(func=_images_pull)
+    save = isub.add_parser("save", help="write every pinned image into one tarball")
+    save.add_argument("bundle", help="the tarball to write, e.g. gatewaykit-images.tar")
+    save.set_defaults(func=_images_save)
+    load = isub.add_parser("load", help="load a bundle into Docker (and into a running node)")
+    load.add_argument("bundle")
+    load.add_argument(
+        "--into", metavar="NAME", help="also import the cluster images into this running cluster"
+    )
+    load.set_defaults(func=_images_load)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``gatewaykit`` command; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func: Callable[[argparse.Namespace, Any], int] | None = getattr(args, "func", None)
+    if func is None:
+        parser.print_help()
+        return 2
+    console = _console()
+    from gatewaykit.errors import GatewayKitError
+
+    try:
+        return func(args, console)
+    except ImportError as exc:
+        _error(console, str(exc))
+        return 3
+    except GatewayKitError as exc:
+        _error(console, str(exc))
+        return 1
+    except subprocess.CalledProcessError as exc:
+        _error(console, f"{' '.join(map(str, exc.cmd))} exited {exc.returncode}")
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
