@@ -134,7 +134,7 @@ def test_edit_apply_and_curl_in_jupyterlab(jupyterlab) -> None:
             assert "httpbin.example.com" in text
             editor.fill(text.replace("httpbin.example.com", "browser.example.com"))
             page.locator(".gk-apply button, button.gk-apply").first.click()
-            expect(page.locator(".gk-editor-result").first).to_contain_text("configured", timeout=30_000)
+            expect(page.locator(".gk-apply-result").first).to_contain_text("configured", timeout=30_000)
 
             # Run the curl panel against the new host and read the live result.
             command = page.locator(".gk-curl-command input, .gk-curl-command textarea").first
