@@ -14,10 +14,14 @@ for condition, including their known quirks (noted beside the code):
 * ``gateway.SecretAnalyzer`` -- IST0101 credentialName, IST0161 (gateway/secret.go)
 * ``gateway.ConflictingGatewayAnalyzer`` -- IST0145 (gateway/conflictinggateway.go)
 * ``virtualservice.GatewayAnalyzer`` -- IST0101 gateway, IST0132 (virtualservice/gateways.go)
-* ``virtualservice.DestinationHostAnalyzer`` -- IST0101 host, host:port, mirror host
-  (virtualservice/destinationhosts.go)
-* ``virtualservice.DestinationRuleAnalyzer`` -- IST0101 host+subset in destinationrule
-  (virtualservice/destinationrules.go)
+* ``virtualservice.DestinationHostAnalyzer`` -- IST0101 host, host:port, mirror host (``mirror`` and
+  ``mirrors``) (virtualservice/destinationhosts.go)
+* ``virtualservice.DestinationRuleAnalyzer`` -- IST0101 host+subset / mirror+subset in
+  destinationrule (virtualservice/destinationrules.go)
+
+Like istioctl, a message points at the line of the field it is about (``{.spec.gateways[0]}``,
+``{.spec.servers[1].tls.credentialName}``, ...; ``util.ErrorLine``) when the resource was loaded
+from YAML text, else at the document's first line.
 
 Messages are sorted and de-duplicated like ``diag.Messages.SortedDedupedCopy``.
 """
@@ -116,6 +120,8 @@ class Message:
         resource: The resource the message is about (kind, namespace, name).
         source: Where that resource was read from, if from a file (printed as ``file:line``).
         text: The rendered message text.
+        line: The line of the field the message is about (Istio's ``Message.Line``, found in
+            ``source.fields`` by the analyzer's field path), or 0 to print the document's line.
     """
 
     code: str
@@ -123,6 +129,7 @@ class Message:
     resource: ResourceKey
     source: Source | None
     text: str
+    line: int = 0
 
     @property
     def name(self) -> str:
@@ -141,10 +148,13 @@ class Message:
         src = self.source
         if src is None or not src.file or src.file in ("STDIN", "-"):
             return None
-        # kube Position.String: no line number for JSON files.
-        if src.file.endswith(".json") or src.line <= 0:
+        # kube Position.String: no line number for JSON files. The position is where Istio's
+        # YAML reader starts the document (first non-empty line, comments included: the "{}"
+        # entry of the field map); Message.ReplaceLine swaps in the field's line when there is one.
+        line = src.fields.get("{}", src.line)
+        if src.file.endswith(".json") or line <= 0:
             return src.file
-        return f"{src.file}:{src.line}"
+        return f"{src.file}:{self.line or line}"
 
     @property
     def origin(self) -> str:
@@ -169,15 +179,40 @@ class Message:
         return out
 
 
-def _message(code: str, resource: Any, *args: Any) -> Message:
+def _message(code: str, resource: Any, *args: Any, path: str | None = None) -> Message:
+    """A message about ``resource``; ``path`` is the field path Istio's analyzer looks up for its line.
+
+    (``util.ErrorLine``: a path missing from the field map leaves the document's line.)
+    """
     _, level, template = CODES[code]
+    source = getattr(resource, "source", None)
+    line = 0
+    if path is not None and isinstance(source, Source):
+        line = source.fields.get(path, 0)
     return Message(
         code=code,
         level=level,
         resource=_key(resource),
-        source=getattr(resource, "source", None),
+        source=source,
         text=_go_format(template, args),
+        line=line,
     )
+
+
+# Field paths of Istio's analyzers (pkg/config/analysis/analyzers/util/find_errorline_utils.go).
+_GATEWAY_SELECTOR = "{{.spec.selector.{}}}"
+_CREDENTIAL_NAME = "{{.spec.servers[{}].tls.credentialName}}"
+_VS_GATEWAY = "{{.spec.gateways[{}]}}"
+_DESTINATION_HOST = "{{.spec.{}[{}].route[{}].destination.host}}"
+_MIRROR_HOST = "{{.spec.http[{}].mirror.host}}"
+# Istio's template lacks ".destination", so it never matches a field and the document line is
+# printed; kept verbatim for fidelity.
+_MIRRORS_HOST = "{{.spec.http[{}].mirrors[{}].host}}"
+
+
+def _selector_path(selector: Mapping[str, str] | None) -> str:
+    # util.ExtractLabelFromSelectorString: the key of the first "k=v" of the selector string.
+    return _GATEWAY_SELECTOR.format(_selector_string(selector).partition("=")[0])
 
 
 def _key(resource: Any) -> ResourceKey:
@@ -270,14 +305,14 @@ def _ingress_gateway_ports(snapshot: _Snapshot, pods: list[_Pod]) -> list[Messag
                     else:
                         service_ports.add(port.port)
         if matches == 0:
-            out.append(_message("IST0101", gw, "selector", sel))
+            out.append(_message("IST0101", gw, "selector", sel, path=_selector_path(selector)))
             continue
         for server in gw.spec.servers:
             if server.port is None or server.port.number is None:
                 continue
             number = server.port.number
             if number not in service_ports and number not in port_mapping:
-                out.append(_message("IST0162", gw, number, sel))
+                out.append(_message("IST0162", gw, number, sel, path=_selector_path(selector)))
     return out
 
 
@@ -341,18 +376,21 @@ def _secrets(snapshot: _Snapshot, pods: list[_Pod], now: _dt.datetime) -> list[M
         # The secret must live in the namespace of the gateway *workload*, not of the Gateway.
         gw_ns = next((p.namespace for p in pods if _selects(selector, p.labels)), "")
         if not gw_ns:
-            out.append(_message("IST0101", gw, "selector", _selector_string(selector)))
+            out.append(
+                _message("IST0101", gw, "selector", _selector_string(selector), path=_selector_path(selector))
+            )
             continue
-        for server in gw.spec.servers:
+        for i, server in enumerate(gw.spec.servers):
             tls = server.tls
             if tls is None or not tls.credentialName:
                 continue
             ns, name = _short_or_full(gw_ns, tls.credentialName)
             secret = snapshot.get("Secret", ns, name)
+            path = _CREDENTIAL_NAME.format(i)
             if secret is None:
-                out.append(_message("IST0101", gw, "credentialName", tls.credentialName))
+                out.append(_message("IST0101", gw, "credentialName", tls.credentialName, path=path))
             elif not _secret_valid(secret, now):
-                out.append(_message("IST0161", gw, gw.metadata.name, gw_ns))
+                out.append(_message("IST0161", gw, gw.metadata.name, gw_ns, path=path))
     return out
 
 
@@ -388,7 +426,7 @@ def _conflicting_gateways(snapshot: _Snapshot, pods: list[_Pod]) -> list[Message
             if matched:
                 hit[key] = values
         if sel and not hit:
-            out.append(_message("IST0101", gw, "selector", sel))
+            out.append(_message("IST0101", gw, "selector", sel, path=_selector_path(selector)))
             continue
         for server in gw.spec.servers:
             port = str(server.port.number if server.port and server.port.number is not None else 0)
@@ -465,13 +503,14 @@ def _vs_gateways(snapshot: _Snapshot) -> list[Message]:
     out: list[Message] = []
     for vs in snapshot.list("VirtualService"):
         vs_ns = vs.metadata.namespace
-        for gw_name in vs.spec.gateways:
+        for i, gw_name in enumerate(vs.spec.gateways):
             if gw_name == "mesh":
                 continue
+            path = _VS_GATEWAY.format(i)
             ns, name = _short_or_full(vs_ns, gw_name)
             gateway = snapshot.get("Gateway", ns, name)
             if gateway is None:
-                out.append(_message("IST0101", vs, "gateway", gw_name))
+                out.append(_message("IST0101", vs, "gateway", gw_name, path=path))
             gateway_hosts: list[str] = []
             if gateway is not None:
                 for server in gateway.spec.servers:
@@ -484,7 +523,9 @@ def _vs_gateways(snapshot: _Snapshot) -> list[Message]:
                 for vh in vs.spec.hosts
             )
             if not match:
-                out.append(_message("IST0132", vs, list(vs.spec.hosts), _full_name(vs), f"{ns}/{name}"))
+                out.append(
+                    _message("IST0132", vs, list(vs.spec.hosts), _full_name(vs), f"{ns}/{name}", path=path)
+                )
     return out
 
 
@@ -544,14 +585,52 @@ def _destination_host(
     return None
 
 
-def _route_destinations(vs: Any) -> list[Any]:
+@dataclass(frozen=True, slots=True)
+class _Dest:
+    """virtualservice/util.go ``AnnotatedDestination``: a destination and the field path of its host."""
+
+    host: str
+    subset: str
+    port: int | None
+    path: str
+
+
+def _route_destinations(vs: Any) -> list[_Dest]:
     # virtualservice/util.go getRouteDestinations: tcp, then tls, then http.
     out = []
-    for rules in (vs.spec.tcp, vs.spec.tls, vs.spec.http):
-        for rule in rules:
-            for rd in rule.route:
-                if rd.destination is not None:
-                    out.append(rd.destination)
+    for kind, rules in (("tcp", vs.spec.tcp), ("tls", vs.spec.tls), ("http", vs.spec.http)):
+        for i, rule in enumerate(rules):
+            for j, rd in enumerate(rule.route):
+                d = rd.destination
+                if d is not None:
+                    port = d.port.number if d.port is not None else None
+                    out.append(_Dest(d.host, d.subset, port, _DESTINATION_HOST.format(kind, i, j)))
+    return out
+
+
+def _mirror_destinations(vs: Any) -> list[_Dest]:
+    # virtualservice/util.go getHTTPMirrorDestinations: per http rule, mirror then mirrors[].
+    out = []
+    for i, rule in enumerate(vs.spec.http):
+        m = rule.mirror
+        if m is not None:
+            port = m.port.number if m.port is not None else None
+            out.append(_Dest(m.host, m.subset, port, _MIRROR_HOST.format(i)))
+        mirrors = rule.mirrors if isinstance(rule.mirrors, (tuple, list)) else ()
+        for j, policy in enumerate(mirrors):
+            d = policy.get("destination") if isinstance(policy, Mapping) else None
+            if not isinstance(d, Mapping):
+                d = {}
+            host, subset, port_sel = d.get("host"), d.get("subset"), d.get("port")
+            number = port_sel.get("number") if isinstance(port_sel, Mapping) else None
+            out.append(
+                _Dest(
+                    host if isinstance(host, str) else "",
+                    subset if isinstance(subset, str) else "",
+                    number if isinstance(number, int) and not isinstance(number, bool) else None,
+                    _MIRRORS_HOST.format(i, j),
+                )
+            )
     return out
 
 
@@ -562,16 +641,16 @@ def _destination_hosts(snapshot: _Snapshot) -> list[Message]:
     for vs in snapshot.list("VirtualService"):
         ns = vs.metadata.namespace
         checks = [("host", d) for d in _route_destinations(vs)]
-        checks += [("mirror host", r.mirror) for r in vs.spec.http if r.mirror is not None]
+        checks += [("mirror host", d) for d in _mirror_destinations(vs)]
         for kind, dest in checks:
             ports = _destination_host(ns, vs.spec.exportTo, dest.host, entries)
             if ports is None:
-                out.append(_message("IST0101", vs, kind, dest.host))
+                out.append(_message("IST0101", vs, kind, dest.host, path=dest.path))
                 continue
             # checkServiceEntryPorts: a port that the service does not declare. (A missing port on a
             # multi-port service is IST0112, not modelled here.)
-            if dest.port is not None and dest.port.number is not None and dest.port.number not in ports:
-                out.append(_message("IST0101", vs, "host:port", f"{dest.host}:{dest.port.number}"))
+            if dest.port is not None and dest.port not in ports:
+                out.append(_message("IST0101", vs, "host:port", f"{dest.host}:{dest.port}", path=dest.path))
     return out
 
 
@@ -592,13 +671,13 @@ def _destination_rules(snapshot: _Snapshot) -> list[Message]:
     out: list[Message] = []
     for vs in snapshot.list("VirtualService"):
         ns = vs.metadata.namespace
-        for dest in _route_destinations(vs):
+        checks = [("host+subset in destinationrule", d) for d in _route_destinations(vs)]
+        checks += [("mirror+subset in destinationrule", d) for d in _mirror_destinations(vs)]
+        for kind, dest in checks:
             if not dest.subset:
                 continue
             if (_resource_name_from_host(ns, dest.host), dest.subset) not in known:
-                out.append(
-                    _message("IST0101", vs, "host+subset in destinationrule", f"{dest.host}+{dest.subset}")
-                )
+                out.append(_message("IST0101", vs, kind, f"{dest.host}+{dest.subset}", path=dest.path))
     return out
 
 

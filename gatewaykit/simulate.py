@@ -195,6 +195,9 @@ class Result:
     ``curl_exit`` is the curl exit code a learner sees when the connection itself fails
     (7 refused, 35 TLS handshake, 52 empty reply, 56 receive failure; §1.6), else None.
     ``detail`` says in words what Envoy does at the point of failure.
+    ``fault_delay`` is the delay the fault filter injected (seconds, flag ``DI``); a fault
+    abort is a deliberate local reply (``action="local_reply"``, ``miss`` None, flag ``FI``).
+    ``mirrors`` are the clusters a copy of the request is sent to (fire and forget).
     """
 
     listener: str | None = None
@@ -214,6 +217,11 @@ class Result:
     detail: str = ""
     # The listener's port; kept so explain() can name the port when no listener exists.
     port: int | None = field(default=None, repr=False)
+    # Seconds the fault filter holds the request before anything else happens (flag DI);
+    # the data plane sleeps this long. None: no delay injected.
+    fault_delay: float | None = None
+    # Clusters the router shadows the request to (request_mirror_policies that fired).
+    mirrors: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -238,11 +246,16 @@ class Result:
             parts.append(f"virtual host {self.virtual_host}")
         if self.route is not None:
             parts.append(f"route {self.route or '(unnamed)'}")
+        if self.fault_delay is not None:
+            parts.append(f"fault delay {self.fault_delay:g}s")
         if self.cluster:
             parts.append(f"cluster {self.cluster}")
         if self.endpoint:
             parts.append(f"endpoint {self.endpoint}")
-        if self.miss is None and self.action in ("redirect", "direct_response") and self.detail:
+        if self.mirrors:
+            parts.append("mirror " + ", ".join(self.mirrors))
+        deliberate = self.action in ("redirect", "direct_response", "local_reply")
+        if self.miss is None and deliberate and self.detail:
             parts.append(self.detail)
         if self.miss is not None:
             parts.append(f"✗ {self.detail or self.miss.value}")
@@ -266,6 +279,8 @@ class Result:
             "response_flags": self.response_flags,
             "curl_exit": self.curl_exit,
             "detail": self.detail,
+            "fault_delay": self.fault_delay,
+            "mirrors": list(self.mirrors),
             "explain": self.explain(),
         }
 
@@ -516,16 +531,27 @@ def _string_matches(m: HeaderMatcher, value: str) -> bool:
     return True
 
 
+def _treat_missing_as_empty(m: HeaderMatcher, is_present_type: bool) -> bool:
+    # Istio TranslateRouteMatch sets treat_missing_header_as_empty on every inverted
+    # (withoutHeaders) matcher that is not a present match ("treat_missing_header_as_empty
+    # conflict with present_match"). The only inverted matchers gatewaykit builds are those, and
+    # envoy.HeaderMatcher has no field for the flag, so an inverted value matcher implies it.
+    return m.invert_match and not is_present_type
+
+
 def _header_matches(m: HeaderMatcher, request: Request) -> bool:
     # Envoy HeaderUtility::matchHeaders: a missing header matches only `present: false`
     # (or `present: true` inverted); every other matcher fails on a missing header,
-    # *even when inverted*.
+    # *even when inverted* -- unless treat_missing_header_as_empty makes it "".
     value = request.header(m.name)
     is_present_type = m.exact is None and m.prefix is None and m.safe_regex is None and m.present is not None
     if value is None:
-        if m.invert_match:
+        if _treat_missing_as_empty(m, is_present_type):
+            value = ""
+        elif m.invert_match:
             return is_present_type and bool(m.present)
-        return is_present_type and not m.present
+        else:
+            return is_present_type and not m.present
     return _string_matches(m, value) != m.invert_match
 
 
@@ -821,7 +847,12 @@ def simulate(proxy: ProxyConfig, request: Request, rng: _Rng | None = None) -> R
             detail="plaintext sent to a TLS filter chain: connection reset",
         )
     if ts is not None:
-        problem = _secret_problem(proxy, ts.certificate_sds)
+        # credentialNames: every certificate must be served before the chain can handshake.
+        problem = None
+        for sds in ts.certificate_sds_list or (ts.certificate_sds,):
+            problem = _secret_problem(proxy, sds)
+            if problem is not None:
+                break
         if problem is not None:
             # Missing credential: the listener still exists but has no certificate, so every
             # handshake for this server fails (§8.1; emulate as exit 35).
@@ -979,6 +1010,29 @@ def _simulate_http(
     base["route"] = route.name
     base["route_entry"] = route
 
+    # The fault filter runs before the router with the route's per-filter config
+    # (fault_filter.cc): a delay first (flag DI), then, once it has elapsed, an abort -- a local
+    # reply "fault filter abort" with flag FI (FaultFilter::abortWithStatus).
+    delay_flag = ""
+    fault = route.fault
+    if fault is not None:
+        d = fault.delay
+        # FaultFilter::delayDuration: whole milliseconds; "Delay only if the duration is >0ms".
+        delay_ms = round(d.fixed_delay * 1e9) // 1_000_000 if d is not None else 0
+        if d is not None and delay_ms > 0 and _fires(d.percentage, rng):
+            base["fault_delay"] = delay_ms / 1000
+            delay_flag = "DI"
+        a = fault.abort
+        if a is not None and _fires(a.percentage, rng):
+            body = _FAULT_ABORT_BODY
+            return Result(
+                **base,
+                action="local_reply",
+                reply=_local_reply(a.http_status, body, server),
+                response_flags=_flags(delay_flag, "FI"),
+                detail=f'fault injection abort: {a.http_status} "{body}"',
+            )
+
     if route.redirect is not None:
         location = redirect_location(route.redirect, request, route.match)
         extra = (("location", location), *route.response_headers_to_add)
@@ -987,6 +1041,7 @@ def _simulate_http(
             **base,
             action="redirect",
             reply=_local_reply(code, "", server, extra),
+            response_flags=_flags(delay_flag),
             detail=f"redirect {code} to {location}",
         )
     if route.direct_response is not None:
@@ -1000,9 +1055,16 @@ def _simulate_http(
                 miss=Miss.BLOCKED,
                 action="direct_response",
                 reply=reply,
+                response_flags=_flags(delay_flag),
                 detail=f"REGISTRY_ONLY: host {request.host or ''} is not in the registry: {dr.status}",
             )
-        return Result(**base, action="direct_response", reply=reply, detail=f"direct response {dr.status}")
+        return Result(
+            **base,
+            action="direct_response",
+            reply=reply,
+            response_flags=_flags(delay_flag),
+            detail=f"direct response {dr.status}",
+        )
 
     action = route.route
     name = pick_cluster(route, rng)
@@ -1015,7 +1077,7 @@ def _simulate_http(
             miss=Miss.CLUSTER_NOT_FOUND,
             action="local_reply",
             reply=_local_reply(code, "", server),
-            response_flags="NC",
+            response_flags=_flags(delay_flag, "NC"),
             detail=f"cluster {name} not found: {code}",
         )
     endpoint = _pick_endpoint(cluster, request, rng)
@@ -1027,7 +1089,48 @@ def _simulate_http(
             miss=Miss.NO_HEALTHY_UPSTREAM,
             action="local_reply",
             reply=_local_reply(503, body, server),
-            response_flags="UH",
+            response_flags=_flags(delay_flag, "UH"),
             detail=f'cluster {name} has no healthy endpoints: 503 "{body}"',
         )
-    return Result(**base, cluster=name, endpoint=endpoint, action="http")
+    # Router shadowing: each request_mirror_policy fires with its runtime_fraction; a policy
+    # whose cluster does not exist is skipped ("shadow cluster '{}' does not exist").
+    mirrors = tuple(
+        p.cluster
+        for p in (action.request_mirror_policies if action is not None else ())
+        if _fires(p.runtime_fraction, rng) and p.cluster in proxy.clusters
+    )
+    return Result(
+        **base,
+        cluster=name,
+        endpoint=endpoint,
+        action="http",
+        response_flags=_flags(delay_flag),
+        mirrors=mirrors,
+    )
+
+
+_FAULT_ABORT_BODY = "fault filter abort"
+
+# Envoy's access-log order of response flags (ResponseFlagUtils, CORE_RESPONSE_FLAGS); several
+# flags print comma-separated in this order, e.g. "DI,FI".
+_FLAG_ORDER = (
+    "LH", "UH", "UT", "LR", "UR", "UF", "UC", "UO", "NR", "DI", "FI", "RL", "UAEX", "RLSE", "DC",
+    "URX", "SI", "IH", "DPE", "UMSDR", "RFCF", "NFCF", "DT", "UPE", "NC", "OM", "DF", "DO", "DR", "UDO",
+)  # fmt: skip
+
+
+def _flags(*flags: str) -> str:
+    got = {f for f in flags if f and f != "-"}
+    if not got:
+        return "-"
+    return ",".join(sorted(got, key=lambda f: _FLAG_ORDER.index(f) if f in _FLAG_ORDER else len(_FLAG_ORDER)))
+
+
+def _fires(percentage: float, rng: _Rng | None) -> bool:
+    # Envoy Runtime featureEnabled(FractionalPercent): random % denominator < numerator, with
+    # Istio's numerator over a MILLION. Without an rng the outcome is deterministic: 100 % always
+    # fires, anything less never does (what a single request most likely sees is not the point;
+    # a lab must be reproducible).
+    if rng is None:
+        return percentage >= 100.0
+    return rng.randrange(1_000_000) < round(percentage * 10000)

@@ -840,9 +840,19 @@ ROUTE_ROWS = [
         Request(port=1, headers=(("x", "a"),)),
         False,
     ),
-    # Envoy: a missing header never matches a value matcher, even inverted.
-    (RouteMatch(prefix="/", headers=(H("x", exact="a", invert_match=True),)), Request(port=1), False),
+    # Envoy: a missing header never matches a non-inverted value matcher; an inverted one comes
+    # from Istio withoutHeaders, which sets treat_missing_header_as_empty: "" is not "a" → match.
+    (RouteMatch(prefix="/", headers=(H("x", exact="a"),)), Request(port=1), False),
+    (RouteMatch(prefix="/", headers=(H("x", exact="a", invert_match=True),)), Request(port=1), True),
+    # ... and "" against an inverted regex that accepts "" does not match.
+    (RouteMatch(prefix="/", headers=(H("x", safe_regex="a*", invert_match=True),)), Request(port=1), False),
+    # withoutHeaders {x: {}} is an inverted present match: only requests without x match.
     (RouteMatch(prefix="/", headers=(H("x", present=True, invert_match=True),)), Request(port=1), True),
+    (
+        RouteMatch(prefix="/", headers=(H("x", present=True, invert_match=True),)),
+        Request(port=1, headers=(("x", "1"),)),
+        False,
+    ),
     (
         RouteMatch(prefix="/", headers=(H("x", exact="a,b"),)),
         Request(port=1, headers=(("x", "a"), ("x", "b"))),

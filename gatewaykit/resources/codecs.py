@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 from gatewaykit.errors import ManifestError
-from gatewaykit.resources.meta import KINDS, KindInfo, Manifest, Source, kind_info
+from gatewaykit.resources.meta import KINDS, FieldLines, KindInfo, Manifest, Source, kind_info
 
 __all__ = ["dump_yaml", "load", "resource_string", "supported_kinds_line"]
 
@@ -147,8 +147,14 @@ def _parse_text(text: str, file: str) -> list[tuple[Any, Source]]:
         body = "".join(chunk)
         try:
             # kubectl converts each document on its own, so go-yaml's line numbers are relative
-            # to the document (k8s.io/apimachinery yaml.YAMLOrJSONDecoder).
-            data = yaml.load(body, Loader=_KubeLoader)  # noqa: S506 - safe loader subclass
+            # to the document (k8s.io/apimachinery yaml.YAMLOrJSONDecoder). What yaml.load does,
+            # keeping the node graph: its marks give istioctl's field lines.
+            loader = _KubeLoader(body)
+            try:
+                node = loader.get_single_node()
+                data = loader.construct_document(node) if node is not None else None
+            finally:
+                loader.dispose()
         except yaml.YAMLError as exc:
             raise ManifestError(_yaml_error_text(exc, file)) from None
         except (ValueError, OverflowError, RecursionError) as exc:  # e.g. absurd numbers
@@ -163,9 +169,58 @@ def _parse_text(text: str, file: str) -> list[tuple[Any, Source]]:
             if stripped and not stripped.startswith("#"):
                 first_line = first + offset + 1
                 break
-        docs.append((_jsonify(data), Source(file, index, first_line)))
+        fields = _NO_FIELDS
+        api = data.get("apiVersion") if isinstance(data, dict) else None
+        if isinstance(api, str) and api.startswith(_ISTIO_GROUP) and isinstance(node, yaml.MappingNode):
+            fields = _field_lines(node, chunk, first)
+        docs.append((_jsonify(data), Source(file, index, first_line, fields)))
         index += 1
     return docs
+
+
+_ISTIO_GROUP = "networking.istio.io/"
+_NO_FIELDS = FieldLines()
+
+
+def _field_lines(root: yaml.MappingNode, chunk: list[str], first: int) -> FieldLines:
+    """istioctl's field → line map of one document (``BuildFieldPathMap``, file/store.go).
+
+    Istio's YAMLReader starts a document at its first non-empty line (comments count) and
+    yaml.v3 numbers the lines of the *whitespace-trimmed* document, so a field's line is
+    ``node line + start - 1``; normally that is the field's line in the file, and a
+    whitespace-only line before the document shifts it the way it shifts Istio's.
+    """
+    start = trimmed = -1
+    for i, text_line in enumerate(chunk):
+        if start < 0 and text_line.rstrip("\r\n"):
+            start = i
+        if text_line.strip():
+            trimmed = i
+            break
+    # body line (0-based) → istioctl's 1-based line
+    shift = first + 1 + (start - trimmed)
+    out: dict[str, int] = {"{}": first + start + 1}
+    _walk_mapping(root, "", shift, out)
+    return FieldLines(out)
+
+
+def _walk_mapping(node: yaml.MappingNode, path: str, shift: int, out: dict[str, int]) -> None:
+    # Scalars get an entry; mappings recurse; sequences index their items ("{.a.b[0].c}").
+    # Istio's walk ignores alias nodes; PyYAML resolves aliases to their anchor, which is close.
+    for key, value in node.value:
+        if not isinstance(key, yaml.ScalarNode):
+            continue
+        sub = f"{path}.{key.value}"
+        if isinstance(value, yaml.ScalarNode):
+            out[f"{{{sub}}}"] = value.start_mark.line + shift
+        elif isinstance(value, yaml.MappingNode):
+            _walk_mapping(value, sub, shift, out)
+        elif isinstance(value, yaml.SequenceNode):
+            for j, item in enumerate(value.value):
+                if isinstance(item, yaml.ScalarNode):
+                    out[f"{{{sub}[{j}]}}"] = item.start_mark.line + shift
+                elif isinstance(item, yaml.MappingNode):
+                    _walk_mapping(item, f"{sub}[{j}]", shift, out)
 
 
 def _yaml_error_text(exc: yaml.YAMLError, file: str) -> str:

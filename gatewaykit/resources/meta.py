@@ -6,10 +6,40 @@ models (``models``), validation (``validation``) and the config store (``gateway
 
 from __future__ import annotations
 
+import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["KINDS", "KindInfo", "Manifest", "ResourceKey", "Source", "kind_info"]
+__all__ = ["KINDS", "FieldLines", "KindInfo", "Manifest", "ResourceKey", "Source", "kind_info"]
+
+
+class FieldLines(dict[str, int]):
+    """A read-only ``{field path: 1-based line}`` map (Istio's resource Origin ``FieldsMap``).
+
+    Paths are written the way Istio's analyzers look them up (``BuildFieldPathMap`` in
+    pilot/pkg/config/file/store.go): ``{.spec.gateways[0]}``, ``{.spec.selector.istio}``,
+    ``{.spec.http[0].route[1].destination.host}`` -- one entry per scalar value. The extra key
+    ``{}`` is the line istioctl reports for the document itself (its first non-empty line,
+    comments included).
+    """
+
+    __slots__ = ()
+
+    def _readonly(self, *args: Any, **kwargs: Any) -> typing.NoReturn:
+        raise TypeError("FieldLines is immutable")
+
+    __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = _readonly  # type: ignore[assignment]
+    __ior__ = _readonly  # type: ignore[assignment]
+
+    def __hash__(self) -> int:  # type: ignore[override]
+        return hash(frozenset(self.items()))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (FieldLines, (dict(self),))
+
+
+_NO_FIELDS = FieldLines()
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,11 +51,14 @@ class Source:
             such as ``"manifest.yaml"`` for inline text.
         index: 0-based document number in a multi-document stream.
         line: 1-based line of the document's first line in the file.
+        fields: 1-based line of each field (see :class:`FieldLines`); filled by the loader for
+            Istio kinds read from YAML text, else empty. Not part of equality or hashing.
     """
 
     file: str = "STDIN"
     index: int = 0
     line: int = 1
+    fields: Mapping[str, int] = field(default=_NO_FIELDS, compare=False, hash=False, repr=False)
 
     def __str__(self) -> str:
         return f"{self.file}:{self.line}"

@@ -37,7 +37,14 @@ from gatewaykit.resources.models import (
 )
 from gatewaykit.translate import hosts as H
 from gatewaykit.translate.clusters import BoundDestinationRule, build_outbound_clusters
-from gatewaykit.translate.gateway import RouteCache, VirtualServiceIndex, build_gateway_proxy
+from gatewaykit.translate.gateway import (
+    _MISS,
+    Memo,
+    RouteCache,
+    VirtualServiceIndex,
+    build_gateway_proxy,
+)
+from gatewaykit.translate.gateway import clear_caches as gateway_clear_caches
 from gatewaykit.translate.mesh import (
     MeshSettings,
     Pod,
@@ -58,6 +65,7 @@ __all__ = [
     "ServiceInfo",
     "SnapshotLike",
     "XdsState",
+    "clear_caches",
     "mesh_settings",
     "translate",
 ]
@@ -143,6 +151,34 @@ def mesh_settings(snapshot: SnapshotLike) -> MeshSettings:
 # Memo of VirtualService → routes, keyed by object identity (see gateway.build_gateway_proxy).
 _ROUTE_CACHE: RouteCache = {}
 _ROUTE_CACHE_MAX = 50_000
+# Memo of everything else that is a pure function of unchanged objects: the mesh (pods and
+# services), bound VirtualServices, outbound clusters, merged gateways, listeners and route
+# configurations per gateway pod (see gateway.Memo). Re-translation after one apply then redoes
+# only what depends on the changed object; results are identical to a fresh translation.
+_MEMO = Memo()
+_BOUND_VS: dict[int, tuple[VirtualService, BoundVirtualService]] = {}
+
+
+def clear_caches() -> None:
+    """Forget every memo of earlier translations (the next :func:`translate` starts cold).
+
+    Never needed for correctness -- memo entries are only reused for the very same input
+    objects -- but useful to compare against, or to measure, a cold translation.
+    """
+    _ROUTE_CACHE.clear()
+    _MEMO.clear()
+    _BOUND_VS.clear()
+    gateway_clear_caches()
+
+
+def _bound(vs: VirtualService) -> BoundVirtualService:
+    """``BoundVirtualService.of``, remembered per (immutable) VirtualService object."""
+    got = _BOUND_VS.get(id(vs))
+    if got is not None and got[0] is vs:
+        return got[1]
+    b = BoundVirtualService.of(vs)
+    _BOUND_VS[id(vs)] = (vs, b)
+    return b
 
 
 def _subset(selector: Mapping[str, str], labels: Mapping[str, str]) -> bool:
@@ -168,19 +204,32 @@ def translate(snapshot: SnapshotLike, mesh: MeshSettings | None = None) -> XdsSt
         # have accepted such an object either, so it takes no part.
         return [o for o in snapshot.list(kind) if isinstance(o, Resource) and o.kind == kind]
 
-    namespaces = {n.metadata.name: n for n in cast(Sequence[Namespace], lst("Namespace"))}
-    pods = build_pods(cast(Sequence[Deployment], lst("Deployment")), namespaces)
-    services = build_services(
-        cast(Sequence[Service], lst("Service")), cast(Sequence[ServiceEntry], lst("ServiceEntry")), pods
-    )
+    ns_objs = cast(Sequence[Namespace], lst("Namespace"))
+    dep_objs = cast(Sequence[Deployment], lst("Deployment"))
+    svc_objs = cast(Sequence[Service], lst("Service"))
+    se_objs = cast(Sequence[ServiceEntry], lst("ServiceEntry"))
+    # Pods and the service registry are a pure function of these objects (and their order).
+    mesh_objs = (*ns_objs, None, *dep_objs, None, *svc_objs, None, *se_objs)
+    mesh_built = _MEMO.get("mesh", None, mesh_objs)
+    if mesh_built is _MISS:
+        namespaces = {n.metadata.name: n for n in ns_objs}
+        pods = build_pods(dep_objs, namespaces)
+        mesh_built = (pods, build_services(svc_objs, se_objs, pods))
+        _MEMO.put("mesh", None, mesh_objs, mesh_built)
+    pods, services = cast(tuple[tuple[Pod, ...], dict[str, ServiceInfo]], mesh_built)
     gateways = cast(Sequence[Gateway], lst("Gateway"))
-    bvss = [BoundVirtualService.of(v) for v in cast(Sequence[VirtualService], lst("VirtualService"))]
+    gw_objs = tuple(gateways)
+    if len(_BOUND_VS) > _ROUTE_CACHE_MAX:
+        _BOUND_VS.clear()
+    bvss = [_bound(v) for v in cast(Sequence[VirtualService], lst("VirtualService"))]
     vs_index = VirtualServiceIndex(bvss)
-    drs = [BoundDestinationRule.of(d) for d in cast(Sequence[DestinationRule], lst("DestinationRule"))]
-    secrets = {(s.metadata.namespace, s.metadata.name): s for s in cast(Sequence[Secret], lst("Secret"))}
-    configmaps = {
-        (c.metadata.namespace, c.metadata.name): c for c in cast(Sequence[ConfigMap], lst("ConfigMap"))
-    }
+    dr_objs = cast(Sequence[DestinationRule], lst("DestinationRule"))
+    drs = [BoundDestinationRule.of(d) for d in dr_objs]
+    secret_list = cast(Sequence[Secret], lst("Secret"))
+    configmap_list = cast(Sequence[ConfigMap], lst("ConfigMap"))
+    secrets = {(s.metadata.namespace, s.metadata.name): s for s in secret_list}
+    configmaps = {(c.metadata.namespace, c.metadata.name): c for c in configmap_list}
+    secret_objs = (*secret_list, None, *configmap_list)
 
     port_lookup: dict[str, tuple[int, ...]] = {h: tuple(p.port for p in s.ports) for h, s in services.items()}
 
@@ -190,16 +239,18 @@ def translate(snapshot: SnapshotLike, mesh: MeshSettings | None = None) -> XdsSt
     if len(_ROUTE_CACHE) > _ROUTE_CACHE_MAX:
         _ROUTE_CACHE.clear()
 
-    cluster_cache: dict[tuple[str, tuple[tuple[str, str], ...]], tuple[dict[str, Cluster], list[str]]] = {}
     needs_labels = any(d.selector is not None for d in drs)
+    cluster_objs = (services, *dr_objs)
 
     def clusters_for(pod: Pod) -> tuple[dict[str, Cluster], list[str]]:
+        # Outbound clusters depend on the registry, the DestinationRules and the proxy's
+        # namespace (and labels, for workloadSelector DestinationRules).
         key = (pod.namespace, tuple(sorted(pod.labels.items())) if needs_labels else ())
-        got = cluster_cache.get(key)
-        if got is None:
+        got = _MEMO.get(("clusters", key), None, cluster_objs)
+        if got is _MISS:
             got = build_outbound_clusters(services, drs, pod.namespace, pod.labels)
-            cluster_cache[key] = got
-        return got
+            _MEMO.put(("clusters", key), None, cluster_objs, got)
+        return cast(tuple[dict[str, Cluster], list[str]], got)
 
     proxies: dict[str, ProxyConfig] = {}
     all_log: list[str] = []
@@ -229,10 +280,26 @@ def translate(snapshot: SnapshotLike, mesh: MeshSettings | None = None) -> XdsSt
                         return target
                 return number
 
-            selected = [
-                g for g in gateways if g.spec.selector is None or _subset(g.spec.selector, pod.labels)
-            ]
-            gb = build_gateway_proxy(pod, selected, resolve_port, vs_index, lookup, _ROUTE_CACHE)
+            # The Gateways whose selector picks this pod (§3), in creation order.
+            labels_key = tuple(sorted(pod.labels.items()))
+            selected = _MEMO.get(("selected", pod.key), labels_key, gw_objs)
+            if selected is _MISS:
+                selected = [
+                    g for g in gateways if g.spec.selector is None or _subset(g.spec.selector, pod.labels)
+                ]
+                _MEMO.put(("selected", pod.key), labels_key, gw_objs, selected)
+            gb = build_gateway_proxy(
+                pod,
+                selected,
+                resolve_port,
+                vs_index,
+                lookup,
+                _ROUTE_CACHE,
+                memo=_MEMO,
+                port_key=tuple(targets),
+                # port_lookup is derived from `services`: the same registry object answers alike.
+                lookup_key=services,
+            )
             log += gb.log
             listeners = tuple(gb.listeners)
             route_configs = gb.route_configs
@@ -241,20 +308,30 @@ def translate(snapshot: SnapshotLike, mesh: MeshSettings | None = None) -> XdsSt
             ptype = "router"
         else:
             mesh_vs = [b for b in bvss if "mesh" in b.gateways and b.visible_to(pod.namespace)]
-            sb = build_sidecar_proxy(pod, services, mesh_vs, lookup, settings)
+            # A sidecar's config is a function of the pod, the registry (lookup derives from it),
+            # the mesh VirtualServices it sees and the mesh settings.
+            sidecar_objs = (pod, services, *(b.vs for b in mesh_vs))
+            sb = _MEMO.get(("sidecar", pod.key), settings, sidecar_objs)
+            if sb is _MISS:
+                sb = build_sidecar_proxy(pod, services, mesh_vs, lookup, settings)
+                _MEMO.put(("sidecar", pod.key), settings, sidecar_objs, sb)
             listeners = tuple(sb.listeners)
             route_configs = sb.route_configs
             clusters = {**outbound, **sb.inbound_clusters}
             sds = list(cluster_sds)
             ptype = "sidecar"
-        materials: dict[str, SecretMaterial] = {}
-        for name in sds:
-            m = resolve_secret(name, pod, secrets, configmaps)
-            if m is None:
-                continue
-            materials[name] = m
-            if m.error:
-                log.append(m.error)
+        # SDS material depends on the names, the pod (namespace, volumes) and Secrets/ConfigMaps.
+        sds_key = (pod, tuple(sds))  # the pod by value: a rebuilt but equal pod resolves alike
+        got_materials = _MEMO.get(("sds", pod.key), sds_key, secret_objs)
+        if got_materials is _MISS:
+            got_materials = {}
+            for name in sds:
+                m = resolve_secret(name, pod, secrets, configmaps)
+                if m is not None:
+                    got_materials[name] = m
+            _MEMO.put(("sds", pod.key), sds_key, secret_objs, got_materials)
+        materials = cast(dict[str, SecretMaterial], got_materials)
+        log.extend(m.error for m in materials.values() if m.error)
         proxies[pod.key] = ProxyConfig(
             id=f"{pod.name}.{pod.namespace}",
             type=ptype,  # type: ignore[arg-type]

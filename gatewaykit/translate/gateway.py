@@ -10,8 +10,9 @@ istiod's log lines are reproduced verbatim (Go ``%v`` of a string slice prints `
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from gatewaykit.envoy import (
     DownstreamTlsContext,
@@ -33,10 +34,11 @@ from gatewaykit.translate.routes import (
     ServiceLookup,
     build_http_routes,
     destination_cluster,
+    mirror_destinations,
     sort_vhost_routes,
 )
 
-__all__ = ["GatewayBuild", "VirtualServiceIndex", "build_gateway_proxy", "go_list"]
+__all__ = ["GatewayBuild", "Memo", "VirtualServiceIndex", "build_gateway_proxy", "clear_caches", "go_list"]
 
 
 def go_list(items: Sequence[str]) -> str:
@@ -144,6 +146,9 @@ class _MergedGateway:
     server_ports: list[ServerPort] = field(default_factory=list)
     servers_by_route: dict[str, list[_Server]] = field(default_factory=dict)
     tls_info: dict[_Server, tuple[tuple[str, ...], str]] = field(default_factory=dict)
+    # Gateways ("<ns>/<name>") with servers whose filter chains come from VirtualService TCP/TLS
+    # routes (createGatewayTCPFilterChainOpts), in first-seen order.
+    tcp_gateways: tuple[str, ...] = ()
 
 
 def _sanitize(hosts: Sequence[str], namespace: str) -> list[str]:
@@ -158,6 +163,41 @@ def _sanitize(hosts: Sequence[str], namespace: str) -> list[str]:
                 if name == "*":
                     return ["*"]
                 out[i] = name
+    return out
+
+
+_SERVERS: dict[int, tuple[Gateway, tuple[_Server, ...]]] = {}
+
+
+def _servers_of(gw: Gateway) -> tuple[_Server, ...]:
+    """The Gateway's servers with a port, sanitized; remembered per (immutable) Gateway object.
+
+    A :class:`_Server` is a pure function of its Gateway and index and is never mutated, so the
+    same objects serve every merge (and memo keys built on them stay valid).
+    """
+    got = _SERVERS.get(id(gw))
+    if got is not None and got[0] is gw:
+        return got[1]
+    gw_ns = gw.metadata.namespace
+    gw_name = f"{gw_ns}/{gw.metadata.name}"
+    out = tuple(
+        _Server(
+            gw=gw,
+            gw_name=gw_name,
+            index=idx,
+            server=srv,
+            hosts=_sanitize(srv.hosts, gw_ns),
+            number=srv.port.number,
+            port_name=srv.port.name,
+            protocol=srv.port.protocol,
+            bind=srv.bind,
+        )
+        for idx, srv in enumerate(gw.spec.servers)
+        if srv.port is not None and srv.port.number is not None
+    )
+    if len(_SERVERS) > 50_000:
+        _SERVERS.clear()
+    _SERVERS[id(gw)] = (gw, out)
     return out
 
 
@@ -209,22 +249,10 @@ def merge_gateways(
         mg.server_ports.append(sp)
 
     for gw in gateways:
-        gw_ns, gw_short = gw.metadata.namespace, gw.metadata.name
-        gw_name = f"{gw_ns}/{gw_short}"
-        for idx, srv in enumerate(gw.spec.servers):
-            if srv.port is None or srv.port.number is None:
-                continue
-            s = _Server(
-                gw=gw,
-                gw_name=gw_name,
-                index=idx,
-                server=srv,
-                hosts=_sanitize(srv.hosts, gw_ns),
-                number=srv.port.number,
-                port_name=srv.port.name,
-                protocol=srv.port.protocol,
-                bind=srv.bind,
-            )
+        gw_short = gw.metadata.name
+        for s in _servers_of(gw):
+            srv = s.server
+            gw_name = s.gw_name
             resolved = resolve_port(s.number)
             route = _rds_name(s, resolved)
             if srv.tls is not None:
@@ -298,6 +326,15 @@ def merge_gateways(
             else:
                 gateway_ports.add(resolved)
                 add_plain(s, sp, route)
+    tcp: dict[str, None] = {}
+    for sp in mg.server_ports:
+        found = mg.merged.get(sp)
+        if found is None or is_http_protocol(parse_protocol(sp[1])):
+            continue
+        for srv_ in found.servers:
+            if not (srv_.proto == "HTTPS" and srv_.server.tls is not None and not srv_.passthrough):
+                tcp[srv_.gw_name] = None
+    mg.tcp_gateways = tuple(tcp)
     return mg
 
 
@@ -313,15 +350,20 @@ def downstream_tls(s: _Server) -> DownstreamTlsContext | None:
     require = mode in ("MUTUAL", "ISTIO_MUTUAL")
     validate = require or mode == "OPTIONAL_MUTUAL"
     cert = val = None
+    certs: tuple[str, ...] = ()
     if mode == "ISTIO_MUTUAL":
         cert, val = "default", "ROOTCA"
     elif tls.credentialNames or tls.credentialName:
-        cn = tls.credentialNames[0] if tls.credentialNames else tls.credentialName
-        if "://" not in cn:
-            cn = f"kubernetes://{cn}"
-        cert = cn
+        # ApplyCredentialSDSToServerCommonTLSContext: one SDS certificate per credentialNames entry
+        # (an RSA and an ECDSA one); "we only support one CA certificate for all credentialNames.
+        # Thus we use the first one as CA" (pilot/pkg/security/model/authentication.go).
+        given = tls.credentialNames or (tls.credentialName,)
+        names = [n if "://" in n else f"kubernetes://{n}" for n in given]
+        cert = names[0]
+        if tls.credentialNames:
+            certs = tuple(names)
         if validate:
-            val = f"{cn}-cacert"
+            val = f"{cert}-cacert"
     else:
         if tls.serverCertificate or tls.privateKey:
             cert = f"file-cert:{tls.serverCertificate}~{tls.privateKey}"
@@ -332,6 +374,7 @@ def downstream_tls(s: _Server) -> DownstreamTlsContext | None:
         certificate_sds=cert,
         validation_sds=val,
         require_client_certificate=require,
+        certificate_sds_list=certs,
         min_protocol_version=tls.minProtocolVersion or None,
         max_protocol_version=tls.maxProtocolVersion or None,
         cipher_suites=tuple(tls.cipherSuites),
@@ -405,6 +448,45 @@ class _VHost:
 
 RouteCache = dict[tuple[object, ...], tuple[object, list[Route]]]
 
+_MISS: Any = object()
+
+
+class Memo:
+    """Results remembered per slot, reused while their inputs are the very same objects.
+
+    Models are immutable and the config store hands out the same object for an unchanged
+    manifest, so "same inputs" is cheap to check: a value key (names, ports) compared with
+    ``==`` plus the input objects compared with ``is``. Each slot keeps one entry (the last
+    translation), which is what re-translation after one apply needs; the objects are held, so
+    their ``id`` can never be reused by another object while the entry lives.
+    """
+
+    __slots__ = ("_slots", "max_slots")
+
+    def __init__(self, max_slots: int = 20_000) -> None:
+        self._slots: dict[Hashable, tuple[Hashable, tuple[object, ...], Any]] = {}
+        self.max_slots = max_slots
+
+    def get(self, slot: Hashable, key: Hashable, objs: tuple[object, ...]) -> Any:
+        """The remembered result, or the module's ``_MISS`` sentinel."""
+        got = self._slots.get(slot)
+        if got is None or got[0] != key:
+            return _MISS
+        old = got[1]
+        if len(old) != len(objs) or any(a is not b for a, b in zip(old, objs, strict=True)):
+            return _MISS
+        return got[2]
+
+    def put(self, slot: Hashable, key: Hashable, objs: tuple[object, ...], value: Any) -> None:
+        """Remember ``value`` for ``slot`` (replacing what was there)."""
+        if len(self._slots) >= self.max_slots and slot not in self._slots:
+            self._slots.clear()
+        self._slots[slot] = (key, objs, value)
+
+    def clear(self) -> None:
+        """Forget everything."""
+        self._slots.clear()
+
 
 def build_gateway_proxy(
     pod: Pod,
@@ -413,6 +495,10 @@ def build_gateway_proxy(
     vs_index: VirtualServiceIndex,
     lookup: ServiceLookup,
     route_cache: RouteCache | None = None,
+    *,
+    memo: Memo | None = None,
+    port_key: Hashable = None,
+    lookup_key: object = None,
 ) -> GatewayBuild:
     """Build the listeners and route configurations of one gateway pod.
 
@@ -423,6 +509,13 @@ def build_gateway_proxy(
         vs_index: VirtualServices by gateway.
         lookup: service ports by host (for destination clusters).
         route_cache: optional memo of VirtualService routes, shared across translations.
+        memo: optional :class:`Memo` shared across translations: the merged gateways, the
+            listeners and each route configuration are reused while their inputs are the same
+            objects (istiod's per-proxy push would recompute them; the result is identical).
+        port_key: a hashable value standing for ``resolve_port`` (its port → target pairs);
+            without it the merge is not reused.
+        lookup_key: an object standing for ``lookup`` (same object ⇒ same answers); without it
+            listeners with TCP/TLS routes are not reused.
 
     Returns:
         A :class:`GatewayBuild`; no listener at all when nothing selects the pod.
@@ -430,15 +523,33 @@ def build_gateway_proxy(
     log: list[str] = []
     if not gateways:
         return GatewayBuild([], {}, [], log)
-    mg = merge_gateways(gateways, resolve_port, log)
+    memo = memo if memo is not None else Memo()
+    gw_objs = tuple(gateways)
+    merged = memo.get((pod.key, "merge"), port_key, gw_objs) if port_key is not None else _MISS
+    if merged is _MISS:
+        merge_log: list[str] = []
+        merged = (merge_gateways(gateways, resolve_port, merge_log), tuple(merge_log))
+        if port_key is not None:
+            memo.put((pod.key, "merge"), port_key, gw_objs, merged)
+    mg: _MergedGateway = merged[0]
+    log.extend(merged[1])
     proxy_ns = pod.namespace
     cache: RouteCache = route_cache if route_cache is not None else {}
     labels_key = tuple(sorted(pod.labels.items()))
 
+    fingerprints: dict[int, tuple[object, ...]] = {}
+
+    def fingerprint(b: BoundVirtualService) -> tuple[object, ...]:
+        # Once per VirtualService per build (b lives as long as the build, so its id is stable).
+        got = fingerprints.get(id(b))
+        if got is None:
+            got = fingerprints[id(b)] = _dest_fingerprint(b, lookup)
+        return got
+
     def vs_routes(b: BoundVirtualService, gw_name: str, port: int, is_tls: bool) -> list[Route]:
         # Keyed by object identity: models are immutable, and the store hands out the same object
         # for an unchanged manifest, so re-translation after one apply reuses every other route.
-        key = (id(b.vs), gw_name, port, is_tls, labels_key, proxy_ns, _dest_fingerprint(b, lookup))
+        key = (id(b.vs), gw_name, port, is_tls, labels_key, proxy_ns, fingerprint(b))
         got = cache.get(key)
         if got is None or got[0] is not b.vs:
             routes = build_http_routes(
@@ -448,7 +559,92 @@ def build_gateway_proxy(
             return routes
         return got[1]
 
-    # ---- listeners (buildGatewayListeners)
+    # ---- listeners (buildGatewayListeners). They depend on the VirtualServices only through
+    # TCP/TLS routes (and how many are bound, for istiod's log), so the key holds those with such
+    # routes bound to the gateways that have TCP/TLS servers.
+    tcp_vss = tuple(
+        b.vs
+        for gw in mg.tcp_gateways
+        for b in vs_index.for_gateway(proxy_ns, gw)
+        if b.vs.spec.tcp or b.vs.spec.tls
+    )
+    lkey = (pod.name, proxy_ns, tuple(len(vs_index.for_gateway(proxy_ns, gw)) for gw in mg.tcp_gateways))
+    lobjs = (mg, *tcp_vss, lookup_key) if mg.tcp_gateways else (mg,)
+    built = _MISS
+    if lookup_key is not None or not mg.tcp_gateways:
+        built = memo.get((pod.key, "listeners"), lkey, lobjs)
+    if built is _MISS:
+        listener_log: list[str] = []
+        lsts, refs = _build_listeners(pod, mg, vs_index, lookup, listener_log)
+        built = (lsts, refs, tuple(listener_log), _sds_names(lsts))
+        memo.put((pod.key, "listeners"), lkey, lobjs, built)
+    listeners: list[Listener] = list(built[0])
+    referenced_routes: list[str] = built[1]
+    log.extend(built[2])
+
+    # ---- route configurations (buildGatewayHTTPRouteConfig). One depends on its servers (their
+    # Gateway object and index), the VirtualServices bound to those Gateways and the service
+    # ports their destinations use (_dest_fingerprint), and the proxy's namespace and labels.
+    route_configs: dict[str, RouteConfiguration] = {}
+    for route_name in referenced_routes:
+        servers = mg.servers_by_route.get(route_name)
+        if not servers:
+            continue
+        objs: list[object] = []
+        key: list[Hashable] = [proxy_ns, labels_key]
+        for srv in servers:
+            objs.append(srv.gw)
+            bound = vs_index.for_gateway(proxy_ns, srv.gw_name)
+            key.append((srv.index, len(bound)))
+            for b in bound:
+                objs.append(b.vs)
+                key.append(fingerprint(b))
+        slot = (pod.key, "rds", route_name)
+        rkey, robjs = tuple(key), tuple(objs)
+        got = memo.get(slot, rkey, robjs)
+        if got is _MISS:
+            rc_log: list[str] = []
+            got = (_route_config(route_name, servers, vs_index, proxy_ns, vs_routes, rc_log), tuple(rc_log))
+            memo.put(slot, rkey, robjs, got)
+        route_configs[route_name] = got[0]
+        log.extend(got[1])
+    return GatewayBuild(listeners, route_configs, list(built[3]), log)
+
+
+def _sds_names(listeners: Sequence[Listener]) -> tuple[str, ...]:
+    """SDS resource names the listeners' TLS contexts use, in order of first use."""
+    sds: dict[str, None] = {}
+    for lst in listeners:
+        for c in lst.filter_chains:
+            t = c.transport_socket
+            if t is not None:
+                for n in (t.certificate_sds, *t.certificate_sds_list, t.validation_sds):
+                    if n:
+                        sds[n] = None
+    return tuple(sds)
+
+
+def clear_caches() -> None:
+    """Forget the module's memos (servers, HTTPS chains, destination fingerprints)."""
+    _SERVERS.clear()
+    _HTTPS_CHAINS.clear()
+    _PORTLESS.clear()
+
+
+# The HTTPS filter chain of a server (a pure function of the server, its SNI hosts, route name and
+# listener), remembered per _Server object: a Gateway change rebuilds only its own chains.
+_HTTPS_CHAINS: dict[int, tuple[_Server, tuple[object, ...], FilterChain]] = {}
+
+
+def _build_listeners(
+    pod: Pod,
+    mg: _MergedGateway,
+    vs_index: VirtualServiceIndex,
+    lookup: ServiceLookup,
+    log: list[str],
+) -> tuple[list[Listener], list[str]]:
+    """``buildGatewayListeners``: listeners of the merged servers and the route names they use."""
+    proxy_ns = pod.namespace
     chains_by_listener: dict[str, list[FilterChain]] = {}
     origins: dict[str, list[str]] = {}
     order: list[tuple[str, str, int]] = []
@@ -484,6 +680,11 @@ def build_gateway_proxy(
         for s in ms.servers:
             if s.proto == "HTTPS" and s.server.tls is not None and not s.passthrough:
                 sni, route_name = mg.tls_info[s]
+                chain_key = (sni, route_name, lname)
+                got = _HTTPS_CHAINS.get(id(s))
+                if got is not None and got[0] is s and got[1] == chain_key:
+                    chains.append(got[2])
+                    continue
                 chains.append(
                     FilterChain(
                         name=route_name,
@@ -498,6 +699,9 @@ def build_gateway_proxy(
                         ),
                     )
                 )
+                if len(_HTTPS_CHAINS) > 50_000:
+                    _HTTPS_CHAINS.clear()
+                _HTTPS_CHAINS[id(s)] = (s, chain_key, chains[-1])
             else:
                 chains.extend(_tcp_chains(s, number, vs_index, proxy_ns, lookup, tls_hosts_by_port, mg, log))
     listeners: list[Listener] = []
@@ -529,23 +733,7 @@ def build_gateway_proxy(
     if not listeners:
         log.append(f"gateway has zero listeners for node {pod.name}.{pod.namespace}")
 
-    # ---- route configurations (buildGatewayHTTPRouteConfig)
-    route_configs: dict[str, RouteConfiguration] = {}
-    for route_name in referenced_routes:
-        servers = mg.servers_by_route.get(route_name)
-        if not servers:
-            continue
-        route_configs[route_name] = _route_config(route_name, servers, vs_index, proxy_ns, vs_routes, log)
-
-    sds: list[str] = []
-    for lst in listeners:
-        for c in lst.filter_chains:
-            t = c.transport_socket
-            if t is not None:
-                for n in (t.certificate_sds, t.validation_sds):
-                    if n and n not in sds:
-                        sds.append(n)
-    return GatewayBuild(listeners, route_configs, sds, log)
+    return listeners, referenced_routes
 
 
 _PORTLESS: dict[int, tuple[object, tuple[str, ...]]] = {}
@@ -558,17 +746,20 @@ def _dest_fingerprint(b: BoundVirtualService, lookup: ServiceLookup) -> tuple[ob
     """
     got = _PORTLESS.get(id(b.vs))
     if got is None or got[0] is not b.vs:
+        dests = [d.destination for http in b.vs.spec.http for d in http.route]
+        dests += [m for http in b.vs.spec.http for m, _ in mirror_destinations(http)]
         hosts = tuple(
-            H.resolve_shortname(d.destination.host, b.namespace)
-            for http in b.vs.spec.http
-            for d in http.route
-            if d.destination is not None and (d.destination.port is None or not d.destination.port.number)
+            H.resolve_shortname(d.host, b.namespace)
+            for d in dests
+            if d is not None and (d.port is None or not d.port.number)
         )
         if len(_PORTLESS) > 50_000:
             _PORTLESS.clear()
         _PORTLESS[id(b.vs)] = (b.vs, hosts)
     else:
         hosts = got[1]
+    if not hosts:
+        return ()
     return tuple((h, lookup(h)) for h in hosts)
 
 
@@ -585,9 +776,13 @@ def _route_config(
     for s in servers:
         port = s.number
         redirect = s.server.tls is not None and s.server.tls.httpsRedirect
+        # The server's hosts as a VirtualService in each namespace sees them, indexed once.
+        by_ns: dict[str, H.HostIndex] = {}
         for b in vs_index.for_gateway(proxy_ns, s.gw_name):
-            server_hosts = H.names_for_namespace(s.hosts, b.namespace)
-            inter = H.intersection(server_hosts, b.hosts)
+            index = by_ns.get(b.namespace)
+            if index is None:
+                index = by_ns[b.namespace] = H.HostIndex(H.names_for_namespace(s.hosts, b.namespace))
+            inter = index.intersection(b.hosts)
             if not inter:
                 continue
             key = (s.gw_name, f"{b.name}/{b.namespace}")

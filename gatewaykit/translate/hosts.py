@@ -11,6 +11,7 @@ from collections.abc import Iterable, Sequence
 
 __all__ = [
     "DOMAIN_SUFFIX",
+    "HostIndex",
     "intersection",
     "is_wildcarded",
     "matches",
@@ -66,16 +67,86 @@ def intersection(h: Sequence[str], other: Sequence[str]) -> list[str]:
 
     The result keeps the order of ``h`` (the server hosts at a gateway).
     """
+    # Same result as the pairwise loop of names.go, without its O(len(h) * len(other)) cost for
+    # the common case -- a gateway server with many exact hosts: an exact name ``hh`` can only
+    # contribute itself, and does so when ``other`` holds it or a wildcard covering it.
+    if len(h) * len(other) <= 8:
+        # Tiny inputs (one server host, one VirtualService host): the pairwise loop is cheapest.
+        small: list[str] = []
+        for hh in h:
+            for oh in other:
+                add = hh if subset_of(hh, oh) else (oh if subset_of(oh, hh) else None)
+                if add is not None and add not in small:
+                    small.append(add)
+        return small
+    exact = {o for o in other if not is_wildcarded(o)}
+    suffixes = [o[1:] for o in other if is_wildcarded(o)]
     result: list[str] = []
+    seen: set[str] = set()
     for hh in h:
+        if not is_wildcarded(hh):
+            if hh not in seen and (hh in exact or any(hh.endswith(sfx) for sfx in suffixes)):
+                seen.add(hh)
+                result.append(hh)
+            continue
         for oh in other:
             if subset_of(hh, oh):
-                if hh not in result:
-                    result.append(hh)
+                add = hh
             elif subset_of(oh, hh):
-                if oh not in result:
-                    result.append(oh)
+                add = oh
+            else:
+                continue
+            if add not in seen:
+                seen.add(add)
+                result.append(add)
     return result
+
+
+class HostIndex:
+    """:func:`intersection` with a fixed first argument, for a gateway server with many hosts.
+
+    ``HostIndex(h).intersection(other) == intersection(h, other)``. When ``other`` (a
+    VirtualService's hosts) is a few exact names, the cost is proportional to ``other`` and the
+    server's wildcard hosts instead of to every server host -- binding N VirtualServices to a
+    server with N hosts is then O(N), not O(N²).
+    """
+
+    __slots__ = ("hosts", "_exact", "_wild")
+
+    def __init__(self, h: Sequence[str]) -> None:
+        self.hosts = list(h)
+        self._exact: dict[str, int] = {}
+        self._wild: list[tuple[int, str]] = []
+        for i, name in enumerate(self.hosts):
+            if is_wildcarded(name):
+                self._wild.append((i, name))
+            else:
+                self._exact.setdefault(name, i)
+
+    def intersection(self, other: Sequence[str]) -> list[str]:
+        """``intersection(self.hosts, other)``."""
+        if len(other) * 4 > len(self.hosts) or any(is_wildcarded(o) for o in other):
+            return intersection(self.hosts, other)
+        # Every name in `other` is exact: an exact server host contributes itself when `other`
+        # holds it; a wildcard server host contributes the names of `other` it covers. Ordered as
+        # the pairwise loop would emit them: by server host, then by position in `other`.
+        hits: list[tuple[int, int, str]] = []
+        for o in other:
+            i = self._exact.get(o)
+            if i is not None:
+                hits.append((i, 0, o))
+        for i, hh in self._wild:
+            for k, oh in enumerate(other):
+                if subset_of(oh, hh):
+                    hits.append((i, k + 1, oh))
+        hits.sort()
+        result: list[str] = []
+        seen: set[str] = set()
+        for _, _, name in hits:
+            if name not in seen:
+                seen.add(name)
+                result.append(name)
+        return result
 
 
 def names_for_namespace(hosts: Iterable[str], namespace: str) -> list[str]:

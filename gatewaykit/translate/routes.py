@@ -10,11 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from gatewaykit.envoy import (
     DirectResponseAction,
+    FaultAbort,
+    FaultDelay,
     HeaderMatcher,
+    HttpFault,
     RedirectAction,
+    RequestMirrorPolicy,
     RetryPolicy,
     Route,
     RouteAction,
@@ -26,6 +31,7 @@ from gatewaykit.resources.models import (
     HTTPMatchRequest,
     HTTPRoute,
     HTTPRouteDestination,
+    PortSelector,
     StringMatch,
     VirtualService,
     parse_duration,
@@ -39,7 +45,9 @@ __all__ = [
     "cluster_name",
     "destination_cluster",
     "is_catch_all",
+    "mirror_destinations",
     "sort_vhost_routes",
+    "translate_fault",
 ]
 
 #: ``lookup(hostname) -> tuple of service port numbers`` or None when the host is unknown.
@@ -175,8 +183,11 @@ def is_catch_all(r: Route) -> bool:
 
 def sort_vhost_routes(routes: list[Route]) -> list[Route]:
     """Istio ``SortVHostRoutes``: catch-all routes move to the end, order otherwise kept (§4.2)."""
-    normal = [r for r in routes if not is_catch_all(r)]
-    return normal + [r for r in routes if is_catch_all(r)]
+    normal: list[Route] = []
+    catch_all: list[Route] = []
+    for r in routes:
+        (catch_all if is_catch_all(r) else normal).append(r)
+    return normal + catch_all
 
 
 def _operation(r: Route, vs_name: str, port: int) -> str:
@@ -295,6 +306,99 @@ def _source_match(
     return False
 
 
+def _percent(p: Any) -> float | None:
+    """Istio ``translatePercentToFractionalPercent``: ``Percent{value}`` → percent, or None if unset.
+
+    Istio sends ``numerator = uint32(value * 10000)`` over a denominator of a MILLION, so the
+    value is truncated to 1/10000 of a percent; ``{}`` (no value) is 0 %.
+    """
+    if not isinstance(p, Mapping):
+        return None
+    v = p.get("value")
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0:
+        return 0.0
+    return int(v * 10000) / 10000
+
+
+def translate_fault(fault: Any) -> HttpFault | None:
+    """Istio ``TranslateFault``: VirtualService ``fault`` → the route's fault filter config.
+
+    * ``delay.fixedDelay`` with ``delay.percentage.value`` (else the deprecated integer
+      ``percent``; neither means 0 %: "If left unspecified, no request will be delayed").
+      ``exponentialDelay`` is not supported by Istio ("Exponential faults are not yet
+      supported"): no delay.
+    * ``abort.httpStatus`` with ``abort.percentage.value`` (unset: Envoy's zero
+      FractionalPercent, i.e. never). ``grpcStatus`` aborts are not modelled (no abort).
+
+    Returns:
+        The :class:`HttpFault`, or None when neither a delay nor an abort results.
+    """
+    if not isinstance(fault, Mapping):
+        return None
+    delay: FaultDelay | None = None
+    d = fault.get("delay")
+    if isinstance(d, Mapping):
+        pct = _percent(d.get("percentage"))
+        if pct is None:
+            legacy = d.get("percent")
+            pct = float(legacy) if isinstance(legacy, int) and not isinstance(legacy, bool) else 0.0
+        seconds = parse_duration(d.get("fixedDelay")) if isinstance(d.get("fixedDelay"), str) else None
+        if seconds is not None:
+            delay = FaultDelay(fixed_delay=seconds, percentage=pct)
+    abort: FaultAbort | None = None
+    a = fault.get("abort")
+    if isinstance(a, Mapping):
+        status = a.get("httpStatus")
+        if isinstance(status, int) and not isinstance(status, bool):
+            abort = FaultAbort(http_status=status, percentage=_percent(a.get("percentage")) or 0.0)
+    if delay is None and abort is None:
+        return None
+    return HttpFault(delay=delay, abort=abort)
+
+
+def _destination(raw: Any) -> Destination | None:
+    """A free-form ``mirrors[].destination`` mapping as a :class:`Destination`."""
+    if isinstance(raw, Destination):
+        return raw
+    if not isinstance(raw, Mapping):
+        return None
+    host, subset, port = raw.get("host"), raw.get("subset"), raw.get("port")
+    number = port.get("number") if isinstance(port, Mapping) else None
+    return Destination(
+        host=host if isinstance(host, str) else "",
+        subset=subset if isinstance(subset, str) else "",
+        port=PortSelector(number) if isinstance(number, int) and not isinstance(number, bool) else None,
+    )
+
+
+def mirror_destinations(in_route: HTTPRoute) -> list[tuple[Destination, float]]:
+    """Istio ``MirrorPercent`` / ``MirrorPercentByPolicy``: (destination, percent) to mirror to.
+
+    ``mirror`` uses ``mirrorPercentage`` (default 100 %); each ``mirrors[]`` entry its own
+    ``percentage`` (default 100 %). An explicit 0 % means "do not mirror" and is dropped.
+    """
+    out: list[tuple[Destination, float]] = []
+    if in_route.mirror is not None:
+        pct = _percent(in_route.mirrorPercentage)
+        if pct is None:
+            pct = 100.0
+        if pct > 0:
+            out.append((in_route.mirror, pct))
+    mirrors = in_route.mirrors if isinstance(in_route.mirrors, (tuple, list)) else ()
+    for m in mirrors:
+        if not isinstance(m, Mapping):
+            continue
+        dest = _destination(m.get("destination"))
+        if dest is None:
+            continue
+        pct = _percent(m.get("percentage"))
+        if pct is None:
+            pct = 100.0
+        if pct > 0:
+            out.append((dest, pct))
+    return out
+
+
 def _translate_route(
     bvs: BoundVirtualService,
     in_route: HTTPRoute,
@@ -369,6 +473,14 @@ def _translate_route(
                 for d in dests
                 if d.weight != 0
             )
+        # applyHTTPRouteDestination: mirror first, then mirrors[], each a RequestMirrorPolicy to
+        # the destination's cluster (GetDestinationCluster, like route destinations).
+        mirrors = tuple(
+            RequestMirrorPolicy(
+                cluster=destination_cluster(dest, bvs.namespace, lookup, listen_port), runtime_fraction=pct
+            )
+            for dest, pct in mirror_destinations(in_route)
+        )
         action = RouteAction(
             cluster=cluster,
             weighted_clusters=weighted,
@@ -377,6 +489,7 @@ def _translate_route(
             prefix_rewrite=prefix_rewrite,
             regex_rewrite=regex_rewrite,
             host_rewrite_literal=authority or None,
+            request_mirror_policies=mirrors,
         )
     route = Route(
         name=name,
@@ -390,6 +503,8 @@ def _translate_route(
         response_headers_to_remove=tuple(resp_rm),
         origin=origin,
     )
+    # TranslateRoute: the decorator is computed from the finished route; the fault filter's
+    # per-route config goes into typed_per_filter_config whatever the action (route.go).
     return Route(
         name=route.name,
         match=route.match,
@@ -401,6 +516,7 @@ def _translate_route(
         request_headers_to_remove=route.request_headers_to_remove,
         response_headers_to_add=route.response_headers_to_add,
         response_headers_to_remove=route.response_headers_to_remove,
+        fault=translate_fault(in_route.fault),
         origin=origin,
     )
 
