@@ -25,8 +25,11 @@ system-deps:
 lab: setup
 	$(VENV)/bin/jupyter lab --ip 127.0.0.1 --ServerApp.root_dir=notebooks $(LAB_ARGS)
 
+# Unit, sandbox, cluster (Docker tier when an engine runs), kit, browser tests -- and nbval over
+# every notebook (only cells marked NBVAL_CHECK_OUTPUT are compared; see notebooks/sanitize.cfg).
 test: setup system-deps
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest tests notebooks --nbval-lax --nbval-current-env \
+		--nbval-sanitize-with notebooks/sanitize.cfg $(PYTEST_ARGS)
 
 bench: setup
 	$(PY) bench/translate

@@ -13,7 +13,9 @@ directory: commands run from the learner's machine are run with that directory a
 
 from __future__ import annotations
 
+import atexit
 import base64
+import contextlib
 import json
 import os
 import pathlib
@@ -65,11 +67,21 @@ def _default_backend() -> Backend:
     """The process-wide backend named by ``GATEWAYKIT_BACKEND`` (``local`` by default)."""
     name = os.environ.get("GATEWAYKIT_BACKEND", "local").strip().lower() or "local"
     with _LOCK:
-        if name not in _BACKENDS:
+        be = _BACKENDS.get(name)
+        # A notebook may have closed the shared backend (its last cell); re-running cells in the
+        # same kernel then starts a fresh one instead of failing on a closed sandbox.
+        if be is None or getattr(be, "_closed", False):
             from gatewaykit.sandbox import backend_from_env
 
-            _BACKENDS[name] = backend_from_env()
-        return _BACKENDS[name]
+            be = _BACKENDS[name] = backend_from_env()
+            # A kernel shut down normally (JupyterLab, nbclient) leaves no listener or temp dir.
+            atexit.register(_close_quietly, be)
+        return be
+
+
+def _close_quietly(backend: Backend) -> None:
+    with contextlib.suppress(Exception):
+        backend.close()
 
 
 def default_work_dir(lab_id: str) -> pathlib.Path:
@@ -625,6 +637,13 @@ class LabSession:
             ck = certs.make_cert(extra.cn, extra.org, ca, 1, sans=extra.sans)
             path = self.work_dir / extra.name
             ck.write(path.parent, path.name)
+
+    def close(self) -> None:
+        """Close the backend this lab runs on (its listeners, workloads and temporary files).
+
+        The next :func:`open_lab` in this process starts a fresh backend.
+        """
+        self.backend.close()
 
     def reset(self) -> ApplyOutcome:
         """Delete what the kit applied earlier (this lab or another), then re-apply the setup."""
