@@ -80,7 +80,7 @@ class StatusBar(W.HTML):
         ports = " · ".join(f"{k}={v}" for k, v in env.items())
         self.value = (
             f"<b>{html.escape(self.session.lab.id)}</b> · backend <code>{type(be).__name__}</code> · "
-            f"{html.escape(ports)} · {'🟢' if ready.startswith('ready') else '🔴'} {html.escape(ready)}"
+            f"{html.escape(ports)} · {'<span style="color:#2e7d32">●</span>' if ready.startswith('ready') else '<span style="color:#c62828">●</span>'} {html.escape(ready)}"
         )
 
 
@@ -254,7 +254,7 @@ def curl_html(outcome: CurlOutcome) -> str:
     reading = outcome.reading
     ok = r.exit_code == 0 and (r.status or 0) < 400
     parts.append(
-        f'<div class="gk-reading" style="font-weight:bold">{"✅" if ok else "⚠️"} {html.escape(reading)}</div>'
+        f'<div class="gk-reading" style="font-weight:bold">{'<span style="color:#2e7d32">✔</span>' if ok else '<span style="color:#c62828">✘</span>'} {html.escape(reading)}</div>'
     )
     if r.status_line:
         parts.append(_pre(r.status_line, "gk-status-line"))
