@@ -48,6 +48,13 @@ def _busy(buttons: list[W.Button], status: W.HTML, message: str, action: Callabl
 # --------------------------------------------------------------------------------------------
 
 
+# Marks drawn from fonts every Linux browser has (Debian's chromium ships no emoji font).
+_OK_DOT = '<span style="color:#2e7d32">&#9679;</span>'
+_BAD_DOT = '<span style="color:#c62828">&#9679;</span>'
+_OK_MARK = '<span style="color:#2e7d32">&#10004;</span>'
+_BAD_MARK = '<span style="color:#c62828">&#10008;</span>'
+
+
 class StatusBar(W.HTML):
     """Backend, published ports and readiness, in one line."""
 
@@ -80,7 +87,7 @@ class StatusBar(W.HTML):
         ports = " · ".join(f"{k}={v}" for k, v in env.items())
         self.value = (
             f"<b>{html.escape(self.session.lab.id)}</b> · backend <code>{type(be).__name__}</code> · "
-            f"{html.escape(ports)} · {'<span style="color:#2e7d32">●</span>' if ready.startswith('ready') else '<span style="color:#c62828">●</span>'} {html.escape(ready)}"
+            f"{html.escape(ports)} · {_OK_DOT if ready.startswith('ready') else _BAD_DOT} {html.escape(ready)}"
         )
 
 
@@ -254,7 +261,7 @@ def curl_html(outcome: CurlOutcome) -> str:
     reading = outcome.reading
     ok = r.exit_code == 0 and (r.status or 0) < 400
     parts.append(
-        f'<div class="gk-reading" style="font-weight:bold">{'<span style="color:#2e7d32">✔</span>' if ok else '<span style="color:#c62828">✘</span>'} {html.escape(reading)}</div>'
+        f'<div class="gk-reading" style="font-weight:bold">{_OK_MARK if ok else _BAD_MARK} {html.escape(reading)}</div>'
     )
     if r.status_line:
         parts.append(_pre(r.status_line, "gk-status-line"))
