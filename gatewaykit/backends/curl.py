@@ -132,6 +132,7 @@ def run_curl(
     cwd: str | os.PathLike[str] | None = None,
     connect_to: Iterable[ConnectTo] = (),
     isolate_dns: bool = False,
+    ca_bundle: str | os.PathLike[str] | None = None,
     timeout: float = 30.0,
 ) -> CurlResult:
     """Run a doc-style curl command with the real curl binary and capture what it printed.
@@ -143,6 +144,9 @@ def run_curl(
         connect_to: in-mesh rules that send a host:port to the emulated sidecar.
         isolate_dns: run curl where no name resolves (the URL names a host the mesh's DNS
             does not know): curl fails with exit 6 as in a pod.
+        ca_bundle: the CA bundle curl trusts by default (``CURL_CA_BUNDLE``), for in-mesh runs:
+            the public CAs of the pod's image plus the fake internet's public CA. The learner's
+            command is unchanged; an explicit ``--cacert`` still wins, as in a real pod.
         timeout: seconds before curl is killed (exit code 28 is reported, like ``--max-time``).
 
     Returns:
@@ -153,17 +157,22 @@ def run_curl(
         raise FileNotFoundError("the real `curl` binary is needed: install it (apt-get install curl)")
     run_env = {k: v for k, v in os.environ.items() if k not in _SCRUB}
     run_env.update(env)
+    if ca_bundle is not None:
+        run_env["CURL_CA_BUNDLE"] = os.fspath(ca_bundle)
     extra = ["-q"] + [a for rule in connect_to for a in ("--connect-to", rule.arg())]
     prefix = ""
     if isolate_dns:
         if _UNSHARE is False:
             _UNSHARE = _unshare_prefix()
-        if _UNSHARE:
+        if isinstance(_UNSHARE, list):
             prefix = " ".join(shlex.quote(p) for p in _UNSHARE) + " "
         else:
             # No network namespaces here: point every connection at a name that cannot resolve.
             extra += ["--connect-to", "::nxdomain.invalid:1"]
-    function = "curl() { " + prefix + "command curl " + " ".join(shlex.quote(a) for a in extra) + ' "$@"; }\n'
+    # `command curl` skips this function; under unshare the binary's path is needed (`command`
+    # is a shell builtin, not something unshare can execute).
+    binary = shlex.quote(shutil.which("curl") or "curl") if prefix else "command curl"
+    function = "curl() { " + prefix + binary + " " + " ".join(shlex.quote(a) for a in extra) + ' "$@"; }\n'
     script = function + command
     try:
         proc = subprocess.run(

@@ -23,20 +23,22 @@ from __future__ import annotations
 import collections
 import contextlib
 import dataclasses
+import hashlib
 import json
 import os
 import pathlib
 import shutil
 import socket
+import ssl
 import tempfile
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from gatewaykit.backends.base import ApplyReport, CurlResult, ManifestSource
 from gatewaykit.backends.curl import ConnectTo, run_curl, url_hosts
-from gatewaykit.dataplane.plane import AddressBook, DataPlane
 from gatewaykit.dataplane._tls import MeshCA
+from gatewaykit.dataplane.plane import AddressBook, DataPlane
 from gatewaykit.envoy import Cluster, ProxyConfig
 from gatewaykit.errors import SandboxError
 from gatewaykit.resources.codecs import load
@@ -44,12 +46,16 @@ from gatewaykit.simulate import Request, Result, simulate
 from gatewaykit.store import ConfigStore
 from gatewaykit.translate import MeshSettings, Pod, XdsState, translate
 from gatewaykit.workloads import FakeInternet, RunningWorkload, WorkloadSpec, start_workload
+from gatewaykit.workloads.internet import DEFAULT_HOSTS, ExternalHost
 
 __all__ = ["INGRESS", "EGRESS", "LocalSandbox"]
 
 INGRESS = "istio-system/istio-ingressgateway"
 EGRESS = "istio-system/istio-egressgateway"
 DEFAULT_MESH = pathlib.Path(__file__).resolve().parent.parent / "data" / "default-mesh.yaml"
+
+# Port protocols whose clusters Istio builds with http2_protocol_options.
+_HTTP2 = frozenset({"HTTP2", "GRPC", "GRPC-Web"})
 
 # Service ports of istio-ingressgateway published to the host, and the env var naming each (§0).
 _PUBLISHED = {80: "INGRESS_PORT", 443: "SECURE_INGRESS_PORT", 31400: "TCP_INGRESS_PORT"}
@@ -79,6 +85,9 @@ class LocalSandbox:
             None: a fresh private temporary directory, removed by ``close()``.
         restore: replay the manifests recorded in ``work_dir`` (default True).
         internet: start the fake internet (httpbin.org, edition.cnn.com, www.google.com).
+        internet_hosts: more outside hosts, as :class:`~gatewaykit.workloads.ExternalHost` or
+            its fields as a mapping (a lab's declarative spec), e.g.
+            ``{"name": "api.example.org", "pages": {"/": b"hello"}}``.
     """
 
     def __init__(
@@ -87,6 +96,7 @@ class LocalSandbox:
         *,
         restore: bool = True,
         internet: bool = True,
+        internet_hosts: Iterable[ExternalHost | Mapping[str, Any]] = (),
     ) -> None:
         self._temporary = work_dir is None
         self.work_dir = pathlib.Path(work_dir or tempfile.mkdtemp(prefix="gatewaykit-sandbox-"))
@@ -108,7 +118,8 @@ class LocalSandbox:
         self._dp: DataPlane | None = None
         try:
             if internet:
-                self._internet = FakeInternet(self.work_dir / "internet").start()
+                extra = [h if isinstance(h, ExternalHost) else _external_host(h) for h in internet_hosts]
+                self._internet = FakeInternet(self.work_dir / "internet", (*DEFAULT_HOSTS, *extra)).start()
             self._mesh_ca = MeshCA.generate()
             self._dp = DataPlane(
                 AddressBook(),
@@ -187,9 +198,16 @@ class LocalSandbox:
         if source is None:
             result = run_curl(command, env=self.env, cwd=cwd, timeout=timeout)
         else:
-            rules, unknown = self._mesh_routes(source, command)
+            with self._lock:
+                rules, unknown = self._mesh_routes(source, command)
             result = run_curl(
-                command, env=self.env, cwd=cwd, connect_to=rules, isolate_dns=unknown, timeout=timeout
+                command,
+                env=self.env,
+                cwd=cwd,
+                connect_to=rules,
+                isolate_dns=unknown,
+                ca_bundle=self._pod_ca_bundle(),
+                timeout=timeout,
             )
         results = list(self._results)[before:] if len(self._results) >= before else []
         if results:
@@ -210,7 +228,8 @@ class LocalSandbox:
             if pod.key in xds.proxies:
                 text = self._dp.logs(pod.key)
             else:
-                text = "".join(w.logs() for k, (_, w) in self._workloads.items() if k.startswith(pod.key + "/"))
+                prefix = pod.key + "/"
+                text = "".join(w.logs() for k, (_, w) in self._workloads.items() if k.startswith(prefix))
             if text:
                 out.append(text if text.endswith("\n") else text + "\n")
         return "".join(out)
@@ -320,6 +339,10 @@ class LocalSandbox:
         with self._lock:
             self._check_open()
             result = self._store.apply(manifests)  # ValidationError: nothing changed
+            if any(_is_operator(m.raw) for m in manifests):
+                # The IstioOperator just applied is now the mesh config (§11.2): it replaces an
+                # earlier set_mesh_config() shortcut, as a new `istioctl install` would.
+                self._mesh_override = None
             self._reconcile()
             if record:
                 self._record("apply", manifests)
@@ -345,11 +368,13 @@ class LocalSandbox:
                 entry = json.loads(line)
                 manifests = [
                     Manifest(raw=doc, source=Source(file=f, index=i))
-                    for i, (doc, f) in enumerate(zip(entry["docs"], entry["files"]))
+                    for i, (doc, f) in enumerate(zip(entry["docs"], entry["files"], strict=False))
                 ]
                 if entry["op"] == "apply":
                     with contextlib.suppress(Exception):
                         self._store.apply(manifests)
+                    if any(_is_operator(d) for d in entry["docs"]):
+                        self._mesh_override = None
                 elif entry["op"] == "delete":
                     with contextlib.suppress(Exception):
                         self._store.delete(manifests)
@@ -405,8 +430,18 @@ class LocalSandbox:
         if self._internet is not None:
             for host, ports in self._internet.ports.items():
                 for port, real in ports.items():
+                    # By name (DNS-resolved ServiceEntry clusters) and by its public IP
+                    # (PassthroughCluster and resolution NONE forward to the original destination).
                     book.add(host, port, real)
-        proxies = {pid: self._mark_down(p, down) for pid, p in xds.proxies.items()} if down else dict(xds.proxies)
+                    book.add(public_ip(host), port, real)
+        proxies = dict(xds.proxies)
+        if down:
+            proxies = {pid: self._mark_down(p, down) for pid, p in proxies.items()}
+        if self._internet is not None:
+            # STRICT_DNS/LOGICAL_DNS clusters hold the resolved addresses, not the name: Envoy's
+            # access log shows the outside host's IP as upstream host ("151.101.65.67:80", §12).
+            names = set(self._internet.ports)
+            proxies = {pid: _resolve_dns_endpoints(p, names) for pid, p in proxies.items()}
 
         # Published Service ports: Service port -> targetPort -> the gateway pod's listener (§2).
         fixed: dict[tuple[str, int], int] = {}
@@ -425,8 +460,54 @@ class LocalSandbox:
                     target = pod.named_port(target)
                 fixed[(pod.key, int(target or port))] = real
                 break  # one real port can front one replica only (a NodePort picks one anyway)
-        self._dp.update(proxies, book, fixed_ports=fixed, pod_ips={p.key: p.ip for p in xds.pods})
+        # Clusters of HTTP2/gRPC ports speak HTTP/2 upstream (Istio: http2_protocol_options).
+        http2 = frozenset(
+            (host, p.port) for host, info in xds.services.items() for p in info.ports if p.protocol in _HTTP2
+        )
+        bound = self._dp.update(
+            proxies, book, fixed_ports=fixed, pod_ips={p.key: p.ip for p in xds.pods}, http2_services=http2
+        )
+        self._route_in_cluster(xds, book, bound, down)
         self._xds = xds
+
+    def _route_in_cluster(
+        self, xds: XdsState, book: AddressBook, bound: Mapping[tuple[str, int], int], down: set[str]
+    ) -> None:
+        """Address-book entries for what the cluster network does besides pod IPs."""
+        assert self._dp is not None
+        # ServiceEntry addresses of outside hosts (auto-allocated 240.240.x.y with DNS proxying)
+        # reach the same outside host: a pod dials them when the host is registered.
+        if self._internet is not None:
+            for host, svc in xds.services.items():
+                if svc.kind != "ServiceEntry":
+                    continue
+                for port, real in self._internet.ports.get(host, {}).items():
+                    for address in svc.addresses:
+                        book.add(address, port, real)
+        # An injected pod's own ports are captured by its sidecar: another sidecar's connection
+        # to pod IP:port enters virtualInbound (§1.1: the client sees the reply through both).
+        for pod in xds.pods:
+            if pod.kind == "sidecar" and pod.key in xds.proxies and pod.ip not in down:
+                for cport in sorted(set(pod.ports)):
+                    book.add_capture(pod.ip, cport, self._dp.inbound_port(pod.key, cport))
+        # A gateway pod's listeners are its pod ports: a sidecar reaching the egress gateway's
+        # endpoint (pod IP:8080, the Service's targetPort) lands on that listener (§12).
+        gateway_ips = {p.key: p.ip for p in xds.pods if p.kind == "gateway"}
+        for (pid, lport), real_port in bound.items():
+            if pid in gateway_ips:
+                book.add(gateway_ips[pid], lport, real_port)
+        # kube-proxy: a Service's cluster IP:port reaches one ready endpoint (pod IP:targetPort),
+        # which the pod's own sidecar captures if it has one. PassthroughCluster connections to
+        # a cluster IP (no virtual host for the Host header, §11.2) depend on it.
+        for svc in xds.services.values():
+            if svc.kind != "Service" or not svc.addresses:
+                continue
+            for sp in svc.ports:
+                ready = [e for e in svc.endpoints.get(sp.port, ()) if e.address not in down]
+                where = book.resolve(ready[0].address, ready[0].port, captured=True) if ready else None
+                if where is not None:
+                    for vip in svc.addresses:
+                        book.add(vip, sp.port, where)
 
     @staticmethod
     def _mark_down(proxy: ProxyConfig, down_ips: set[str]) -> ProxyConfig:
@@ -450,7 +531,7 @@ class LocalSandbox:
             if vol is None:
                 continue
             data: Mapping[str, bytes] = {}
-            items = ()
+            items: tuple[Any, ...] = ()
             if vol.secret is not None:
                 sec = snap.get("Secret", pod.namespace, vol.secret.secretName)
                 data = dict(sec.data) if sec is not None else {}
@@ -474,8 +555,55 @@ class LocalSandbox:
 
     # -- in-mesh curl: which host:port goes to which sidecar listener
 
+    def _pod_ca_bundle(self) -> pathlib.Path | None:
+        """The CA bundle of a pod's image: the system's public CAs plus the fake internet's.
+
+        A real pod trusts public CAs through the bundle in its image; the fake internet's root
+        plays the public CA that signed httpbin.org, edition.cnn.com and www.google.com.
+        """
+        if self._internet is None:
+            return None
+        path = self.work_dir / "state" / "pod-ca-bundle.pem"
+        if not path.exists():
+            system = b""
+            for candidate in (ssl.get_default_verify_paths().cafile, "/etc/ssl/certs/ca-certificates.crt"):
+                if candidate and os.path.exists(candidate):
+                    system = pathlib.Path(candidate).read_bytes()
+                    break
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp")
+            tmp.write_bytes(self._internet.ca_pem + b"\n" + system)
+            os.replace(tmp, path)
+        return path
+
+    def _pod_dns(self, name: str, namespace: str) -> str | None:
+        """The IP a pod's resolver gives for ``name`` (None: NXDOMAIN, curl exit 6).
+
+        Services resolve to their cluster IP; ServiceEntry hosts to their ``addresses`` or, like
+        Istio's DNS proxy with auto-allocation, to ``240.240.x.y``; outside hosts of the fake
+        internet to their (stable, made-up) public IP.
+        """
+        xds = self.xds
+        if _is_ip(name):
+            return name
+        n = name.rstrip(".").lower()
+        internet = self._internet.ports if self._internet is not None else {}
+        found = xds.dns(n, namespace)
+        if found is not None and _is_ip(found):
+            return found
+        if n in internet:
+            return public_ip(n)
+        if found is not None:
+            return public_ip(found) if found in internet else _auto_allocated(found)
+        return None
+
     def _mesh_routes(self, source: str, command: str) -> tuple[list[ConnectTo], bool]:
         """``--connect-to`` rules that send a pod's outbound connections into its sidecar.
+
+        Every name the pod can resolve (and every IP it could dial) gets, per port of interest,
+        a rule to a data-plane port that delivers the connection to the sidecar with its
+        original destination, as iptables ``REDIRECT`` keeps it in ``SO_ORIGINAL_DST``:
+        listener choice, ``prefix_ranges`` chains and ``PassthroughCluster`` depend on it.
 
         Returns the rules and whether the command names a host the cluster DNS cannot resolve.
         """
@@ -488,32 +616,99 @@ class LocalSandbox:
                 "cluster/samples/curl.yaml)"
             )
         pod = pods[0]
-        ports = {k[1]: v for k, v in self._dp.ports.items() if k[0] == pod.key}
-        names: set[str] = set()
+        internet: Mapping[str, Mapping[int, int]] = self._internet.ports if self._internet else {}
+        # name -> the ports a connection to it may use (-L may hop from 80 to 443).
+        names: dict[str, set[int]] = {}
         for host, info in xds.services.items():
-            names.add(host)
+            ports = {p.port for p in info.ports} | {80, 443}
+            aliases = {host}
             if info.kind == "Service":
-                names.update({info.name + "." + info.namespace, info.name + "." + info.namespace + ".svc"})
+                aliases |= {info.name + "." + info.namespace, info.name + "." + info.namespace + ".svc"}
                 if info.namespace == pod.namespace:
-                    names.add(info.name)
-        internet_ports: dict[str, Mapping[int, int]] = dict(self._internet.ports) if self._internet else {}
-        names.update(internet_ports)
+                    aliases.add(info.name)
+            aliases |= set(info.addresses)
+            for a in aliases:
+                names.setdefault(a, set()).update(ports)
+        for host, served in internet.items():
+            names.setdefault(host, set()).update(set(served) | {80, 443})
+        urls = url_hosts(command, self.env)
+        for h, port, _ in urls:
+            if h in names or _is_ip(h) or self._pod_dns(h, pod.namespace) is not None:
+                names.setdefault(h, set()).add(port)
+        unknown = any(h not in names for h, _, _ in urls)
+        # Rules (and data-plane ports) only for the names this command can reach: its URLs and
+        # the outside hosts a redirect (-L) may lead to -- not for every Service in the mesh.
+        wanted = {h for h, _, _ in urls if h in names} | set(internet)
+
         rules: list[ConnectTo] = []
-        catch_all = ports.get(15001)
-        for name in sorted(names):
-            for port in sorted(set(ports) | {80, 443} | set(internet_ports.get(name, {}))):
-                if port in ports and port != 15001:
-                    rules.append(ConnectTo(name, port, ports[port]))
-                elif pod.key not in xds.proxies and name in internet_ports and port in internet_ports[name]:
-                    # No sidecar: the pod talks to the outside host directly.
-                    rules.append(ConnectTo(name, port, internet_ports[name][port]))
-                elif catch_all is not None:
-                    rules.append(ConnectTo(name, port, catch_all))
-        unknown = any(
-            h not in names and xds.dns(h, pod.namespace) is None and not _is_ip(h)
-            for h, _, _ in url_hosts(command, self.env)
-        )
+        sidecar = pod.key in xds.proxies
+        for name in sorted(wanted):
+            ip = self._pod_dns(name, pod.namespace)
+            if ip is None:
+                continue
+            for port in sorted(names[name]):
+                if sidecar:
+                    real = self._dp.destination_port(pod.key, ip, port)
+                    rules.append(ConnectTo(name, port, real))
+                else:
+                    # No sidecar: the pod talks to the destination directly.
+                    target = self._dp.address_book.resolve(ip, port)
+                    if target is not None:
+                        rules.append(ConnectTo(name, port, target[1], target[0]))
         return rules, unknown
+
+
+def _is_operator(doc: Any) -> bool:
+    return isinstance(doc, Mapping) and doc.get("kind") == "IstioOperator"
+
+
+def _external_host(spec: Mapping[str, Any]) -> ExternalHost:
+    """An :class:`ExternalHost` from a declarative mapping (page bodies may be str)."""
+    fields = dict(spec)
+    if "pages" in fields:
+        fields["pages"] = {
+            k: v.encode() if isinstance(v, str) else v for k, v in dict(fields["pages"]).items()
+        }
+    if isinstance(fields.get("default_page"), str):
+        fields["default_page"] = fields["default_page"].encode()
+    if "extra_headers" in fields:
+        fields["extra_headers"] = tuple(tuple(h) for h in fields["extra_headers"])
+    try:
+        return ExternalHost(**fields)
+    except TypeError as exc:
+        raise SandboxError(f"invalid outside host {spec!r}: {exc}") from exc
+
+
+def _resolve_dns_endpoints(proxy: ProxyConfig, names: set[str]) -> ProxyConfig:
+    """Replace outside host names in DNS-resolved clusters' endpoints with their public IPs."""
+    changed: dict[str, Cluster] = {}
+    for name, c in proxy.clusters.items():
+        if c.type in ("STRICT_DNS", "LOGICAL_DNS") and any(e.address in names for e in c.endpoints):
+            changed[name] = dataclasses.replace(
+                c,
+                endpoints=tuple(
+                    dataclasses.replace(e, address=public_ip(e.address)) if e.address in names else e
+                    for e in c.endpoints
+                ),
+            )
+    if not changed:
+        return proxy
+    return dataclasses.replace(proxy, clusters={**proxy.clusters, **changed})
+
+
+def public_ip(host: str) -> str:
+    """The made-up public IPv4 address of a fake-internet host (stable, in 198.18.0.0/15).
+
+    198.18.0.0/15 is reserved for benchmarking (RFC 2544): never routed on the real internet.
+    """
+    digest = hashlib.sha256(host.lower().encode()).digest()
+    return f"198.{18 + (digest[0] & 1)}.{digest[1]}.{max(1, digest[2] % 255)}"
+
+
+def _auto_allocated(host: str) -> str:
+    """Istio's DNS auto-allocation range for ServiceEntry hosts without addresses (240.240/16)."""
+    digest = hashlib.sha256(host.lower().encode()).digest()
+    return f"240.240.{digest[0]}.{max(1, digest[1] % 255)}"
 
 
 def _is_ip(host: str) -> bool:

@@ -20,6 +20,7 @@ import socket
 import ssl
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.utils import formatdate
 from typing import TYPE_CHECKING, Any, Protocol
@@ -129,6 +130,8 @@ class _H1Responder:
         wire = self.conn.send(event) or b""
         # h11 writes the framing header it adds as "Transfer-Encoding"; Envoy's is lower-case.
         wire = wire.replace(b"\r\nTransfer-Encoding: chunked\r\n", b"\r\ntransfer-encoding: chunked\r\n")
+        # Likewise the "Connection: close" it adds when the client asked to close (§1.5).
+        wire = wire.replace(b"\r\nConnection: close\r\n", b"\r\nconnection: close\r\n")
         self.stream.write(wire)
         if end_stream:
             await self.end()
@@ -249,6 +252,39 @@ async def serve_h1(dp: DataPlane, state: _State, stream: Stream) -> None:
             else:
                 headers.append((k, v))
         version = "HTTP/" + event.http_version.decode()
+        if event.http_version == b"1.0":
+            # Istio leaves accept_http_10 off (PILOT_HTTP10 unset): Envoy's HTTP/1 codec answers
+            # 426 and closes (ServerConnectionImpl, ResponseCodeDetails "low_version").
+            text = "Upgrade Required"
+            dp.log(
+                state,
+                AccessLogEntry(
+                    start=start,
+                    method=event.method.decode(),
+                    path=event.target.decode("latin-1"),
+                    protocol=version,
+                    authority=authority,
+                    user_agent=next((v for k, v in headers if k == "user-agent"), None),
+                    response_code=426,
+                    response_flags="-",
+                    response_code_details="low_version",
+                    bytes_sent=len(text),
+                    duration_ms=int((time.time() - start) * 1000),
+                    downstream_local_address=state.downstream_local,
+                    downstream_remote_address=state.downstream_remote,
+                    requested_server_name=state.sni,
+                ),
+            )
+            stream.write(
+                (
+                    f"HTTP/1.1 426 Upgrade Required\r\ncontent-length: {len(text)}\r\n"
+                    f"content-type: text/plain\r\ndate: {http_date()}\r\nserver: {_server(hcm)}\r\n"
+                    f"connection: close\r\n\r\n{text}"
+                ).encode()
+            )
+            with contextlib.suppress(Exception):
+                await stream.drain()
+            break
         req = DownstreamRequest(
             event.method.decode(), event.target.decode("latin-1"), authority, headers, bytes(body), version
         )
@@ -450,6 +486,24 @@ def _retry_count(action: envoy.RouteAction) -> int:
     return max(policy.num_retries, 0)
 
 
+def _status_retries(action: envoy.RouteAction) -> int:
+    policy = action.retry_policy
+    return max(policy.num_retries, 0) if policy is not None else 0
+
+
+def _retry_on_status(action: envoy.RouteAction, status: int) -> bool:
+    """Whether ``status`` is retriable under the route's ``retry_on`` (Envoy router retry_state)."""
+    policy = action.retry_policy
+    if policy is None:
+        return False
+    on = {c.strip() for c in policy.retry_on.split(",")}
+    if "5xx" in on and status >= 500:
+        return True
+    if "gateway-error" in on and status in (502, 503, 504):
+        return True
+    return "retriable-status-codes" in on and status in policy.retriable_status_codes
+
+
 @dataclass(slots=True)
 class _Upstream:
     reader: asyncio.StreamReader
@@ -470,7 +524,10 @@ async def _connect(
     pooled: bool = False,
 ) -> _Upstream:
     host, _, port_s = endpoint.rpartition(":")
-    target = dp.address_book.resolve(host, int(port_s)) if port_s.isdigit() else None
+    # A sidecar's connection to another injected pod is captured by that pod's sidecar
+    # (iptables); the inbound|<port>|| cluster of the pod's own sidecar reaches the app.
+    captured = state.proxy.type == "sidecar" and not cluster.name.startswith("inbound|")
+    target = dp.address_book.resolve(host, int(port_s), captured=captured) if port_s.isdigit() else None
     if target is None:
         # Nothing serves that address: what the proxy sees is a refused connection.
         raise ConnectionRefusedError(111, "Connection refused")
@@ -493,17 +550,34 @@ async def _connect(
                 up.reused = True
                 return up
             up.writer.close()
-    reader, writer = await asyncio.wait_for(
-        asyncio.open_connection(target[0], target[1], ssl=ssl_ctx, server_hostname=server_hostname),
-        timeout=cluster.connect_timeout or 10.0,
-    )
+    # The local port is known before connecting, so a proxy of this data plane accepting the
+    # connection can tell which pod it comes from (the peer address Envoy would see).
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setblocking(False)
+        sock.bind(("127.0.0.1", 0))
+        dp.note_source(int(sock.getsockname()[1]), state.pod_ip, int(target[1]))
+        loop = asyncio.get_running_loop()
+        await asyncio.wait_for(loop.sock_connect(sock, target), timeout=cluster.connect_timeout or 10.0)
+        reader, writer = await asyncio.wait_for(
+            asyncio.open_connection(
+                sock=sock,
+                ssl=ssl_ctx,
+                server_hostname=server_hostname,
+                ssl_handshake_timeout=(cluster.connect_timeout or 10.0) if ssl_ctx else None,
+            ),
+            timeout=cluster.connect_timeout or 10.0,
+        )
+    except BaseException:
+        sock.close()
+        raise
     if tls is not None and not tls.insecure_skip_verify and tls.subject_alt_names:
         # DestinationRule tls.subjectAltNames: Envoy checks the server certificate's SANs.
         if not san_matches(writer.get_extra_info("peercert"), tls.subject_alt_names):
             writer.transport.abort()
             raise ssl.SSLError(1, "CERTIFICATE_VERIFY_FAILED")
-    sock = writer.get_extra_info("sockname") or ("127.0.0.1", 0)
-    return _Upstream(reader, writer, endpoint, f"{state.pod_ip}:{sock[1]}", key)
+    local = writer.get_extra_info("sockname") or ("127.0.0.1", 0)
+    return _Upstream(reader, writer, endpoint, f"{state.pod_ip}:{local[1]}", key)
 
 
 _POOL_PER_KEY = 32
@@ -580,10 +654,49 @@ def _local_headers(
     return tuple(out)
 
 
+_UNRESERVED = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+
+
+def normalize_path(target: str) -> str:
+    """Envoy's ``normalize_path`` (Istio's default ``pathNormalization: BASE``) on a request target.
+
+    ``PathUtil::canonicalPath`` (Chromium's URL canonicalizer): percent-encoded unreserved
+    characters are decoded (``%2E`` → ``.``), a backslash becomes ``/``, and dot segments are removed
+    (RFC 3986 §5.2.4): ``/foo/../status/201`` → ``/status/201``. Slashes are not merged and
+    ``%2F`` stays encoded (BASE). The query string is kept as is.
+    """
+    path, sep, query = target.partition("?")
+    if not path.startswith("/"):
+        return target
+
+    def decode(m: re.Match[str]) -> str:
+        byte = int(m.group(1), 16)
+        return chr(byte) if byte in _UNRESERVED else "%" + m.group(1).upper()
+
+    path = re.sub(r"%([0-9A-Fa-f]{2})", decode, path).replace("\\", "/")
+    out: list[str] = []
+    segments = path.split("/")[1:]
+    for i, seg in enumerate(segments):
+        last = i == len(segments) - 1
+        if seg == ".":
+            if last:
+                out.append("")
+        elif seg == "..":
+            if out:
+                out.pop()
+            if last:
+                out.append("")
+        else:
+            out.append(seg)
+    return "/" + "/".join(out) + sep + query
+
+
 async def handle_request(
     dp: DataPlane, state: _State, req: DownstreamRequest, responder: Responder, start: float
 ) -> bool:
     """Route one request (via simulate) and answer it; returns False if the connection must close."""
+    # The HCM normalizes the path before routing; the route and the upstream see the result.
+    req.path = normalize_path(req.path)
     with dp.in_flight(state):
         return await _handle_request(dp, state, req, responder, start)
 
@@ -715,7 +828,9 @@ async def _handle_request(
     xfcc = _xfcc(state, hcm, req.header("x-forwarded-client-cert"))
     if xfcc is not None:
         up.append(("x-forwarded-client-cert", xfcc))
-    if route.decorator_operation:
+    if route.decorator_operation and state.listener.traffic_direction != "INBOUND":
+        # Envoy propagates the decorator only on egress-traced listeners; an inbound sidecar
+        # consumes the header (ConnectionManagerImpl::ActiveStream::traceRequest).
         up.append(("x-envoy-decorator-operation", route.decorator_operation))
     if path != req.path:
         up.append(("x-envoy-original-path", req.path))
@@ -765,6 +880,11 @@ async def _handle_request(
         return True
 
     up.append(("x-envoy-attempt-count", str(attempt)))
+    if dp.upstream_http2(cluster):
+        entry.update(upstream_host=upstream.endpoint, upstream_local_address=upstream.local)
+        return await _h2_upstream(
+            dp, state, upstream, req, path, up, head, deadline, t0, finish, responder, hcm, route
+        )
     request_bytes = b""
     client = h11.Connection(h11.CLIENT)
     pooled_ok = False
@@ -793,6 +913,7 @@ async def _handle_request(
                 continue
             return ev
 
+    retry_exhausted = False
     # The connection exists from here on: every later log line (504 UT, 503 UC) names it.
     entry.update(upstream_host=upstream.endpoint, upstream_local_address=upstream.local)
     try:
@@ -814,6 +935,31 @@ async def _handle_request(
                     upstream = await _connect(dp, state, cluster, upstream.endpoint, req.authority)
                     entry.update(upstream_local_address=upstream.local)
                     ev = await exchange(upstream)
+                # VirtualService retries.retryOn 5xx / gateway-error / retriable-status-codes: the
+                # answer is dropped and the request sent again while tries remain (Envoy
+                # RetryStateImpl::shouldRetryHeaders); the route timeout covers every try.
+                while (
+                    isinstance(ev, h11.Response)
+                    and _retry_on_status(action, ev.status_code)
+                    and attempt <= _status_retries(action)
+                ):
+                    done = (h11.EndOfMessage, h11.ConnectionClosed)
+                    while not isinstance(await next_event(upstream), done):
+                        pass
+                    upstream.writer.close()
+                    attempt += 1
+                    await asyncio.sleep(0.025 * dp.rng.random() * attempt)
+                    up[:] = [(k, v) for k, v in up if k != "x-envoy-attempt-count"]
+                    up.append(("x-envoy-attempt-count", str(attempt)))
+                    upstream = await _connect(dp, state, cluster, upstream.endpoint, req.authority)
+                    entry.update(upstream_local_address=upstream.local)
+                    ev = await exchange(upstream)
+                if (
+                    isinstance(ev, h11.Response)
+                    and _retry_on_status(action, ev.status_code)
+                    and attempt > 1
+                ):
+                    retry_exhausted = True
         except TimeoutError:
             body = "upstream request timeout"
             finish(504, "UT", "response_timeout", 0 if head else len(body))
@@ -826,10 +972,11 @@ async def _handle_request(
         hdrs = _response_headers(ev.headers, _server(hcm), service_ms, route)
         no_body = head or status in (204, 304) or 100 <= status < 200
         sent = 0
+        flags = "URX" if retry_exhausted else "-"  # UpstreamRetryLimitExceeded
         if no_body:
             with contextlib.suppress(h11.ProtocolError):
                 client.next_event()  # consume the (empty) end of message, for the pool
-            finish(status, "-", "via_upstream", 0, upstream_service_time=str(service_ms))
+            finish(status, flags, "via_upstream", 0, upstream_service_time=str(service_ms))
             pooled_ok = _release(dp, upstream, client)
         await responder.start(status, hdrs, end_stream=no_body)
         if not no_body:
@@ -845,7 +992,7 @@ async def _handle_request(
             except TimeoutError:
                 finish(status, "UT", "response_timeout", sent, upstream_service_time=str(service_ms))
                 return False  # Envoy resets a stream whose response is cut by the timeout
-            finish(status, "-", "via_upstream", sent, upstream_service_time=str(service_ms))
+            finish(status, flags, "via_upstream", sent, upstream_service_time=str(service_ms))
             pooled_ok = _release(dp, upstream, client)
             await responder.end()
         return True
@@ -864,6 +1011,108 @@ async def _handle_request(
         if not pooled_ok:
             with contextlib.suppress(Exception):
                 upstream.writer.close()
+
+
+async def _h2_upstream(
+    dp: DataPlane,
+    state: _State,
+    upstream: _Upstream,
+    req: DownstreamRequest,
+    path: str,
+    up: list[tuple[str, str]],
+    head: bool,
+    deadline: float | None,
+    t0: float,
+    finish: Callable[..., None],
+    responder: Responder,
+    hcm: envoy.HttpConnectionManager,
+    route: envoy.Route,
+) -> bool:
+    """One request on a fresh HTTP/2 upstream connection (prior knowledge, one stream).
+
+    Istio gives clusters of HTTP2/gRPC service ports ``http2_protocol_options``: Envoy then
+    speaks HTTP/2 upstream whatever the client spoke, which is why the egress gateway logs
+    ``GET /politics HTTP/2`` for a client's HTTP/1.1 request (§12). The response is buffered
+    (the sandbox's upstreams answer small bodies).
+    """
+    conn = h2.connection.H2Connection(
+        config=h2.config.H2Configuration(client_side=True, header_encoding="utf-8")
+    )
+    conn.initiate_connection()
+    sid = conn.get_next_available_stream_id()
+    authority = next((v for k, v in up if k == "host"), req.authority or "")
+    headers = [
+        (":method", req.method),
+        (":scheme", "https" if state.tls else "http"),
+        (":authority", authority),
+        (":path", path),
+    ] + [(k, v) for k, v in up if k not in ("host", "transfer-encoding", "connection", "keep-alive")]
+    writer, reader = upstream.writer, upstream.reader
+    status: int | None = None
+    raw_headers: list[tuple[bytes, bytes]] = []
+    body = bytearray()
+    try:
+        try:
+            async with asyncio.timeout_at(_loop_deadline(deadline)):
+                conn.send_headers(sid, headers, end_stream=not req.body)
+                if req.body:
+                    conn.send_data(sid, bytes(req.body), end_stream=True)
+                writer.write(conn.data_to_send())
+                await writer.drain()
+                done = False
+                while not done:
+                    data = await reader.read(65536)
+                    if not data:
+                        raise ConnectionResetError("upstream closed")
+                    for ev in conn.receive_data(data):
+                        if isinstance(ev, h2.events.ResponseReceived) and ev.stream_id == sid:
+                            for hk, hv in ev.headers:
+                                name = hk.decode() if isinstance(hk, bytes) else str(hk)
+                                value = hv.decode() if isinstance(hv, bytes) else str(hv)
+                                if name == ":status":
+                                    status = int(value)
+                                elif not name.startswith(":"):
+                                    raw_headers.append((name.encode("latin-1"), value.encode("latin-1")))
+                        elif isinstance(ev, h2.events.DataReceived) and ev.stream_id == sid:
+                            body += ev.data
+                            conn.acknowledge_received_data(ev.flow_controlled_length, sid)
+                        elif isinstance(ev, h2.events.StreamEnded) and ev.stream_id == sid:
+                            done = True
+                        elif isinstance(ev, (h2.events.StreamReset, h2.events.ConnectionTerminated)):
+                            raise ConnectionResetError("upstream reset the stream")
+                    out = conn.data_to_send()
+                    if out:
+                        writer.write(out)
+                        await writer.drain()
+        except TimeoutError:
+            text = "upstream request timeout"
+            finish(504, "UT", "response_timeout", 0 if head else len(text))
+            await _send_local(responder, 504, text, _local_headers(504, text, _server(hcm)), head)
+            return True
+        if status is None:
+            raise ConnectionResetError("no response headers")
+    except (h2.exceptions.ProtocolError, ConnectionError, OSError):
+        text = (
+            "upstream connect error or disconnect/reset before headers. reset reason: connection termination"
+        )
+        finish(503, "UC", "upstream_reset_before_response_started{connection_termination}", len(text))
+        with contextlib.suppress(Exception):
+            await _send_local(responder, 503, text, _local_headers(503, text, _server(hcm)), head)
+        return True
+    finally:
+        with contextlib.suppress(Exception):
+            writer.close()
+    service_ms = int((time.monotonic() - t0) * 1000)
+    hdrs = _response_headers(raw_headers, _server(hcm), service_ms, route)
+    if not any(k == "content-length" for k, _ in hdrs) and not head:
+        hdrs.append(("content-length", str(len(body))))
+    no_body = head or status in (204, 304) or 100 <= status < 200
+    finish(status, "-", "via_upstream", 0 if no_body else len(body), upstream_service_time=str(service_ms))
+    await responder.start(status, hdrs, end_stream=no_body)
+    if not no_body:
+        await responder.data(bytes(body))
+        await responder.end()
+    return True
 
 
 def _xfcc(state: _State, hcm: envoy.HttpConnectionManager, existing: str | None) -> str | None:
@@ -930,7 +1179,8 @@ def _response_headers(raw: Any, server: str, service_ms: int, route: envoy.Route
     for name, value in raw:
         k = name.decode("latin-1").lower()
         v = value.decode("latin-1")
-        if k in _HOP_BY_HOP or k in remove:
+        if k in _HOP_BY_HOP or k in remove or k == "x-envoy-upstream-service-time":
+            # (set below for this hop: Envoy replaces a peer proxy's value)
             continue
         if k == "server":
             if saw_server:
@@ -994,6 +1244,12 @@ async def _serve_tcp_proxy(dp: DataPlane, state: _State, stream: Stream, start: 
             state,
             AccessLogEntry(**entry, response_flags=flags, duration_ms=int((time.monotonic() - t0) * 1000)),
         )
+        # Envoy has already read what the client sent (a ClientHello) when it closes; closing
+        # with unread bytes would make the kernel send a RST ("Connection reset by peer")
+        # instead of the FIN a TLS client reports as SSL_ERROR_SYSCALL (§1.6, §11.2).
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(0.05):
+                await stream.read()
         stream.close()
         return
     try:

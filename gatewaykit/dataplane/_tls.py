@@ -503,7 +503,11 @@ class ContextCache:
                 if secret is None or secret.error or not secret.certificate_chain:
                     return None
                 cert, key = secret.certificate_chain, secret.private_key
-            if tls.validation_sds:
+            if tls.validation_sds == "file-root:system":
+                # DestinationRule SIMPLE/MUTUAL without caCertificates: the proxy's system CA
+                # bundle (clusters.upstream_tls), i.e. the public CAs -- here the fake internet's.
+                ca = self.trust_store
+            elif tls.validation_sds:
                 vs = proxy.secrets.get(tls.validation_sds)
                 if vs is None or vs.error:
                     return None

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import random
 import threading
@@ -53,6 +54,8 @@ _INSPECT_TIMEOUT = 15.0
 _HANDSHAKE_TIMEOUT = 15.0
 _log = logging.getLogger("gatewaykit.dataplane")
 _LOG_LINES = 5000  # per proxy; the oldest lines are dropped (bounded memory)
+# The "destination" of connections redirected to a sidecar's inbound side (inbound_port).
+_INBOUND = "inbound"
 
 
 class AddressBook:
@@ -65,6 +68,7 @@ class AddressBook:
     def __init__(self, entries: Mapping[str, tuple[str, int]] | None = None) -> None:
         self._lock = threading.Lock()
         self._map: dict[str, tuple[str, int]] = dict(entries or {})
+        self._capture: dict[str, tuple[str, int]] = {}
 
     @staticmethod
     def _key(address: str, port: int | None) -> str:
@@ -86,11 +90,37 @@ class AddressBook:
         """Forget ``address:port`` (connections to it are then refused)."""
         with self._lock:
             self._map.pop(self._key(address, port), None)
+            self._capture.pop(self._key(address, port), None)
 
-    def resolve(self, address: str, port: int) -> tuple[str, int] | None:
-        """Return the real ``(host, port)`` for ``address:port``, or None if nothing serves it."""
+    def add_capture(self, address: str, port: int, real: tuple[str, int] | int) -> None:
+        """Record that a sidecar intercepts connections to ``address:port`` (a pod's own port).
+
+        iptables in an injected pod redirects inbound connections to its sidecar (15006);
+        only the sidecar's own ``inbound|<port>||`` cluster reaches the application directly.
+
+        Args:
+            address: the pod IP.
+            port: the container port.
+            real: where the sidecar's inbound side for that port listens.
+        """
+        target = ("127.0.0.1", real) if isinstance(real, int) else real
         with self._lock:
-            return self._map.get(self._key(address, port))
+            self._capture[self._key(address, port)] = target
+
+    def resolve(self, address: str, port: int, *, captured: bool = False) -> tuple[str, int] | None:
+        """Return the real ``(host, port)`` for ``address:port``, or None if nothing serves it.
+
+        Args:
+            address: pod IP, Service/ServiceEntry address or host name.
+            port: the port.
+            captured: the connection is subject to the destination pod's iptables capture (it
+                comes from another pod's proxy, not from the pod's own sidecar inbound cluster).
+        """
+        key = self._key(address, port)
+        with self._lock:
+            if captured and key in self._capture:
+                return self._capture[key]
+            return self._map.get(key)
 
     def items(self) -> list[tuple[str, tuple[str, int]]]:
         """Return a snapshot of all entries (``"10.244.0.7:8080"`` → ``("127.0.0.1", port)``)."""
@@ -129,10 +159,13 @@ class _State:
     # proxy's own certificate: the inputs of x-forwarded-client-cert.
     peer_der: bytes | None = None
     local_uris: tuple[str, ...] = ()
+    # The downstream local address when it is not the pod's own (a redirected outbound
+    # connection: the address the app dialled).
+    local_address: str | None = None
 
     @property
     def downstream_local(self) -> str:
-        return f"{self.pod_ip}:{self.listener_port}"
+        return self.local_address or f"{self.pod_ip}:{self.listener_port}"
 
     @property
     def downstream_remote(self) -> str:
@@ -188,6 +221,13 @@ class DataPlane:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._writers: set[asyncio.StreamWriter] = set()
         self._update_lock = threading.Lock()
+        self.http2_services: frozenset[tuple[str, int]] = frozenset()
+        # Local port of a proxy's upstream connection -> that proxy's pod IP (loop thread only).
+        self._sources: dict[int, str] = {}
+        # Real ports of every listener socket (loop thread only).
+        self._served: set[int] = set()
+        # (id(proxy), container port) -> (proxy, its inbound view); loop thread only.
+        self._views: dict[tuple[int, int], tuple[envoy.ProxyConfig, envoy.ProxyConfig]] = {}
         # Idle upstream HTTP/1.1 connections, touched only on the loop thread.
         self.upstream_pool: dict[tuple[Any, ...], list[Any]] = {}
 
@@ -272,6 +312,7 @@ class DataPlane:
         *,
         fixed_ports: Mapping[ListenerKey, int] | None = None,
         pod_ips: Mapping[str, str] | None = None,
+        http2_services: frozenset[tuple[str, int]] | None = None,
         timeout: float = 10.0,
     ) -> dict[ListenerKey, int]:
         """Swap in a new configuration; returns once every new listener is bound and serving.
@@ -285,6 +326,10 @@ class DataPlane:
             address_book: replaces the address book when given.
             fixed_ports: ``(proxy_id, listener_port) → real port`` to bind exactly.
             pod_ips: proxy id → pod IP, shown in access logs (``10.244.0.5``).
+            http2_services: ``(service host, port)`` pairs whose port protocol is HTTP2/gRPC;
+                clusters of these speak HTTP/2 upstream (Istio sets ``http2_protocol_options``
+                on them, e.g. the egress gateway's port 80 named ``http2``, §12). None keeps
+                the previous set.
             timeout: seconds to wait for the loop.
 
         Returns:
@@ -299,6 +344,8 @@ class DataPlane:
             raise SandboxError("DataPlane.update() must not be called from the data-plane thread")
         if address_book is not None:
             self.address_book = address_book
+        if http2_services is not None:
+            self.http2_services = frozenset(http2_services)
         with self._update_lock:
             fut = asyncio.run_coroutine_threadsafe(
                 self._apply(dict(proxies), dict(fixed_ports or {}), dict(pod_ips or {})), self._loop
@@ -351,6 +398,7 @@ class DataPlane:
         for pid in proxies:
             self._logs.setdefault(pid, deque(maxlen=_LOG_LINES))
         self._ports = {k: b.real_port for k, b in self._bound.items()}
+        self._served = set(self._ports.values()) | {b.real_port for b in self._dest_bound.values()}
         return dict(self._ports)
 
     def _drain_pool(self) -> None:
@@ -398,6 +446,24 @@ class DataPlane:
         except OSError as exc:
             raise SandboxError(f"cannot bind 127.0.0.1 for {proxy_id} → {address}:{port}: {exc}") from exc
 
+    def inbound_port(self, proxy_id: str, port: int, *, timeout: float = 10.0) -> int:
+        """Return a 127.0.0.1 port whose connections reach a sidecar's inbound side for ``port``.
+
+        What iptables does to a connection dialled to an injected pod's IP and container port:
+        redirect it to the sidecar's ``virtualInbound`` listener (15006), which picks the filter
+        chain by the original destination port. Register the result with
+        :meth:`AddressBook.add_capture` so other proxies' connections land here.
+
+        Args:
+            proxy_id: the sidecar's proxy id.
+            port: the container port, e.g. ``8080``.
+            timeout: seconds to wait for the loop.
+
+        Raises:
+            SandboxError: the data plane is not started or the port cannot be bound.
+        """
+        return self.destination_port(proxy_id, _INBOUND, port, timeout=timeout)
+
     async def _bind_destination(self, proxy_id: str, address: str, port: int) -> int:
         key = (proxy_id, address, port)
         bound = self._dest_bound.get(key)
@@ -412,6 +478,7 @@ class DataPlane:
         )
         real = int(server.sockets[0].getsockname()[1])
         self._dest_bound[key] = _Bound((proxy_id, port), server, real)
+        self._served.add(real)
         return real
 
     # ------------------------------------------------------------------------ logs
@@ -465,6 +532,38 @@ class DataPlane:
             with contextlib.suppress(Exception):
                 self.on_request(state.proxy_id, result)
 
+    def _inbound_view(self, proxy: envoy.ProxyConfig, port: int) -> envoy.ProxyConfig | None:
+        key = (id(proxy), port)
+        view = self._views.get(key)
+        if view is None or view[0] is not proxy:
+            inbound = next((lst for lst in proxy.listeners if lst.name == "virtualInbound"), None)
+            if inbound is None:
+                return None
+            listener = dataclasses.replace(inbound, port=port)
+            if len(self._views) > 1024:
+                self._views.clear()
+            view = self._views[key] = (proxy, dataclasses.replace(proxy, listeners=(listener,)))
+        return view[1]
+
+    def note_source(self, local_port: int, pod_ip: str, target_port: int) -> None:
+        """Record that a proxy's upstream connection from ``local_port`` comes from ``pod_ip``.
+
+        When that connection reaches another proxy here (sidecar → egress gateway, §12), the
+        receiving proxy sees the source pod as its downstream peer, as Envoy would. Only
+        connections to this data plane's own listeners (``target_port``) are recorded: the
+        entry is consumed when the listener accepts the connection.
+        """
+        if target_port not in self._served:
+            return
+        if len(self._sources) > 4096:
+            for port in list(self._sources)[:2048]:
+                del self._sources[port]
+        self._sources[local_port] = pod_ip
+
+    def upstream_http2(self, cluster: envoy.Cluster) -> bool:
+        """Whether requests to ``cluster`` go upstream as HTTP/2 (its service port is HTTP2/gRPC)."""
+        return cluster.service is not None and (cluster.service, cluster.port or 0) in self.http2_services
+
     def identity(self, proxy: envoy.ProxyConfig) -> str:
         """Return the proxy's SPIFFE id, the URI SAN of its ISTIO_MUTUAL certificate.
 
@@ -512,21 +611,34 @@ class DataPlane:
     ) -> None:
         proxy_id, port = key
         proxy = self._proxies.get(proxy_id)
+        if proxy is not None and destination == _INBOUND:
+            # Redirected to virtualInbound (15006); the chain is chosen by the original
+            # destination port. The proxy is seen through a view where that listener sits on
+            # the container port, so simulate() matches it like any other listener.
+            proxy, destination = self._inbound_view(proxy, port), None
         listener = match_listener(proxy, port, destination=destination) if proxy is not None else None
         if proxy is None or listener is None:
             writer.transport.abort()
             return
         peer = writer.get_extra_info("peername") or ("127.0.0.1", 0)
+        pod_ip = self._pod_ips.get(proxy_id, "127.0.0.1")
+        outbound = (
+            destination is not None and proxy.type == "sidecar" and listener.traffic_direction != "INBOUND"
+        )
         state = _State(
             proxy_id,
             proxy,
             listener,
             port,
-            self._pod_ips.get(proxy_id, "127.0.0.1"),
-            self.client_address,
+            pod_ip,
+            # A sidecar's outbound connection comes from the app in the same pod (§11.1 access
+            # log: downstream remote = pod IP, downstream local = the original destination).
+            pod_ip if outbound else self._sources.pop(int(peer[1]), self.client_address),
             int(peer[1]),
             destination=destination,
         )
+        if outbound:
+            state.local_address = f"{destination}:{port}"
         start = time.time()
 
         # Envoy's tls_inspector is present when some chain needs TLS facts (SNI, transport,

@@ -18,9 +18,11 @@ from gatewaykit.kit import list_labs, open_lab
 PENDING: dict[str, str] = {
     "02-gateway-workloads": "needs Backend.service_address() to publish your own gateway's Service port",
     "12-my-gateway": "needs Backend.service_address() to publish my-gateway-controller's Service ports",
-    "09-egress-policy": "egress sandbox (issue 4): ALLOW_ANY TLS passthrough, fake-internet CA trust",
-    "10-egress-gateway": "egress sandbox (issue 4): egress gateway routing, fake-internet CA trust",
-    "11-tls-origination": "egress sandbox (issue 4): DestinationRule TLS origination",
+    "11-tls-origination": (
+        "exercise originate-httpbin: the fake httpbin.org must overwrite X-Forwarded-Proto with the "
+        "scheme of the port it was reached on, as the AWS load balancer in front of httpbin.org does "
+        "(gatewaykit/workloads/internet.py); the sidecar's TLS origination itself works"
+    ),
 }
 
 
