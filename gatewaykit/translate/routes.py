@@ -53,6 +53,10 @@ __all__ = [
 #: ``lookup(hostname) -> tuple of service port numbers`` or None when the host is unknown.
 ServiceLookup = Callable[[str], "tuple[int, ...] | None"]
 
+# Istio retry.DefaultPolicy: 2 retries on connect-failure,refused-stream,unavailable,cancelled,
+# retriable-status-codes -- with *no* retriable status codes since Istio 1.24, where
+# EXCLUDE_UNSAFE_503_FROM_DEFAULT_RETRY defaults to true (pilot/pkg/features; istio#50506), so an
+# application's own 503 is not retried by default.
 DEFAULT_RETRY = RetryPolicy()
 
 

@@ -353,7 +353,7 @@ def wsgi_handler(
     *,
     server_header: str | None,
     server_name: str = "localhost",
-    extra_request_headers: Callable[[], Iterable[tuple[str, str]]] | None = None,
+    extra_request_headers: Callable[[HttpRequest], Iterable[tuple[str, str]]] | None = None,
 ) -> Handler:
     """Adapt a WSGI application to a :data:`Handler`.
 
@@ -361,7 +361,8 @@ def wsgi_handler(
         app: the WSGI app (e.g. ``httpbin.app``).
         server_header: the ``Server`` header to send (``None`` = none), replacing the app's.
         server_name: ``SERVER_NAME`` for the environ.
-        extra_request_headers: headers a front proxy would add to each request before the app sees it.
+        extra_request_headers: headers a front proxy sets on each request before the app sees it;
+            they *replace* what the client sent (a load balancer overwrites X-Forwarded-Proto).
 
     Returns:
         The handler.
@@ -389,8 +390,9 @@ def wsgi_handler(
             "wsgi.multiprocess": False,
             "wsgi.run_once": False,
         }
-        added = tuple(extra_request_headers()) if extra_request_headers is not None else ()
-        for k, v in (*req.headers, *added):
+        added = tuple(extra_request_headers(req)) if extra_request_headers is not None else ()
+        replaced = {k.lower() for k, _ in added}
+        for k, v in (*(h for h in req.headers if h[0] not in replaced), *added):
             if k == "content-type":
                 environ["CONTENT_TYPE"] = v
             elif k == "content-length":

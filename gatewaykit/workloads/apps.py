@@ -64,6 +64,15 @@ def _handler_class(server_header: str | None, log: LogBuffer) -> type[WSGIReques
         def version_string(self) -> str:
             return server_header or ""
 
+        def make_environ(self) -> dict[str, Any]:
+            environ = super().make_environ()
+            # The kong/kennethreitz images serve httpbin with gunicorn; httpbin accepts chunked
+            # request bodies only under gunicorn (httpbin/core.py before_request, else 501).
+            # werkzeug de-chunks the body itself and sets wsgi.input_terminated.
+            if server_header and server_header.lower().startswith("gunicorn/"):
+                environ["SERVER_SOFTWARE"] = server_header
+            return environ
+
         def send_header(self, keyword: str, value: str) -> None:
             if keyword.lower() == "server" and not server_header:
                 return  # Go's net/http (go-httpbin) sends no Server header

@@ -222,10 +222,19 @@ def _host_context(
     return ctx
 
 
-def _aws_trace_id() -> tuple[tuple[str, str], ...]:
-    # ALB format: Root=1-<8 hex digits of epoch seconds>-<24 hex digits>
-    # (https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-request-tracing.html)
-    return (("x-amzn-trace-id", f"Root=1-{int(time.time()):08x}-{secrets.token_hex(12)}"),)
+def _aws_trace_id(req: HttpRequest) -> tuple[tuple[str, str], ...]:
+    """Headers the AWS load balancer in front of httpbin.org sets on every request.
+
+    It adds a trace id (format ``Root=1-<8 hex epoch seconds>-<24 hex>``) and *overwrites*
+    ``X-Forwarded-Proto``/``X-Forwarded-Port`` with the listener the client reached, so httpbin's
+    ``"url"`` says ``https://`` when a sidecar originated TLS even though the app sent
+    ``x-forwarded-proto: http`` (https://docs.aws.amazon.com/elasticloadbalancing/latest/application/x-forwarded-headers.html).
+    """
+    return (
+        ("x-amzn-trace-id", f"Root=1-{int(time.time()):08x}-{secrets.token_hex(12)}"),
+        ("x-forwarded-proto", req.scheme),
+        ("x-forwarded-port", str(443 if req.scheme == "https" else 80)),
+    )
 
 
 def _page_handler(host: ExternalHost, *, redirect: bool) -> Any:

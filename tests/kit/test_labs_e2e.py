@@ -14,16 +14,8 @@ import pytest
 
 from gatewaykit.kit import list_labs, open_lab
 
-#: Labs that need sandbox features not built yet. strict=True: once they pass, remove the entry.
-PENDING: dict[str, str] = {
-    "02-gateway-workloads": "needs Backend.service_address() to publish your own gateway's Service port",
-    "12-my-gateway": "needs Backend.service_address() to publish my-gateway-controller's Service ports",
-    "11-tls-origination": (
-        "exercise originate-httpbin: the fake httpbin.org must overwrite X-Forwarded-Proto with the "
-        "scheme of the port it was reached on, as the AWS load balancer in front of httpbin.org does "
-        "(gatewaykit/workloads/internet.py); the sidecar's TLS origination itself works"
-    ),
-}
+# Labs that do not hold on the local sandbox yet (xfail strict: an XPASS fails, so remove the entry).
+PENDING: dict[str, str] = {}
 
 
 @pytest.fixture(scope="module")
@@ -41,11 +33,6 @@ def _params() -> list[object]:
     out: list[object] = []
     for lab_id in list_labs():
         pending = PENDING.get(lab_id)
-        if pending and lab_id in ("02-gateway-workloads", "12-my-gateway"):
-            from gatewaykit.backends.local import LocalSandbox
-
-            if hasattr(LocalSandbox, "service_address"):
-                pending = None
         marks = [pytest.mark.xfail(reason=pending, strict=True)] if pending else []
         out.append(pytest.param(lab_id, marks=marks, id=lab_id))
     return out
