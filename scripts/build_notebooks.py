@@ -39,7 +39,9 @@ LABS = ROOT / "labs"
 NOTEBOOKS = ROOT / "notebooks"
 
 #: Labs whose probes may still fail while egress is being finished (see the module docstring).
-EGRESS_LABS = {"09-egress-policy", "10-egress-gateway", "11-tls-origination"}
+# Labs whose probes may fail while a sandbox feature is unfinished: their failing cells are left
+# unchecked and marked EGRESS-PENDING. Empty: every lab holds on the local sandbox.
+EGRESS_LABS: set[str] = set()
 
 #: Compare the egress labs' explain cells too (``--check-egress-explain``) once their data plane settles.
 CHECK_EGRESS_EXPLAIN = False

@@ -74,11 +74,15 @@ def normalize(text: str) -> str:
 # %BYTES_SENT% %DURATION% %RESP(X-ENVOY-UPSTREAM-SERVICE-TIME)% ... and client-side ephemeral ports.
 _LOG_TIMING = re.compile(r'("[^"]*" \d+ \d+ )\d+ (\d+|-)( ")')
 _EPHEMERAL = re.compile(r"\b(\d+\.\d+\.\d+\.\d+):(3[2-9]\d{3}|[4-6]\d{4})\b")
+# TCP/TLS entries ("- - -"): the byte counts are TLS record sizes, which vary from run to run
+# (session tickets, padding), so they are not part of what a lesson proves.
+_TCP_BYTES = re.compile(r'^(.*"- - -" .*?"[^"]*") \d+ \d+ ')
 
 
 def normalize_log(line: str) -> str:
     """Normalize an Envoy access-log line: timings and ephemeral client ports too."""
     line = _LOG_TIMING.sub(r"\1<ms> <ms>\3", line)
+    line = _TCP_BYTES.sub(r"\1 <bytes> <bytes> ", line)
     line = _EPHEMERAL.sub(r"\1:<port>", line)
     return normalize(line)
 
