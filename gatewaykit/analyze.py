@@ -28,6 +28,8 @@ Messages are sorted and de-duplicated like ``diag.Messages.SortedDedupedCopy``.
 
 from __future__ import annotations
 
+import warnings
+
 import base64
 import binascii
 import datetime as _dt
@@ -345,7 +347,13 @@ def _valid_certificate(cert: bytes, now: _dt.datetime) -> bool:
     except ImportError:  # pragma: no cover - cryptography is a core dependency
         return True
     try:
-        parsed = x509.load_der_x509_certificate(der)
+        with warnings.catch_warnings():
+            # The Istio docs' certificates use serial 0 (openssl -set_serial 0); cryptography
+            # warns about that on every parse, which says nothing to a learner.
+            from cryptography.utils import CryptographyDeprecationWarning
+
+            warnings.simplefilter("ignore", category=CryptographyDeprecationWarning)
+            parsed = x509.load_der_x509_certificate(der)
     except ValueError:
         return False
     return parsed.not_valid_before_utc <= now <= parsed.not_valid_after_utc

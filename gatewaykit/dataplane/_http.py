@@ -514,6 +514,40 @@ class _Upstream:
     reused: bool = False
 
 
+def _spawn_mirror(
+    dp: DataPlane, state: _State, cluster_name: str, req: Any, path: str, headers: list[tuple[str, str]]
+) -> None:
+    """Send a fire-and-forget copy of the request to a mirror cluster (VirtualService ``mirror``).
+
+    Envoy's shadow writer: the copy's Host gets the suffix ``-shadow`` and its response is
+    dropped; a mirror failure never affects the client's request (router shadow_writer_impl.cc).
+    """
+    cluster = state.proxy.clusters.get(cluster_name)
+    healthy = [f"{e.address}:{e.port}" for e in cluster.endpoints if e.healthy] if cluster else []
+    if cluster is None or not healthy:
+        return
+    host = next((v for k, v in headers if k == "host"), "")
+    shadow = [("host", f"{host}-shadow")] + [(k, v) for k, v in headers if k != "host"]
+
+    async def run() -> None:
+        with contextlib.suppress(Exception):
+            conn = await _connect(dp, state, cluster, healthy[0], host)
+            try:
+                client = h11.Connection(h11.CLIENT)
+                data = client.send(h11.Request(method=req.method, target=path, headers=shadow))
+                data += client.send(h11.Data(data=req.body)) if req.body else b""
+                conn.writer.write(data + client.send(h11.EndOfMessage()))
+                await conn.writer.drain()
+                await asyncio.wait_for(conn.reader.read(65536), 5)
+            finally:
+                conn.writer.close()
+
+    # Tracked like connection tasks, so DataPlane.close() cancels a mirror still in flight.
+    task = asyncio.ensure_future(run())
+    dp._tasks.add(task)  # noqa: SLF001 - the data plane's own task set
+    task.add_done_callback(dp._tasks.discard)  # noqa: SLF001
+
+
 async def _connect(
     dp: DataPlane,
     state: _State,
@@ -722,6 +756,10 @@ async def _handle_request(
     )
     result = run_simulation(state.proxy, sreq, dp.rng)
     dp.emit(state, result)
+    # Envoy's fault filter runs before the router: first the delay, then the abort, which
+    # simulate already turned into result.reply with flag FI (fault_filter.cc).
+    if result.fault_delay:
+        await asyncio.sleep(result.fault_delay)
 
     # Envoy's edge headers (§1.3): x-request-id is generated when absent; with
     # use_remote_address the client address is appended to x-forwarded-for.
@@ -749,6 +787,9 @@ async def _handle_request(
     )
 
     def finish(status: int, flags: str | None, details: str, sent: int, **more: Any) -> None:
+        if result.fault_delay and (not flags or "DI" not in flags):
+            # A delayed request carries DelayInjected (DI) whatever happens next (Envoy flags).
+            flags = "DI" if flags in (None, "-", "") else f"DI,{flags}"
         dp.log(
             state,
             AccessLogEntry(
@@ -768,7 +809,7 @@ async def _handle_request(
             "NC": "cluster_not_found",
             "UH": "no_healthy_upstream",
             "DPE": "http1.codec_error",
-        }.get(result.response_flags, "direct_response")
+        }.get(result.response_flags, "fault_filter_abort" if "FI" in result.response_flags else "direct_response")
         # The access log is written before the last byte goes out, so whoever reads the log
         # right after curl returns finds the line (Envoy logs at stream end, a moment later).
         finish(reply.status, result.response_flags, details, 0 if head else len(reply.body.encode()))
@@ -837,6 +878,9 @@ async def _handle_request(
     if action.timeout and action.timeout > 0:
         up.append(("x-envoy-expected-rq-timeout-ms", str(int(action.timeout * 1000))))
     up.extend((k.lower(), v) for k, v in route.request_headers_to_add)
+
+    for mirror in result.mirrors:
+        _spawn_mirror(dp, state, mirror, req, path, up)
 
     # -- connect, with the route's retries on connect failure (Istio default: 2, §1.4 notes)
     retries = _retry_count(action)
@@ -1228,6 +1272,10 @@ async def _serve_tcp_proxy(dp: DataPlane, state: _State, stream: Stream, start: 
     )
     result = run_simulation(state.proxy, sreq, dp.rng)
     dp.emit(state, result)
+    # Envoy's fault filter runs before the router: first the delay, then the abort, which
+    # simulate already turned into result.reply with flag FI (fault_filter.cc).
+    if result.fault_delay:
+        await asyncio.sleep(result.fault_delay)
     name = result.cluster or pick_cluster(chain.tcp_proxy, dp.rng)
     entry: dict[str, Any] = dict(
         start=start,

@@ -16,6 +16,8 @@ for the instant ``load_cert_chain`` needs a path, and never logged.
 
 from __future__ import annotations
 
+import warnings
+
 import asyncio
 import datetime
 import functools
@@ -544,7 +546,13 @@ def _uri_sans(chain_pem: bytes) -> tuple[str, ...]:
     from cryptography import x509
 
     try:
-        cert = x509.load_pem_x509_certificate(chain_pem)
+        with warnings.catch_warnings():
+            # The Istio docs' certificates use serial 0 (openssl -set_serial 0); cryptography
+            # warns about that on every parse, which says nothing to a learner.
+            from cryptography.utils import CryptographyDeprecationWarning
+
+            warnings.simplefilter("ignore", category=CryptographyDeprecationWarning)
+            cert = x509.load_pem_x509_certificate(chain_pem)
         ext = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
     except (ValueError, x509.ExtensionNotFound):
         return ()
