@@ -61,6 +61,28 @@ _HTTP2 = frozenset({"HTTP2", "GRPC", "GRPC-Web"})
 _PUBLISHED = {80: "INGRESS_PORT", 443: "SECURE_INGRESS_PORT", 31400: "TCP_INGRESS_PORT"}
 
 
+_TMP_PREFIX = "gatewaykit-sandbox-"
+
+
+def _reap_stale_work_dirs() -> None:
+    """Remove temporary work dirs of sandboxes whose process is gone.
+
+    A kernel killed outright (nbval, a crash) cannot clean up after itself; its directory name
+    carries its pid, so the next sandbox removes it.
+    """
+    root = pathlib.Path(tempfile.gettempdir())
+    for d in root.glob(_TMP_PREFIX + "*-*"):
+        pid = d.name[len(_TMP_PREFIX):].split("-", 1)[0]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(d, ignore_errors=True)
+        except PermissionError:
+            continue  # another user's live process
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -99,7 +121,9 @@ class LocalSandbox:
         internet_hosts: Iterable[ExternalHost | Mapping[str, Any]] = (),
     ) -> None:
         self._temporary = work_dir is None
-        self.work_dir = pathlib.Path(work_dir or tempfile.mkdtemp(prefix="gatewaykit-sandbox-"))
+        if work_dir is None:
+            _reap_stale_work_dirs()
+        self.work_dir = pathlib.Path(work_dir or tempfile.mkdtemp(prefix=f"{_TMP_PREFIX}{os.getpid()}-"))
         self.work_dir.mkdir(parents=True, exist_ok=True)
         os.chmod(self.work_dir, 0o700)
         self._state_file = self.work_dir / "state" / "applied.jsonl"
@@ -287,13 +311,18 @@ class LocalSandbox:
         return simulate(self.proxy_config(workload), request)
 
     def pods(self) -> list[dict[str, str]]:
-        """Pods like ``kubectl get pods -A``: namespace, name, status, IP."""
+        """Pods like ``kubectl get pods -A``: namespace, name, status, IP, and for a pod that is
+        not Running the reason ``kubectl describe pod`` would give (``message``)."""
         self._check_open()
         out = []
         for pod in self.xds.pods:
-            statuses = [w.status for k, (_, w) in self._workloads.items() if k.startswith(pod.key + "/")]
-            status = next((s for s in statuses if s != "Running"), "Running")
-            out.append({"namespace": pod.namespace, "name": pod.name, "status": status, "ip": pod.ip})
+            workloads = [w for k, (_, w) in self._workloads.items() if k.startswith(pod.key + "/")]
+            failing = next((w for w in workloads if w.status != "Running"), None)
+            row = {"namespace": pod.namespace, "name": pod.name, "ip": pod.ip,
+                   "status": failing.status if failing else "Running"}
+            if failing is not None:
+                row["message"] = failing.message
+            out.append(row)
         return out
 
     @property
