@@ -28,17 +28,17 @@ Messages are sorted and de-duplicated like ``diag.Messages.SortedDedupedCopy``.
 
 from __future__ import annotations
 
-import warnings
-
 import base64
 import binascii
 import datetime as _dt
 import re
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 from gatewaykit.resources.meta import ResourceKey, Source
+from gatewaykit.translate.hosts import sanitize_server_hosts
 
 __all__ = ["CODES", "Message", "analyze"]
 
@@ -466,21 +466,6 @@ def _parse_selector(text: str) -> dict[str, str]:
 # ---------------------------------------------------------- virtual service analyzers
 
 
-def _sanitize_hosts(hosts: Sequence[str], namespace: str) -> list[str]:
-    # virtualservice/gateways.go sanitizeServerHostNamespace: ./h → ns/h, */h → h, */* → only "*".
-    out = list(hosts)
-    for i, h in enumerate(out):
-        if "/" in h:
-            ns, _, name = h.partition("/")
-            if ns == ".":
-                out[i] = f"{namespace}/{name}"
-            elif ns == "*":
-                if name == "*":
-                    return ["*"]
-                out[i] = name
-    return out
-
-
 def _host_matches(a: str, b: str) -> bool:
     # pkg/config/host Name.Matches (wildcards compared by suffix, both directions).
     aw, bw = a.startswith("*"), b.startswith("*")
@@ -522,7 +507,7 @@ def _vs_gateways(snapshot: _Snapshot) -> list[Message]:
             gateway_hosts: list[str] = []
             if gateway is not None:
                 for server in gateway.spec.servers:
-                    gateway_hosts.extend(_sanitize_hosts(server.hosts, gateway.metadata.namespace))
+                    gateway_hosts.extend(sanitize_server_hosts(server.hosts, gateway.metadata.namespace))
             # Istio warns only when *no* VS host matches *any* gateway host (despite the wording),
             # and also when the gateway does not exist at all.
             match = any(

@@ -809,7 +809,9 @@ async def _handle_request(
             "NC": "cluster_not_found",
             "UH": "no_healthy_upstream",
             "DPE": "http1.codec_error",
-        }.get(result.response_flags, "fault_filter_abort" if "FI" in result.response_flags else "direct_response")
+        }.get(result.response_flags)
+        if details is None:
+            details = "fault_filter_abort" if "FI" in result.response_flags else "direct_response"
         # The access log is written before the last byte goes out, so whoever reads the log
         # right after curl returns finds the line (Envoy logs at stream end, a moment later).
         finish(reply.status, result.response_flags, details, 0 if head else len(reply.body.encode()))

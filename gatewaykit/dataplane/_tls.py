@@ -16,8 +16,6 @@ for the instant ``load_cert_chain`` needs a path, and never logged.
 
 from __future__ import annotations
 
-import warnings
-
 import asyncio
 import datetime
 import functools
@@ -26,6 +24,7 @@ import os
 import ssl
 import tempfile
 import threading
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any

@@ -87,7 +87,8 @@ class StatusBar(W.HTML):
         ports = " · ".join(f"{k}={v}" for k, v in env.items())
         self.value = (
             f"<b>{html.escape(self.session.lab.id)}</b> · backend <code>{type(be).__name__}</code> · "
-            f"{html.escape(ports)} · {_OK_DOT if ready.startswith('ready') else _BAD_DOT} {html.escape(ready)}"
+            f"{html.escape(ports)} · {_OK_DOT if ready.startswith('ready') else _BAD_DOT} "
+            f"{html.escape(ready)}"
         )
 
 
@@ -261,7 +262,8 @@ def curl_html(outcome: CurlOutcome) -> str:
     reading = outcome.reading
     ok = r.exit_code == 0 and (r.status or 0) < 400
     parts.append(
-        f'<div class="gk-reading" style="font-weight:bold">{_OK_MARK if ok else _BAD_MARK} {html.escape(reading)}</div>'
+        f'<div class="gk-reading" style="font-weight:bold">'
+        f"{_OK_MARK if ok else _BAD_MARK} {html.escape(reading)}</div>"
     )
     if r.status_line:
         parts.append(_pre(r.status_line, "gk-status-line"))

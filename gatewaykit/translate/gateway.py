@@ -151,21 +151,6 @@ class _MergedGateway:
     tcp_gateways: tuple[str, ...] = ()
 
 
-def _sanitize(hosts: Sequence[str], namespace: str) -> list[str]:
-    """``sanitizeServerHostNamespace``: ``./h`` → ``<ns>/h``, ``*/h`` → ``h``, ``*/*`` → ``*`` (§4.1)."""
-    out = list(hosts)
-    for i, h in enumerate(hosts):
-        if "/" in h:
-            ns, _, name = h.partition("/")
-            if ns == ".":
-                out[i] = f"{namespace}/{name}"
-            elif ns == "*":
-                if name == "*":
-                    return ["*"]
-                out[i] = name
-    return out
-
-
 _SERVERS: dict[int, tuple[Gateway, tuple[_Server, ...]]] = {}
 
 
@@ -186,7 +171,7 @@ def _servers_of(gw: Gateway) -> tuple[_Server, ...]:
             gw_name=gw_name,
             index=idx,
             server=srv,
-            hosts=_sanitize(srv.hosts, gw_ns),
+            hosts=H.sanitize_server_hosts(srv.hosts, gw_ns),
             number=srv.port.number,
             port_name=srv.port.name,
             protocol=srv.port.protocol,

@@ -214,3 +214,18 @@ def resolve_gateway_name(gwname: str, namespace: str) -> str:
     if before == ".":
         return f"{namespace}/{after}"
     return gwname
+
+
+def sanitize_server_hosts(hosts: Sequence[str], namespace: str) -> list[str]:
+    """``sanitizeServerHostNamespace``: ``./h`` → ``<ns>/h``, ``*/h`` → ``h``, ``*/*`` → ``*`` (§4.1)."""
+    out = list(hosts)
+    for i, h in enumerate(hosts):
+        if "/" in h:
+            ns, _, name = h.partition("/")
+            if ns == ".":
+                out[i] = f"{namespace}/{name}"
+            elif ns == "*":
+                if name == "*":
+                    return ["*"]
+                out[i] = name
+    return out
