@@ -145,5 +145,33 @@ def test_edit_apply_and_curl_in_jupyterlab(jupyterlab) -> None:
             expect(result).to_contain_text("istio-envoy")
             result.scroll_into_view_if_needed()
             page.screenshot(path=str(ARTIFACTS / "jupyterlab-tour.png"), full_page=False)
+
+            # The learner's edit survives a real kernel restart: restart the kernel, run every
+            # cell again, and the editor comes back with the edited manifest (saved as typed).
+            page.evaluate(
+                """async () => {
+                    const ctx = window.jupyterapp.shell.currentWidget.sessionContext;
+                    await ctx.session.kernel.restart();
+                }"""
+            )
+            page.wait_for_function(
+                """() => window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.status
+                    === 'idle'""",
+                timeout=60_000,
+            )
+            # Clear the old outputs first, so the editor checked below is the re-created one.
+            page.evaluate("window.jupyterapp.commands.execute('notebook:clear-all-cell-outputs')")
+            expect(page.locator(".gk-editor")).to_have_count(0, timeout=30_000)
+            page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
+            expect(page.locator(".gk-status").first).to_contain_text("ready", timeout=90_000)
+            page.wait_for_function(
+                """() => {
+                    const t = document.querySelector('.gk-editor textarea');
+                    return t && t.value.includes('browser.example.com');
+                }""",
+                timeout=60_000,
+            )
+            restored = page.locator(".gk-editor textarea").first.input_value()
+            assert "browser.example.com" in restored and "httpbin.example.com" not in restored
         finally:
             browser.close()
