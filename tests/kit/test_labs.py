@@ -7,7 +7,7 @@ import re
 import pytest
 
 from gatewaykit.kit import list_labs, load_lab
-from gatewaykit.kit.labs import labs_dir
+from gatewaykit.kit.labs import ManifestRef, labs_dir
 
 #: The curriculum of the teaching-kit issue, in order.
 EXPECTED = [
@@ -85,7 +85,7 @@ def test_lab_manifests_pass_istio_validation(lab_id: str) -> None:
     from gatewaykit.resources.validation import validate
 
     lab = load_lab(lab_id)
-    refs = [(m, ()) for m in lab.setup.action.manifests]
+    refs: list[tuple[ManifestRef, tuple[str, ...]]] = [(m, ()) for m in lab.setup.action.manifests]
     refs += [(m, s.expect_warnings) for s in lab.steps if not s.expect_rejected for m in s.action.manifests]
     refs += [(m, ()) for e in lab.exercises for m in (*e.setup.manifests, *e.solution.manifests)]
     for ref, allowed_warnings in refs:

@@ -2,13 +2,13 @@
 each exercise's reference solution passes that exercise's own check (``LabSession.verify()``).
 
 This is the test that keeps the labs honest: the expected outcomes in ``labs/*/lab.yaml`` are
-Istio's (§N of the behaviour reference), and the sandbox must reproduce them.
+Istio's (§N of the behaviour reference), and the sandbox must reproduce them. The ``sandbox``
+fixture (``conftest.py``) is the one ``Sandbox.local()`` shared by every kit test.
 """
 
 from __future__ import annotations
 
 import pathlib
-from collections.abc import Iterator
 
 import pytest
 
@@ -16,17 +16,6 @@ from gatewaykit.kit import list_labs, open_lab
 
 # Labs that do not hold on the local sandbox yet (xfail strict: an XPASS fails, so remove the entry).
 PENDING: dict[str, str] = {}
-
-
-@pytest.fixture(scope="module")
-def sandbox() -> Iterator[object]:
-    from gatewaykit.sandbox import Sandbox
-
-    sb = Sandbox.local()
-    try:
-        yield sb
-    finally:
-        sb.close()
 
 
 def _params() -> list[object]:

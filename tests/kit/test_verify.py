@@ -65,9 +65,9 @@ def test_elided_matching_like_istio_doc_tests() -> None:
 def test_logs_expectation_reads_the_workload_log() -> None:
     r = result(HEAD_200)
     logs = {"default/curl": '"GET /headers HTTP/1.1" 200 - outbound|80||httpbin.org'}
-    ok = judge(Expect(log=(("default/curl", "outbound|80||httpbin.org"),)), r, logs.get)
+    ok = judge(Expect(log=(("default/curl", "outbound|80||httpbin.org"),)), r, logs.__getitem__)
     assert ok[0].ok
-    assert not judge(Expect(log=(("default/curl", "outbound|443||x"),)), r, logs.get)[0].ok
+    assert not judge(Expect(log=(("default/curl", "outbound|443||x"),)), r, logs.__getitem__)[0].ok
 
 
 def test_conditions_match_nested_lists_and_absence() -> None:

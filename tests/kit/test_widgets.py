@@ -1,22 +1,27 @@
-"""Widgets: results live in widget state; edits persist across instances and processes."""
+"""Widgets on the real local sandbox: results live in widget state (what the learner sees after a
+click); edits persist across instances and processes."""
 
 from __future__ import annotations
 
+import os
 import pathlib
 import subprocess
 import sys
 import textwrap
+from collections.abc import Callable
+from typing import Any
 
-from conftest import RecordingBackend
-
+from gatewaykit.backends.local import LocalSandbox
 from gatewaykit.kit import open_lab
 from gatewaykit.kit.widgets import CheckPanel, CurlPanel, ManifestEditor, StatusBar, Topology, lab_ui
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
+Stored = Callable[[str, str, str], "dict[str, Any] | None"]
 
-def test_editor_saves_as_you_type_and_restores(backend: RecordingBackend, work_dir: pathlib.Path) -> None:
-    lab = open_lab("01-virtual-hosts", backend=backend, work_dir=work_dir)
+
+def test_editor_saves_as_you_type_and_restores(sandbox: LocalSandbox, work_dir: pathlib.Path) -> None:
+    lab = open_lab("01-virtual-hosts", backend=sandbox, work_dir=work_dir)
     step = lab.steps[0]
     editor = ManifestEditor(lab, step)
     assert editor.textarea.value == step.yaml
@@ -32,40 +37,59 @@ def test_editor_saves_as_you_type_and_restores(backend: RecordingBackend, work_d
     assert "reset" in again.result.value
 
 
-def test_editor_survives_a_kernel_restart(backend: RecordingBackend, work_dir: pathlib.Path) -> None:
-    """Two separate Python processes play the kernel before and after a restart."""
+def test_editor_survives_a_kernel_restart(work_dir: pathlib.Path) -> None:
+    """Two separate Python processes play the kernel before and after a restart.
+
+    Each "kernel" opens the lab as a notebook does: on the default backend (its own
+    ``Sandbox.local()``), which the process closes when it exits.
+    """
     script = textwrap.dedent(
         """
-        import sys, pathlib
-        sys.path.insert(0, {tests!r})
-        from conftest import RecordingBackend
+        import sys
         from gatewaykit.kit import open_lab
         from gatewaykit.kit.widgets import ManifestEditor
-        lab = open_lab("03-https-redirect", backend=RecordingBackend(1), work_dir={work!r})
+        lab = open_lab("03-https-redirect", work_dir={work!r})
+        print(type(lab.backend).__name__)
         ed = ManifestEditor(lab, lab.steps[0])
         if sys.argv[1] == "write":
             ed.textarea.value = ed.textarea.value.replace("httpsRedirect: true", "httpsRedirect: false")
         else:
             print("httpsRedirect: false" in ed.textarea.value)
+            ed.apply_button.click()
+            print(ed.result.value)
+            lab.close()
         """
-    ).format(tests=str(ROOT / "tests" / "kit"), work=str(work_dir))
+    ).format(work=str(work_dir))
+    env = {**os.environ, "GATEWAYKIT_BACKEND": "local"}
     env_python = [sys.executable, "-c", script]
-    subprocess.run([*env_python, "write"], check=True, cwd=ROOT, capture_output=True, timeout=60)
-    out = subprocess.run(
-        [*env_python, "read"], check=True, cwd=ROOT, capture_output=True, text=True, timeout=60
+    first = subprocess.run(
+        [*env_python, "write"], check=True, cwd=ROOT, capture_output=True, text=True, timeout=60, env=env
     )
-    assert out.stdout.strip() == "True"
+    assert first.stdout.splitlines() == ["LocalSandbox"]
+    out = subprocess.run(
+        [*env_python, "read"], check=True, cwd=ROOT, capture_output=True, text=True, timeout=60, env=env
+    )
+    backend_name, restored, *applied = out.stdout.splitlines()
+    assert (backend_name, restored) == ("LocalSandbox", "True")
+    # The restored edit is what the new kernel's Apply sends to its (fresh) sandbox.
+    assert "gateway.networking.istio.io/mygateway created" in "\n".join(applied)
 
 
 def test_apply_button_shows_kubectl_lines_in_widget_state(
-    backend: RecordingBackend, work_dir: pathlib.Path
+    sandbox: LocalSandbox, stored: Stored, work_dir: pathlib.Path
 ) -> None:
-    lab = open_lab("01-virtual-hosts", backend=backend, work_dir=work_dir)
+    lab = open_lab("01-virtual-hosts", backend=sandbox, work_dir=work_dir)
     editor = ManifestEditor(lab, lab.steps[0])
+    assert stored("Gateway", "default", "httpbin-gateway") is None
     editor.apply_button.click()
-    assert "gateway/httpbin-gateway created" in editor.result.value
-    assert "virtualservice/httpbin created" in editor.result.value
+    assert "gateway.networking.istio.io/httpbin-gateway created" in editor.result.value
+    assert "virtualservice.networking.istio.io/httpbin created" in editor.result.value
+    assert "gk-ok" in editor.result.value
     assert not editor.apply_button.disabled
+    assert stored("Gateway", "default", "httpbin-gateway") is not None
+    # What was applied now serves traffic through the gateway.
+    probe = lab.curl('curl -s -I -HHost:httpbin.example.com "http://$INGRESS_HOST:$INGRESS_PORT/delay/0"')
+    assert probe.result.status == 200
     editor.diff_button.click()
     assert "unchanged" in editor.result.value
     editor.textarea.value = editor.textarea.value.replace("prefix: /delay", "prefix: /anything")
@@ -74,25 +98,40 @@ def test_apply_button_shows_kubectl_lines_in_widget_state(
         "-        prefix: /delay" in editor.result.value
         and "+        prefix: /anything" in editor.result.value
     )
+    # Applying the edit: kubectl says "configured", and the gateway routes the new prefix instead.
+    editor.apply_button.click()
+    assert "virtualservice.networking.istio.io/httpbin configured" in editor.result.value
+    assert "gateway.networking.istio.io/httpbin-gateway unchanged" in editor.result.value
+    moved = 'curl -s -I -HHost:httpbin.example.com "http://$INGRESS_HOST:$INGRESS_PORT/{}"'
+    assert lab.curl(moved.format("anything")).result.status == 200
+    assert lab.curl(moved.format("delay/0")).result.status == 404
 
 
-def test_apply_shows_istio_rejection(backend: RecordingBackend, work_dir: pathlib.Path) -> None:
-    lab = open_lab("01-virtual-hosts", backend=backend, work_dir=work_dir)
+def test_apply_shows_istio_rejection(sandbox: LocalSandbox, stored: Stored, work_dir: pathlib.Path) -> None:
+    lab = open_lab("01-virtual-hosts", backend=sandbox, work_dir=work_dir)
     editor = ManifestEditor(
         lab,
         text="apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata:\n  name: x\n"
-        "  annotations: {test/reject: 'yes'}\n",
+        "spec:\n  selector: {istio: ingressgateway}\n",
         key="reject",
     )
     editor.apply_button.click()
-    assert "admission webhook &quot;validation.istio.io&quot; denied the request" in editor.result.value
+    assert (
+        "Error from server: error when creating &quot;manifest.yaml&quot;: admission webhook "
+        "&quot;validation.istio.io&quot; denied the request: configuration is invalid: "
+        "gateway must have at least one server" in editor.result.value
+    )
     assert "gk-error" in editor.result.value
+    assert stored("Gateway", "default", "x") is None
+    editor.validate_button.click()  # the dry run gives the same rejection
+    assert "gateway must have at least one server" in editor.result.value
 
 
 def test_curl_panel_runs_real_curl_and_reads_the_result(
-    backend: RecordingBackend, work_dir: pathlib.Path
+    sandbox: LocalSandbox, work_dir: pathlib.Path
 ) -> None:
-    lab = open_lab("01-virtual-hosts", backend=backend, work_dir=work_dir)
+    lab = open_lab("01-virtual-hosts", backend=sandbox, work_dir=work_dir)
+    assert next(s for s in lab.steps if s.id == "any-host").apply().ok  # routes /headers for any host
     panel = CurlPanel(
         lab, 'curl -s -i -HHost:httpbin.example.com "http://$INGRESS_HOST:$INGRESS_PORT/headers"'
     )
@@ -102,46 +141,61 @@ def test_curl_panel_runs_real_curl_and_reads_the_result(
     html = panel.result.value
     assert "HTTP/1.1 200 OK" in html
     assert "<code>server</code></td><td><code>istio-envoy</code>" in html
-    assert (
-        "{\n  &quot;headers&quot;: {\n    &quot;Host&quot;: &quot;httpbin.example.com&quot;" in html
-    )  # pretty JSON
+    assert "<code>x-envoy-upstream-service-time</code>" in html
+    # httpbin's JSON, pretty-printed: the Host header the gateway forwarded, and Envoy's own headers.
+    assert "{\n  &quot;headers&quot;: {\n    &quot;Accept&quot;: &quot;*/*&quot;,\n" in html
+    assert "\n    &quot;Host&quot;: &quot;httpbin.example.com&quot;,\n" in html
+    assert "&quot;X-Envoy-Attempt-Count&quot;: &quot;1&quot;" in html
     assert "exit code 0" in html
+    panel.explain_button.click()
+    assert "access log" in panel.explanation.value and "gk-explain" in panel.explanation._dom_classes
+    # The exact host has no virtual host of its own here: the * one routed it (§4.3).
+    assert "route config http.8080 → virtual host *:80 → route (unnamed)" in panel.explanation.value
+    assert "&quot;GET /headers HTTP/1.1&quot; 200" in panel.explanation.value
     panel.command.value = 'curl -sS "http://$INGRESS_HOST:1/"'
     panel.run_button.click()
     assert "exit 7: connection refused" in panel.result.value
-    panel.explain_button.click()
-    assert "access log" in panel.explanation.value and "gk-explain" in panel.explanation._dom_classes
 
 
-def test_check_panel_and_status_bar(backend: RecordingBackend, work_dir: pathlib.Path) -> None:
-    lab = open_lab("01-virtual-hosts", backend=backend, work_dir=work_dir)
+def test_check_panel_and_status_bar(sandbox: LocalSandbox, stored: Stored, work_dir: pathlib.Path) -> None:
+    lab = open_lab("01-virtual-hosts", backend=sandbox, work_dir=work_dir)
     status = StatusBar(lab)
     assert "gk-status" in status._dom_classes
+    pods = len(sandbox.pods())
     assert (
-        "RecordingBackend" in status.value
-        and f"INGRESS_PORT={backend.port}" in status.value
-        and "ready" in status.value
+        "backend <code>LocalSandbox</code>" in status.value
+        and f"INGRESS_PORT={sandbox.env['INGRESS_PORT']}" in status.value
+        and f"ready, {pods}/{pods} pods Running" in status.value
     )
+    assert any(p["name"].startswith("httpbin-") for p in sandbox.pods())  # the lab's setup
+    lab.start("api-host")
     panel = CheckPanel(lab, "api-host")
     panel.check_button.click()
     assert "✗ a VirtualService claims the host api.example.org" in panel.result.value
+    # The real gateway answers api.example.org from the * virtual host, which has no /status route.
+    assert "✗ api.example.org reaches httpbin (expected status 200, got 404)" in panel.result.value
+    assert "✓ httpbin.example.com still works" in panel.result.value
     assert "Hint:" in panel.result.value
     panel.solution_button.click()
-    assert (
-        "name: httpbin-api" in panel.result.value
-        and ("VirtualService", "default", "httpbin-api") not in backend.objects
-    )
+    assert "name: httpbin-api" in panel.result.value
+    assert stored("VirtualService", "default", "httpbin-api") is None  # shown, not applied
     panel.apply_solution_button.click()
-    assert "httpbin-api created" in panel.result.value
+    assert "virtualservice.networking.istio.io/httpbin-api created" in panel.result.value
+    assert stored("VirtualService", "default", "httpbin-api") is not None
     panel.check_button.click()
     assert "✓ a VirtualService claims the host api.example.org" in panel.result.value
+    assert "✓ api.example.org reaches httpbin" in panel.result.value
+    assert "Well done: every check passed." in panel.result.value
 
 
-def test_topology_and_workbench(backend: RecordingBackend, work_dir: pathlib.Path) -> None:
-    lab = open_lab("01-virtual-hosts", backend=backend, work_dir=work_dir)
+def test_topology_and_workbench(sandbox: LocalSandbox, work_dir: pathlib.Path) -> None:
+    lab = open_lab("01-virtual-hosts", backend=sandbox, work_dir=work_dir)
     lab.steps[0].apply()
     topo = Topology(lab)
     assert "flowchart LR" in topo.source.value
+    assert "n_wl_istio_ingressgateway --&gt;|&quot;httpbin.example.com&quot;| n_svc_httpbin_default" in (
+        topo.source.value
+    )
     ui = lab_ui(lab, "gateway")
     classes = set()
 
