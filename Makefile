@@ -36,7 +36,8 @@ bench: setup
 	$(PY) bench/sandbox
 
 lint: setup
-	$(VENV)/bin/ruff check gatewaykit tests
+	$(VENV)/bin/ruff check gatewaykit
+	$(VENV)/bin/mypy gatewaykit
 
 clean:
 	rm -rf $(VENV) .pytest_cache .gatewaykit
