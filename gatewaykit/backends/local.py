@@ -150,6 +150,7 @@ class LocalSandbox:
                 mesh_ca=self._mesh_ca,
                 trust_store=self._internet.ca_pem if self._internet else None,
                 on_request=self._on_request,
+                key_dir=self.work_dir / "keys",
             ).start()
             self._apply_manifests(load(DEFAULT_MESH), record=False)
             if restore:
@@ -379,10 +380,13 @@ class LocalSandbox:
 
     def _record(self, op: str, manifests: list[Any], **extra: Any) -> None:
         """Append one operation to the work dir, so a restarted sandbox can restore it."""
-        self._state_file.parent.mkdir(parents=True, exist_ok=True)
+        # Applied Secrets carry private keys: the state is private (dir 0700, file 0600).
+        self._state_file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         entry = {"op": op, "docs": [m.raw for m in manifests], "files": [m.source.file for m in manifests]}
         entry.update(extra)
-        with open(self._state_file, "a", encoding="utf-8") as f:
+        fd = os.open(self._state_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        os.fchmod(fd, 0o600)  # O_CREAT's mode does not apply to a file that already exists
+        with os.fdopen(fd, "a", encoding="utf-8") as f:
             f.write(json.dumps(entry, default=str) + "\n")
 
     def _restore(self) -> None:

@@ -356,8 +356,19 @@ class ContextCache:
             secret (stands for the proxy's system trust store).
     """
 
-    def __init__(self, *, mesh_ca: MeshCA | None = None, trust_store: bytes | None = None) -> None:
-        self._dir = tempfile.mkdtemp(prefix="gatewaykit-tls-")
+    def __init__(
+        self,
+        *,
+        mesh_ca: MeshCA | None = None,
+        trust_store: bytes | None = None,
+        workdir: str | os.PathLike[str] | None = None,
+    ) -> None:
+        if workdir is not None:
+            # Keys live in the sandbox's own work dir (mode 0700 dir, 0600 files), never elsewhere.
+            os.makedirs(workdir, mode=0o700, exist_ok=True)
+            self._dir = tempfile.mkdtemp(prefix="tls-", dir=workdir)
+        else:
+            self._dir = tempfile.mkdtemp(prefix="gatewaykit-tls-")
         os.chmod(self._dir, 0o700)
         self._cache: dict[bytes, ssl.SSLContext] = {}
         self._lock = threading.Lock()

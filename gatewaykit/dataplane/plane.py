@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import os
 import random
 import threading
 import time
@@ -191,6 +192,8 @@ class DataPlane:
         on_request: called on the loop thread with ``(proxy_id, simulate.Result)``.
         client_address: the address the access log and ``x-forwarded-for`` show for clients
             connecting from the host (curl), standing for the node/LB address.
+        key_dir: where the short-lived private key files TLS contexts load from are written
+            (mode 0600); the sandbox passes its work dir. None: a private temp dir.
     """
 
     def __init__(
@@ -201,9 +204,10 @@ class DataPlane:
         trust_store: bytes | None = None,
         on_request: RequestCallback | None = None,
         client_address: str = "10.244.0.1",
+        key_dir: str | os.PathLike[str] | None = None,
     ) -> None:
         self.address_book = address_book or AddressBook()
-        self.contexts = ContextCache(mesh_ca=mesh_ca, trust_store=trust_store)
+        self.contexts = ContextCache(mesh_ca=mesh_ca, trust_store=trust_store, workdir=key_dir)
         self.on_request = on_request
         self.client_address = client_address
         self.rng = random.Random()
