@@ -558,9 +558,11 @@ async def _connect(
     pooled: bool = False,
 ) -> _Upstream:
     host, _, port_s = endpoint.rpartition(":")
-    # A sidecar's connection to another injected pod is captured by that pod's sidecar
-    # (iptables); the inbound|<port>|| cluster of the pod's own sidecar reaches the app.
-    captured = state.proxy.type == "sidecar" and not cluster.name.startswith("inbound|")
+    # Any proxy's connection to an injected pod (a sidecar's or a gateway's) is captured by
+    # that pod's sidecar (iptables); only the inbound|<port>|| cluster of the pod's own sidecar
+    # reaches the app.
+    http = state.chain is not None and state.chain.http_connection_manager is not None
+    captured = not cluster.name.startswith("inbound|") and (state.proxy.type == "sidecar" or http)
     target = dp.address_book.resolve(host, int(port_s), captured=captured) if port_s.isdigit() else None
     if target is None:
         # Nothing serves that address: what the proxy sees is a refused connection.
@@ -568,6 +570,8 @@ async def _connect(
     ssl_ctx: ssl.SSLContext | None = None
     server_hostname = None
     tls = cluster.transport_socket
+    if tls is None and http and captured and dp.address_book.is_captured(host, int(port_s)):
+        tls = _auto_mtls(dp, cluster)
     if tls is not None:
         ssl_ctx = dp.contexts.client_context(state.proxy, tls, dp.identity(state.proxy))
         if ssl_ctx is None:
@@ -612,6 +616,49 @@ async def _connect(
             raise ssl.SSLError(1, "CERTIFICATE_VERIFY_FAILED")
     local = writer.get_extra_info("sockname") or ("127.0.0.1", 0)
     return _Upstream(reader, writer, endpoint, f"{state.pod_ip}:{local[1]}", key)
+
+
+# Headers every proxy sets afresh for its own hop.
+_SET_PER_HOP = frozenset(
+    ("content-length", "x-forwarded-for", "x-forwarded-proto", "x-request-id", "x-forwarded-client-cert")
+)
+# Envoy's internal headers, replaced at the edge and by each outbound hop here.
+_ENVOY_INTERNAL = frozenset(
+    (
+        "x-envoy-attempt-count",
+        "x-envoy-external-address",
+        "x-envoy-decorator-operation",
+        "x-envoy-original-path",
+        "x-envoy-expected-rq-timeout-ms",
+    )
+)
+
+
+def _auto_mtls(dp: DataPlane, cluster: envoy.Cluster) -> envoy.UpstreamTlsContext | None:
+    """Istio auto mTLS: ISTIO_MUTUAL towards an endpoint that has a sidecar, else None.
+
+    Istio gives an outbound cluster without DestinationRule TLS a transport_socket_match for
+    endpoints labelled ``security.istio.io/tlsMode: istio`` (cluster_builder.go
+    applyAutoMTLS / buildAutoMtlsSettings): SNI ``outbound_.<port>_.<subset>_.<host>``
+    (model.BuildDNSSrvSubsetKey), ALPN ``istio-peer-exchange, istio`` plus ``h2`` for HTTP/2
+    clusters (util.ALPNInMeshWithMxc / ALPNInMeshH2WithMxc). PassthroughCluster and
+    ORIGINAL_DST connections stay plaintext (no match), served by the PERMISSIVE inbound's
+    plaintext chain.
+    """
+    parts = cluster.name.split("|")
+    if len(parts) != 4 or parts[0] != "outbound":
+        return None
+    direction, port, subset, host = parts
+    alpn: tuple[str, ...] = ("istio-peer-exchange", "istio")
+    if dp.upstream_http2(cluster):
+        alpn += ("h2",)
+    return envoy.UpstreamTlsContext(
+        mode="ISTIO_MUTUAL",
+        sni=f"{direction}_.{port}_.{subset}_.{host}",
+        certificate_sds="default",
+        validation_sds="ROOTCA",
+        alpn_protocols=alpn,
+    )
 
 
 _POOL_PER_KEY = 32
@@ -834,24 +881,15 @@ async def _handle_request(
     path = _rewrite_path(route, req.path)
     remove = {h.lower() for h in route.request_headers_to_remove}
     up: list[tuple[str, str]] = [("host", action.host_rewrite_literal or req.authority or "")]
+    # An inbound sidecar is not the edge (no use_remote_address): Envoy cleans x-envoy-*
+    # internal headers only on edge requests (conn_manager_utility.cc cleanInternalHeaders), so
+    # what the previous proxy set (attempt count, external address, original path, ...) reaches
+    # the app as that proxy sent it.
+    inbound = state.listener.traffic_direction == "INBOUND"
     for k, v in req.headers:
-        if (
-            k in _HOP_BY_HOP
-            or k in remove
-            or k
-            in (
-                "content-length",
-                "x-forwarded-for",
-                "x-forwarded-proto",
-                "x-request-id",
-                "x-envoy-attempt-count",
-                "x-envoy-external-address",
-                "x-envoy-decorator-operation",
-                "x-envoy-original-path",
-                "x-envoy-expected-rq-timeout-ms",
-                "x-forwarded-client-cert",
-            )
-        ):
+        if k in _HOP_BY_HOP or k in remove or k in _SET_PER_HOP:
+            continue
+        if k in _ENVOY_INTERNAL and not inbound:
             continue
         up.append((k, v))
     # Envoy streams request bodies: a body without a known length (HTTP/1 chunked, or HTTP/2
@@ -864,7 +902,16 @@ async def _handle_request(
         up.append(("content-length", str(len(req.body))))
     if xff:
         up.append(("x-forwarded-for", xff))
-    up.append(("x-forwarded-proto", "https" if state.tls else "http"))
+    # x-forwarded-proto: the edge (use_remote_address) sets it from the connection; other hops
+    # keep the value they received and only fill it in when absent (conn_manager_utility.cc),
+    # so the app behind an mTLS inbound hop still sees the scheme the client used.
+    xfp = req.header("x-forwarded-proto")
+    up.append(
+        (
+            "x-forwarded-proto",
+            xfp if xfp and not hcm.use_remote_address else ("https" if state.tls else "http"),
+        )
+    )
     up.append(("x-request-id", request_id))
     if hcm.use_remote_address:
         up.append(("x-envoy-external-address", state.client_ip))
@@ -873,7 +920,8 @@ async def _handle_request(
         up.append(("x-forwarded-client-cert", xfcc))
     if route.decorator_operation and state.listener.traffic_direction != "INBOUND":
         # Envoy propagates the decorator only on egress-traced listeners; an inbound sidecar
-        # consumes the header (ConnectionManagerImpl::ActiveStream::traceRequest).
+        # sets none of its own (ConnectionManagerImpl::ActiveStream::traceRequest). The peer's
+        # value passes through here (no tracer is modelled, so no active span consumes it).
         up.append(("x-envoy-decorator-operation", route.decorator_operation))
     if path != req.path:
         up.append(("x-envoy-original-path", req.path))
@@ -925,6 +973,8 @@ async def _handle_request(
         await _send_local(responder, 503, body, _local_headers(503, body, _server(hcm)), head)
         return True
 
+    # The router sets (replaces) x-envoy-attempt-count (router.cc setEnvoyAttemptCount).
+    up[:] = [(k, v) for k, v in up if k != "x-envoy-attempt-count"]
     up.append(("x-envoy-attempt-count", str(attempt)))
     if dp.upstream_http2(cluster):
         entry.update(upstream_host=upstream.endpoint, upstream_local_address=upstream.local)
@@ -1000,11 +1050,7 @@ async def _handle_request(
                     upstream = await _connect(dp, state, cluster, upstream.endpoint, req.authority)
                     entry.update(upstream_local_address=upstream.local)
                     ev = await exchange(upstream)
-                if (
-                    isinstance(ev, h11.Response)
-                    and _retry_on_status(action, ev.status_code)
-                    and attempt > 1
-                ):
+                if isinstance(ev, h11.Response) and _retry_on_status(action, ev.status_code) and attempt > 1:
                     retry_exhausted = True
         except TimeoutError:
             body = "upstream request timeout"

@@ -124,6 +124,12 @@ class TlsStream:
         )
         self.bytes_read = 0
         self.bytes_written = 0
+        self._pending = b""
+
+    def unread(self, data: bytes) -> None:
+        """Put decrypted ``data`` back in front of the stream (it will be read again)."""
+        self._pending = data + self._pending
+        self.bytes_read -= len(data)
 
     def _flush(self) -> None:
         data = self._out.read()
@@ -169,6 +175,10 @@ class TlsStream:
 
     async def read(self, n: int = 65536) -> bytes:
         """Return up to ``n`` decrypted bytes; ``b""`` at end of stream."""
+        if self._pending:
+            data, self._pending = self._pending, b""
+            self.bytes_read += len(data)
+            return data
         while True:
             try:
                 data = self.ssl.read(n)

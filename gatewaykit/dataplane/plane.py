@@ -123,6 +123,19 @@ class AddressBook:
                 return self._capture[key]
             return self._map.get(key)
 
+    def is_captured(self, address: str, port: int) -> bool:
+        """Whether a sidecar captures ``address:port`` (the pod behind it has a sidecar).
+
+        Istio's auto mTLS keys on the same fact (the endpoint's ``istio.io/tls-mode`` label):
+        a proxy then speaks ISTIO_MUTUAL to it.
+
+        Args:
+            address: the pod IP.
+            port: the container port.
+        """
+        with self._lock:
+            return self._key(address, port) in self._capture
+
     def items(self) -> list[tuple[str, tuple[str, int]]]:
         """Return a snapshot of all entries (``"10.244.0.7:8080"`` → ``("127.0.0.1", port)``)."""
         with self._lock:
@@ -531,10 +544,23 @@ class DataPlane:
                 self._idle.notify_all()
 
     def emit(self, state: _State, result: Any) -> None:
-        """Pass a simulate Result to the ``on_request`` callback; its errors are ignored."""
+        """Pass a simulate Result to the ``on_request`` callback; its errors are ignored.
+
+        The inbound hop of a request a gateway forwarded to an injected pod is logged (the
+        pod's access log) but not reported: the callback's path of a gateway request ends at
+        the gateway's cluster and endpoint, as ``istioctl proxy-config`` of the gateway shows it.
+        """
+        if state.listener.traffic_direction == "INBOUND" and self._from_gateway(state.client_ip):
+            return
         if self.on_request is not None:
             with contextlib.suppress(Exception):
                 self.on_request(state.proxy_id, result)
+
+    def _from_gateway(self, ip: str) -> bool:
+        return any(
+            self._pod_ips.get(pid) == ip and proxy.type == "router"
+            for pid, proxy in list(self._proxies.items())
+        )
 
     def _inbound_view(self, proxy: envoy.ProxyConfig, port: int) -> envoy.ProxyConfig | None:
         key = (id(proxy), port)
@@ -755,6 +781,21 @@ class DataPlane:
                 tls.abort()
                 return
 
+        if tls_ctx is not None and listener.traffic_direction == "INBOUND" and chain.http_connection_manager:
+            # Istio's inbound mTLS chain of a sniffed port runs http_inspector on the decrypted
+            # bytes: what is not HTTP (e.g. the client's own TLS a gateway PASSTHROUGH wrapped in
+            # Istio mTLS) goes through tcp_proxy to the same inbound cluster (listener_builder.go).
+            first = await stream.read()
+            if not first:
+                return
+            stream.unread(first)
+            if first[:1] == b"\x16":
+                chain = dataclasses.replace(
+                    chain,
+                    http_connection_manager=None,
+                    tcp_proxy=envoy.TcpProxy(stat_prefix=chain.name, cluster=chain.name),
+                )
+                state.chain = chain
         if chain.tcp_proxy is not None:
             await _http.serve_tcp_proxy(self, state, stream, start)
         elif chain.http_connection_manager is not None:

@@ -22,6 +22,7 @@ from collections.abc import Mapping, Sequence
 from gatewaykit.envoy import (
     Cluster,
     DirectResponseAction,
+    DownstreamTlsContext,
     Endpoint,
     FilterChain,
     FilterChainMatch,
@@ -388,24 +389,32 @@ def build_sidecar_proxy(
                     ),
                 ),
             )
-            inbound_chains.append(
+            hcm = HttpConnectionManager(
+                route_config_name=cname,
+                stat_prefix=f"inbound_0.0.0.0_{cport}",
+                server_name="istio-envoy",
+                # Istio's inbound HCM (listener_builder.go buildInboundHTTPConnectionManager /
+                # httpListenerOpts): APPEND_FORWARD with Subject, URI and DNS of the peer.
+                forward_client_cert_details="APPEND_FORWARD",
+            )
+            inbound_chains.extend(
                 FilterChain(
                     name=cname,
-                    filter_chain_match=FilterChainMatch(destination_port=cport),
-                    http_connection_manager=HttpConnectionManager(
-                        route_config_name=cname,
-                        stat_prefix=f"inbound_0.0.0.0_{cport}",
-                        server_name="istio-envoy",
-                    ),
+                    filter_chain_match=match,
+                    transport_socket=tls,
+                    http_connection_manager=hcm,
                 )
+                for match, tls in _permissive_matches(cport)
             )
         else:
-            inbound_chains.append(
+            inbound_chains.extend(
                 FilterChain(
                     name=cname,
-                    filter_chain_match=FilterChainMatch(destination_port=cport),
+                    filter_chain_match=match,
+                    transport_socket=tls,
                     tcp_proxy=TcpProxy(stat_prefix=cname, cluster=cname),
                 )
+                for match, tls in _permissive_matches(cport)
             )
     listeners.append(
         Listener(
@@ -417,3 +426,38 @@ def build_sidecar_proxy(
         )
     )
     return SidecarBuild(listeners, route_configs, inbound)
+
+
+# What a peer sidecar or gateway offers under auto mTLS / ISTIO_MUTUAL (listener_builder.go
+# mtlsChainMatch: plus istio-http/1.0, istio-http/1.1, istio-h2 for HTTP ports).
+_ISTIO_ALPN = ("istio-peer-exchange", "istio", "istio-http/1.0", "istio-http/1.1", "istio-h2")
+
+
+def _permissive_matches(cport: int) -> list[tuple[FilterChainMatch, DownstreamTlsContext | None]]:
+    """The inbound chains of a port under PERMISSIVE PeerAuthentication (Istio's default).
+
+    Istio builds one chain terminating Istio mTLS (transport ``tls`` with an ``istio*`` ALPN,
+    workload certificate, client certificate required) and chains passing everything else
+    as it is (other TLS, raw_buffer) (listener_builder.go / authn policy_applier.go InboundMTLSSettings).
+    The mTLS chain's server ALPN is ``h2, http/1.1`` before the Istio values, so an HTTP/2
+    peer gets ``h2`` and the rest ``istio-peer-exchange`` (the HCM's codec sniffs the bytes).
+    """
+    mtls = DownstreamTlsContext(
+        mode="ISTIO_MUTUAL",
+        certificate_sds="default",
+        validation_sds="ROOTCA",
+        require_client_certificate=True,
+        alpn_protocols=("h2", "http/1.1", "istio-peer-exchange", "istio"),
+    )
+    return [
+        (
+            FilterChainMatch(
+                destination_port=cport, transport_protocol="tls", application_protocols=_ISTIO_ALPN
+            ),
+            mtls,
+        ),
+        # Envoy picks a level's exact match without backtracking, so TLS that is not Istio's
+        # (the app's own TLS) needs its own plaintext-to-the-proxy chain.
+        (FilterChainMatch(destination_port=cport, transport_protocol="tls"), None),
+        (FilterChainMatch(destination_port=cport, transport_protocol="raw_buffer"), None),
+    ]

@@ -8,6 +8,7 @@ Rules: ../shared/reference/istio-behavior.md §1.5, §1.6, §4.4, §7, §8.
 from __future__ import annotations
 
 import pathlib
+import re
 
 import pytest
 import yaml
@@ -638,7 +639,17 @@ def test_client_certificate_is_forwarded_in_xfcc(sb, kubectl, mutual_credential,
     kubectl.apply(_show_env_vs())
     r = sb.curl(CURL_418_CLIENT_CERT.replace("/status/418", "/headers").replace("curl -v", "curl -s"))
     assert r.exit_code == 0, r
-    xfcc = json.loads(r.stdout)["headers"].get("X-Forwarded-Client-Cert")
+    seen = json.loads(r.stdout)["headers"].get("X-Forwarded-Client-Cert")
+    # httpbin has a sidecar: the gateway reaches it over auto mTLS and the inbound HCM
+    # (APPEND_FORWARD, Subject/URI/DNS; Istio listener_builder.go, Envoy conn_manager_utility.cc)
+    # appends its own element after a comma: By=<httpbin's SPIFFE id>;Hash=<gateway cert>;...
+    assert seen is not None and ",By=spiffe://cluster.local/ns/default/sa/httpbin;Hash=" in seen, seen
+    xfcc, inbound = seen.rsplit(",By=", 1)
+    assert re.fullmatch(
+        r'spiffe://cluster\.local/ns/default/sa/httpbin;Hash=[0-9a-f]{64};Subject="";'
+        r"URI=spiffe://cluster\.local/ns/istio-system/sa/istio-ingressgateway-service-account",
+        inbound,
+    ), inbound
     client = docs_certs["example_certs1/client.example.com"].certificate
     digest = hashlib.sha256(client.public_bytes(Encoding.DER)).hexdigest()
     assert xfcc is not None and xfcc.startswith(f'Hash={digest};Cert="-----BEGIN%20CERTIFICATE-----'), xfcc
@@ -658,7 +669,12 @@ def test_client_supplied_xfcc_is_sanitized(sb, kubectl, httpbin_credential):
         '"https://httpbin.example.com:$SECURE_INGRESS_PORT/headers"'
     )
     assert r.exit_code == 0, r
-    assert "X-Forwarded-Client-Cert" not in json.loads(r.stdout)["headers"]
+    # The spoofed value is gone; what httpbin sees is only the element its inbound sidecar
+    # sets for the gateway's Istio mTLS connection (APPEND_FORWARD, listener_builder.go).
+    xfcc = json.loads(r.stdout)["headers"]["X-Forwarded-Client-Cert"]
+    assert "evil" not in xfcc, xfcc
+    assert xfcc.startswith("By=spiffe://cluster.local/ns/default/sa/httpbin;Hash="), xfcc
+    assert xfcc.count("By=") == 1, xfcc
 
 
 def test_star_host_disables_sni_matching(sb, kubectl, httpbin_credential):
