@@ -891,6 +891,12 @@ async def _handle_request(
             continue
         if k in _ENVOY_INTERNAL and not inbound:
             continue
+        if inbound and k == "x-envoy-decorator-operation":
+            # Istio configures tracing on every HCM (meshConfig.enableTracing defaults to true),
+            # and on ingress-direction streams Envoy's traceRequest() uses the peer's decorator
+            # for its span and then "Remove[s] header so not propagated to service"
+            # (conn_manager_impl.cc): the app behind a sidecar never sees it.
+            continue
         up.append((k, v))
     # Envoy streams request bodies: a body without a known length (HTTP/1 chunked, or HTTP/2
     # without content-length) goes upstream with "transfer-encoding: chunked"; a declared
@@ -920,8 +926,7 @@ async def _handle_request(
         up.append(("x-forwarded-client-cert", xfcc))
     if route.decorator_operation and state.listener.traffic_direction != "INBOUND":
         # Envoy propagates the decorator only on egress-traced listeners; an inbound sidecar
-        # sets none of its own (ConnectionManagerImpl::ActiveStream::traceRequest). The peer's
-        # value passes through here (no tracer is modelled, so no active span consumes it).
+        # sets none of its own and consumes the peer's (ConnectionManagerImpl::traceRequest).
         up.append(("x-envoy-decorator-operation", route.decorator_operation))
     if path != req.path:
         up.append(("x-envoy-original-path", req.path))

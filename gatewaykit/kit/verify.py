@@ -58,6 +58,9 @@ _NORMALIZERS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"\bafter \d+ ms"), "after <n> ms"),
     (re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"), "<id>"),
     (re.compile(r"\b[0-9a-f]{32}\b|\b[0-9a-f]{16}\b"), "<hex>"),
+    # X-Forwarded-Client-Cert Hash=: the SHA-256 of a workload certificate the mesh CA mints
+    # afresh for every sandbox.
+    (re.compile(r"\bHash=[0-9a-f]{64}\b"), "Hash=<sha256>"),
     (re.compile(r"\b(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d\d \w{3} \d{4} \d\d:\d\d:\d\d GMT"), "<date>"),
     (re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z"), "<time>"),
 )
