@@ -196,8 +196,10 @@ def test_curl_rejects_the_certificate_with_the_second_ca(certs_dir: pathlib.Path
     )
     # Same issuer name, other key: OpenSSL 3 fails the signature check inside the handshake, which
     # curl 7.88 reports as exit 35 with the RSA padding error (not exit 60).
+    # Which RSA error depends on the two random keys: "invalid padding" or "data too large for
+    # modulus" (the signature integer exceeds the wrong key's modulus).
     assert r.returncode == 35
-    assert "invalid padding" in r.stderr
+    assert "rsa routines::" in r.stderr
 
 
 def test_curl_rejects_a_wrong_host_name(certs_dir: pathlib.Path, tls_server: int) -> None:

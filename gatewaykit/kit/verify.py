@@ -61,6 +61,10 @@ _NORMALIZERS: tuple[tuple[re.Pattern[str], str], ...] = (
     # X-Forwarded-Client-Cert Hash=: the SHA-256 of a workload certificate the mesh CA mints
     # afresh for every sandbox.
     (re.compile(r"\bHash=[0-9a-f]{64}\b"), "Hash=<sha256>"),
+    # A certificate signed by another CA with the same name: OpenSSL checks the signature with the
+    # wrong RSA key, and which RSA error it reports depends on the keys ("invalid padding", "data
+    # too large for modulus"); the lesson is exit 35 from rsa routines, not the random detail.
+    (re.compile(r"error:[0-9A-F]{8}:rsa routines::[a-z ]+"), "error:<code>:rsa routines::<signature check failed>"),
     (re.compile(r"\b(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d\d \w{3} \d{4} \d\d:\d\d:\d\d GMT"), "<date>"),
     (re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z"), "<time>"),
 )
@@ -318,7 +322,7 @@ def plain_words(result: CurlResult) -> str:
     if code == 28:
         return "exit 28: curl gave up waiting (timeout); a TCP stream stays open until one side closes it."
     if code == 35:
-        if "invalid padding" in err or "block type is not 01" in err or "bad signature" in err:
+        if "rsa routines" in err or "block type is not 01" in err or "bad signature" in err:
             return (
                 "exit 35: the TLS handshake failed -- the server's certificate does not verify with the CA "
                 "you gave with --cacert: another CA (with the same name) signed it, e.g. after a rotation."
