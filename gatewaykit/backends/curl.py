@@ -22,7 +22,6 @@ import re
 import shlex
 import shutil
 import subprocess
-import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -192,7 +191,3 @@ def run_curl(
         command, code, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
     )
 
-
-def scratch_dir() -> str:
-    """A private temporary directory (mode 0700) for curl's working files."""
-    return tempfile.mkdtemp(prefix="gatewaykit-curl-")

@@ -419,8 +419,8 @@ class LocalSandbox:
 
     def _reconcile(self) -> None:
         assert self._dp is not None
-        xds = translate(self._store.snapshot(), self._mesh_override)
         snap = self._store.snapshot()
+        xds = translate(snap, self._mesh_override)
         wanted: dict[str, WorkloadSpec] = {}
         for pod in xds.pods:
             if pod.kind == "gateway":

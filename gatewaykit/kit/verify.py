@@ -64,7 +64,10 @@ _NORMALIZERS: tuple[tuple[re.Pattern[str], str], ...] = (
     # A certificate signed by another CA with the same name: OpenSSL checks the signature with the
     # wrong RSA key, and which RSA error it reports depends on the keys ("invalid padding", "data
     # too large for modulus"); the lesson is exit 35 from rsa routines, not the random detail.
-    (re.compile(r"error:[0-9A-F]{8}:rsa routines::[a-z ]+"), "error:<code>:rsa routines::<signature check failed>"),
+    (
+        re.compile(r"error:[0-9A-F]{8}:rsa routines::[a-z ]+"),
+        "error:<code>:rsa routines::<signature check failed>",
+    ),
     (re.compile(r"\b(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d\d \w{3} \d{4} \d\d:\d\d:\d\d GMT"), "<date>"),
     (re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z"), "<time>"),
 )
