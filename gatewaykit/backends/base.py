@@ -9,9 +9,17 @@ from __future__ import annotations
 import pathlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Protocol, Union, runtime_checkable
+from typing import Any, Protocol, Union, runtime_checkable
 
-__all__ = ["ApplyReport", "Backend", "CurlResult", "ManifestSource", "parse_curl_output"]
+__all__ = [
+    "ApplyReport",
+    "Backend",
+    "CurlResult",
+    "ManifestSource",
+    "PodInfo",
+    "ShellResult",
+    "parse_curl_output",
+]
 
 #: What ``apply``/``delete`` accept: YAML text, a path to a YAML file, or parsed dicts.
 ManifestSource = Union[str, pathlib.Path, Mapping, list]
@@ -78,6 +86,46 @@ class CurlResult:
             parts.append(self.stderr.rstrip("\n"))
         parts.append(f"(exit code {self.exit_code})")
         return "\n".join(parts)
+
+
+@dataclass(frozen=True, slots=True)
+class ShellResult:
+    """What a bash script printed in a backend's shell, as a terminal shows it.
+
+    ``output`` is stdout and stderr merged in the order they were written (``kubectl``'s
+    ``Error from server ...`` appears where it was printed); ``exit_code`` is bash's.
+    """
+
+    script: str
+    exit_code: int
+    output: str
+
+    @property
+    def ok(self) -> bool:
+        """True when the script exited 0."""
+        return self.exit_code == 0
+
+    def __str__(self) -> str:
+        return self.output
+
+    def _repr_pretty_(self, p, cycle) -> None:  # type: ignore[no-untyped-def]
+        p.text(self.output if self.ok else f"{self.output}(exit code {self.exit_code})")
+
+
+@dataclass(frozen=True, slots=True)
+class PodInfo:
+    """One pod as ``kubectl get pods -A`` shows it, with the reason when it is not Running.
+
+    ``status`` is the STATUS column (``Running``, ``ErrImagePull``, ``CrashLoopBackOff``,
+    ``Pending``); ``message`` is what ``kubectl describe pod`` would give as the reason, or "".
+    """
+
+    namespace: str
+    name: str
+    status: str
+    ip: str = ""
+    ready: str = ""
+    message: str = ""
 
 
 def parse_curl_output(command: str, exit_code: int, stdout: str, stderr: str) -> CurlResult:
@@ -158,12 +206,34 @@ def parse_curl_output(command: str, exit_code: int, stdout: str, stderr: str) ->
 
 @runtime_checkable
 class Backend(Protocol):
-    """What every backend offers. Implemented by ``LocalSandbox``, ``KindSandbox``,
-    ``ConnectedSandbox``; checked by ``tests/test_backend_protocol.py``."""
+    """What every backend offers: ``LocalSandbox``, ``KindSandbox``, ``ConnectedSandbox``.
+
+    The kit (labs, widgets, checks) uses only this protocol, so a lab runs unchanged on every
+    backend. ``tests/backends/test_conformance.py`` runs the same checks over all three.
+
+    Context-manager contract (testcontainers' ``__enter__`` idea): a backend is started by its
+    constructor (a half-started backend cleans up and re-raises); ``with`` returns it and
+    ``close()`` on exit; ``close()`` is idempotent and afterwards every method raises
+    :class:`~gatewaykit.errors.BackendError` (``closed`` tells).
+    """
 
     @property
     def env(self) -> dict[str, str]:
-        """``INGRESS_HOST``, ``INGRESS_PORT``, ``SECURE_INGRESS_PORT``, ``TCP_INGRESS_PORT``."""
+        """The learner's variables: ``INGRESS_HOST``, ``INGRESS_PORT``, ``SECURE_INGRESS_PORT``,
+        ``TCP_INGRESS_PORT`` -- what the docs' ``export`` lines would set."""
+        ...
+
+    @property
+    def shell_env(self) -> dict[str, str]:
+        """What a terminal needs to talk to this backend: ``KUBECONFIG`` (the backend's own
+        file, never ``~/.kube/config``), ``KUBECACHEDIR``, ``PATH`` with the pinned ``kubectl``
+        (and ``istioctl``) first, plus :attr:`env`. ``gatewaykit env`` prints it as ``export``
+        lines."""
+        ...
+
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` ran."""
         ...
 
     def apply(self, source: ManifestSource) -> ApplyReport:
@@ -178,17 +248,53 @@ class Backend(Protocol):
         """Delete every object the manifest names (``kubectl delete -f``)."""
         ...
 
-    def curl(self, command: str, source: str | None = None, timeout: float = 30.0) -> CurlResult:
+    def curl(
+        self,
+        command: str,
+        source: str | None = None,
+        timeout: float = 30.0,
+        cwd: str | pathlib.Path | None = None,
+    ) -> CurlResult:
         """Run real curl with the command as written in Istio's docs.
 
-        ``source`` (``"default/curl"``) runs it inside that workload, through its sidecar.
+        ``source`` (``"default/curl"``) runs it inside that workload, through its sidecar;
+        ``cwd`` (default: the caller's current directory) is where relative paths such as
+        ``--cacert example_certs1/example.com.crt`` are found.
         """
+        ...
+
+    def shell(
+        self, script: str, timeout: float = 60.0, cwd: str | pathlib.Path | None = None
+    ) -> ShellResult:
+        """Run a bash script with :attr:`shell_env` (``kubectl``, ``istioctl`` against this
+        backend); variables it exports are kept for the next call, as in one terminal."""
         ...
 
     def logs(self, workload: str) -> str:
         """The access log of a proxy (``"istio-system/istio-ingressgateway"``, ``"default/curl"``)."""
         ...
 
+    def service_address(self, namespace: str, name: str, port: int) -> tuple[str, int]:
+        """Where the host reaches port ``port`` of Service ``namespace/name`` (a gateway's
+        Service): its nodePort on 127.0.0.1, or a port-forward the backend holds."""
+        ...
+
+    def pods(self) -> list[PodInfo]:
+        """Every pod, as ``kubectl get pods -A`` lists them."""
+        ...
+
+    def get(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+        """The object as the API server returns it (``kubectl get -o json``), or None.
+
+        ``kind`` is the Kind (``Gateway``, ``Service``); the Gateway API's Gateway is
+        ``Gateway.gateway.networking.k8s.io`` (the bare ``Gateway`` is Istio's).
+        """
+        ...
+
     def close(self) -> None:
         """Stop everything this backend started; idempotent."""
         ...
+
+    def __enter__(self) -> Backend: ...
+
+    def __exit__(self, *exc: object) -> None: ...
