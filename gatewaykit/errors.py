@@ -5,6 +5,7 @@ Our exception hierarchy::
     GatewayKitError
     ├── ValidationError        Istio/Kubernetes would reject the manifest; str() is what kubectl prints
     │   └── ManifestError      the manifest cannot even be read: YAML syntax, unknown apiVersion/kind
+    ├── ApiError               the API server refused a request (NotFound, AlreadyExists, Conflict...)
     ├── LabError               a lab file is malformed (file, line, what is wrong)
     └── BackendError           a backend could not do what was asked
         ├── SandboxError       the embedded sandbox failed (bind, TLS setup, workload start)
@@ -19,8 +20,13 @@ values with a ``miss`` (the way Istio's own simulation tests assert ``ErrNoRoute
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from gatewaykit.kube.status import Status
 
 __all__ = [
+    "ApiError",
     "BackendError",
     "ClusterError",
     "GatewayKitError",
@@ -51,11 +57,30 @@ class ValidationError(GatewayKitError):
         *,
         errors: Sequence[str] = (),
         warnings: Sequence[str] = (),
+        status: Status | None = None,
     ) -> None:
         super().__init__(rendered)
         self.rendered = rendered
         self.errors: tuple[str, ...] = tuple(errors) or (rendered,)
         self.warnings: tuple[str, ...] = tuple(warnings)
+        #: The API server's ``Status`` for this refusal (what the sandbox's API server sends).
+        self.status = status
+
+    def __str__(self) -> str:
+        return self.rendered
+
+
+class ApiError(GatewayKitError):
+    """The API server refused a request for a reason other than validation.
+
+    ``status`` is the ``meta/v1`` Status the API server sends (NotFound, AlreadyExists, Conflict,
+    Forbidden, MethodNotAllowed...); ``str(err)`` is what kubectl prints for it.
+    """
+
+    def __init__(self, status: Status, rendered: str) -> None:
+        self.status = status
+        self.rendered = rendered
+        super().__init__(rendered)
 
     def __str__(self) -> str:
         return self.rendered

@@ -429,8 +429,11 @@ class DataPlane:
         def factory(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> Any:
             return self._on_connection(key, reader, writer)
 
+        # A published port is held (bound, not listening) with SO_REUSEPORT by the sandbox's
+        # node-port allocator from allocation to close: bind beside it, never in its place.
         server = await asyncio.start_server(
-            factory, host="127.0.0.1", port=port, reuse_address=True, backlog=512, limit=2**20
+            factory, host="127.0.0.1", port=port, reuse_address=True, reuse_port=bool(port), backlog=512,
+            limit=2**20,
         )
         real = server.sockets[0].getsockname()[1]
         return _Bound(key, server, real)

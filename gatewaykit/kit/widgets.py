@@ -70,18 +70,12 @@ class StatusBar(W.HTML):
         try:
             env = self.session.env
             ready = "ready"
-            pods = getattr(be, "pods", None)
-            if callable(pods):
-                listed = pods()
-                running = sum(1 for p in listed if p.get("status") == "Running")
-                ready = f"ready, {running}/{len(listed)} pods Running"
-                waiting = [
-                    f"{p['namespace']}/{p['name']}: {p['status']}"
-                    for p in listed
-                    if p.get("status") != "Running"
-                ]
-                if waiting:
-                    ready += " (" + "; ".join(waiting[:3]) + ")"
+            listed = be.pods()
+            running = sum(1 for p in listed if p.status == "Running")
+            ready = f"ready, {running}/{len(listed)} pods Running"
+            waiting = [f"{p.namespace}/{p.name}: {p.status}" for p in listed if p.status != "Running"]
+            if waiting:
+                ready += " (" + "; ".join(waiting[:3]) + ")"
         except Exception as exc:
             env, ready = {}, f"not ready: {exc}"
         ports = " · ".join(f"{k}={v}" for k, v in env.items())

@@ -60,7 +60,8 @@ def supported_kinds_line() -> str:
     """The extra line gatewaykit adds to kubectl's "no matches for kind" error."""
     groups: dict[tuple[str, tuple[str, ...]], list[str]] = {}
     for k in KINDS:
-        groups.setdefault((k.group, k.versions), []).append(k.kind)
+        if not k.system:  # made by controllers; the sandbox runs pods from Deployments
+            groups.setdefault((k.group, k.versions), []).append(k.kind)
     parts = []
     for (group, versions), kinds in groups.items():
         apis = ", ".join(f"{group}/{v}" if group else v for v in versions)

@@ -99,10 +99,14 @@ class Manifest:
 
 @dataclass(frozen=True, slots=True)
 class KindInfo:
-    """How Kubernetes knows a kind: group, versions served, plural and scope.
+    """How Kubernetes knows a kind: group, versions served, plural, scope and discovery names.
 
     ``kubectl_name`` is the prefix kubectl prints in apply lines
     (``gateway.networking.istio.io/httpbin-gateway created``, ``service/httpbin created``).
+    ``short_names`` and ``categories`` are what discovery advertises (``kubectl get gw``,
+    ``kubectl get istio-io``). ``system`` kinds are made by controllers (the ReplicaSet
+    controller's pods, the endpoints controller's Endpoints): clients may read them, and the
+    sandbox refuses to create them (it runs pods from Deployments only).
     """
 
     kind: str
@@ -110,6 +114,10 @@ class KindInfo:
     versions: tuple[str, ...]
     plural: str
     namespaced: bool = True
+    short_names: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    subresources: tuple[str, ...] = ()
+    system: bool = False
 
     @property
     def kubectl_name(self) -> str:
@@ -117,26 +125,63 @@ class KindInfo:
         lower = self.kind.lower()
         return f"{lower}.{self.group}" if self.group else lower
 
+    @property
+    def singular(self) -> str:
+        """The singular resource name (``gateway``), as discovery lists it."""
+        return self.kind.lower()
+
+    @property
+    def resource(self) -> str:
+        """``gateways.networking.istio.io`` / ``services``: the name in API errors."""
+        return f"{self.plural}.{self.group}" if self.group else self.plural
+
+    @property
+    def builtin(self) -> bool:
+        """Kubernetes' own kinds (strategic merge patch) vs custom resources (JSON merge patch)."""
+        return self.group in ("", "apps", "discovery.k8s.io", "apiextensions.k8s.io", "events.k8s.io")
+
     def api_versions(self) -> tuple[str, ...]:
         """Every accepted ``apiVersion`` string."""
         return tuple(f"{self.group}/{v}" if self.group else v for v in self.versions)
 
 
 _ISTIO = ("v1", "v1beta1", "v1alpha3")
+_ISTIO_CATEGORIES = ("istio-io", "networking-istio-io")
 
-#: Every kind gatewaykit understands, in the order they are listed to learners.
+#: Every kind gatewaykit understands, in the order they are listed to learners. Short names and
+#: categories are the CRDs' (Istio 1.27.1 manifests/charts/base/files/crd-all.gen.yaml) and the
+#: built-in resources' (kube-apiserver discovery).
 KINDS: tuple[KindInfo, ...] = (
-    KindInfo("Gateway", "networking.istio.io", _ISTIO, "gateways"),
-    KindInfo("VirtualService", "networking.istio.io", _ISTIO, "virtualservices"),
-    KindInfo("DestinationRule", "networking.istio.io", _ISTIO, "destinationrules"),
-    KindInfo("ServiceEntry", "networking.istio.io", _ISTIO, "serviceentries"),
-    KindInfo("Namespace", "", ("v1",), "namespaces", namespaced=False),
-    KindInfo("Service", "", ("v1",), "services"),
+    KindInfo("Gateway", "networking.istio.io", _ISTIO, "gateways", short_names=("gw",),
+             categories=_ISTIO_CATEGORIES, subresources=("status",)),
+    KindInfo("VirtualService", "networking.istio.io", _ISTIO, "virtualservices", short_names=("vs",),
+             categories=_ISTIO_CATEGORIES, subresources=("status",)),
+    KindInfo("DestinationRule", "networking.istio.io", _ISTIO, "destinationrules", short_names=("dr",),
+             categories=_ISTIO_CATEGORIES, subresources=("status",)),
+    KindInfo("ServiceEntry", "networking.istio.io", _ISTIO, "serviceentries", short_names=("se",),
+             categories=_ISTIO_CATEGORIES, subresources=("status",)),
+    KindInfo("Namespace", "", ("v1",), "namespaces", namespaced=False, short_names=("ns",),
+             subresources=("status",)),
+    KindInfo("Service", "", ("v1",), "services", short_names=("svc",), categories=("all",),
+             subresources=("status",)),
     KindInfo("Secret", "", ("v1",), "secrets"),
-    KindInfo("ConfigMap", "", ("v1",), "configmaps"),
-    KindInfo("ServiceAccount", "", ("v1",), "serviceaccounts"),
-    KindInfo("Deployment", "apps", ("v1",), "deployments"),
+    KindInfo("ConfigMap", "", ("v1",), "configmaps", short_names=("cm",)),
+    KindInfo("ServiceAccount", "", ("v1",), "serviceaccounts", short_names=("sa",)),
+    KindInfo("Deployment", "apps", ("v1",), "deployments", short_names=("deploy",), categories=("all",),
+             subresources=("status", "scale")),
     KindInfo("IstioOperator", "install.istio.io", ("v1alpha1",), "istiooperators"),
+    # Made by controllers; read-only for clients.
+    KindInfo("Pod", "", ("v1",), "pods", short_names=("po",), categories=("all",),
+             subresources=("status", "log", "exec", "portforward"), system=True),
+    KindInfo("ReplicaSet", "apps", ("v1",), "replicasets", short_names=("rs",), categories=("all",),
+             subresources=("status", "scale"), system=True),
+    KindInfo("Endpoints", "", ("v1",), "endpoints", short_names=("ep",), system=True),
+    KindInfo("EndpointSlice", "discovery.k8s.io", ("v1",), "endpointslices", system=True),
+    KindInfo("Node", "", ("v1",), "nodes", namespaced=False, short_names=("no",),
+             subresources=("status",), system=True),
+    KindInfo("Event", "", ("v1",), "events", short_names=("ev",), system=True),
+    KindInfo("CustomResourceDefinition", "apiextensions.k8s.io", ("v1",), "customresourcedefinitions",
+             namespaced=False, short_names=("crd", "crds"), subresources=("status",), system=True),
 )
 
 _BY_API: dict[tuple[str, str], KindInfo] = {

@@ -10,6 +10,7 @@ Every test runs the docs' command with ``source="default/curl"`` -- the docs'
 from __future__ import annotations
 
 import base64
+import os
 import pathlib
 from collections.abc import Iterator, Mapping
 
@@ -601,10 +602,13 @@ class Kubectl:
 def sb() -> Iterator[Sandbox]:
     """A running embedded sandbox with the ``curl`` sample (the docs' ``sleep``) deployed."""
     box = Sandbox.local()
+    here = os.getcwd()
     try:
         box.apply(CURL_SAMPLE)
+        os.chdir(box.work_dir)  # where a learner runs the docs' commands (curl's cwd)
         yield box
     finally:
+        os.chdir(here)
         box.close()
 
 

@@ -59,7 +59,7 @@ def test_http_through_the_egress_gateway(sb, kubectl):
         line,
     ), line
     # The x-forwarded-for the gateway logs is the client pod's IP.
-    curl_ip = next(p["ip"] for p in sb.pods() if p["name"].startswith("curl-"))
+    curl_ip = next(p.ip for p in sb.pods() if p.name.startswith("curl-"))
     assert f'"{curl_ip}"' in line
     # The client's sidecar sent it to the egress gateway's subset cluster.
     assert "outbound|80|cnn|istio-egressgateway.istio-system.svc.cluster.local" in last_line(

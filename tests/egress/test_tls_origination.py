@@ -108,8 +108,8 @@ def test_tls_origination_at_the_egress_gateway(sb, kubectl):
 def my_nginx(sb, kubectl, docs_certs):
     """The mutual-TLS nginx in ``mesh-external`` (not injected), as the docs deploy it."""
     kubectl.apply(*nginx_manifests(docs_certs))
-    pods = [p for p in sb.pods() if p["namespace"] == "mesh-external"]
-    assert pods and pods[0]["status"] == "Running"
+    pods = [p for p in sb.pods() if p.namespace == "mesh-external"]
+    assert pods and pods[0].status == "Running"
 
 
 def test_mutual_tls_origination_at_the_egress_gateway(sb, kubectl, docs_certs, my_nginx):

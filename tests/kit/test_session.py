@@ -96,7 +96,7 @@ def test_reset_deletes_what_was_applied_and_reapplies_setup(
     assert stored("Deployment", "default", "httpbin") is None
     assert stored("Deployment", "default", "tcp-echo-v1") is not None
     assert lab.curl(STATUS_200).result.exit_code == 7
-    assert any(p["name"].startswith("tcp-echo-v1-") and p["status"] == "Running" for p in sandbox.pods())
+    assert any(p.name.startswith("tcp-echo-v1-") and p.status == "Running" for p in sandbox.pods())
 
 
 def test_rejection_is_returned_not_raised(

@@ -167,7 +167,7 @@ def test_check_panel_and_status_bar(sandbox: LocalSandbox, stored: Stored, work_
         and f"INGRESS_PORT={sandbox.env['INGRESS_PORT']}" in status.value
         and f"ready, {pods}/{pods} pods Running" in status.value
     )
-    assert any(p["name"].startswith("httpbin-") for p in sandbox.pods())  # the lab's setup
+    assert any(p.name.startswith("httpbin-") for p in sandbox.pods())  # the lab's setup
     lab.start("api-host")
     panel = CheckPanel(lab, "api-host")
     panel.check_button.click()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import os
 import pathlib
 from collections.abc import Iterator, Mapping
 
@@ -362,10 +363,15 @@ def sb(docs_certs: dict[str, CertKey]) -> Iterator[object]:
     """One running embedded sandbox per test module, with the docs' certificate files in its
     work dir (``example_certs1/``, ``example_certs2/``, ``example_certs/``), where curl runs."""
     sandbox = Sandbox.local()
+    here = os.getcwd()
     try:
         write_all(docs_certs, sandbox.work_dir)
+        # A learner runs the docs' openssl and curl commands in one folder: curl runs in the
+        # caller's current directory.
+        os.chdir(sandbox.work_dir)
         yield sandbox
     finally:
+        os.chdir(here)
         sandbox.close()
 
 

@@ -173,8 +173,8 @@ def custom_gateway(sb, kubectl):
 
 
 def test_custom_gateway_is_a_proxy_with_the_servers_it_selects(sb, custom_gateway):
-    pods = [p for p in sb.pods() if p["namespace"] == "my-ingress"]
-    assert len(pods) == 1 and pods[0]["name"].startswith("my-gateway-") and pods[0]["status"] == "Running"
+    pods = [p for p in sb.pods() if p.namespace == "my-ingress"]
+    assert len(pods) == 1 and pods[0].name.startswith("my-gateway-") and pods[0].status == "Running"
     proxy = sb.proxy_config("my-ingress/my-gateway")
     assert proxy.type == "router"
     # Service ports 80/443 have no targetPort: the listeners are 0.0.0.0_80 and 0.0.0.0_443 (§2).

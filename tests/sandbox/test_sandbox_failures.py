@@ -102,7 +102,7 @@ def test_replicas_zero_is_503_no_healthy_upstream(sb, kubectl):
     kubectl.apply(HTTPBIN_VS_YAML)
     try:
         sb.apply(HTTPBIN_YAML.replace("replicas: 1", "replicas: 0"))
-        assert not [p for p in sb.pods() if p["name"].startswith("httpbin-")]
+        assert not [p for p in sb.pods() if p.name.startswith("httpbin-")]
         r = sb.curl(STATUS_200)
         assert r.exit_code == 0, r
         assert r.status_line == "HTTP/1.1 503 Service Unavailable"
@@ -176,9 +176,9 @@ spec:
     )
     kubectl.apply(HTTPBIN_GATEWAY_YAML)
     kubectl.apply(HTTPBIN_VS_YAML.replace("host: httpbin", "host: myapp"))
-    pods = [p for p in sb.pods() if p["name"].startswith("myapp-")]
-    assert len(pods) == 1 and pods[0]["status"] == "ErrImagePull", pods
-    assert re.fullmatch(r"myapp-[a-z0-9]{8,10}-[a-z0-9]{5}", pods[0]["name"])
+    pods = [p for p in sb.pods() if p.name.startswith("myapp-")]
+    assert len(pods) == 1 and pods[0].status == "ErrImagePull", pods
+    assert re.fullmatch(r"myapp-[a-z0-9]{8,10}-[a-z0-9]{5}", pods[0].name)
     r = sb.curl(STATUS_200)
     assert r.status_line == "HTTP/1.1 503 Service Unavailable", r
     assert r.body == "no healthy upstream"
@@ -229,7 +229,7 @@ def test_route_timeout_access_log(sb, kubectl):
     assert re.search(r'"GET /delay/2\?log=1 HTTP/1.1" 504 UT response_timeout - "-" 0 24 1\d\d\d - ', line), (
         line
     )
-    pod_ip = next(p["ip"] for p in sb.pods() if p["name"].startswith("httpbin-"))
+    pod_ip = next(p.ip for p in sb.pods() if p.name.startswith("httpbin-"))
     assert f'"{pod_ip}:80" outbound|8000||httpbin.default.svc.cluster.local 10.' in line, line
 
 
@@ -285,7 +285,7 @@ spec:
     assert r.exit_code == 0, r
     lines = r.stdout.splitlines()
     assert len(lines) == 40
-    pods = {p["name"] for p in sb.pods() if p["name"].startswith("helloworld-")}
+    pods = {p.name for p in sb.pods() if p.name.startswith("helloworld-")}
     seen = set()
     for line in lines:
         m = re.fullmatch(r"Hello version: (v[12]), instance: (helloworld-v[12]-\S+)", line)
@@ -469,7 +469,7 @@ spec:
     )
     try:
         sb.apply(helloworld_deployment("v1").replace("replicas: 1", "replicas: 2"))
-        pods = sorted(p["name"] for p in sb.pods() if p["name"].startswith("helloworld-v1-"))
+        pods = sorted(p.name for p in sb.pods() if p.name.startswith("helloworld-v1-"))
         assert len(pods) == 2
         assert all(re.fullmatch(r"helloworld-v1-[a-z0-9]{8,10}-[a-z0-9]{5}", p) for p in pods), pods
         assert pods[0].rsplit("-", 1)[0] == pods[1].rsplit("-", 1)[0]  # same template hash

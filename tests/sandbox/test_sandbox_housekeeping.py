@@ -23,10 +23,10 @@ spec:
 def test_unsupported_image_reports_err_image_pull_with_the_supported_list() -> None:
     with Sandbox.local() as sb:
         sb.apply(BAD_IMAGE)
-        (pod,) = [p for p in sb.pods() if p["name"].startswith("bad-")]
-        assert pod["status"] == "ErrImagePull"
-        assert pod["message"].startswith('Failed to pull image "quay.io/foo/bar:1"')
-        assert "httpbin" in pod["message"] and "tcp-echo" in pod["message"]
+        (pod,) = [p for p in sb.pods() if p.name.startswith("bad-")]
+        assert pod.status == "ErrImagePull"
+        assert pod.message.startswith('Failed to pull image "quay.io/foo/bar:1"')
+        assert "httpbin" in pod.message and "tcp-echo" in pod.message
 
 
 def test_work_dir_of_a_dead_process_is_removed_by_the_next_sandbox() -> None:
@@ -48,6 +48,8 @@ def test_private_keys_stay_in_the_work_dir_with_mode_0600(tmp_path: pathlib.Path
     crt = certs["example_certs1/httpbin.example.com"].cert_pem.decode()
     key = certs["example_certs1/httpbin.example.com"].key_pem.decode()
     ind = lambda text: "\n".join("    " + line for line in text.strip().splitlines())  # noqa: E731
+    (tmp_path / "sb").mkdir(mode=0o755)
+    mode_before = (tmp_path / "sb").stat().st_mode & 0o777
     with Sandbox.local(tmp_path / "sb") as sb:
         sb.apply(
             "apiVersion: v1\nkind: Secret\nmetadata: {name: cred, namespace: istio-system}\n"
@@ -63,7 +65,10 @@ def test_private_keys_stay_in_the_work_dir_with_mode_0600(tmp_path: pathlib.Path
             '"https://httpbin.example.com:$SECURE_INGRESS_PORT/"'
         )
         assert r.exit_code == 0  # the handshake used the secret's key (then 404: no VirtualService)
-        assert (sb.work_dir / "keys").stat().st_mode & 0o777 == 0o700
+        # Private state lives in the sandbox's own folder; the caller's directory keeps its mode.
+        assert (sb.work_dir / ".sandbox").stat().st_mode & 0o777 == 0o700
+        assert (sb.work_dir / ".sandbox" / "keys").stat().st_mode & 0o777 == 0o700
+        assert sb.work_dir.stat().st_mode & 0o777 == mode_before
         for path in sb.work_dir.rglob("*"):
             if path.is_file() and b"PRIVATE KEY" in path.read_bytes():
                 assert path.stat().st_mode & 0o777 == 0o600, path

@@ -312,7 +312,7 @@ def test_multiple_hosts_sni_selects_certificate_and_routes(sb, kubectl, httpbin_
     assert hello.exit_code == 0, hello
     assert hello.status_line == "HTTP/2 200"  # snip_..._multiple_hosts_8_out
     assert "*  subject: CN=helloworld.example.com; O=helloworld organization" in hello.stderr
-    pod = next(p["name"] for p in sb.pods() if p["name"].startswith("helloworld-v1-"))
+    pod = next(p.name for p in sb.pods() if p.name.startswith("helloworld-v1-"))
     assert hello.stdout == f"Hello version: v1, instance: {pod}\n"
 
     bin_ = sb.curl(CURL_418_CERTS1)

@@ -164,8 +164,8 @@ def nginx(sb):
         "configmap/nginx-configmap created"
     )
     assert str(sb.apply(NGINX_DEPLOYMENT)) == "service/my-nginx created\ndeployment.apps/my-nginx created"
-    pods = [p for p in sb.pods() if p["name"].startswith("my-nginx-")]
-    assert len(pods) == 1 and pods[0]["status"] == "Running", pods
+    pods = [p for p in sb.pods() if p.name.startswith("my-nginx-")]
+    assert len(pods) == 1 and pods[0].status == "Running", pods
 
 
 def test_passthrough_reaches_nginx_with_its_own_certificate(sb, kubectl):

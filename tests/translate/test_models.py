@@ -166,6 +166,8 @@ spec:
 
 def test_every_kind_has_a_model_and_namespace_is_cluster_scoped() -> None:
     for info in KINDS:
+        if info.system:  # made by controllers, read raw (pods, endpoints): no typed model
+            continue
         raw = {"apiVersion": info.api_versions()[0], "kind": info.kind, "metadata": {"name": "x"}}
         m = M.from_dict(raw)
         assert m.kind == info.kind
@@ -174,7 +176,7 @@ def test_every_kind_has_a_model_and_namespace_is_cluster_scoped() -> None:
 
 def test_unknown_kind() -> None:
     with pytest.raises(ManifestError, match="Gateway, VirtualService"):
-        M.from_dict({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "x"}})
+        M.from_dict({"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "x"}})
 
 
 _json = st.recursive(

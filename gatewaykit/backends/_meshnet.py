@@ -1,0 +1,181 @@
+"""The network a pod sees: cluster DNS, outside hosts, and where its connections are captured.
+
+A curl run "inside" a workload (``sb.curl(..., source="default/curl")``, ``kubectl exec``) must
+resolve names as the pod's resolver would and send every connection into the pod's sidecar with
+its original destination, as iptables ``REDIRECT`` keeps it in ``SO_ORIGINAL_DST``.
+:class:`MeshNet` computes the ``--connect-to`` rules for that from the current translation.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import pathlib
+import socket
+import ssl
+from collections.abc import Mapping
+
+from gatewaykit.backends.curl import ConnectTo, url_hosts
+from gatewaykit.dataplane.plane import DataPlane
+from gatewaykit.envoy import Cluster, ProxyConfig
+from gatewaykit.errors import SandboxError
+from gatewaykit.translate import Pod, XdsState
+
+__all__ = ["MeshNet", "auto_allocated", "is_ip", "pod_ca_bundle", "public_ip", "resolve_dns_endpoints"]
+
+
+def public_ip(host: str) -> str:
+    """The made-up public IPv4 address of a fake-internet host (stable, in 198.18.0.0/15).
+
+    198.18.0.0/15 is reserved for benchmarking (RFC 2544): never routed on the real internet.
+    """
+    digest = hashlib.sha256(host.lower().encode()).digest()
+    return f"198.{18 + (digest[0] & 1)}.{digest[1]}.{max(1, digest[2] % 255)}"
+
+
+def auto_allocated(host: str) -> str:
+    """Istio's DNS auto-allocation range for ServiceEntry hosts without addresses (240.240/16)."""
+    digest = hashlib.sha256(host.lower().encode()).digest()
+    return f"240.240.{digest[0]}.{max(1, digest[1] % 255)}"
+
+
+def is_ip(host: str) -> bool:
+    """Whether ``host`` is a literal IPv4/IPv6 address (``inet_pton``, strict)."""
+    try:
+        socket.inet_pton(socket.AF_INET6 if ":" in host else socket.AF_INET, host)
+        return True
+    except OSError:
+        return False
+
+
+def resolve_dns_endpoints(proxy: ProxyConfig, names: set[str]) -> ProxyConfig:
+    """Replace outside host names in DNS-resolved clusters' endpoints with their public IPs.
+
+    STRICT_DNS/LOGICAL_DNS clusters hold resolved addresses, not names: Envoy's access log shows
+    the outside host's IP as upstream host.
+    """
+    changed: dict[str, Cluster] = {}
+    for name, c in proxy.clusters.items():
+        if c.type in ("STRICT_DNS", "LOGICAL_DNS") and any(e.address in names for e in c.endpoints):
+            changed[name] = dataclasses.replace(
+                c,
+                endpoints=tuple(
+                    dataclasses.replace(e, address=public_ip(e.address)) if e.address in names else e
+                    for e in c.endpoints
+                ),
+            )
+    if not changed:
+        return proxy
+    return dataclasses.replace(proxy, clusters={**proxy.clusters, **changed})
+
+
+def pod_ca_bundle(directory: pathlib.Path, internet_ca: bytes) -> pathlib.Path:
+    """The CA bundle of a pod's image: the system's public CAs plus the fake internet's.
+
+    A real pod trusts public CAs through the bundle in its image; the fake internet's root plays
+    the public CA that signed httpbin.org, edition.cnn.com and www.google.com.
+    """
+    path = directory / "pod-ca-bundle.pem"
+    if not path.exists():
+        system = b""
+        for candidate in (ssl.get_default_verify_paths().cafile, "/etc/ssl/certs/ca-certificates.crt"):
+            if candidate and os.path.exists(candidate):
+                system = pathlib.Path(candidate).read_bytes()
+                break
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_bytes(internet_ca + b"\n" + system)
+        os.replace(tmp, path)
+    return path
+
+
+class MeshNet:
+    """Name resolution and connection capture for one translation."""
+
+    def __init__(self, xds: XdsState, dp: DataPlane, internet: Mapping[str, Mapping[int, int]]) -> None:
+        self.xds = xds
+        self.dp = dp
+        self.internet = internet
+
+    def pod_dns(self, name: str, namespace: str) -> str | None:
+        """The IP a pod's resolver gives for ``name`` (None: NXDOMAIN, curl exit 6).
+
+        Services resolve to their cluster IP; ServiceEntry hosts to their ``addresses`` or, like
+        Istio's DNS proxy with auto-allocation, to ``240.240.x.y``; outside hosts of the fake
+        internet to their (stable, made-up) public IP.
+        """
+        if is_ip(name):
+            return name
+        n = name.rstrip(".").lower()
+        found = self.xds.dns(n, namespace)
+        if found is not None and is_ip(found):
+            return found
+        if n in self.internet:
+            return public_ip(n)
+        if found is not None:
+            return public_ip(found) if found in self.internet else auto_allocated(found)
+        return None
+
+    def pod_of(self, source: str) -> Pod:
+        """The first pod of workload ``source`` (``"<ns>/<deployment>"`` or ``"<ns>/<pod>"``)."""
+        pods = self.xds.pods_of(source) or tuple(p for p in self.xds.pods if p.key == source)
+        if not pods:
+            raise SandboxError(
+                f'no workload "{source}" to run curl in: deploy it first (e.g. the curl sample, '
+                "samples/curl/curl.yaml)"
+            )
+        return pods[0]
+
+    def _names(self, pod: Pod) -> dict[str, set[int]]:
+        """Every name the pod can resolve -> the ports a connection to it may use."""
+        names: dict[str, set[int]] = {}
+        for host, info in self.xds.services.items():
+            ports = {p.port for p in info.ports} | {80, 443}
+            aliases = {host}
+            if info.kind == "Service":
+                aliases |= {info.name + "." + info.namespace, info.name + "." + info.namespace + ".svc"}
+                if info.namespace == pod.namespace:
+                    aliases.add(info.name)
+            aliases |= set(info.addresses)
+            for a in aliases:
+                names.setdefault(a, set()).update(ports)
+        for host, served in self.internet.items():
+            names.setdefault(host, set()).update(set(served) | {80, 443})  # -L may hop from 80 to 443
+        return names
+
+    def routes(self, source: str, command: str, env: Mapping[str, str]) -> tuple[list[ConnectTo], bool]:
+        """``--connect-to`` rules that send a pod's outbound connections into its sidecar.
+
+        Every name the pod can resolve (and every IP it could dial) gets, per port of interest,
+        a rule to a data-plane port that delivers the connection to the sidecar with its
+        original destination: listener choice, ``prefix_ranges`` chains and
+        ``PassthroughCluster`` depend on it.
+
+        Returns the rules and whether the command names a host the cluster DNS cannot resolve.
+        """
+        pod = self.pod_of(source)
+        names = self._names(pod)
+        urls = url_hosts(command, env)
+        for h, port, _ in urls:
+            if h in names or is_ip(h) or self.pod_dns(h, pod.namespace) is not None:
+                names.setdefault(h, set()).add(port)
+        unknown = any(h not in names for h, _, _ in urls)
+        # Rules (and data-plane ports) only for the names this command can reach: its URLs and
+        # the outside hosts a redirect (-L) may lead to -- not for every Service in the mesh.
+        wanted = {h for h, _, _ in urls if h in names} | set(self.internet)
+        rules: list[ConnectTo] = []
+        sidecar = pod.key in self.xds.proxies
+        for name in sorted(wanted):
+            ip = self.pod_dns(name, pod.namespace)
+            if ip is None:
+                continue
+            for port in sorted(names[name]):
+                if sidecar:
+                    rules.append(ConnectTo(name, port, self.dp.destination_port(pod.key, ip, port)))
+                    continue
+                # No sidecar: the pod talks to the destination directly.
+                target = self.dp.address_book.resolve(ip, port)
+                if target is not None:
+                    rules.append(ConnectTo(name, port, target[1], target[0]))
+        return rules, unknown
