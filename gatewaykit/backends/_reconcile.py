@@ -134,6 +134,11 @@ class Reconciler:
         prefix = pod.key + "/"
         return "".join(w.logs() for k, (_, w) in self.workloads.items() if k.startswith(prefix))
 
+    def container_log(self, pod: Pod, container: str) -> str:
+        """One container's log (``kubectl logs POD -c CONTAINER``)."""
+        found = self.workloads.get(f"{pod.key}/{container}")
+        return found[1].logs() if found else ""
+
     # -- the network
 
     def _address_book(self, xds: XdsState) -> tuple[AddressBook, set[str]]:

@@ -26,16 +26,29 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from gatewaykit.backends.base import CurlResult, parse_curl_output
+from gatewaykit.errors import SandboxError
 
-__all__ = ["ConnectTo", "run_curl", "url_hosts"]
+__all__ = ["ConnectTo", "curl_env", "curl_function", "run_curl", "url_hosts"]
 
 # Proxy variables would silently route the learner's curl elsewhere.
 _SCRUB = {
-    "http_proxy", "https_proxy", "all_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY",
-    "ALL_PROXY", "NO_PROXY", "CURL_CA_BUNDLE", "SSL_CERT_FILE", "SSL_CERT_DIR", "CURL_HOME",
+    "http_proxy",
+    "https_proxy",
+    "all_proxy",
+    "no_proxy",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "ALL_PROXY",
+    "NO_PROXY",
+    "CURL_CA_BUNDLE",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+    "CURL_HOME",
 }
 
-_URL_RE = re.compile(r"^(?:(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*)://)?(?P<host>\[[^\]]+\]|[^/:?#]+)(?::(?P<port>\d+))?")
+_URL_RE = re.compile(
+    r"^(?:(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*)://)?(?P<host>\[[^\]]+\]|[^/:?#]+)(?::(?P<port>\d+))?"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,14 +66,21 @@ class ConnectTo:
 
 
 def _expand(command: str, env: Mapping[str, str]) -> list[str]:
-    """Split a command like the shell would, expanding ``$VAR``/``${VAR}`` from ``env``."""
+    """Split a command like the shell would, expanding ``$VAR``/``${VAR}`` from ``env``.
+
+    Shell operators (``;``, ``|``, ``&&``, ``(``...) become tokens of their own, so a script such as
+    ``for i in 1 2; do curl http://a/; done`` separates ``curl``'s arguments from ``done``.
+    """
+
     def sub(m: re.Match[str]) -> str:
         name = m.group(1) or m.group(2)
         return env.get(name, "")
 
     expanded = re.sub(r"\$\{(\w+)\}|\$(\w+)", sub, command)
+    lexer = shlex.shlex(expanded, posix=True, punctuation_chars=";&|()<>")
+    lexer.whitespace_split = True
     try:
-        return shlex.split(expanded)
+        return list(lexer)
     except ValueError:
         return expanded.split()
 
@@ -73,18 +93,67 @@ def url_hosts(command: str, env: Mapping[str, str]) -> list[tuple[str, int, str]
     args = _expand(command, env)
     out: list[tuple[str, int, str]] = []
     takes_value = {
-        "-H", "--header", "-o", "--output", "-d", "--data", "--resolve", "--connect-to", "--cacert",
-        "--cert", "--key", "-u", "--user", "-X", "--request", "-A", "--user-agent", "-e", "--referer",
-        "-m", "--max-time", "--connect-timeout", "-w", "--write-out", "-x", "--proxy", "--data-raw",
-        "--data-binary", "-F", "--form", "-b", "--cookie", "-c", "--cookie-jar", "-D", "--dump-header",
-        "-T", "--upload-file", "-r", "--range", "--retry", "--capath", "--ciphers", "--tls-max",
-        "--max-redirs", "--interface", "--local-port", "--url", "-K", "--config", "--key-type",
-        "--cert-type", "--pinnedpubkey", "--expect100-timeout", "--retry-delay", "--retry-max-time",
+        "-H",
+        "--header",
+        "-o",
+        "--output",
+        "-d",
+        "--data",
+        "--resolve",
+        "--connect-to",
+        "--cacert",
+        "--cert",
+        "--key",
+        "-u",
+        "--user",
+        "-X",
+        "--request",
+        "-A",
+        "--user-agent",
+        "-e",
+        "--referer",
+        "-m",
+        "--max-time",
+        "--connect-timeout",
+        "-w",
+        "--write-out",
+        "-x",
+        "--proxy",
+        "--data-raw",
+        "--data-binary",
+        "-F",
+        "--form",
+        "-b",
+        "--cookie",
+        "-c",
+        "--cookie-jar",
+        "-D",
+        "--dump-header",
+        "-T",
+        "--upload-file",
+        "-r",
+        "--range",
+        "--retry",
+        "--capath",
+        "--ciphers",
+        "--tls-max",
+        "--max-redirs",
+        "--interface",
+        "--local-port",
+        "--url",
+        "-K",
+        "--config",
+        "--key-type",
+        "--cert-type",
+        "--pinnedpubkey",
+        "--expect100-timeout",
+        "--retry-delay",
+        "--retry-max-time",
     }
     in_curl = False
     skip = False
     for arg in args:
-        if arg in ("|", "&&", ";", "||"):
+        if arg and set(arg) <= set(";&|()<>"):
             in_curl = False
             continue
         if arg == "curl" or arg.endswith("/curl"):
@@ -124,6 +193,38 @@ def _unshare_prefix() -> list[str] | None:
 _UNSHARE: list[str] | None | bool = False
 
 
+def curl_function(connect_to: Iterable[ConnectTo] = (), *, isolate_dns: bool = False) -> str:
+    """The bash function ``curl() {...}`` that calls the real binary with the sandbox's options.
+
+    ``-q`` first (a learner's ``~/.curlrc`` cannot change what they see), one ``--connect-to`` per
+    in-mesh rule, and -- for a URL the cluster DNS cannot resolve -- an empty network namespace.
+    """
+    global _UNSHARE
+    extra = ["-q"] + [a for rule in connect_to for a in ("--connect-to", rule.arg())]
+    prefix = ""
+    if isolate_dns:
+        if _UNSHARE is False:
+            _UNSHARE = _unshare_prefix()
+        if isinstance(_UNSHARE, list):
+            prefix = " ".join(shlex.quote(p) for p in _UNSHARE) + " "
+        else:
+            # No network namespaces here: point every connection at a name that cannot resolve.
+            extra += ["--connect-to", "::nxdomain.invalid:1"]
+    # `command curl` skips this function; under unshare the binary's path is needed (`command`
+    # is a shell builtin, not something unshare can execute).
+    binary = shlex.quote(shutil.which("curl") or "curl") if prefix else "command curl"
+    return "curl() { " + prefix + binary + " " + " ".join(shlex.quote(a) for a in extra) + ' "$@"; }\n'
+
+
+def curl_env(env: Mapping[str, str], ca_bundle: str | os.PathLike[str] | None = None) -> dict[str, str]:
+    """The process environment for a doc-style command: this process's, scrubbed, plus ``env``."""
+    run_env = {k: v for k, v in os.environ.items() if k not in _SCRUB}
+    run_env.update(env)
+    if ca_bundle is not None:
+        run_env["CURL_CA_BUNDLE"] = os.fspath(ca_bundle)
+    return run_env
+
+
 def run_curl(
     command: str,
     *,
@@ -151,32 +252,13 @@ def run_curl(
     Returns:
         The :class:`CurlResult` with curl's exact exit code, stdout and stderr.
     """
-    global _UNSHARE
     if shutil.which("curl") is None:
-        raise FileNotFoundError("the real `curl` binary is needed: install it (apt-get install curl)")
-    run_env = {k: v for k, v in os.environ.items() if k not in _SCRUB}
-    run_env.update(env)
-    if ca_bundle is not None:
-        run_env["CURL_CA_BUNDLE"] = os.fspath(ca_bundle)
-    extra = ["-q"] + [a for rule in connect_to for a in ("--connect-to", rule.arg())]
-    prefix = ""
-    if isolate_dns:
-        if _UNSHARE is False:
-            _UNSHARE = _unshare_prefix()
-        if isinstance(_UNSHARE, list):
-            prefix = " ".join(shlex.quote(p) for p in _UNSHARE) + " "
-        else:
-            # No network namespaces here: point every connection at a name that cannot resolve.
-            extra += ["--connect-to", "::nxdomain.invalid:1"]
-    # `command curl` skips this function; under unshare the binary's path is needed (`command`
-    # is a shell builtin, not something unshare can execute).
-    binary = shlex.quote(shutil.which("curl") or "curl") if prefix else "command curl"
-    function = "curl() { " + prefix + binary + " " + " ".join(shlex.quote(a) for a in extra) + ' "$@"; }\n'
-    script = function + command
+        raise SandboxError("the real `curl` binary is needed: install it (apt-get install curl)")
+    script = curl_function(connect_to, isolate_dns=isolate_dns) + command
     try:
         proc = subprocess.run(
             ["bash", "-c", script],
-            env=run_env,
+            env=curl_env(env, ca_bundle),
             cwd=cwd,
             capture_output=True,
             timeout=timeout,
@@ -187,7 +269,4 @@ def run_curl(
         code = 28
         out = exc.stdout or b""
         err = (exc.stderr or b"") + f"\ncurl: (28) gatewaykit stopped curl after {timeout:g} s\n".encode()
-    return parse_curl_output(
-        command, code, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
-    )
-
+    return parse_curl_output(command, code, out.decode("utf-8", "replace"), err.decode("utf-8", "replace"))

@@ -27,6 +27,7 @@ import contextlib
 import dataclasses
 import os
 import pathlib
+import shlex
 import shutil
 import socket
 import sys
@@ -38,12 +39,13 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
 from gatewaykit import controllers
+from gatewaykit.apiserver import ApiServer, ExecPlan
 from gatewaykit.backends._journal import Journal
 from gatewaykit.backends._meshnet import MeshNet, pod_ca_bundle, public_ip
 from gatewaykit.backends._ports import NodePorts, hold_port
 from gatewaykit.backends._reconcile import Reconciler, published_listeners
 from gatewaykit.backends.base import ApplyReport, CurlResult, ManifestSource, PodInfo, ShellResult
-from gatewaykit.backends.curl import run_curl
+from gatewaykit.backends.curl import curl_env, curl_function, run_curl
 from gatewaykit.backends.shell import ShellSession
 from gatewaykit.dataplane._tls import MeshCA
 from gatewaykit.dataplane.plane import AddressBook, DataPlane
@@ -131,6 +133,38 @@ def _node_info() -> controllers.NodeInfo:
     return controllers.NodeInfo(kernel_version=u.release, architecture=arch)
 
 
+#: What a sandbox pod can run with ``kubectl exec`` (besides ``sh -c`` scripts).
+EXEC_COMMANDS = (
+    "curl",
+    "sh",
+    "bash",
+    "env",
+    "printenv",
+    "echo",
+    "hostname",
+    "sleep",
+    "true",
+    "false",
+    "date",
+)
+
+
+def _exec_refusal(argv: list[str], container: str, pod: str) -> str:
+    """One clear line when ``argv`` is not something a sandbox pod can run, else ""."""
+    program = argv[0].rsplit("/", 1)[-1] if argv else ""
+    if program in ("sh", "bash") and (len(argv) < 3 or argv[1] != "-c"):
+        return (
+            f'gatewaykit: pods in the sandbox run scripts as `sh -c "..."`, not interactive shells '
+            f"(pod {pod}, container {container})\n"
+        )
+    if program not in EXEC_COMMANDS:
+        return (
+            f'gatewaykit: "{argv[0]}" cannot run in the sandbox\'s pod {pod} (container {container}): '
+            f"pods here run curl, `sh -c` scripts that use it, and {', '.join(EXEC_COMMANDS[3:])}\n"
+        )
+    return ""
+
+
 class LocalSandbox:
     """The embedded sandbox backend (implements :class:`gatewaykit.backends.base.Backend`).
 
@@ -178,6 +212,7 @@ class LocalSandbox:
         self._dp: DataPlane | None = None
         self._reconciler: Reconciler | None = None
         self._node = _node_info()
+        self._api: ApiServer | None = None
         self._shell = ShellSession(lambda: self.shell_env, state_dir=self.private_dir / "shell")
         try:
             self._start(internet, internet_hosts, restore)
@@ -205,6 +240,7 @@ class LocalSandbox:
         self._defaults = tuple(self._store.snapshot().keys())
         if restore:
             self._restore()
+        self._api = ApiServer(self, self.private_dir, controllers.KUBERNETES_VERSION).start()
 
     # ------------------------------------------------------------------ context manager
 
@@ -406,6 +442,8 @@ class LocalSandbox:
             if self._closed:
                 return
             self._closed = True
+            if self._api is not None:
+                self._api.close()
             if self._dp is not None:
                 self._dp.close()
             if self._reconciler is not None:
@@ -419,6 +457,41 @@ class LocalSandbox:
             self._forwards.clear()
             if self._temporary:
                 shutil.rmtree(self.work_dir, ignore_errors=True)
+
+    # ------------------------------------------------------- what the API server asks for
+
+    def transact(self, mutate: Callable[[Transaction], T]) -> T:
+        """Make a change through the sandbox's one path (the API server's writes use it)."""
+        return self._change(mutate)
+
+    def pod_log(self, namespace: str, pod: str, container: str) -> str:
+        """``kubectl logs``: the proxy's access log for ``istio-proxy``, else the container's log."""
+        self._check_open()
+        assert self._dp is not None and self._reconciler is not None
+        key = f"{namespace}/{pod}"
+        found = next((p for p in self._xds.pods if p.key == key), None)
+        if found is None:
+            return ""
+        if container == "istio-proxy":
+            return self._dp.logs(key) if key in self._xds.proxies else ""
+        return self._reconciler.container_log(found, container)
+
+    def exec_plan(self, namespace: str, pod: str, container: str, argv: list[str]) -> ExecPlan:
+        """How ``kubectl exec`` runs ``argv`` in a pod: curl through the pod's sidecar, ``sh -c``
+        scripts that use it, and a few harmless commands; anything else is refused."""
+        key = f"{namespace}/{pod}"
+        found = next((p for p in self._xds.pods if p.key == key), None)
+        refusal = _exec_refusal(argv, container, pod)
+        if found is None or refusal:
+            return ExecPlan(refused=refusal or f"pod {pod} is not running\n", exit_code=126)
+        script = argv[2] if len(argv) >= 3 and argv[1] == "-c" else shlex.join(argv)
+        with self._lock:
+            rules, unknown = self._meshnet().routes(key, script, {})
+        env = curl_env({"HOSTNAME": pod, "HOME": "/tmp"}, self._pod_ca_bundle())
+        for name in ("INGRESS_HOST", "INGRESS_PORT", "SECURE_INGRESS_PORT", "TCP_INGRESS_PORT", "KUBECONFIG"):
+            env.pop(name, None)  # a pod sees its own environment, not the learner's terminal
+        preamble = curl_function(rules, isolate_dns=unknown) + f"hostname() {{ echo {shlex.quote(pod)}; }}\n"
+        return ExecPlan(script=preamble + script, env=env, cwd=str(self.private_dir))
 
     # -------------------------------------------------------------------------- extras
 

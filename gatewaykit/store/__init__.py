@@ -8,6 +8,7 @@ Python API and ``kubectl`` can never disagree.
 
 from gatewaykit.store._kubectl import ApplyResult, kubectl_apply, kubectl_delete
 from gatewaykit.store._objects import Snapshot, StoredObject, WatchEvent
+from gatewaykit.store._ssa import server_side_apply
 from gatewaykit.store._store import (
     APPLY_PATCH,
     JSON_PATCH,
@@ -33,5 +34,6 @@ __all__ = [
     "apply_patch",
     "kubectl_apply",
     "kubectl_delete",
+    "server_side_apply",
     "store_kind",
 ]

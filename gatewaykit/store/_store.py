@@ -46,7 +46,7 @@ _CLIENT = Source()
 _CONTROLLER = Source("controller")
 
 # Fields the API server owns: a client's update cannot change them.
-_SERVER_META = ("uid", "creationTimestamp", "resourceVersion", "generation", "managedFields")
+_SERVER_META = ("uid", "creationTimestamp", "resourceVersion", "generation")
 
 
 def store_kind(info: KindInfo) -> str:
@@ -458,6 +458,8 @@ class Transaction:
             smeta.pop(field, None)
             if field in ometa:
                 smeta[field] = ometa[field]
+        if "managedFields" not in smeta and "managedFields" in ometa:
+            smeta["managedFields"] = ometa["managedFields"]  # an update without them keeps them
         if _tracks_generation(info) and _spec_part(stored) != _spec_part(old.raw):
             smeta["generation"] = int(ometa.get("generation") or 1) + 1
         if stored == old.raw:
