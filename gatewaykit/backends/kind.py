@@ -355,9 +355,8 @@ class KindSandbox(ClusterBackend):
             "#!/bin/sh\n# The pinned istioctl, against the gatewaykit kind cluster (written by gatewaykit).\n"
             f"cid=$(docker create -i --network {shlex.quote(self.network)} --user 0:0 "
             f"--label {LABEL_CLUSTER}={shlex.quote(self.name)} --label {LABEL_ROLE}=istioctl "
-            f'{image} "$@" --kubeconfig /tmp/kubeconfig) || exit 1\n'
-            f'docker cp {internal} "$cid:/tmp/kubeconfig" >/dev/null \\
-'
+            f'{image} "$@" --kubeconfig /kubeconfig) || exit 1\n'
+            f'docker cp {internal} "$cid:/kubeconfig" >/dev/null \\\n'
             '  || { docker rm -f "$cid" >/dev/null; exit 1; }\n'
             'docker start -a -i "$cid"; rc=$?\ndocker rm -f "$cid" >/dev/null\nexit $rc\n'
         )
