@@ -88,9 +88,11 @@ _DOCKER_RULES: tuple[_Rule, ...] = (
     _Rule("docker.errors", "APIError", ClusterError, _docker_api_fix),
     _Rule("docker.errors", "ContainerError", ClusterError, _docker_api_fix),
     _Rule("docker.errors", "DockerException", ClusterError, lambda exc: _docker_api_fix(exc) or NO_DOCKER),
+    _Rule("docker.errors", "StreamParseError", ClusterError, _fix(None)),  # a RuntimeError, not a DockerException
     _Rule("requests.exceptions", "Timeout", NotReadyError, _fix(None)),
     _Rule("requests.exceptions", "ConnectionError", ClusterError, _fix(NO_DOCKER)),
     _Rule("requests.exceptions", "RequestException", ClusterError, _fix(NO_DOCKER)),
+    _Rule("requests.exceptions", "RequestsWarning", ClusterError, _fix(None)),
     _Rule("testcontainers.core.exceptions", "ContainerStartException", ClusterError, _docker_api_fix),
     _Rule("testcontainers.core.exceptions", "ContainerConnectException", ClusterError, _fix(NO_DOCKER)),
     _Rule("testcontainers.core.exceptions", "ContainerIsNotRunning", NotReadyError, _fix(None)),
@@ -112,6 +114,10 @@ _KUBE_UNREACHABLE = (
 )
 
 _KUBE_RULES: tuple[_Rule, ...] = (
+    # Discovery found no resource for a kind (raised by the dynamic client, not the server).
+    _Rule("kubernetes.dynamic.exceptions", "ResourceNotFoundError", ClusterError, _fix(None)),
+    _Rule("kubernetes.dynamic.exceptions", "ResourceNotUniqueError", ClusterError, _fix(None)),
+    _Rule("kubernetes.dynamic.exceptions", "KubernetesValidateMissing", ClusterError, _fix(None)),
     _Rule("kubernetes.client.exceptions", "ApiException", ClusterError, _kube_status_fix),
     _Rule("kubernetes.client.exceptions", "OpenApiException", ClusterError, _fix(None)),
     _Rule(
@@ -123,6 +129,7 @@ _KUBE_RULES: tuple[_Rule, ...] = (
     _Rule("urllib3.exceptions", "TimeoutError", NotReadyError, _fix(_KUBE_UNREACHABLE)),
     _Rule("urllib3.exceptions", "HTTPError", ClusterError, _fix(_KUBE_UNREACHABLE)),
     _Rule("urllib3.exceptions", "HTTPWarning", ClusterError, _fix(None)),
+    _Rule("urllib3.exceptions", "ProxySchemeUnsupported", ClusterError, _fix(None)),  # a ValueError
     _Rule("websocket._exceptions", "WebSocketTimeoutException", NotReadyError, _fix(None)),
     _Rule("websocket._exceptions", "WebSocketException", ClusterError, _fix(None)),
 )
