@@ -76,8 +76,7 @@ def _docker_api_fix(exc: BaseException) -> str | None:
     """Docker's ``APIError`` carries the daemon's explanation: diagnose it like a log line."""
     from gatewaykit.backends._kindconfig import diagnose
 
-    status = getattr(exc, "status_code", None)
-    if status == 409:
+    if getattr(exc, "status_code", None) == 409 and "already in use" in str(exc):
         return NAME_IN_USE
     return diagnose(str(exc))
 

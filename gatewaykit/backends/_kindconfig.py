@@ -33,6 +33,7 @@ __all__ = [
     "docker_platform",
     "host_config",
     "image_repository",
+    "normalize_ref",
     "ingress_env",
     "parse_snapshotter",
     "patch_corefile",
@@ -119,6 +120,16 @@ def image_repository(ref: str) -> str:
         if name.startswith(prefix):
             return name[len(prefix) :]
     return name
+
+
+def normalize_ref(ref: str) -> str:
+    """The fully qualified name containerd records for a Docker reference (kind ``sanitizeImage``):
+    ``nginx:1.27.5`` -> ``docker.io/library/nginx:1.27.5``."""
+    name = ref if "/" in ref else f"library/{ref}"
+    first = name.split("/", 1)[0]
+    if not ("." in first or ":" in first or first == "localhost"):
+        name = f"docker.io/{name}"
+    return name if ":" in name.rsplit("/", 1)[-1] or "@" in name else f"{name}:latest"
 
 
 def pin_images(obj: dict[str, Any], pinned_refs: Iterable[str]) -> dict[str, Any]:

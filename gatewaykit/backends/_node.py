@@ -35,6 +35,7 @@ from gatewaykit.backends._kindconfig import (
     PinnedImage,
     diagnose,
     docker_platform,
+    normalize_ref,
     parse_snapshotter,
     pinned,
 )
@@ -422,15 +423,11 @@ class KindNode:
         types = require_cluster_extra("docker.types")
         # kind: the node answers by its hostname and container name on the cluster network.
         endpoint = types.EndpointConfig(self.client.api.api_version, aliases=[self.spec.hostname, self.name])
-        container = self.client.containers.create(
-            self.image,
-            detach=True,
-            network=self.network,
-            networking_config={self.network: endpoint},
-            **kwargs,
+        self._docker = self.client.containers.create(
+            self.image, detach=True, network=self.network, networking_config={self.network: endpoint}, **kwargs
         )
-        container.start()
-        return container
+        self._docker.start()  # on failure stop() removes the created container
+        return self._docker
 
     def _create_ephemeral(self, kwargs: dict[str, Any]) -> Any:
         tc = require_cluster_extra("testcontainers.core.container")
@@ -443,8 +440,11 @@ class KindNode:
         container.ports.update(kwargs.pop("ports"))
         container.env.update(kwargs.pop("environment"))
         container.with_kwargs(**kwargs)
-        container.start()
-        return container.get_wrapped_container()
+        try:
+            container.start()
+        finally:
+            self._docker = container._container  # created (maybe not started): stop() removes it
+        return self._docker
 
     @classmethod
     def attach(cls, spec: NodeSpec, container: Any, client: Any = None) -> KindNode:
@@ -633,7 +633,7 @@ def load_images(node: KindNode, images: Iterable[PinnedImage], progress: Progres
     if not docker_cli:
         raise ClusterError("loading images into the node needs the docker CLI on PATH (it comes with Docker)")
     have = set(node.exec(["ctr", "--namespace=k8s.io", "images", "ls", "-q"], step="load images")[1].split())
-    todo = [img for img in images if img.tagged not in have]
+    todo = [img for img in images if normalize_ref(img.tagged) not in have]
     if not todo:
         return
     platform, snapshotter = node.platform(), node.snapshotter()

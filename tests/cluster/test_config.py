@@ -495,3 +495,12 @@ def test_fake_internet_routes_http_by_host() -> None:
     head = b"GET /status/200 HTTP/1.1\r\nHost: HTTPBIN.org:80\r\nAccept: */*\r\n\r\n"
     assert host_from_head(head) == "httpbin.org"
     assert host_from_head(b"GET / HTTP/1.0\r\n\r\n") is None
+
+
+def test_references_are_normalized_as_containerd_records_them() -> None:
+    from gatewaykit.backends._kindconfig import normalize_ref
+
+    assert normalize_ref("nginx:1.27.5") == "docker.io/library/nginx:1.27.5"
+    assert normalize_ref("gatewaykit/internet:0.1.0") == "docker.io/gatewaykit/internet:0.1.0"
+    assert normalize_ref("docker.io/istio/pilot:1.27.1") == "docker.io/istio/pilot:1.27.1"
+    assert normalize_ref("localhost:5000/x") == "localhost:5000/x:latest"
