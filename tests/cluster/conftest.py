@@ -187,9 +187,11 @@ def standin_ryuk_image(docker_engine: Any) -> str:
     """A stand-in for testcontainers/ryuk (no registry here): busybox, the host's static docker CLI and
     ``standin/ryuk``, which speaks Ryuk's protocol and reaps by the session label as Ryuk does."""
     docker_cli = shutil.which("docker")
-    if docker_cli is None or b"/ld-linux" in pathlib.Path(docker_cli).read_bytes()[:4096]:
-        pytest.skip("the Ryuk stand-in needs a statically linked docker CLI on PATH")
+    libc = ("/lib/x86_64-linux-gnu/libc.so.6", "/lib64/ld-linux-x86-64.so.2")
+    if docker_cli is None or not all(pathlib.Path(p).exists() for p in libc):
+        pytest.skip("the Ryuk stand-in needs the docker CLI on an x86_64 Debian host")
     files = {
+        **_host_files(*libc),  # Debian's docker CLI is linked against libc; a static one ignores them
         "bin/docker": (pathlib.Path(docker_cli).read_bytes(), 0o755),
         "bin/ryuk": ((HERE / "standin" / "ryuk").read_bytes(), 0o755),
         "bin/ryuk-session": ((HERE / "standin" / "ryuk-session").read_bytes(), 0o755),
