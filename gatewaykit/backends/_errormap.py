@@ -87,7 +87,8 @@ _DOCKER_RULES: tuple[_Rule, ...] = (
     _Rule("docker.errors", "APIError", ClusterError, _docker_api_fix),
     _Rule("docker.errors", "ContainerError", ClusterError, _docker_api_fix),
     _Rule("docker.errors", "DockerException", ClusterError, lambda exc: _docker_api_fix(exc) or NO_DOCKER),
-    _Rule("docker.errors", "StreamParseError", ClusterError, _fix(None)),  # a RuntimeError, not a DockerException
+    # StreamParseError is a RuntimeError, not a DockerException.
+    _Rule("docker.errors", "StreamParseError", ClusterError, _fix(None)),
     _Rule("requests.exceptions", "Timeout", NotReadyError, _fix(None)),
     _Rule("requests.exceptions", "ConnectionError", ClusterError, _fix(NO_DOCKER)),
     _Rule("requests.exceptions", "RequestException", ClusterError, _fix(NO_DOCKER)),

@@ -542,25 +542,7 @@ class KubeClient:
             )
             for d in crds
         }
-        # 1. dry run everything that can be checked now (a namespace or CRD created by this very
-        #    manifest does not exist yet: those objects are checked when applied for real).
-        errors: list[str] = []
-        warnings: list[str] = []
-        for doc in crds + rest:
-            res = self._resource_or_none(doc, defined_here)
-            if res is None:
-                continue
-            ns = self._namespace(doc, res)
-            if ns is not None and ns in new_namespaces and self.get("v1", "Namespace", ns) is None:
-                continue
-            before = self._get_raw(res, doc.name, ns)
-            try:
-                _, w = self._ssa(res, doc, ns, dry_run=True)
-                warnings.extend(w)
-            except ValidationError as exc:
-                errors.append(self._rerender(exc, doc, "creating" if before is None else "patching"))
-        if errors:
-            raise ValidationError("\n".join(errors), errors=errors, warnings=warnings)
+        self._dry_run(crds + rest, new_namespaces, defined_here)  # rejections raise; warnings recur
         # 2. for real: CRDs first, wait until the API server serves them.
         applied: list[_Applied] = []
         for doc in crds:
@@ -579,6 +561,33 @@ class KubeClient:
         if progress:
             progress("applied")
         return ApplyReport(lines=lines, warnings=tuple(all_warnings)), changed
+
+    def _dry_run(
+        self, docs: Sequence[Document], new_namespaces: set[str], defined_here: set[tuple[str, str]]
+    ) -> list[str]:
+        """Server-side apply every object with ``dryRun=All``; all rejections at once, kubectl's text.
+
+        A namespace or CRD created by this very manifest does not exist yet: those objects are
+        checked when applied for real.
+        """
+        errors: list[str] = []
+        warnings: list[str] = []
+        for doc in docs:
+            res = self._resource_or_none(doc, defined_here)
+            if res is None:
+                continue
+            ns = self._namespace(doc, res)
+            if ns is not None and ns in new_namespaces and self.get("v1", "Namespace", ns) is None:
+                continue
+            before = self._get_raw(res, doc.name, ns)
+            try:
+                _, w = self._ssa(res, doc, ns, dry_run=True)
+                warnings.extend(w)
+            except ValidationError as exc:
+                errors.append(self._rerender(exc, doc, "creating" if before is None else "patching"))
+        if errors:
+            raise ValidationError("\n".join(errors), errors=errors, warnings=warnings)
+        return warnings
 
     def _resource_or_none(self, doc: Document, defined_here: set[tuple[str, str]] = frozenset()) -> Any:  # type: ignore[assignment]
         """The API resource of ``doc``, or None when a CRD in the same manifest defines its kind."""

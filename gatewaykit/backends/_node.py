@@ -424,7 +424,11 @@ class KindNode:
         # kind: the node answers by its hostname and container name on the cluster network.
         endpoint = types.EndpointConfig(self.client.api.api_version, aliases=[self.spec.hostname, self.name])
         self._docker = self.client.containers.create(
-            self.image, detach=True, network=self.network, networking_config={self.network: endpoint}, **kwargs
+            self.image,
+            detach=True,
+            network=self.network,
+            networking_config={self.network: endpoint},
+            **kwargs,
         )
         self._docker.start()  # on failure stop() removes the created container
         return self._docker

@@ -173,7 +173,12 @@ def _host_files(*paths: str) -> dict[str, tuple[bytes, int]]:
 def standin_containerd_image(docker_engine: Any) -> str:
     """The stand-in node plus the host's containerd and ctr (Debian's; they need only libc), whose
     init starts containerd as a kind node's systemd does: for the real image-import path."""
-    needed = ("/usr/bin/containerd", "/usr/bin/ctr", "/lib/x86_64-linux-gnu/libc.so.6", "/lib64/ld-linux-x86-64.so.2")
+    needed = (
+        "/usr/bin/containerd",
+        "/usr/bin/ctr",
+        "/lib/x86_64-linux-gnu/libc.so.6",
+        "/lib64/ld-linux-x86-64.so.2",
+    )
     if not all(pathlib.Path(p).exists() for p in needed):
         pytest.skip("the containerd stand-in needs Debian's containerd package on an x86_64 host")
     files = _host_files(*needed)
@@ -197,7 +202,10 @@ def standin_ryuk_image(docker_engine: Any) -> str:
         "bin/ryuk-session": ((HERE / "standin" / "ryuk-session").read_bytes(), 0o755),
     }
     return _import(
-        docker_engine, _standin_rootfs(files), "gatewaykit/standin-ryuk:test", ['CMD ["/bin/ryuk"]', "EXPOSE 8080"]
+        docker_engine,
+        _standin_rootfs(files),
+        "gatewaykit/standin-ryuk:test",
+        ['CMD ["/bin/ryuk"]', "EXPOSE 8080"],
     )
 
 

@@ -491,8 +491,11 @@ class _Handler(BaseHTTPRequestHandler):
         if body is None:
             err = f"Error: received unsuccessful status code 500: unknown debug path {path}\n".encode()
             self._frame(bytes([2]) + err)
-            status = {"status": "Failure", "reason": "NonZeroExitCode",
-                      "details": {"causes": [{"reason": "ExitCode", "message": "1"}]}}
+            status = {
+                "status": "Failure",
+                "reason": "NonZeroExitCode",
+                "details": {"causes": [{"reason": "ExitCode", "message": "1"}]},
+            }
         else:
             self._frame(bytes([1]) + json.dumps(body).encode() + b"\n")
             status = fixture("exec_status_success.json")

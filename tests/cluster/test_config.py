@@ -10,12 +10,14 @@ import yaml
 
 from gatewaykit.backends import _node
 from gatewaykit.backends._kindconfig import (
+    CLUSTER_DIR,
     READY_LOG,
     HostConfig,
     NodeSpec,
     diagnose,
     docker_platform,
     host_config,
+    image_repository,
     ingress_env,
     parse_snapshotter,
     patch_corefile,
@@ -25,7 +27,6 @@ from gatewaykit.backends._kindconfig import (
     render_istio_operator,
     render_kubeadm_config,
 )
-from gatewaykit.backends._kindconfig import CLUSTER_DIR, image_repository
 from gatewaykit.backends._node import KindNode, image_candidates, import_command
 from gatewaykit.errors import ClusterError
 
@@ -38,7 +39,9 @@ def test_images_are_istio_1_27_and_its_samples_pinned_by_tag_and_digest_where_kn
     assert node.ref == (
         "docker.io/kindest/node:v1.33.1@sha256:050072256b9a903bd914c0b2866828150cb229cea0efe5892e2b644d5dd3b34f"
     )
-    istio = [i.tagged for i in images if "/istio/" in i.ref and "examples" not in i.ref and "tcp-echo" not in i.ref]
+    istio = [
+        i.tagged for i in images if "/istio/" in i.ref and "examples" not in i.ref and "tcp-echo" not in i.ref
+    ]
     assert sorted(istio) == [f"docker.io/istio/{n}:1.27.1" for n in ("istioctl", "pilot", "proxyv2")]
     cluster = {i.tagged for i in images if i.role == "cluster"}
     # Istio 1.27.1's samples: samples/httpbin (go-httpbin v2.15.0 on 8080), curl, helloworld, tcp-echo.
@@ -101,7 +104,10 @@ def test_container_kwargs_are_kinds_docker_run_flags() -> None:
     assert kw["ports"] == {f"{p}/tcp": ("127.0.0.1", None) for p in (6443, 30080, 30443, 31400)}
     assert kw["environment"] == {"KUBECONFIG": "/etc/kubernetes/admin.conf"}
     assert "devices" not in kw and "userns_mode" not in kw
-    assert KindNode(NodeSpec.load(), "img:1", privileged=False, client=object()).container_kwargs()["privileged"] is False
+    assert (
+        KindNode(NodeSpec.load(), "img:1", privileged=False, client=object()).container_kwargs()["privileged"]
+        is False
+    )
     host = HostConfig(binds=("/dev/mapper:/dev/mapper",), devices=("/dev/fuse",), userns_mode="host")
     kw = KindNode(NodeSpec.load(), "img:1", cluster="c1", client=object(), host=host).container_kwargs()
     assert kw["volumes"]["/dev/mapper"] == {"bind": "/dev/mapper", "mode": "rw"}
@@ -286,7 +292,9 @@ def _sample_docs() -> list[dict]:
 
 
 def test_samples_of_the_embedded_sandbox_use_only_pinned_images() -> None:
-    samples = pytest.importorskip("gatewaykit.samples", reason="gatewaykit.samples (Istio 1.27's samples) not merged")
+    samples = pytest.importorskip(
+        "gatewaykit.samples", reason="gatewaykit.samples (Istio 1.27's samples) not merged"
+    )
     pinned = {image_repository(i.ref): i.tagged for i in pinned_images() if i.role == "cluster"}
     for path in sorted(pathlib.Path(samples.path()).rglob("*.yaml")):
         for doc in yaml.safe_load_all(path.read_text()):
@@ -294,8 +302,12 @@ def test_samples_of_the_embedded_sandbox_use_only_pinned_images() -> None:
                 continue
             for c in doc["spec"]["template"]["spec"]["containers"]:
                 pinned_doc = pin_images(doc, pinned.values())
-                image = [x for x in pinned_doc["spec"]["template"]["spec"]["containers"] if x["name"] == c["name"]][0]
-                assert image["image"] in pinned.values(), f"{path}: {c['image']} is not pinned in cluster/images.txt"
+                image = [
+                    x for x in pinned_doc["spec"]["template"]["spec"]["containers"] if x["name"] == c["name"]
+                ][0]
+                assert image["image"] in pinned.values(), (
+                    f"{path}: {c['image']} is not pinned in cluster/images.txt"
+                )
 
 
 def test_cluster_samples_are_the_embedded_sandboxs() -> None:
@@ -348,7 +360,10 @@ def test_pin_images_gives_doc_style_images_the_pinned_tag() -> None:
 
 def test_kubeadm_sans_include_the_container_name() -> None:
     text = render_kubeadm_config(
-        NodeSpec.load(), "172.18.0.2", kubernetes_version="v1.33.1", extra_sans=["gatewaykit-ab12cd-control-plane"]
+        NodeSpec.load(),
+        "172.18.0.2",
+        kubernetes_version="v1.33.1",
+        extra_sans=["gatewaykit-ab12cd-control-plane"],
     )
     docs = list(yaml.safe_load_all(text))
     assert docs[0]["apiServer"]["certSANs"][-1] == "gatewaykit-ab12cd-control-plane"
@@ -388,6 +403,7 @@ def test_image_candidates_cover_pull_by_digest_and_bundle_tags() -> None:
         "docker.io/kindest/node:v1.33.1",
     ]
     assert image_candidates("docker.io/istio/pilot:1.27.1") == ["docker.io/istio/pilot:1.27.1"]
+
 
 # ---------------------------------------------------------------- host checks (kind v0.29.0's)
 
@@ -439,7 +455,10 @@ def test_dev_mapper_is_mounted_where_kind_mounts_it(change: dict, binds: tuple) 
 
 
 def test_rootless_docker_gets_fuse_and_needs_cgroup_v2_with_delegation() -> None:
-    rootless = {**DOCKER_INFO, "SecurityOptions": ["name=seccomp,profile=builtin", "name=rootless", "name=cgroupns"]}
+    rootless = {
+        **DOCKER_INFO,
+        "SecurityOptions": ["name=seccomp,profile=builtin", "name=rootless", "name=cgroupns"],
+    }
     assert host_config(rootless).devices == ("/dev/fuse",)
     with pytest.raises(ClusterError, match="^rootless Docker needs cgroup v2 for a kind node"):
         host_config({**rootless, "CgroupVersion": "1"})
@@ -452,7 +471,9 @@ def test_rootless_docker_gets_fuse_and_needs_cgroup_v2_with_delegation() -> None
 def test_userns_remap_and_cgroup_v1_notes() -> None:
     assert host_config({**DOCKER_INFO, "SecurityOptions": ["name=userns"]}).userns_mode == "host"
     notes = host_config({**DOCKER_INFO, "CgroupVersion": "1"}).notes
-    assert notes == ("cgroup v1 host: supported by Kubernetes 1.33 in maintenance mode; cgroup v2 is preferred",)
+    assert notes == (
+        "cgroup v1 host: supported by Kubernetes 1.33 in maintenance mode; cgroup v2 is preferred",
+    )
 
 
 CONTAINERD_V2 = """version = 2
@@ -483,8 +504,18 @@ def test_images_are_imported_for_the_nodes_platform_only() -> None:
     assert docker_platform({"OSType": "linux", "Architecture": "aarch64"}) == "linux/arm64"
     argv = import_command("abc123", "linux/arm64", "overlayfs")
     assert argv == [
-        "docker", "exec", "-i", "abc123", "ctr", "--namespace=k8s.io", "images", "import",
-        "--platform=linux/arm64", "--digests", "--snapshotter=overlayfs", "-",
+        "docker",
+        "exec",
+        "-i",
+        "abc123",
+        "ctr",
+        "--namespace=k8s.io",
+        "images",
+        "import",
+        "--platform=linux/arm64",
+        "--digests",
+        "--snapshotter=overlayfs",
+        "-",
     ]
     assert "--all-platforms" not in argv
 

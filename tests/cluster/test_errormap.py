@@ -22,7 +22,11 @@ def _classes(modules: tuple[str, ...]) -> list[type[BaseException]]:
     for name in modules:
         mod = importlib.import_module(name)
         for obj in vars(mod).values():
-            if inspect.isclass(obj) and issubclass(obj, Exception) and obj.__module__.startswith(name.split(".")[0]):
+            if (
+                inspect.isclass(obj)
+                and issubclass(obj, Exception)
+                and obj.__module__.startswith(name.split(".")[0])
+            ):
                 out.append(obj)
     return sorted(set(out), key=lambda c: f"{c.__module__}.{c.__qualname__}")
 
@@ -36,6 +40,7 @@ def _instance(cls: type[BaseException]) -> BaseException:
     if issubclass(cls, DynamicApiError):
         return cls(ApiException(status=500, reason="Internal Server Error"))
     if issubclass(cls, InvalidChunkLength):
+
         class Response(io.BytesIO):
             length_remaining = 3
 
@@ -74,7 +79,9 @@ def test_no_docker_is_a_cluster_error_with_the_fix_not_a_readiness_timeout() -> 
     import requests
 
     with pytest.raises(ClusterError) as info, docker_errors("docker"):
-        raise requests.exceptions.ConnectionError("('Connection aborted.', FileNotFoundError(2, 'No such file'))")
+        raise requests.exceptions.ConnectionError(
+            "('Connection aborted.', FileNotFoundError(2, 'No such file'))"
+        )
     assert not isinstance(info.value, NotReadyError)
     assert "\nfix: no Docker: install Docker and start it (`docker info` must work)" in str(info.value)
 
@@ -88,12 +95,16 @@ def test_docker_api_errors_keep_the_daemons_explanation_and_get_their_fix() -> N
         def json(self) -> dict:
             return {"message": 'Conflict. The container name "/gatewaykit-control-plane" is already in use'}
 
-    err = docker.errors.APIError("409 Client Error", response=Response(),
-                                 explanation='Conflict. The container name "/gatewaykit-control-plane" is already in use')
+    err = docker.errors.APIError(
+        "409 Client Error",
+        response=Response(),
+        explanation='Conflict. The container name "/gatewaykit-control-plane" is already in use',
+    )
     with pytest.raises(ClusterError) as info, docker_errors("node container"):
         raise err
     assert str(info.value).startswith(
-        'node container: APIError: Conflict. The container name "/gatewaykit-control-plane" is already in use\n'
+        "node container: APIError: Conflict. "
+        'The container name "/gatewaykit-control-plane" is already in use\n'
         "fix: name in use: a container of that name is left from an earlier run"
     )
 
@@ -103,7 +114,9 @@ def test_kubernetes_401_and_403_name_the_cause() -> None:
 
     with pytest.raises(ClusterError) as info, kube_errors("get Gateway x"):
         raise ApiException(status=403, reason="Forbidden")
-    assert str(info.value).startswith("get Gateway x: 403 Forbidden\nfix: Forbidden: your account lacks the RBAC")
+    assert str(info.value).startswith(
+        "get Gateway x: 403 Forbidden\nfix: Forbidden: your account lacks the RBAC"
+    )
 
 
 def test_gatewaykit_errors_pass_through_unchanged() -> None:

@@ -13,6 +13,7 @@ import shutil
 import pytest
 from fake_apiserver import fixture
 
+from gatewaykit.backends._clusterbackend import curl_in_pod
 from gatewaykit.backends._kube import (
     ExecResult,
     configz_versions,
@@ -22,7 +23,6 @@ from gatewaykit.backends._kube import (
     proxies_synced,
     render_api_rejection,
 )
-from gatewaykit.backends._clusterbackend import curl_in_pod
 from gatewaykit.errors import ManifestError, NotReadyError, ValidationError
 
 GATEWAY = """apiVersion: networking.istio.io/v1
@@ -534,7 +534,9 @@ def test_apply_and_delete_wait_through_istiod_without_the_pod_proxy(kube, fake_a
     _, changed = kube.apply(GATEWAY + "---\n" + VIRTUAL_SERVICE)
     kube.wait_config_live(changed, timeout=5)
     report = kube.delete(GATEWAY)
-    kube.wait_config_live([("Gateway", "networking.istio.io", "default", "httpbin-gateway")], deleted=True, timeout=5)
+    kube.wait_config_live(
+        [("Gateway", "networking.istio.io", "default", "httpbin-gateway")], deleted=True, timeout=5
+    )
     assert str(report) == 'gateway.networking.istio.io "httpbin-gateway" deleted'
     assert {tuple(c[3:]) for c in fake_api.cluster.execs if c[0] == "pilot-discovery"} == {
         ("/debug/configz",),
@@ -554,5 +556,7 @@ def test_istiod_debug_failure_is_a_not_ready_error_with_istiods_text(kube) -> No
 def test_mesh_config_wait_reads_istiods_active_mesh(kube, fake_api) -> None:
     fake_api.cluster.mesh = {"outboundTrafficPolicy": {"mode": "REGISTRY_ONLY"}}
     kube.wait_mesh_config({"outboundTrafficPolicy": {"mode": "REGISTRY_ONLY"}}, timeout=5)
-    with pytest.raises(NotReadyError, match=r'^mesh config: istiod does not run with \{"outboundTrafficPolicy"'):
+    with pytest.raises(
+        NotReadyError, match=r'^mesh config: istiod does not run with \{"outboundTrafficPolicy"'
+    ):
         kube.wait_mesh_config({"outboundTrafficPolicy": {"mode": "ALLOW_ANY"}}, timeout=0.3)

@@ -41,9 +41,9 @@ def _leftovers(client, name: str) -> list[str]:
     )
 
 
-def _node(standin_image: str, cluster_name: str, client, **kw) -> KindNode:
+def _node(standin_image: str, cluster_name: str, client, node_class: type = KindNode, **kw) -> KindNode:
     spec = NodeSpec.load()
-    return KindNode(
+    return node_class(
         spec,
         standin_image,
         cluster=cluster_name,
@@ -167,11 +167,16 @@ def test_missing_image_fails_before_anything_is_created(standin_image, cluster_n
     from gatewaykit.backends._node import ensure_images
 
     notes: list[str] = []
-    images = [PinnedImage("cluster", "gatewaykit/does-not-exist:0"), PinnedImage("node", "gatewaykit/standin-node:test")]
+    images = [
+        PinnedImage("cluster", "gatewaykit/does-not-exist:0"),
+        PinnedImage("node", "gatewaykit/standin-node:test"),
+    ]
     with pytest.raises(NotReadyError) as info:
         ensure_images(docker_engine, images, notes.append, pull=False)
     text = str(info.value)
-    assert text.startswith("images: not in Docker: gatewaykit/does-not-exist:0\nfix: image missing: on a connected")
+    assert text.startswith(
+        "images: not in Docker: gatewaykit/does-not-exist:0\nfix: image missing: on a connected"
+    )
     assert notes == [] and _leftovers(docker_engine, cluster_name) == []
 
 
@@ -183,15 +188,7 @@ def test_port_in_use_is_diagnosed(standin_image, cluster_name, docker_engine) ->
     holder.listen()
     port = holder.getsockname()[1]
     # A learner's program holds the port the node wants to publish on.
-    node = KindNode(
-        NodeSpec.load(),
-        standin_image,
-        cluster=cluster_name,
-        privileged=False,
-        network=f"{cluster_name}-net",
-        client=docker_engine,
-        host_ports={30080: port},
-    )
+    node = _node(standin_image, cluster_name, docker_engine, host_ports={30080: port})
     try:
         with pytest.raises(NotReadyError) as info:
             node.start(timeout=10)
@@ -296,8 +293,7 @@ class _MountingNode(KindNode):
 
 
 def _containerd_node(image: str, cluster_name: str, client) -> KindNode:
-    return _MountingNode(NodeSpec.load(), image, cluster=cluster_name, privileged=False,
-                         network=f"{cluster_name}-net", client=client)
+    return _node(image, cluster_name, client, node_class=_MountingNode)
 
 
 def _wait_gone(client, name: str, timeout: float) -> bool:
@@ -325,9 +321,9 @@ from gatewaykit.backends._kindconfig import NodeSpec
 from gatewaykit.backends._node import KindNode
 spec = NodeSpec.load()
 for cluster, ephemeral in (({cluster_name!r}, False), ({private!r}, True)):
-    KindNode(spec, {standin_image!r}, cluster=cluster, privileged=False, network=cluster, ephemeral=ephemeral).start(
-        timeout=30
-    )
+    node = KindNode(spec, {standin_image!r}, cluster=cluster, privileged=False, network=cluster,
+                    ephemeral=ephemeral)
+    node.start(timeout=30)
 print("started", flush=True)
 import os
 os._exit(0)  # killed, as a kernel is: Ryuk's connection drops without testcontainers' atexit hook
@@ -339,7 +335,9 @@ os._exit(0)  # killed, as a kernel is: Ryuk's connection drops without testconta
         "RYUK_RECONNECTION_TIMEOUT": "1s",
     }
     try:
-        proc = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
+        proc = subprocess.run(
+            [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120
+        )
         assert proc.returncode == 0, proc.stderr
         assert proc.stdout.strip() == "started"
         assert _wait_gone(docker_engine, f"{private}-control-plane", 30), "Ryuk did not reap the private node"
@@ -354,18 +352,27 @@ os._exit(0)  # killed, as a kernel is: Ryuk's connection drops without testconta
 def _leftover_volume(client, volume: str, cluster: str, image: str) -> None:
     client.volumes.create(volume, labels={LABEL_CLUSTER: cluster})
     client.containers.run(
-        image, ["sh", "-c", "echo old-etcd > /var/etcd-data"], entrypoint=[], remove=True,
+        image,
+        ["sh", "-c", "echo old-etcd > /var/etcd-data"],
+        entrypoint=[],
+        remove=True,
         volumes={volume: {"bind": "/var", "mode": "rw"}},
     )
 
 
-def test_a_reboot_leftover_node_and_var_volume_are_replaced(standin_image, cluster_name, docker_engine) -> None:
+def test_a_reboot_leftover_node_and_var_volume_are_replaced(
+    standin_image, cluster_name, docker_engine
+) -> None:
     """After a reboot or a reap: a stopped node of the same name (a 409 for `docker create`) and the
     old /var volume (etcd data, kubelet certs) are removed before the node is created again."""
     name, volume = f"{cluster_name}-control-plane", f"{cluster_name}-control-plane-var"
     _leftover_volume(docker_engine, volume, cluster_name, standin_image)
     old = docker_engine.containers.create(
-        standin_image, ["true"], entrypoint=[], name=name, labels={LABEL_CLUSTER: cluster_name, "io.gatewaykit.role": "node"}
+        standin_image,
+        ["true"],
+        entrypoint=[],
+        name=name,
+        labels={LABEL_CLUSTER: cluster_name, "io.gatewaykit.role": "node"},
     )
     node = _node(standin_image, cluster_name, docker_engine).start(timeout=30)
     assert node.id != old.id
@@ -407,23 +414,62 @@ def _multi_platform_archive() -> bytes:
         tar.add(shutil.which("busybox"), arcname="bin/busybox")
     layer_tar = layer_buf.getvalue()
     layer = gzip.compress(layer_tar, mtime=0)
-    config = json.dumps({"architecture": "amd64", "os": "linux", "config": {},
-                         "rootfs": {"type": "layers", "diff_ids": [digest(layer_tar)]}}).encode()
+    config = json.dumps(
+        {
+            "architecture": "amd64",
+            "os": "linux",
+            "config": {},
+            "rootfs": {"type": "layers", "diff_ids": [digest(layer_tar)]},
+        }
+    ).encode()
     oci = "application/vnd.oci.image"
-    manifest = json.dumps({"schemaVersion": 2, "mediaType": f"{oci}.manifest.v1+json",
-                           "config": {"mediaType": f"{oci}.config.v1+json", "digest": digest(config), "size": len(config)},
-                           "layers": [{"mediaType": f"{oci}.layer.v1.tar+gzip", "digest": digest(layer),
-                                       "size": len(layer)}]}).encode()
+    manifest = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": f"{oci}.manifest.v1+json",
+            "config": {"mediaType": f"{oci}.config.v1+json", "digest": digest(config), "size": len(config)},
+            "layers": [
+                {"mediaType": f"{oci}.layer.v1.tar+gzip", "digest": digest(layer), "size": len(layer)}
+            ],
+        }
+    ).encode()
     absent = b'{"schemaVersion":2,"config":{},"layers":[]}'
-    index = json.dumps({"schemaVersion": 2, "mediaType": f"{oci}.index.v1+json", "manifests": [
-        {"mediaType": f"{oci}.manifest.v1+json", "digest": digest(manifest), "size": len(manifest),
-         "platform": {"architecture": "amd64", "os": "linux"}},
-        {"mediaType": f"{oci}.manifest.v1+json", "digest": digest(absent), "size": len(absent),
-         "platform": {"architecture": "arm64", "os": "linux", "variant": "v8"}}]}).encode()
-    top = json.dumps({"schemaVersion": 2, "manifests": [
-        {"mediaType": f"{oci}.index.v1+json", "digest": digest(index), "size": len(index),
-         "annotations": {"io.containerd.image.name": "docker.io/gatewaykit/multi:1",
-                         "org.opencontainers.image.ref.name": "1"}}]}).encode()
+    index = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": f"{oci}.index.v1+json",
+            "manifests": [
+                {
+                    "mediaType": f"{oci}.manifest.v1+json",
+                    "digest": digest(manifest),
+                    "size": len(manifest),
+                    "platform": {"architecture": "amd64", "os": "linux"},
+                },
+                {
+                    "mediaType": f"{oci}.manifest.v1+json",
+                    "digest": digest(absent),
+                    "size": len(absent),
+                    "platform": {"architecture": "arm64", "os": "linux", "variant": "v8"},
+                },
+            ],
+        }
+    ).encode()
+    top = json.dumps(
+        {
+            "schemaVersion": 2,
+            "manifests": [
+                {
+                    "mediaType": f"{oci}.index.v1+json",
+                    "digest": digest(index),
+                    "size": len(index),
+                    "annotations": {
+                        "io.containerd.image.name": "docker.io/gatewaykit/multi:1",
+                        "org.opencontainers.image.ref.name": "1",
+                    },
+                }
+            ],
+        }
+    ).encode()
     out = io.BytesIO()
     with tarfile.open(fileobj=out, mode="w") as tar:
         for name, data in [("oci-layout", b'{"imageLayoutVersion":"1.0.0"}'), ("index.json", top)] + [
@@ -454,7 +500,9 @@ def test_a_multi_platform_image_imports_for_the_nodes_platform(
             proc = subprocess.run(kinds, stdin=f, capture_output=True, text=True)
         assert proc.returncode == 1 and "content digest sha256:" in proc.stderr and "not found" in proc.stderr
         with archive.open("rb") as f:
-            import_archive(node, f, platform=node.platform(), snapshotter=node.snapshotter(), step="load images")
+            import_archive(
+                node, f, platform=node.platform(), snapshotter=node.snapshotter(), step="load images"
+            )
         listed = node.exec(["ctr", "--namespace=k8s.io", "images", "ls", "-q"])[1].split()
         assert "docker.io/gatewaykit/multi:1" in listed
     finally:
@@ -480,15 +528,25 @@ def test_load_images_saves_from_docker_into_the_nodes_containerd(
         node.stop()
 
 
-def test_helper_containers_get_files_copied_in_not_bind_mounted(standin_image, cluster_name, docker_engine) -> None:
+def test_helper_containers_get_files_copied_in_not_bind_mounted(
+    standin_image, cluster_name, docker_engine
+) -> None:
     from gatewaykit.backends._node import ensure_network, run_helper
 
     net = ensure_network(docker_engine, f"{cluster_name}-net", cluster_name)
     code, logs = run_helper(
         docker_engine,
         standin_image,
-        ["sh", "-c", "ls -l /work/kubeconfig; cat /work/kubeconfig /work/operator.yaml; grep -c ' /work' /proc/self/mountinfo"],
-        files={"/work/kubeconfig": (b"apiVersion: v1\n", 0o600), "/work/operator.yaml": (b"kind: IstioOperator\n", 0o644)},
+        [
+            "sh",
+            "-c",
+            "ls -l /work/kubeconfig; cat /work/kubeconfig /work/operator.yaml; "
+            "grep -c ' /work' /proc/self/mountinfo",
+        ],
+        files={
+            "/work/kubeconfig": (b"apiVersion: v1\n", 0o600),
+            "/work/operator.yaml": (b"kind: IstioOperator\n", 0o644),
+        },
         network=net,
         labels={LABEL_CLUSTER: cluster_name},
         timeout=30,
@@ -500,14 +558,22 @@ def test_helper_containers_get_files_copied_in_not_bind_mounted(standin_image, c
     assert not docker_engine.containers.list(all=True, filters={"label": f"{LABEL_CLUSTER}={cluster_name}"})
 
 
-def test_a_fake_internet_that_does_not_serve_fails_clearly(standin_image, cluster_name, docker_engine, tmp_path) -> None:
+def test_a_fake_internet_that_does_not_serve_fails_clearly(
+    standin_image, cluster_name, docker_engine, tmp_path
+) -> None:
     from gatewaykit.backends.kind import KindSandbox
 
     sb = KindSandbox(name=cluster_name, state_dir=tmp_path, start=False)
     container = docker_engine.containers.run(
         standin_image,
-        ["sh", "-c", "echo '/usr/local/bin/python: No module named gatewaykit.workloads.internet.__main__'; exit 1"],
-        entrypoint=[], detach=True, labels={LABEL_CLUSTER: cluster_name},
+        [
+            "sh",
+            "-c",
+            "echo '/usr/local/bin/python: No module named gatewaykit.workloads.internet.__main__'; exit 1",
+        ],
+        entrypoint=[],
+        detach=True,
+        labels={LABEL_CLUSTER: cluster_name},
     )
     with pytest.raises(NotReadyError) as info:
         sb._internet_serving(container, timeout=20)

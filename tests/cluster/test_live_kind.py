@@ -64,8 +64,11 @@ def _missing_images() -> list[str]:
     from gatewaykit.backends._node import local_image
 
     client = docker.from_env()
-    return [i.ref for i in pinned_images() if i.role in ("node", "istioctl", "cluster", "internet")
-            and local_image(client, i.ref) is None]
+    return [
+        i.ref
+        for i in pinned_images()
+        if i.role in ("node", "istioctl", "cluster", "internet") and local_image(client, i.ref) is None
+    ]
 
 
 @pytest.fixture(scope="session")
@@ -80,7 +83,9 @@ def kind_sandbox():
         )
 
     # Attaches to the cluster `gatewaykit cluster up` made (the CI job), or creates it.
-    sb = KindSandbox(reuse=True, internet=True, progress=lambda step: print(f"[kind] {step}", file=sys.stderr))
+    sb = KindSandbox(
+        reuse=True, internet=True, progress=lambda step: print(f"[kind] {step}", file=sys.stderr)
+    )
     yield sb
     sb.close()
 
@@ -101,8 +106,10 @@ def test_ingress_control_through_the_node_ports(with_samples) -> None:
     assert "gateway.networking.istio.io/httpbin-gateway" in str(report)
     r = sb.curl('curl -s -I -HHost:httpbin.example.com "http://$INGRESS_HOST:$INGRESS_PORT/status/200"')
     assert r.exit_code == 0 and r.status == 200 and r.headers["server"] == "istio-envoy"
-    r = sb.curl('curl -s -o /dev/null -w "%{http_code}" -HHost:httpbin.example.com '
-                '"http://$INGRESS_HOST:$INGRESS_PORT/status/418"')
+    r = sb.curl(
+        'curl -s -o /dev/null -w "%{http_code}" -HHost:httpbin.example.com '
+        '"http://$INGRESS_HOST:$INGRESS_PORT/status/418"'
+    )
     assert r.stdout == "418"
     r = sb.curl('curl -s -I -HHost:httpbin.example.com "http://$INGRESS_HOST:$INGRESS_PORT/headers"')
     assert r.status == 404
@@ -125,7 +132,9 @@ def test_webhook_rejection_text(kind_sandbox) -> None:
 
 
 def test_the_shell_speaks_kubernetes_with_the_pinned_tools(with_samples) -> None:
-    out = with_samples.shell("kubectl get deploy httpbin -o jsonpath='{.spec.template.spec.containers[0].image}'")
+    out = with_samples.shell(
+        "kubectl get deploy httpbin -o jsonpath='{.spec.template.spec.containers[0].image}'"
+    )
     assert out.exit_code == 0 and out.output == "docker.io/mccutchen/go-httpbin:v2.15.0"
     version = with_samples.shell("istioctl version --remote=false")
     assert version.exit_code == 0 and version.output.strip() == "client version: 1.27.1"
@@ -134,7 +143,9 @@ def test_the_shell_speaks_kubernetes_with_the_pinned_tools(with_samples) -> None
 
 
 def test_the_fake_internet_answers_in_mesh(with_samples) -> None:
-    r = with_samples.curl("curl -sS -o /dev/null -w '%{http_code}' http://httpbin.org/status/200", source="default/curl")
+    r = with_samples.curl(
+        "curl -sS -o /dev/null -w '%{http_code}' http://httpbin.org/status/200", source="default/curl"
+    )
     assert (r.exit_code, r.stdout) == (0, "200")
 
 
