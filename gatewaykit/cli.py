@@ -56,12 +56,19 @@ def _error(console: Any, text: str) -> None:
 class _StepProgress:
     """The progress hook for ``KindSandbox``: one rich status line per step, ticked when done."""
 
-    def __init__(self, console: Any) -> None:
+    def __init__(self, console: Any, steps: Sequence[str] = ()) -> None:
         self.console = console
+        self.steps = set(steps)
         self.current: str | None = None
         self._status: Any = None
 
     def __call__(self, step: str) -> None:
+        if self.steps and step not in self.steps:  # a note within a step: the status line only
+            if self._status is not None:
+                self._status.update(f"{self.current}: {step}" if self.current else step)
+            else:
+                self.console.print(f"  {step}", soft_wrap=True)
+            return
         if self.current is not None:
             self.console.print(f"[green]✓[/green] {self.current}")
         self.current = step
@@ -83,9 +90,9 @@ class _StepProgress:
 
 
 def _cluster_up(args: argparse.Namespace, console: Any) -> int:
-    from gatewaykit.backends.kind import KindSandbox
+    from gatewaykit.backends.kind import STEPS, KindSandbox
 
-    progress = _StepProgress(console)
+    progress = _StepProgress(console, STEPS)
     try:
         sb = KindSandbox(
             reuse=True,
@@ -105,7 +112,7 @@ def _cluster_up(args: argparse.Namespace, console: Any) -> int:
 
 
 def _cluster_down(args: argparse.Namespace, console: Any) -> int:
-    from gatewaykit.backends.kind import remove_cluster
+    from gatewaykit.backends._node import remove_cluster
 
     removed = remove_cluster(None if args.all else args.name)
     for item in removed:
@@ -116,7 +123,7 @@ def _cluster_down(args: argparse.Namespace, console: Any) -> int:
 
 
 def _cluster_status(args: argparse.Namespace, console: Any) -> int:
-    from gatewaykit.backends.kind import cluster_status
+    from gatewaykit.backends._node import cluster_status
 
     rows = cluster_status(args.name)
     if not rows:
@@ -136,42 +143,63 @@ def _cluster_status(args: argparse.Namespace, console: Any) -> int:
     return 0
 
 
-def _docker_cli() -> str:
-    cli = shutil.which("docker")
-    if not cli:
-        raise SystemExit("gatewaykit images: the docker CLI is needed (apt-get install docker.io)")
-    return cli
-
-
 def _images_pull(args: argparse.Namespace, console: Any) -> int:
-    from gatewaykit.backends.kind import CLUSTER_DIR, docker_client, image_candidates, pinned_images
+    from gatewaykit.backends._kindconfig import CLUSTER_DIR, pinned_images
+    from gatewaykit.backends._node import docker_client, ensure_images, local_image
 
     client = docker_client()
+    progress = _StepProgress(console)
+    try:
+        ensure_images(client, [i for i in pinned_images() if i.role != "internet"], progress)
+    finally:
+        progress.finish()
     for img in pinned_images():
-        if img.role == "internet":
-            console.print(f"building {img.ref} from cluster/internet/Dockerfile")
-            client.images.build(
-                path=str(CLUSTER_DIR.parent), dockerfile="cluster/internet/Dockerfile", tag=img.ref, rm=True
-            )
-            continue
-        console.print(f"pulling {img.ref}")
-        if "@" in img.ref:
-            # Pull by digest (the engine verifies it), then tag it: `docker save` of a digest
-            # reference loses the name, so the bundle carries repo:tag.
-            by_digest = image_candidates(img.ref)[1]
-            image = client.images.pull(by_digest)
-            repo, tag = img.ref.split("@", 1)[0].rsplit(":", 1)
-            image.tag(repo, tag)
-        else:
-            client.images.pull(img.ref)
+        if img.role == "internet" and (args.rebuild or local_image(client, img.ref) is None):
+            console.print(f"building {img.tagged} from cluster/internet/Dockerfile")
+            from gatewaykit.backends._errormap import docker_errors
+
+            with docker_errors("building the fake internet"):
+                client.images.build(
+                    path=str(CLUSTER_DIR.parent),
+                    dockerfile="cluster/internet/Dockerfile",
+                    tag=img.tagged,
+                    rm=True,
+                )
     console.print("[green]all pinned images are present[/green]")
     return 0
 
 
-def _bundle_refs() -> list[str]:
-    from gatewaykit.backends.kind import pinned_images
+def _images_lock(args: argparse.Namespace, console: Any) -> int:
+    """Write the registry digest of every pulled image into cluster/images.txt (``--check``: compare)."""
+    from gatewaykit.backends._kindconfig import CLUSTER_DIR
+    from gatewaykit.backends._node import docker_client, lock_images
 
-    return [img.ref.split("@", 1)[0] for img in pinned_images()]
+    path = CLUSTER_DIR / "images.txt"
+    text, changes = lock_images(docker_client(), path.read_text())
+    for line in changes:
+        console.print(line, soft_wrap=True)
+    if args.check:
+        if changes:
+            console.print(f"[red]{len(changes)} image(s) differ from {path}[/red]")
+            return 1
+        console.print("every image is pinned by the digest the registry serves")
+        return 0
+    path.write_text(text)
+    console.print(f"wrote {path}" if changes else "nothing to change")
+    return 0
+
+
+def _bundle_refs() -> list[str]:
+    from gatewaykit.backends._kindconfig import pinned_images
+
+    return [img.tagged for img in pinned_images()]
+
+
+def _docker_cli() -> str:
+    cli = shutil.which("docker")
+    if not cli:
+        raise SystemExit("gatewaykit images: the docker CLI is needed (it comes with Docker)")
+    return cli
 
 
 def _images_save(args: argparse.Namespace, console: Any) -> int:
@@ -187,7 +215,8 @@ def _images_load(args: argparse.Namespace, console: Any) -> int:
     console.print(f"loading {args.bundle} into Docker")
     subprocess.run([_docker_cli(), "load", "-i", args.bundle], check=True)
     if args.into:
-        from gatewaykit.backends.kind import KindNode, NodeSpec, docker_client, find_node, pinned_images
+        from gatewaykit.backends._kindconfig import NodeSpec, pinned_images
+        from gatewaykit.backends._node import KindNode, docker_client, find_node, load_images
 
         client = docker_client()
         container = find_node(args.into, client)
@@ -195,29 +224,7 @@ def _images_load(args: argparse.Namespace, console: Any) -> int:
             console.print(f"[red]no running cluster {args.into}[/red]")
             return 1
         node = KindNode.attach(NodeSpec.load(), container, client)
-        for img in pinned_images():
-            if img.role != "cluster":
-                continue
-            console.print(f"importing {img.ref} into {container.name}")
-            pipe = subprocess.Popen([_docker_cli(), "save", img.ref], stdout=subprocess.PIPE)
-            subprocess.run(
-                [
-                    _docker_cli(),
-                    "exec",
-                    "-i",
-                    node.id,
-                    "ctr",
-                    "--namespace=k8s.io",
-                    "images",
-                    "import",
-                    "--all-platforms",
-                    "--digests",
-                    "-",
-                ],
-                stdin=pipe.stdout,
-                check=True,
-            )
-            pipe.wait()
+        load_images(node, [i for i in pinned_images() if i.role == "cluster"], lambda t: console.print(t))
     console.print("[green]done[/green]")
     return 0
 
@@ -254,9 +261,13 @@ def build_parser() -> argparse.ArgumentParser:
     status.set_defaults(func=_cluster_status)
 
     images = sub.add_parser("images", help="the pinned images: pull, save to one bundle, load offline")
-    isub = images.add_subparsers(dest="command", metavar="{pull,save,load}")
+    isub = images.add_subparsers(dest="command", metavar="{pull,lock,save,load}")
     pull = isub.add_parser("pull", help="pull every pinned image (and build the fake internet image)")
+    pull.add_argument("--rebuild", action="store_true", help="rebuild the fake internet image")
     pull.set_defaults(func=_images_pull)
+    lock = isub.add_parser("lock", help="pin every pulled image by its registry digest in cluster/images.txt")
+    lock.add_argument("--check", action="store_true", help="only compare; exit 1 when a digest differs")
+    lock.set_defaults(func=_images_lock)
     save = isub.add_parser("save", help="write every pinned image into one tarball")
     save.add_argument("bundle", help="the tarball to write, e.g. gatewaykit-images.tar")
     save.set_defaults(func=_images_save)

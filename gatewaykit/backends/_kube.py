@@ -15,20 +15,22 @@ Split in two on purpose:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pathlib
 import re
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
 
+from gatewaykit.backends._errormap import foreign_types, kube_errors, map_kube_error
 from gatewaykit.backends.base import ApplyReport, ManifestSource
-from gatewaykit.errors import ClusterError, ManifestError, NotReadyError, ValidationError
+from gatewaykit.errors import BackendError, ClusterError, ManifestError, NotReadyError, ValidationError
 
 __all__ = [
     "CLUSTER_EXTRA_HINT",
@@ -287,6 +289,9 @@ def configz_versions(configz: Any) -> dict[tuple[str, str, str], str]:
 
 
 _XDS_TYPES = ("cluster", "listener", "route", "endpoint")
+# A bare kind that more than one API group serves: the one `kubectl get` would pick here.
+_PREFERRED_GROUP = {"Gateway": "networking.istio.io"}
+_ISTIO_VERSIONS = ("networking.istio.io/v1", "networking.istio.io/v1beta1", "networking.istio.io/v1alpha3")
 
 
 def proxies_synced(syncz: Any, namespaces: Sequence[str] = ("istio-system",)) -> bool | None:
@@ -361,6 +366,19 @@ class _Applied:
 ProgressHook = Callable[[str], None]
 
 
+@contextlib.contextmanager
+def _only_api_errors(what: str) -> Iterator[None]:
+    """Like :func:`kube_errors`, but the API server's own answers (``DynamicApiError``: a
+    rejection, NotFound) go to the caller, who renders them as kubectl would."""
+    exceptions = require_cluster_extra("kubernetes.dynamic.exceptions")
+    try:
+        yield
+    except exceptions.DynamicApiError:
+        raise
+    except foreign_types("kube") as exc:
+        raise map_kube_error(exc, what) from exc
+
+
 class KubeClient:
     """kubectl's apply/delete/exec/logs over the ``kubernetes`` client.
 
@@ -416,10 +434,8 @@ class KubeClient:
         """The ``DynamicClient`` (discovery on first use)."""
         if self._dyn is None:
             dynamic = require_cluster_extra("kubernetes.dynamic")
-            try:
+            with kube_errors("cannot reach the Kubernetes API server"):
                 self._dyn = dynamic.DynamicClient(self.api, cache_file=self._discovery_cache)
-            except Exception as exc:  # urllib3 errors, ApiException: no API server
-                raise ClusterError(f"cannot reach the Kubernetes API server: {exc}") from exc
         return self._dyn
 
     def core(self) -> Any:
@@ -430,10 +446,7 @@ class KubeClient:
     def close(self) -> None:
         """Close the HTTP pools and forget the discovery cache."""
         if self._api is not None:
-            try:
-                self._api.close()
-            except Exception:
-                pass
+            self._api.close()  # closes urllib3's pools; raises nothing
             self._api = None
         self._dyn = None
         try:
@@ -445,9 +458,13 @@ class KubeClient:
         """The dynamic-client resource serving ``doc`'s apiVersion/kind (ManifestError if none)."""
         exceptions = require_cluster_extra("kubernetes.dynamic.exceptions")
         try:
-            return self.dynamic.resources.get(api_version=doc.api_version, kind=doc.kind)
-        except exceptions.ResourceNotFoundError:
-            # A CRD applied a moment ago: refresh discovery once before giving up.
+            with kube_errors("discovery"):
+                return self.dynamic.resources.get(api_version=doc.api_version, kind=doc.kind)
+        except ClusterError as first:
+            if not isinstance(first.__cause__, exceptions.ResourceNotFoundError):
+                raise
+        # A CRD applied a moment ago: refresh discovery once before giving up.
+        with kube_errors("discovery"):
             self.dynamic.resources.invalidate_cache()
             try:
                 return self.dynamic.resources.get(api_version=doc.api_version, kind=doc.kind)
@@ -475,11 +492,12 @@ class KubeClient:
     ) -> dict[str, Any] | None:
         """The object as the server has it, or None when it does not exist."""
         exceptions = require_cluster_extra("kubernetes.dynamic.exceptions")
-        res = self.dynamic.resources.get(api_version=api_version, kind=kind)
-        try:
-            obj = res.get(name=name, namespace=namespace if res.namespaced else None)
-        except exceptions.NotFoundError:
-            return None
+        with kube_errors(f"get {kind} {name}"):
+            res = self.dynamic.resources.get(api_version=api_version, kind=kind)
+            try:
+                obj = res.get(name=name, namespace=namespace if res.namespaced else None)
+            except exceptions.NotFoundError:
+                return None
         return obj.to_dict() if hasattr(obj, "to_dict") else dict(obj)
 
     # -- apply / delete
@@ -524,25 +542,7 @@ class KubeClient:
             )
             for d in crds
         }
-        # 1. dry run everything that can be checked now (a namespace or CRD created by this very
-        #    manifest does not exist yet: those objects are checked when applied for real).
-        errors: list[str] = []
-        warnings: list[str] = []
-        for doc in crds + rest:
-            res = self._resource_or_none(doc, defined_here)
-            if res is None:
-                continue
-            ns = self._namespace(doc, res)
-            if ns is not None and ns in new_namespaces and self.get("v1", "Namespace", ns) is None:
-                continue
-            before = self._get_raw(res, doc.name, ns)
-            try:
-                _, w = self._ssa(res, doc, ns, dry_run=True)
-                warnings.extend(w)
-            except ValidationError as exc:
-                errors.append(self._rerender(exc, doc, "creating" if before is None else "patching"))
-        if errors:
-            raise ValidationError("\n".join(errors), errors=errors, warnings=warnings)
+        self._dry_run(crds + rest, new_namespaces, defined_here)  # rejections raise; warnings recur
         # 2. for real: CRDs first, wait until the API server serves them.
         applied: list[_Applied] = []
         for doc in crds:
@@ -561,6 +561,33 @@ class KubeClient:
         if progress:
             progress("applied")
         return ApplyReport(lines=lines, warnings=tuple(all_warnings)), changed
+
+    def _dry_run(
+        self, docs: Sequence[Document], new_namespaces: set[str], defined_here: set[tuple[str, str]]
+    ) -> list[str]:
+        """Server-side apply every object with ``dryRun=All``; all rejections at once, kubectl's text.
+
+        A namespace or CRD created by this very manifest does not exist yet: those objects are
+        checked when applied for real.
+        """
+        errors: list[str] = []
+        warnings: list[str] = []
+        for doc in docs:
+            res = self._resource_or_none(doc, defined_here)
+            if res is None:
+                continue
+            ns = self._namespace(doc, res)
+            if ns is not None and ns in new_namespaces and self.get("v1", "Namespace", ns) is None:
+                continue
+            before = self._get_raw(res, doc.name, ns)
+            try:
+                _, w = self._ssa(res, doc, ns, dry_run=True)
+                warnings.extend(w)
+            except ValidationError as exc:
+                errors.append(self._rerender(exc, doc, "creating" if before is None else "patching"))
+        if errors:
+            raise ValidationError("\n".join(errors), errors=errors, warnings=warnings)
+        return warnings
 
     def _resource_or_none(self, doc: Document, defined_here: set[tuple[str, str]] = frozenset()) -> Any:  # type: ignore[assignment]
         """The API resource of ``doc``, or None when a CRD in the same manifest defines its kind."""
@@ -598,7 +625,8 @@ class KubeClient:
             manifest = Manifest(dict(doc.obj), Source(doc.source, doc.index))
             try:
                 report = validate(manifest)
-            except Exception:  # something our validation does not model: the server decides
+            except (ValueError, KeyError, TypeError, AttributeError):
+                # Something our validation does not model: the API server and the webhook decide.
                 continue
             ok = getattr(report, "ok", None)
             rejected = (not ok) if ok is not None else bool(report.errors or report.schema_errors)
@@ -608,8 +636,8 @@ class KubeClient:
                     ns = doc.namespace or self.default_namespace
                     if self.get(doc.api_version, doc.kind, doc.name, ns) is not None:
                         verb = "patching"
-                except Exception:
-                    pass
+                except BackendError:
+                    pass  # cannot tell: kubectl's verb for a new object
                 errors.append(
                     render_rejection(
                         manifest, report, verb=verb, namespace=doc.namespace or self.default_namespace
@@ -628,13 +656,12 @@ class KubeClient:
 
     def _get_raw(self, res: Any, name: str, namespace: str | None) -> dict[str, Any] | None:
         exceptions = require_cluster_extra("kubernetes.dynamic.exceptions")
-        try:
-            obj = res.get(name=name, namespace=namespace)
-        except exceptions.NotFoundError:
-            return None
-        except exceptions.DynamicApiError as exc:
-            raise ClusterError(f"reading {res.kind} {name}: {exc.summary()}") from exc
-        return obj.to_dict()
+        with kube_errors(f"reading {res.kind} {name}"):
+            try:
+                obj = res.get(name=name, namespace=namespace)
+            except exceptions.NotFoundError:
+                return None
+        return dict(obj.to_dict())
 
     def _ssa(
         self, res: Any, doc: Document, namespace: str | None, *, dry_run: bool
@@ -644,14 +671,15 @@ class KubeClient:
         if dry_run:
             kwargs["dry_run"] = "All"
         try:
-            resp = res.server_side_apply(
-                body=self._body(doc),
-                namespace=namespace,
-                field_manager=self.field_manager,
-                force_conflicts=True,
-                serialize=False,
-                **kwargs,
-            )
+            with _only_api_errors(f"applying {doc.kind} {doc.name}"):
+                resp = res.server_side_apply(
+                    body=self._body(doc),
+                    namespace=namespace,
+                    field_manager=self.field_manager,
+                    force_conflicts=True,
+                    serialize=False,
+                    **kwargs,
+                )
         except exceptions.DynamicApiError as exc:
             # Rejections kubectl prints as "Error from server ...": invalid (422), denied by a webhook
             # (400), forbidden (403), or a namespace that does not exist (404).
@@ -706,11 +734,12 @@ class KubeClient:
             res = self.resource_for(doc)
             ns = self._namespace(doc, res)
             try:
-                res.delete(
-                    name=doc.name,
-                    namespace=ns,
-                    propagation_policy="Foreground" if doc.kind == "Namespace" else "Background",
-                )
+                with _only_api_errors(f"deleting {doc.kind} {doc.name}"):
+                    res.delete(
+                        name=doc.name,
+                        namespace=ns,
+                        propagation_policy="Foreground" if doc.kind == "Namespace" else "Background",
+                    )
             except exceptions.NotFoundError:
                 plural = f"{res.name}.{res.group}" if res.group else res.name
                 lines.append(
@@ -773,9 +802,10 @@ class KubeClient:
     def pod_events(self, namespace: str, selector: str) -> str:
         """Waiting reasons of the pods behind a selector (``ErrImagePull``...), for error messages."""
         try:
-            pods = self.core().list_namespaced_pod(namespace, label_selector=selector).items
-        except Exception:
-            return ""
+            with kube_errors(f"pods of {selector}"):
+                pods = self.core().list_namespaced_pod(namespace, label_selector=selector).items
+        except BackendError:
+            return ""  # only used to explain another failure: do not hide that one
         out = []
         for pod in pods:
             for cs in (pod.status.container_statuses or []) if pod.status else []:
@@ -785,37 +815,91 @@ class KubeClient:
         return "\n".join(out)
 
     def istiod_debug(self, path: str) -> Any:
-        """GET an istiod debug endpoint (``syncz``, ``configz``) through the API server's pod proxy."""
-        pods = self.core().list_namespaced_pod(self.istio_namespace, label_selector="app=istiod").items
+        """GET an istiod debug endpoint (``syncz``, ``configz``, ``mesh``) from inside istiod's pod.
+
+        istiod serves ``/debug/*`` on 15014 only to localhost or to authenticated XDS clients
+        (``allowAuthenticatedOrLocalhost``, pilot/pkg/xds/debug.go): through the API server's pod
+        proxy the request comes from the node's address and gets 401. So it runs
+        ``pilot-discovery request GET /debug/<path>`` in the ``discovery`` container, which asks
+        127.0.0.1:15014 and prints the body (pilot/cmd/pilot-discovery/app/request.go) -- what
+        ``kubectl exec`` would do.
+
+        Raises:
+            NotReadyError: no running istiod, or istiod answered with an error.
+        """
+        with kube_errors("istiod"):
+            pods = self.core().list_namespaced_pod(self.istio_namespace, label_selector="app=istiod").items
         running = [p for p in pods if p.status and p.status.phase == "Running"]
         if not running:
             raise NotReadyError("istiod", f"no running istiod pod in {self.istio_namespace}")
         name = running[0].metadata.name
-        resp = self.dynamic.request(
-            "get",
-            f"/api/v1/namespaces/{self.istio_namespace}/pods/{name}:15014/proxy/debug/{path}",
-            serialize=False,
+        res = self.exec(
+            self.istio_namespace,
+            name,
+            ["pilot-discovery", "request", "GET", f"/debug/{path}"],
+            container="discovery",
         )
-        data = resp.data if hasattr(resp, "data") else resp
-        return json.loads(data)
+        out, err = res.stdout.decode("utf-8", "replace"), res.stderr.decode("utf-8", "replace")
+        if res.exit_code != 0:
+            raise NotReadyError("istiod", f"/debug/{path} failed (exit {res.exit_code}): {err.strip()}")
+        try:
+            return json.loads(out)
+        except ValueError as exc:
+            raise NotReadyError("istiod", f"/debug/{path} is not JSON: {out[:200]!r}") from exc
+
+    def _poll(
+        self, what: str, check: Callable[[], bool], deadline: float, message: str, pause: float
+    ) -> None:
+        """Call ``check`` until it is true; at the deadline raise NotReadyError with istiod's log.
+
+        A NotReadyError from ``check`` (istiod restarting) counts as "not yet" until the deadline.
+        """
+        last = ""
+        while True:
+            try:
+                if check():
+                    return
+            except NotReadyError as exc:
+                last = f" ({exc})"
+            if time.monotonic() > deadline:
+                raise NotReadyError(what, message + last, self.istiod_log())
+            time.sleep(pause)
+
+    def istiod_log(self) -> str:
+        """The last lines of istiod's log ("" when it cannot be read), for error messages."""
+        try:
+            return self.logs(self.istio_namespace, "app=istiod", container="discovery", tail=20)
+        except BackendError:
+            return ""
 
     def wait_mesh_config(self, want: Mapping[str, Any], timeout: float = 60.0) -> None:
         """Wait until istiod's active mesh config (``/debug/mesh``) contains ``want``.
 
         ``outboundTrafficPolicy.mode`` absent means ``ALLOW_ANY``, Istio's default (§11.2).
         """
-        deadline = time.monotonic() + timeout
-        while True:
-            mesh = self.istiod_debug("mesh")
-            if mesh_config_has(mesh, want):
-                return
-            if time.monotonic() > deadline:
-                raise NotReadyError(
-                    "mesh config",
-                    f"istiod does not run with {json.dumps(want)} after {timeout:g} s",
-                    self.logs(self.istio_namespace, "app=istiod", container="discovery", tail=20),
-                )
-            time.sleep(0.5)
+        self._poll(
+            "mesh config",
+            lambda: mesh_config_has(self.istiod_debug("mesh"), want),
+            time.monotonic() + timeout,
+            f"istiod does not run with {json.dumps(want)} after {timeout:g} s",
+            0.5,
+        )
+
+    def _istio_versions(
+        self, objects: Sequence[tuple[str, str, str]], deleted: bool
+    ) -> dict[tuple[str, str, str], str]:
+        """``(kind, namespace, name) -> resourceVersion`` the API server holds ("" when deleted)."""
+        want: dict[tuple[str, str, str], str] = {}
+        for kind, ns, name in objects:
+            obj = None
+            for api in () if deleted else _ISTIO_VERSIONS:
+                try:
+                    obj = self.get(api, kind, name, ns)
+                    break
+                except BackendError:
+                    continue  # that apiVersion does not serve this kind
+            want[(kind, ns, name)] = str(((obj or {}).get("metadata") or {}).get("resourceVersion", ""))
+        return want
 
     def wait_config_live(
         self,
@@ -838,84 +922,57 @@ class KubeClient:
         if not deleted:
             for kind, _group, ns, name in changed:
                 if kind == "Deployment":
-                    self.wait_rollout(
-                        ns or self.default_namespace, name, timeout=max(1.0, deadline - time.monotonic())
-                    )
+                    left = max(1.0, deadline - time.monotonic())
+                    self.wait_rollout(ns or self.default_namespace, name, timeout=left)
         istio = [(k, ns or "", n) for k, g, ns, n in changed if g.endswith("istio.io")]
         if istio:
-            want: dict[tuple[str, str, str], str] = {}
-            for kind, ns, name in istio:
-                if deleted:
-                    want[(kind, ns, name)] = ""
-                else:
-                    obj = None
-                    for api in (
-                        "networking.istio.io/v1",
-                        "networking.istio.io/v1beta1",
-                        "networking.istio.io/v1alpha3",
-                    ):
-                        try:
-                            obj = self.get(api, kind, name, ns)
-                            break
-                        except Exception:
-                            continue
-                    want[(kind, ns, name)] = str(
-                        ((obj or {}).get("metadata") or {}).get("resourceVersion", "")
-                    )
-            while True:
+            want = self._istio_versions(istio, deleted)
+
+            def istiod_has_it() -> bool:
                 have = configz_versions(self.istiod_debug("configz"))
                 if deleted:
-                    missing = [k for k in want if k in have]
-                else:
-                    missing = [k for k, rv in want.items() if have.get(k) != rv]
-                if not missing:
-                    break
-                if time.monotonic() > deadline:
-                    raise NotReadyError(
-                        "config propagation",
-                        f"istiod has not seen {', '.join('/'.join(m) for m in missing)} after {timeout:g} s",
-                        self.logs(self.istio_namespace, "app=istiod", container="discovery", tail=20),
-                    )
-                time.sleep(0.2)
-        synced_once = False
-        while True:
-            state = proxies_synced(self.istiod_debug("syncz"), (self.istio_namespace,))
-            if state:
-                if synced_once:
-                    return
-                synced_once = True
-            else:
-                synced_once = False
-            if time.monotonic() > deadline:
-                raise NotReadyError(
-                    "config propagation",
-                    f"gateway proxies did not ACK the new config within {timeout:g} s",
-                    self.logs(self.istio_namespace, "app=istiod", container="discovery", tail=20),
-                )
-            time.sleep(0.25)
+                    return not [k for k in want if k in have]
+                return not [k for k, rv in want.items() if have.get(k) != rv]
+
+            names = ", ".join("/".join(k) for k in want)
+            self._poll(
+                "config propagation",
+                istiod_has_it,
+                deadline,
+                f"istiod has not seen {names} after {timeout:g} s",
+                0.2,
+            )
+        synced: list[bool] = []
+
+        def acked_twice() -> bool:
+            synced.append(bool(proxies_synced(self.istiod_debug("syncz"), (self.istio_namespace,))))
+            return synced[-2:] == [True, True]
+
+        self._poll(
+            "config propagation",
+            acked_twice,
+            deadline,
+            f"gateway proxies did not ACK the new config within {timeout:g} s",
+            0.25,
+        )
 
     # -- pods, exec, logs
 
-    def pod_for(self, workload: str, *, ready: bool = True) -> tuple[str, str]:
+    def pod_for(self, workload: str) -> tuple[str, str]:
         """``"<namespace>/<workload>"`` -> ``(namespace, pod name)`` of a running pod.
 
         The workload is a Deployment name (``istio-ingressgateway``, ``curl``) or an ``app`` label.
         """
         ns, _, name = workload.rpartition("/")
         ns = ns or self.default_namespace
-        core = self.core()
         selectors = [f"app={name}"]
-        dep = None
-        try:
-            dep = self.get("apps/v1", "Deployment", name, ns)
-        except Exception:
-            dep = None
-        if dep:
-            labels = ((dep.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
-            if labels:
-                selectors.insert(0, ",".join(f"{k}={v}" for k, v in sorted(labels.items())))
+        dep = self.get("apps/v1", "Deployment", name, ns)
+        labels = (((dep or {}).get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
+        if labels:
+            selectors.insert(0, ",".join(f"{k}={v}" for k, v in sorted(labels.items())))
         for selector in selectors:
-            pods = core.list_namespaced_pod(ns, label_selector=selector).items
+            with kube_errors(f"pods of {workload}"):
+                pods = self.core().list_namespaced_pod(ns, label_selector=selector).items
             pods = [
                 p
                 for p in pods
@@ -943,43 +1000,34 @@ class KubeClient:
         client_mod = require_cluster_extra("kubernetes.client")
         stream_mod = require_cluster_extra("kubernetes.stream")
         api_client = self._factory()
+        kwargs: dict[str, Any] = dict(
+            command=list(command),
+            stderr=True,
+            stdin=False,
+            stdout=True,
+            tty=False,
+            _preload_content=False,
+            binary=True,
+        )
+        if container:
+            kwargs["container"] = container
         try:
-            core = client_mod.CoreV1Api(api_client)
-            kwargs: dict[str, Any] = dict(
-                command=list(command),
-                stderr=True,
-                stdin=False,
-                stdout=True,
-                tty=False,
-                _preload_content=False,
-                binary=True,
-            )
-            if container:
-                kwargs["container"] = container
-            try:
+            with kube_errors(f"exec into {namespace}/{pod}"):
+                core = client_mod.CoreV1Api(api_client)
                 ws = stream_mod.stream(core.connect_get_namespaced_pod_exec, pod, namespace, **kwargs)
-            except client_mod.exceptions.ApiException as exc:
-                raise ClusterError(f"exec into {namespace}/{pod}: {exc.reason or exc}") from exc
-            ws.run_forever(timeout=timeout)
-            timed_out = ws.is_open()
-            out = ws.read_channel(1) or b""
-            err = ws.read_channel(2) or b""
-            status = ws.read_channel(3)
-            ws.close()
-            if isinstance(out, str):
-                out = out.encode()
-            if isinstance(err, str):
-                err = err.encode()
-            if timed_out:
-                return ExecResult(
-                    28, out, err + f"\ncurl: (28) gatewaykit stopped the exec after {timeout:g} s\n".encode()
-                )
-            return ExecResult(exit_code_from_status(status), out, err)
+                ws.run_forever(timeout=timeout)
+                timed_out = ws.is_open()
+                out, err, status = ws.read_channel(1) or b"", ws.read_channel(2) or b"", ws.read_channel(3)
+                ws.close()
         finally:
-            try:
-                api_client.close()
-            except Exception:
-                pass
+            api_client.close()
+        out = out.encode() if isinstance(out, str) else out
+        err = err.encode() if isinstance(err, str) else err
+        if timed_out:
+            return ExecResult(
+                28, out, err + f"\ncurl: (28) gatewaykit stopped the exec after {timeout:g} s\n".encode()
+            )
+        return ExecResult(exit_code_from_status(status), out, err)
 
     def logs(
         self,
@@ -992,15 +1040,40 @@ class KubeClient:
         """A container's log (``kubectl logs``); ``selector_or_pod`` is a pod name or ``k=v`` selector."""
         core = self.core()
         pod = selector_or_pod
-        if "=" in selector_or_pod:
-            pods = core.list_namespaced_pod(namespace, label_selector=selector_or_pod).items
-            if not pods:
-                return ""
-            pod = pods[0].metadata.name
         kwargs: dict[str, Any] = {"container": container}
         if tail:
             kwargs["tail_lines"] = tail
-        try:
+        with kube_errors(f"reading the log of {namespace}/{pod} ({container})"):
+            if "=" in selector_or_pod:
+                pods = core.list_namespaced_pod(namespace, label_selector=selector_or_pod).items
+                if not pods:
+                    return ""
+                pod = pods[0].metadata.name
             return str(core.read_namespaced_pod_log(pod, namespace, **kwargs))
-        except Exception as exc:
-            raise ClusterError(f"reading the log of {namespace}/{pod} ({container}): {exc}") from exc
+
+    def pods(self) -> list[dict[str, Any]]:
+        """Every pod in every namespace, as API dicts (``kubectl get pods -A -o json``)."""
+        with kube_errors("listing pods"):
+            items = self.dynamic.resources.get(api_version="v1", kind="Pod").get().to_dict()["items"]
+        return list(items)
+
+    def get_kind(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+        """``kubectl get <kind> -o json``: ``kind`` is a Kind, or ``Kind.group`` to choose the group.
+
+        The bare ``Gateway`` is Istio's (``networking.istio.io``); the Gateway API's is
+        ``Gateway.gateway.networking.k8s.io``.
+        """
+        kind, _, group = kind.partition(".")
+        group = group or _PREFERRED_GROUP.get(kind, "")
+        with kube_errors(f"get {kind}"):
+            found = self.dynamic.resources.search(kind=kind, **({"group": group} if group else {}))
+        served = [r for r in found if getattr(r, "preferred", False)] or found
+        if not served:
+            raise ManifestError(f'error: the server doesn\'t have a resource type "{kind}"')
+        res = served[0]
+        return self.get(
+            f"{res.group}/{res.api_version}" if res.group else res.api_version,
+            res.kind,
+            name,
+            namespace if res.namespaced else None,
+        )

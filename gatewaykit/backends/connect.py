@@ -10,11 +10,18 @@ not create.
 from __future__ import annotations
 
 import getpass
+import os
+import pathlib
 import re
+import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import yaml
+
+from gatewaykit.backends._clusterbackend import ClusterBackend
+from gatewaykit.backends._errormap import kube_errors
 from gatewaykit.backends._kube import (
     MANAGED_BY,
     MANAGED_BY_VALUE,
@@ -23,7 +30,7 @@ from gatewaykit.backends._kube import (
     load_documents,
     require_cluster_extra,
 )
-from gatewaykit.backends.base import ApplyReport, CurlResult, ManifestSource
+from gatewaykit.backends.base import ApplyReport, ManifestSource
 from gatewaykit.errors import ClusterError, NotReadyError
 
 __all__ = [
@@ -120,7 +127,7 @@ def ingress_env_from_service(
     return env
 
 
-class ConnectedSandbox:
+class ConnectedSandbox(ClusterBackend):
     """The ``Backend`` protocol on an existing cluster with Istio.
 
     Args:
@@ -130,6 +137,8 @@ class ConnectedSandbox:
             sidecar injection if missing.
         learner: the learner's name, stored in the ``gatewaykit.io/learner`` label.
         ingress: the ingress gateway workload (default ``<istio namespace>/istio-ingressgateway``).
+        work_dir: the backend's private directory (default: a fresh temporary one, mode 0700); the
+            terminal's kubeconfig (the chosen context only, mode 0600) is written there.
     """
 
     def __init__(
@@ -141,36 +150,40 @@ class ConnectedSandbox:
         learner: str | None = None,
         ingress: str | None = None,
         api_client_factory: Any = None,
+        work_dir: str | os.PathLike[str] | None = None,
     ) -> None:
         self.learner = learner or getpass.getuser()
+        self.label = learner_namespace(self.learner)[3:]
         self.namespace = namespace or learner_namespace(self.learner)
+        self.work_dir = (
+            pathlib.Path(work_dir) if work_dir else pathlib.Path(tempfile.mkdtemp(prefix="gatewaykit-"))
+        )
+        self.work_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self._kubeconfig_source, self._context = kubeconfig, context
         if api_client_factory is None:
             config = require_cluster_extra("kubernetes.config")
 
             def api_client_factory() -> Any:
-                return config.new_client_from_config(config_file=kubeconfig, context=context)
+                with kube_errors("kubeconfig"):
+                    return config.new_client_from_config(config_file=kubeconfig, context=context)
 
+        self._closed = False
         self.kube = KubeClient(
-            api_client_factory,
-            labels={LABEL_LEARNER: learner_namespace(self.learner)[3:]},
-            default_namespace=self.namespace,
+            api_client_factory, labels={LABEL_LEARNER: self.label}, default_namespace=self.namespace
         )
         self.istio = self._detect()
         self.kube.istio_namespace = self.istio.namespace
         self.ingress = ingress or f"{self.istio.namespace}/istio-ingressgateway"
         self._ensure_namespace()
         self._env = self._ingress_env()
-        self._closed = False
+        self._write_kubeconfig()
 
     # -- discovery
 
     def _detect(self) -> IstioInfo:
-        try:
+        assert self.kube is not None
+        with kube_errors("listing Deployments"):
             deps = self.kube.dynamic.resources.get(api_version="apps/v1", kind="Deployment").get()
-        except ClusterError:
-            raise
-        except Exception as exc:
-            raise ClusterError(f"cannot list Deployments: {exc}") from exc
         info = detect_istio(deps.to_dict()["items"])
         if info is None:
             raise NotReadyError(
@@ -181,14 +194,10 @@ class ConnectedSandbox:
         return info
 
     def _ensure_namespace(self) -> None:
+        assert self.kube is not None
         existing = self.kube.get("v1", "Namespace", self.namespace)
         if existing is not None:
-            labels = (existing.get("metadata") or {}).get("labels") or {}
-            if labels.get(MANAGED_BY) != MANAGED_BY_VALUE:
-                raise ClusterError(
-                    f"namespace {self.namespace} exists and was not created by gatewaykit: choose another "
-                    "namespace= (gatewaykit never changes what it did not create)"
-                )
+            self._refuse_unless_ours(existing, "Namespace", self.namespace, None, "use")
             return
         self.kube.apply(
             {
@@ -199,11 +208,18 @@ class ConnectedSandbox:
         )
 
     def _ingress_env(self) -> dict[str, str]:
+        assert self.kube is not None
         ns, _, name = self.ingress.rpartition("/")
         svc = self.kube.get("v1", "Service", name, ns)
         if svc is None:
             return {}
-        nodes = self.kube.dynamic.resources.get(api_version="v1", kind="Node").get().to_dict()["items"]
+        spec = svc.get("spec") or {}
+        if spec.get("type") == "LoadBalancer" and ((svc.get("status") or {}).get("loadBalancer") or {}).get(
+            "ingress"
+        ):
+            return ingress_env_from_service(svc)
+        with kube_errors("listing Nodes"):
+            nodes = self.kube.dynamic.resources.get(api_version="v1", kind="Node").get().to_dict()["items"]
         addresses = []
         for want in ("ExternalIP", "InternalIP"):
             for node in nodes:
@@ -212,37 +228,76 @@ class ConnectedSandbox:
                         addresses.append(addr["address"])
         return ingress_env_from_service(svc, addresses)
 
+    def _write_kubeconfig(self) -> None:
+        """The terminal's kubeconfig: the chosen context only, its namespace the learner's, 0600."""
+        path = pathlib.Path(
+            os.path.expanduser(
+                self._kubeconfig_source or os.environ.get("KUBECONFIG") or "~/.kube/config"
+            ).split(os.pathsep)[0]
+        )
+        if not path.is_file():
+            return  # an API client given directly (tests): no file to derive one from
+        cfg = yaml.safe_load(path.read_text()) or {}
+        name = self._context or cfg.get("current-context")
+        ctx = next((c for c in cfg.get("contexts") or [] if c.get("name") == name), None)
+        if ctx is None:
+            raise ClusterError(f'context "{name}" not found in {path}')
+        ctx = {"name": name, "context": {**ctx["context"], "namespace": self.namespace}}
+        keep = {"cluster": ctx["context"].get("cluster"), "user": ctx["context"].get("user")}
+        out = {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "current-context": name,
+            "contexts": [ctx],
+            "clusters": [c for c in cfg.get("clusters") or [] if c.get("name") == keep["cluster"]],
+            "users": [u for u in cfg.get("users") or [] if u.get("name") == keep["user"]],
+        }
+        fd = os.open(self.kubeconfig, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            yaml.safe_dump(out, f)
+
     # -- the guard
 
-    def _check_owned(self, docs: Sequence[Document], verb: str) -> list[Document]:
-        """Objects that exist without our label are refused (apply) or skipped (delete)."""
-        ours = []
+    def _refuse_unless_ours(
+        self, existing: Mapping[str, Any], kind: str, name: str, ns: str | None, verb: str
+    ) -> None:
+        """gatewaykit changes only what it created for this learner: both documented labels."""
+        labels = (existing.get("metadata") or {}).get("labels") or {}
+        where = f" in namespace {ns}" if ns else ""
+        if labels.get(MANAGED_BY) != MANAGED_BY_VALUE:
+            raise ClusterError(
+                f"{kind} {name}{where} exists and was not created by gatewaykit: refusing to {verb} it"
+                + (" (choose another namespace=)" if kind == "Namespace" else "")
+            )
+        if labels.get(LABEL_LEARNER) != self.label:
+            raise ClusterError(
+                f"{kind} {name}{where} belongs to learner {labels.get(LABEL_LEARNER)!r}, not {self.label!r}: "
+                f"refusing to {verb} it"
+            )
+
+    def _check_owned(self, docs: Sequence[Document], verb: str) -> None:
+        """Objects that exist without our labels (or another learner's) are refused."""
+        assert self.kube is not None
         for doc in docs:
             res = self.kube.resource_for(doc)
             ns = (doc.namespace or self.namespace) if res.namespaced else None
             existing = self.kube.get(doc.api_version, doc.kind, doc.name, ns)
-            if existing is None:
-                ours.append(doc)
-                continue
-            labels = (existing.get("metadata") or {}).get("labels") or {}
-            if labels.get(MANAGED_BY) != MANAGED_BY_VALUE:
-                where = f" in namespace {ns}" if ns else ""
-                raise ClusterError(
-                    f"{doc.kind} {doc.name}{where} exists and was not created by gatewaykit: "
-                    f"refusing to {verb} it"
-                )
-            ours.append(doc)
-        return ours
+            if existing is not None:
+                self._refuse_unless_ours(existing, doc.kind, doc.name, ns, verb)
 
     # -- Backend protocol
 
-    @property
-    def env(self) -> dict[str, str]:
-        """The ingress variables of the cluster's ingress gateway."""
-        return dict(self._env)
+    def _in_mesh_source(self, source: str) -> str:
+        """Labs name the docs' ``default`` namespace; a learner works in their own."""
+        if "/" not in source:
+            return f"{self.namespace}/{source}"
+        if source.startswith("default/"):
+            return f"{self.namespace}/{source.split('/', 1)[1]}"
+        return source
 
     def apply(self, source: ManifestSource) -> ApplyReport:
         """``kubectl apply -f`` into the learner's namespace; refuses objects gatewaykit did not create."""
+        kube = self._check_open()
         docs = load_documents(source)
         if any(d.kind == "IstioOperator" for d in docs):
             # An IstioOperator reinstalls the mesh for everyone: not a learner's call on a shared cluster.
@@ -251,15 +306,16 @@ class ConnectedSandbox:
                 "(or use Sandbox.kind() / Sandbox.local() for mesh-wide settings)"
             )
         self._check_owned(docs, "change")
-        report, changed = self.kube.apply(source)
-        self.kube.wait_config_live(changed)
+        report, changed = kube.apply(docs)
+        kube.wait_config_live(changed)
         return report
 
     def delete(self, source: ManifestSource) -> ApplyReport:
         """``kubectl delete -f`` of objects gatewaykit created; refuses the others."""
+        kube = self._check_open()
         docs = load_documents(source)
         self._check_owned(docs, "delete")
-        report = self.kube.delete(source)
+        report = kube.delete(docs)
         gone = [
             (
                 d.kind,
@@ -269,43 +325,26 @@ class ConnectedSandbox:
             )
             for d in docs
         ]
-        self.kube.wait_config_live(gone, deleted=True)
+        kube.wait_config_live(gone, deleted=True)
         return report
 
-    def curl(self, command: str, source: str | None = None, timeout: float = 30.0) -> CurlResult:
-        """Real curl on this machine towards the ingress, or inside ``source``'s pod."""
-        if source is None:
-            from gatewaykit.backends.curl import run_curl
-
-            return run_curl(command, env=self.env, timeout=timeout)
-        from gatewaykit.backends.kind import curl_in_pod
-
-        if "/" not in source:
-            source = f"{self.namespace}/{source}"
-        elif source.startswith("default/"):
-            # Labs name the docs' namespace; a learner works in their own.
-            source = f"{self.namespace}/{source.split('/', 1)[1]}"
-        return curl_in_pod(self.kube, source, command, env=self.env, timeout=timeout)
-
-    def logs(self, workload: str) -> str:
-        """The ``istio-proxy`` log of a gateway or of a sidecar in the learner's namespace."""
-        if workload.startswith("default/"):
-            workload = f"{self.namespace}/{workload.split('/', 1)[1]}"
-        ns, pod = self.kube.pod_for(workload)
-        return self.kube.logs(ns, pod, container="istio-proxy")
+    def service_address(self, namespace: str, name: str, port: int) -> tuple[str, int]:
+        """The Service's LoadBalancer address when it has one, else a port-forward held to it."""
+        p = self._service_port(namespace, name, port)
+        svc = p["_service"]
+        ingress = ((svc.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
+        if (svc.get("spec") or {}).get("type") == "LoadBalancer" and ingress:
+            return str(ingress[0].get("ip") or ingress[0].get("hostname")), port
+        return self._port_forward(namespace, name, port)
 
     def reset(self) -> None:
         """Delete the learner's namespace (and so everything created in it)."""
-        self.kube.delete({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": self.namespace}})
+        self._check_open().delete(
+            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": self.namespace}}
+        )
 
     def close(self) -> None:
         """Close the API connections (the learner's objects stay; ``reset()`` removes them)."""
         if not self._closed:
             self._closed = True
-            self.kube.close()
-
-    def __enter__(self) -> ConnectedSandbox:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+            self._close_common()

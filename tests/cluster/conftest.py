@@ -75,8 +75,11 @@ def docker_engine() -> Any:
     client.close()
 
 
-def _standin_rootfs() -> bytes:
-    """A tar of a minimal node rootfs: Debian's static busybox plus kind-like entrypoint/init."""
+def _standin_rootfs(extra: dict[str, tuple[bytes, int]] | None = None) -> bytes:
+    """A tar of a minimal node rootfs: Debian's static busybox plus kind-like entrypoint/init.
+
+    ``extra``: more files (``path -> (content, mode)``), e.g. containerd for the image-import test.
+    """
     busybox = shutil.which("busybox")
     # A dynamically linked busybox names its loader (PT_INTERP); the rootfs has no libc for it.
     if busybox is None or b"/ld-linux" in pathlib.Path(busybox).read_bytes()[:4096]:
@@ -131,9 +134,19 @@ def _standin_rootfs() -> bytes:
             info = tarfile.TarInfo(f"bin/{applet}")
             info.type, info.linkname = tarfile.SYMTYPE, "busybox"
             tar.addfile(info)
-        add_file("sbin/init", (HERE / "standin" / "init").read_bytes())
+        if "sbin/init" not in (extra or {}):
+            add_file("sbin/init", (HERE / "standin" / "init").read_bytes())
         add_file("usr/local/bin/entrypoint", (HERE / "standin" / "entrypoint").read_bytes())
         add_file("etc/passwd", b"root:x:0:0:root:/:/bin/sh\n", 0o644)
+        add_file("kind/version", b"v1.33.1\n", 0o644)  # what kind's node images carry
+        dirs = {str(pathlib.PurePosixPath(p).parent) for p in extra or {}} - {"."}
+        for d in sorted(dirs):
+            for i in range(1, len(pathlib.PurePosixPath(d).parts) + 1):
+                part = "/".join(pathlib.PurePosixPath(d).parts[:i])
+                if part not in {"bin", "sbin", "etc", "usr", "usr/local", "usr/local/bin", "kind", "lib"}:
+                    add_dir(part)
+        for path, (data, mode) in (extra or {}).items():
+            add_file(path, data, mode)
     return buf.getvalue()
 
 
@@ -146,10 +159,60 @@ def standin_image(docker_engine: Any) -> str:
     return STANDIN_IMAGE
 
 
+def _import(client: Any, rootfs: bytes, ref: str, changes: list[str] | None = None) -> str:
+    repo, tag = ref.split(":")
+    client.api.import_image_from_data(rootfs, repository=repo, tag=tag, changes=changes)
+    return ref
+
+
+def _host_files(*paths: str) -> dict[str, tuple[bytes, int]]:
+    return {p.lstrip("/"): (pathlib.Path(p).read_bytes(), 0o755) for p in paths}
+
+
+@pytest.fixture(scope="session")
+def standin_containerd_image(docker_engine: Any) -> str:
+    """The stand-in node plus the host's containerd and ctr (Debian's; they need only libc), whose
+    init starts containerd as a kind node's systemd does: for the real image-import path."""
+    needed = (
+        "/usr/bin/containerd",
+        "/usr/bin/ctr",
+        "/lib/x86_64-linux-gnu/libc.so.6",
+        "/lib64/ld-linux-x86-64.so.2",
+    )
+    if not all(pathlib.Path(p).exists() for p in needed):
+        pytest.skip("the containerd stand-in needs Debian's containerd package on an x86_64 host")
+    files = _host_files(*needed)
+    files["etc/containerd/config.toml"] = ((HERE / "standin" / "containerd.toml").read_bytes(), 0o644)
+    files["sbin/init"] = ((HERE / "standin" / "init-containerd").read_bytes(), 0o755)
+    return _import(docker_engine, _standin_rootfs(files), "gatewaykit/standin-node-containerd:test")
+
+
+@pytest.fixture(scope="session")
+def standin_ryuk_image(docker_engine: Any) -> str:
+    """A stand-in for testcontainers/ryuk (no registry here): busybox, the host's static docker CLI and
+    ``standin/ryuk``, which speaks Ryuk's protocol and reaps by the session label as Ryuk does."""
+    docker_cli = shutil.which("docker")
+    libc = ("/lib/x86_64-linux-gnu/libc.so.6", "/lib64/ld-linux-x86-64.so.2")
+    if docker_cli is None or not all(pathlib.Path(p).exists() for p in libc):
+        pytest.skip("the Ryuk stand-in needs the docker CLI on an x86_64 Debian host")
+    files = {
+        **_host_files(*libc),  # Debian's docker CLI is linked against libc; a static one ignores them
+        "bin/docker": (pathlib.Path(docker_cli).read_bytes(), 0o755),
+        "bin/ryuk": ((HERE / "standin" / "ryuk").read_bytes(), 0o755),
+        "bin/ryuk-session": ((HERE / "standin" / "ryuk-session").read_bytes(), 0o755),
+    }
+    return _import(
+        docker_engine,
+        _standin_rootfs(files),
+        "gatewaykit/standin-ryuk:test",
+        ['CMD ["/bin/ryuk"]', "EXPOSE 8080"],
+    )
+
+
 @pytest.fixture
 def cluster_name(docker_engine: Any) -> Iterator[str]:
     """A unique cluster name; everything labelled with it is removed afterwards (and checked)."""
-    from gatewaykit.backends.kind import remove_cluster
+    from gatewaykit.backends._node import remove_cluster
 
     name = f"gktest-{uuid.uuid4().hex[:8]}"
     yield name

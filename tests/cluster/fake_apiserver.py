@@ -99,6 +99,7 @@ class FakeCluster:
         self.requests: list[tuple[str, str]] = []
         self.execs: list[list[str]] = []
         self.syncz = "syncz_synced.json"
+        self.mesh: dict[str, Any] = {"accessLogFile": "/dev/stdout", "outboundTrafficPolicy": {}}
         self.lock = threading.Lock()
         for ns in ("default", "istio-system", "kube-system"):
             self.put("namespaces", "", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
@@ -313,17 +314,11 @@ class _Handler(BaseHTTPRequestHandler):
             name, sub = name.split("|", 1)
             if plural == "pods" and sub == "log":
                 return self._send(200, (FIXTURES / "istio-proxy.log").read_text(), ctype="text/plain")
-            if plural == "pods" and sub.startswith("proxy/debug/"):
-                what = sub.rsplit("/", 1)[1]
-                if what == "syncz":
-                    return self._send(200, fixture(cluster.syncz))
-                if what == "configz":
-                    items = [
-                        o
-                        for (p, _, _), o in cluster.objects.items()
-                        if p in ("gateways", "virtualservices", "destinationrules", "serviceentries")
-                    ]
-                    return self._send(200, items)
+            if plural == "pods" and sub.startswith("proxy/"):
+                # istiod's debug endpoints through the pod proxy: the API server connects from the
+                # node's address, and istiod's allowAuthenticatedOrLocalhost answers a bare 401
+                # (pilot/pkg/xds/debug.go: w.WriteHeader(http.StatusUnauthorized), no body).
+                return self._send(401, b"", ctype="text/plain; charset=utf-8")
             return self._send(404, {"kind": "Status", "status": "Failure", "code": 404})
         with cluster.lock:
             if name:
@@ -446,14 +441,9 @@ class _Handler(BaseHTTPRequestHandler):
         query = urllib.parse.parse_qs(url.query)
         command = query.get("command", [])
         self.server.cluster.execs.append(command)
-        key = self.headers["Sec-WebSocket-Key"]
-        accept = base64.b64encode(hashlib.sha1((key + _WS_GUID).encode()).digest()).decode()
-        self.send_response(101, "Switching Protocols")
-        self.send_header("Upgrade", "websocket")
-        self.send_header("Connection", "Upgrade")
-        self.send_header("Sec-WebSocket-Accept", accept)
-        self.send_header("Sec-WebSocket-Protocol", "v4.channel.k8s.io")
-        self.end_headers()
+        if command[:3] == ["pilot-discovery", "request", "GET"]:
+            return self._istiod_request(command[3])
+        self._upgrade()
         try:
             proc = subprocess.run(command, capture_output=True, timeout=20)
             code, out, err = proc.returncode, proc.stdout, proc.stderr
@@ -479,6 +469,49 @@ class _Handler(BaseHTTPRequestHandler):
         self._frame(bytes([3]) + json.dumps(status).encode())
         self._frame(struct.pack("!H", 1000), opcode=0x8)
         self.close_connection = True
+
+    def _istiod_request(self, path: str) -> None:
+        """``pilot-discovery request GET /debug/<x>`` in istiod's ``discovery`` container: the body of
+        istiod's answer to 127.0.0.1:15014 and a newline (fmt.Println), pilot/pkg/request/command.go."""
+        cluster = self.server.cluster
+        what = path.rsplit("/", 1)[1]
+        if what == "syncz":
+            body: Any = fixture(cluster.syncz)
+        elif what == "configz":
+            body = [
+                o
+                for (p, _, _), o in cluster.objects.items()
+                if p in ("gateways", "virtualservices", "destinationrules", "serviceentries")
+            ]
+        elif what == "mesh":
+            body = cluster.mesh
+        else:
+            body = None
+        self._upgrade()
+        if body is None:
+            err = f"Error: received unsuccessful status code 500: unknown debug path {path}\n".encode()
+            self._frame(bytes([2]) + err)
+            status = {
+                "status": "Failure",
+                "reason": "NonZeroExitCode",
+                "details": {"causes": [{"reason": "ExitCode", "message": "1"}]},
+            }
+        else:
+            self._frame(bytes([1]) + json.dumps(body).encode() + b"\n")
+            status = fixture("exec_status_success.json")
+        self._frame(bytes([3]) + json.dumps(status).encode())
+        self._frame(struct.pack("!H", 1000), opcode=0x8)
+        self.close_connection = True
+
+    def _upgrade(self) -> None:
+        key = self.headers["Sec-WebSocket-Key"]
+        accept = base64.b64encode(hashlib.sha1((key + _WS_GUID).encode()).digest()).decode()
+        self.send_response(101, "Switching Protocols")
+        self.send_header("Upgrade", "websocket")
+        self.send_header("Connection", "Upgrade")
+        self.send_header("Sec-WebSocket-Accept", accept)
+        self.send_header("Sec-WebSocket-Protocol", "v4.channel.k8s.io")
+        self.end_headers()
 
     def _frame(self, payload: bytes, opcode: int = 0x2) -> None:
         head = bytes([0x80 | opcode])

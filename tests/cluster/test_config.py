@@ -2,42 +2,66 @@
 
 from __future__ import annotations
 
+import pathlib
 import re
 
 import pytest
 import yaml
 
-from gatewaykit.backends import kind
-from gatewaykit.backends.kind import (
+from gatewaykit.backends import _node
+from gatewaykit.backends._kindconfig import (
     CLUSTER_DIR,
-    KindNode,
+    READY_LOG,
+    HostConfig,
     NodeSpec,
     diagnose,
+    docker_platform,
+    host_config,
+    image_repository,
     ingress_env,
+    parse_snapshotter,
     patch_corefile,
+    pin_images,
     pinned_images,
     render_cni_manifest,
     render_istio_operator,
     render_kubeadm_config,
 )
+from gatewaykit.backends._node import KindNode, image_candidates, import_command
 from gatewaykit.errors import ClusterError
 
 
-def test_images_are_pinned_node_by_digest_and_one_istio_version() -> None:
+def test_images_are_istio_1_27_and_its_samples_pinned_by_tag_and_digest_where_known() -> None:
     images = pinned_images()
-    roles = {i.role for i in images}
-    assert roles == {"node", "istioctl", "cluster", "internet"}
+    assert {i.role for i in images} == {"node", "istioctl", "cluster", "ryuk", "internet"}
     (node,) = [i for i in images if i.role == "node"]
-    assert re.fullmatch(r"docker\.io/kindest/node:v1\.\d+\.\d+@sha256:[0-9a-f]{64}", node.ref)
+    # kind v0.29.0's default node image (pkg/apis/config/defaults/image.go), by digest.
+    assert node.ref == (
+        "docker.io/kindest/node:v1.33.1@sha256:050072256b9a903bd914c0b2866828150cb229cea0efe5892e2b644d5dd3b34f"
+    )
     istio = [
-        i.ref for i in images if "/istio/" in i.ref and "examples" not in i.ref and "tcp-echo" not in i.ref
+        i.tagged for i in images if "/istio/" in i.ref and "examples" not in i.ref and "tcp-echo" not in i.ref
     ]
-    assert {r.rsplit(":", 1)[1] for r in istio} == {"1.27.1"}
-    assert {r.rsplit("/", 1)[1].split(":")[0] for r in istio} == {"istioctl", "pilot", "proxyv2"}
+    assert sorted(istio) == [f"docker.io/istio/{n}:1.27.1" for n in ("istioctl", "pilot", "proxyv2")]
+    cluster = {i.tagged for i in images if i.role == "cluster"}
+    # Istio 1.27.1's samples: samples/httpbin (go-httpbin v2.15.0 on 8080), curl, helloworld, tcp-echo.
+    assert {
+        "docker.io/mccutchen/go-httpbin:v2.15.0",
+        "docker.io/curlimages/curl:8.16.0",
+        "docker.io/istio/examples-helloworld-v1:1.0",
+        "docker.io/istio/examples-helloworld-v2:1.0",
+        "docker.io/istio/tcp-echo-server:1.3",
+    } <= cluster
+    assert not [i for i in images if "kong/httpbin" in i.ref]
     for img in images:
-        tag = img.ref.split("@")[0].rsplit(":", 1)
-        assert len(tag) == 2 and tag[1] != "latest", f"{img.ref} is not pinned"
+        assert img.tagged.rsplit(":", 1)[1] != "latest" and ":" in img.tagged.rsplit("/", 1)[1], img.ref
+        assert img.digest is None or re.fullmatch(r"sha256:[0-9a-f]{64}", img.digest), img.ref
     assert node.short == "kindest/node:v1.33.1"
+    (ryuk,) = [i for i in images if i.role == "ryuk"]
+    from testcontainers.core.config import testcontainers_config
+
+    # The reaper testcontainers starts is in the offline bundle.
+    assert ryuk.short == testcontainers_config.ryuk_image
 
 
 def test_node_spec_matches_kind_flags() -> None:
@@ -46,9 +70,9 @@ def test_node_spec_matches_kind_flags() -> None:
     assert set(spec.security_opt) == {"seccomp=unconfined", "apparmor=unconfined"}
     assert set(spec.tmpfs) == {"/tmp", "/run"} and spec.var_volume == "/var"
     assert spec.entrypoint == ("/usr/local/bin/entrypoint", "/sbin/init")
+    assert spec.restart_policy == {"Name": "on-failure", "MaximumRetryCount": 1}
     assert spec.node_ports == {"http2": 30080, "https": 30443, "tcp": 31400}
     assert spec.published_ports() == (6443, 30080, 30443, 31400)
-    assert spec.kubernetes_version in pinned_images()[0].ref
 
 
 def test_node_spec_rejects_unknown_keys(tmp_path) -> None:
@@ -60,29 +84,40 @@ def test_node_spec_rejects_unknown_keys(tmp_path) -> None:
 
 def test_container_kwargs_are_kinds_docker_run_flags() -> None:
     node = KindNode(NodeSpec.load(), "img:1", cluster="c1", client=object())
-    kw = node.container_kwargs("c1-control-plane-var")
+    kw = node.container_kwargs()
     assert kw["privileged"] is True
     assert kw["security_opt"] == ["seccomp=unconfined", "apparmor=unconfined"]
     assert kw["cgroupns"] == "private" and kw["tty"] is True and kw["init"] is False
-    assert kw["hostname"] == "gatewaykit-control-plane"
+    assert kw["restart_policy"] == {"Name": "on-failure", "MaximumRetryCount": 1}
+    assert kw["hostname"] == "gatewaykit-control-plane" and kw["name"] == "c1-control-plane"
     assert kw["entrypoint"] == ["/usr/local/bin/entrypoint", "/sbin/init"]
+    # Only gatewaykit's labels: no testcontainers session label that Ryuk would reap.
     assert kw["labels"] == {
         "io.gatewaykit.cluster": "c1",
         "io.gatewaykit.role": "node",
         "app.kubernetes.io/managed-by": "gatewaykit",
     }
-    assert node.volume_mappings("v")[0] == ("v", "/var", "rw")
+    assert kw["volumes"] == {
+        "c1-control-plane-var": {"bind": "/var", "mode": "rw"},
+        "/lib/modules": {"bind": "/lib/modules", "mode": "ro"},
+    }
+    assert kw["ports"] == {f"{p}/tcp": ("127.0.0.1", None) for p in (6443, 30080, 30443, 31400)}
+    assert kw["environment"] == {"KUBECONFIG": "/etc/kubernetes/admin.conf"}
+    assert "devices" not in kw and "userns_mode" not in kw
     assert (
-        KindNode(NodeSpec.load(), "img:1", privileged=False, client=object()).container_kwargs("v")[
-            "privileged"
-        ]
+        KindNode(NodeSpec.load(), "img:1", privileged=False, client=object()).container_kwargs()["privileged"]
         is False
     )
+    host = HostConfig(binds=("/dev/mapper:/dev/mapper",), devices=("/dev/fuse",), userns_mode="host")
+    kw = KindNode(NodeSpec.load(), "img:1", cluster="c1", client=object(), host=host).container_kwargs()
+    assert kw["volumes"]["/dev/mapper"] == {"bind": "/dev/mapper", "mode": "rw"}
+    assert kw["devices"] == ["/dev/fuse:/dev/fuse:rwm"] and kw["userns_mode"] == "host"
 
 
 def test_kubeadm_config_renders_the_node() -> None:
     spec = NodeSpec.load()
-    docs = list(yaml.safe_load_all(render_kubeadm_config(spec, "172.18.0.2")))
+    text = render_kubeadm_config(spec, "172.18.0.2", kubernetes_version="v1.33.1")
+    docs = list(yaml.safe_load_all(text))
     by_kind = {d["kind"]: d for d in docs}
     assert set(by_kind) == {
         "ClusterConfiguration",
@@ -90,6 +125,8 @@ def test_kubeadm_config_renders_the_node() -> None:
         "KubeletConfiguration",
         "KubeProxyConfiguration",
     }
+    # kind's removeMetadata: kubeadm's config types have no metadata.
+    assert "metadata:" not in text and all("metadata" not in d for d in docs)
     cc = by_kind["ClusterConfiguration"]
     assert cc["kubernetesVersion"] == "v1.33.1"
     assert cc["networking"] == {"podSubnet": "10.244.0.0/16", "serviceSubnet": "10.96.0.0/16"}
@@ -100,6 +137,8 @@ def test_kubeadm_config_renders_the_node() -> None:
     assert init["nodeRegistration"]["kubeletExtraArgs"]["node-ip"] == "172.18.0.2"
     assert by_kind["KubeletConfiguration"]["cgroupDriver"] == "systemd"
     assert by_kind["KubeletConfiguration"]["imageGCHighThresholdPercent"] == 100
+    # The version comes from the node image, not from a pin of ours.
+    assert "v1.34.0" in render_kubeadm_config(spec, "172.18.0.2", kubernetes_version="v1.34.0")
 
 
 def _operator(**kw) -> dict:
@@ -233,14 +272,14 @@ def test_diagnose_unknown_is_none() -> None:
 
 
 def test_not_ready_error_carries_step_fix_and_last_lines() -> None:
-    err = kind._fail(
+    err = _node.fail(
         "load images",
-        "docker.io/kong/httpbin:0.1.0 is not in the host's Docker",
+        "docker.io/mccutchen/go-httpbin:v2.15.0 is not in the host's Docker",
         "\n".join(f"line {i}" for i in range(40)) + "\nno such image",
     )
     text = str(err)
     assert text.startswith(
-        "load images: docker.io/kong/httpbin:0.1.0 is not in the host's Docker\nfix: image missing"
+        "load images: docker.io/mccutchen/go-httpbin:v2.15.0 is not in the host's Docker\nfix: image missing"
     )
     assert "--- last log lines ---" in text and "line 39" in text and "line 5\n" not in text
 
@@ -252,38 +291,31 @@ def _sample_docs() -> list[dict]:
     return docs
 
 
-def test_samples_use_only_pinned_images_with_if_not_present() -> None:
-    pinned = {i.ref for i in pinned_images() if i.role == "cluster"}
-    containers = [
-        c
-        for d in _sample_docs()
-        if d["kind"] == "Deployment"
-        for c in d["spec"]["template"]["spec"]["containers"]
-    ]
-    assert {c["image"] for c in containers} <= pinned
-    assert all(c.get("imagePullPolicy") == "IfNotPresent" for c in containers)
-    names = {d["metadata"]["name"] for d in _sample_docs() if d["kind"] == "Deployment"}
-    assert {"httpbin", "helloworld-v1", "helloworld-v2", "tcp-echo-v1", "curl", "my-nginx"} <= names
+def test_samples_of_the_embedded_sandbox_use_only_pinned_images() -> None:
+    samples = pytest.importorskip(
+        "gatewaykit.samples", reason="gatewaykit.samples (Istio 1.27's samples) not merged"
+    )
+    pinned = {image_repository(i.ref): i.tagged for i in pinned_images() if i.role == "cluster"}
+    for path in sorted(pathlib.Path(samples.path()).rglob("*.yaml")):
+        for doc in yaml.safe_load_all(path.read_text()):
+            if not doc or doc.get("kind") != "Deployment":
+                continue
+            for c in doc["spec"]["template"]["spec"]["containers"]:
+                pinned_doc = pin_images(doc, pinned.values())
+                image = [
+                    x for x in pinned_doc["spec"]["template"]["spec"]["containers"] if x["name"] == c["name"]
+                ][0]
+                assert image["image"] in pinned.values(), (
+                    f"{path}: {c['image']} is not pinned in cluster/images.txt"
+                )
 
 
-def test_samples_match_the_embedded_sandbox_shapes() -> None:
-    svcs = {d["metadata"]["name"]: d for d in _sample_docs() if d["kind"] == "Service"}
-    # httpbin: port 8000 name http -> 8080 (istio-behavior.md §16); curl: port 80; tcp-echo 9000/9001.
-    assert svcs["httpbin"]["spec"]["ports"] == [{"name": "http", "port": 8000, "targetPort": 8080}]
-    assert svcs["curl"]["spec"]["ports"] == [{"port": 80, "name": "http"}]
-    assert [p["port"] for p in svcs["tcp-echo"]["spec"]["ports"]] == [9000, 9001]
-    deps = {d["metadata"]["name"]: d for d in _sample_docs() if d["kind"] == "Deployment"}
-    curl = deps["curl"]["spec"]["template"]["spec"]["containers"][0]
-    assert curl["name"] == "curl"  # sb.curl(source="default/curl") execs into the container named curl
-    assert deps["tcp-echo-v1"]["spec"]["template"]["spec"]["containers"][0]["args"] == [
-        "9000,9001,9002",
-        "one",
-    ]
+def test_cluster_samples_are_the_embedded_sandboxs() -> None:
+    # One set of samples for every backend (gatewaykit/data/samples); cluster/samples is gone.
+    assert not (CLUSTER_DIR / "samples").exists()
 
 
 def test_pin_images_gives_doc_style_images_the_pinned_tag() -> None:
-    from gatewaykit.backends.kind import pin_images
-
     pinned = [i.ref for i in pinned_images() if i.role == "cluster"]
 
     def dep(*images: str) -> dict:
@@ -299,7 +331,7 @@ def test_pin_images_gives_doc_style_images_the_pinned_tag() -> None:
     out = pin_images(
         dep(
             "curlimages/curl",
-            "docker.io/kong/httpbin",
+            "docker.io/mccutchen/go-httpbin",
             "nginx",
             "nginx:latest",
             "docker.io/istio/examples-helloworld-v1",
@@ -310,9 +342,11 @@ def test_pin_images_gives_doc_style_images_the_pinned_tag() -> None:
         pinned,
     )
     images = [(c["image"], c.get("imagePullPolicy")) for c in out["spec"]["template"]["spec"]["containers"]]
+    # repo:tag, never @digest: `ctr images import` records no registry digest, so the node's
+    # containerd knows the loaded images by tag only.
     assert images == [
         ("docker.io/curlimages/curl:8.16.0", "IfNotPresent"),
-        ("docker.io/kong/httpbin:0.1.0", "IfNotPresent"),
+        ("docker.io/mccutchen/go-httpbin:v2.15.0", "IfNotPresent"),
         ("docker.io/library/nginx:1.27.5", "IfNotPresent"),
         ("docker.io/library/nginx:1.27.5", "IfNotPresent"),
         ("docker.io/istio/examples-helloworld-v1:1.0", "IfNotPresent"),
@@ -325,13 +359,13 @@ def test_pin_images_gives_doc_style_images_the_pinned_tag() -> None:
 
 
 def test_kubeadm_sans_include_the_container_name() -> None:
-    docs = list(
-        yaml.safe_load_all(
-            render_kubeadm_config(
-                NodeSpec.load(), "172.18.0.2", extra_sans=["gatewaykit-ab12cd-control-plane"]
-            )
-        )
+    text = render_kubeadm_config(
+        NodeSpec.load(),
+        "172.18.0.2",
+        kubernetes_version="v1.33.1",
+        extra_sans=["gatewaykit-ab12cd-control-plane"],
     )
+    docs = list(yaml.safe_load_all(text))
     assert docs[0]["apiServer"]["certSANs"][-1] == "gatewaykit-ab12cd-control-plane"
 
 
@@ -347,22 +381,21 @@ def test_private_clusters_get_their_own_name_and_network(tmp_path) -> None:
 
 def test_progress_widget_follows_the_steps() -> None:
     pytest.importorskip("ipywidgets")
-    from gatewaykit.backends.kind import STEPS, progress_widget
+    from gatewaykit.backends.kind import STEPS
+    from gatewaykit.kit.progress import progress_widget
 
-    box, hook = progress_widget()
+    box, hook = progress_widget(STEPS)
     bar, label = box.children
     assert (bar.value, bar.max) == (0, len(STEPS))
     hook("kubeadm init")
     assert (bar.value, label.value) == (STEPS.index("kubeadm init") + 1, "kubeadm init")
-    hook("fake internet: image missing, egress labs unavailable")
-    assert bar.value == STEPS.index("kubeadm init") + 1 and label.value.startswith("fake internet")
+    hook("pulling istio/pilot:1.27.1 (2/9)")
+    assert bar.value == STEPS.index("kubeadm init") + 1 and label.value == "pulling istio/pilot:1.27.1 (2/9)"
     hook("ready")
     assert bar.value == bar.max and bar.bar_style == "success"
 
 
 def test_image_candidates_cover_pull_by_digest_and_bundle_tags() -> None:
-    from gatewaykit.backends.kind import image_candidates
-
     node = "docker.io/kindest/node:v1.33.1@sha256:" + "0" * 64
     assert image_candidates(node) == [
         node,
@@ -370,7 +403,135 @@ def test_image_candidates_cover_pull_by_digest_and_bundle_tags() -> None:
         "docker.io/kindest/node:v1.33.1",
     ]
     assert image_candidates("docker.io/istio/pilot:1.27.1") == ["docker.io/istio/pilot:1.27.1"]
-    assert image_candidates("localhost:5000/x@sha256:ab") == [
-        "localhost:5000/x@sha256:ab",
-        "localhost:5000/x@sha256:ab",
+
+
+# ---------------------------------------------------------------- host checks (kind v0.29.0's)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "[  OK  ] Reached target multi-user.target - Multi-User System.",  # systemd 252 (kind's Debian 12)
+        "[  OK  ] Reached target \x1b[0;1;39mMulti-User System\x1b[0m.",  # coloured, no unit name
+        "INFO: detected cgroup v1",  # kind's entrypoint on cgroup v1 hosts
+    ],
+)
+def test_ready_line_matches_kinds_regexp(line: str) -> None:
+    assert READY_LOG.search(line)
+
+
+def test_ready_line_does_not_match_other_targets() -> None:
+    assert not READY_LOG.search("[  OK  ] Reached target sysinit.target - System Initialization.")
+    assert not READY_LOG.search("Reached target multi-user.target")  # systemd's unit name alone is not it
+
+
+DOCKER_INFO = {
+    "Driver": "overlay2",
+    "DriverStatus": [["Backing Filesystem", "extfs"], ["Supports d_type", "true"]],
+    "CgroupVersion": "2",
+    "CgroupDriver": "systemd",
+    "MemoryLimit": True,
+    "PidsLimit": True,
+    "CPUShares": True,
+    "SecurityOptions": ["name=seccomp,profile=builtin", "name=cgroupns"],
+}
+
+
+@pytest.mark.parametrize(
+    ("change", "binds"),
+    [
+        ({}, ()),
+        ({"Driver": "btrfs"}, ("/dev/mapper:/dev/mapper",)),
+        ({"Driver": "zfs"}, ("/dev/mapper:/dev/mapper",)),
+        ({"Driver": "devicemapper"}, ("/dev/mapper:/dev/mapper",)),
+        ({"DriverStatus": [["Backing Filesystem", "xfs"]]}, ("/dev/mapper:/dev/mapper",)),
+        ({"DriverStatus": [["Backing Filesystem", "btrfs"]]}, ("/dev/mapper:/dev/mapper",)),
+        # Docker's containerd image store: overlayfs snapshotter on ext4, nothing extra.
+        ({"Driver": "overlayfs", "DriverStatus": [["driver-type", "io.containerd.snapshotter.v1"]]}, ()),
+    ],
+)
+def test_dev_mapper_is_mounted_where_kind_mounts_it(change: dict, binds: tuple) -> None:
+    assert host_config({**DOCKER_INFO, **change}).binds == binds
+
+
+def test_rootless_docker_gets_fuse_and_needs_cgroup_v2_with_delegation() -> None:
+    rootless = {
+        **DOCKER_INFO,
+        "SecurityOptions": ["name=seccomp,profile=builtin", "name=rootless", "name=cgroupns"],
+    }
+    assert host_config(rootless).devices == ("/dev/fuse",)
+    with pytest.raises(ClusterError, match="^rootless Docker needs cgroup v2 for a kind node"):
+        host_config({**rootless, "CgroupVersion": "1"})
+    with pytest.raises(ClusterError, match='^rootless Docker needs the systemd property "Delegate=yes"'):
+        host_config({**rootless, "PidsLimit": False})
+    with pytest.raises(ClusterError, match="Delegate=yes"):
+        host_config({**rootless, "CgroupDriver": "none"})
+
+
+def test_userns_remap_and_cgroup_v1_notes() -> None:
+    assert host_config({**DOCKER_INFO, "SecurityOptions": ["name=userns"]}).userns_mode == "host"
+    notes = host_config({**DOCKER_INFO, "CgroupVersion": "1"}).notes
+    assert notes == (
+        "cgroup v1 host: supported by Kubernetes 1.33 in maintenance mode; cgroup v2 is preferred",
+    )
+
+
+CONTAINERD_V2 = """version = 2
+[plugins]
+  [plugins."io.containerd.grpc.v1.cri"]
+    [plugins."io.containerd.grpc.v1.cri".containerd]
+      snapshotter = "overlayfs"
+"""
+CONTAINERD_V3 = """version = 3
+[plugins]
+  [plugins."io.containerd.cri.v1.images"]
+    snapshotter = "native"
+"""
+
+
+def test_snapshotter_is_read_from_containerds_config_like_kind() -> None:
+    assert parse_snapshotter(CONTAINERD_V2) == "overlayfs"
+    assert parse_snapshotter(CONTAINERD_V3) == "native"
+    with pytest.raises(ClusterError, match="unknown containerd config version 4"):
+        parse_snapshotter("version = 4\n")
+    with pytest.raises(ClusterError, match="names no CRI snapshotter"):
+        parse_snapshotter("version = 3\n")
+
+
+def test_images_are_imported_for_the_nodes_platform_only() -> None:
+    assert docker_platform({"Os": "linux", "Architecture": "amd64"}) == "linux/amd64"
+    assert docker_platform({"Os": "linux", "Architecture": "arm64", "Variant": "v8"}) == "linux/arm64/v8"
+    assert docker_platform({"OSType": "linux", "Architecture": "aarch64"}) == "linux/arm64"
+    argv = import_command("abc123", "linux/arm64", "overlayfs")
+    assert argv == [
+        "docker",
+        "exec",
+        "-i",
+        "abc123",
+        "ctr",
+        "--namespace=k8s.io",
+        "images",
+        "import",
+        "--platform=linux/arm64",
+        "--digests",
+        "--snapshotter=overlayfs",
+        "-",
     ]
+    assert "--all-platforms" not in argv
+
+
+def test_fake_internet_routes_http_by_host() -> None:
+    from gatewaykit.backends.internet_container import host_from_head
+
+    head = b"GET /status/200 HTTP/1.1\r\nHost: HTTPBIN.org:80\r\nAccept: */*\r\n\r\n"
+    assert host_from_head(head) == "httpbin.org"
+    assert host_from_head(b"GET / HTTP/1.0\r\n\r\n") is None
+
+
+def test_references_are_normalized_as_containerd_records_them() -> None:
+    from gatewaykit.backends._kindconfig import normalize_ref
+
+    assert normalize_ref("nginx:1.27.5") == "docker.io/library/nginx:1.27.5"
+    assert normalize_ref("gatewaykit/internet:0.1.0") == "docker.io/gatewaykit/internet:0.1.0"
+    assert normalize_ref("docker.io/istio/pilot:1.27.1") == "docker.io/istio/pilot:1.27.1"
+    assert normalize_ref("localhost:5000/x") == "localhost:5000/x:latest"

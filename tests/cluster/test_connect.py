@@ -153,7 +153,7 @@ def test_connect_never_touches_what_it_did_not_create(connected, fake_api) -> No
 
 
 def test_connect_refuses_a_foreign_namespace(fake_api) -> None:
-    with pytest.raises(ClusterError, match="namespace default exists and was not created by gatewaykit"):
+    with pytest.raises(ClusterError, match="^Namespace default exists and was not created by gatewaykit"):
         ConnectedSandbox(namespace="default", api_client_factory=fake_api.api_client_factory())
 
 
@@ -173,3 +173,35 @@ def test_connect_refuses_mesh_wide_changes(connected, fake_api) -> None:
     op = "apiVersion: install.istio.io/v1alpha1\nkind: IstioOperator\nmetadata:\n  name: x\nspec: {}\n"
     with pytest.raises(ClusterError, match="IstioOperator changes the mesh of the whole shared cluster"):
         connected.apply(op)
+
+
+def test_connect_refuses_another_learners_objects(connected, fake_api) -> None:
+    """Both documented labels are checked: managed-by gatewaykit AND this learner's."""
+    connected.apply(GATEWAY)
+    gw = fake_api.cluster.objects[("gateways", "gk-ada", "httpbin-gateway")]
+    gw["metadata"]["labels"]["gatewaykit.io/learner"] = "bob"
+    with pytest.raises(ClusterError, match="belongs to learner 'bob', not 'ada': refusing to delete it"):
+        connected.delete(GATEWAY)
+    assert ("gateways", "gk-ada", "httpbin-gateway") in fake_api.cluster.objects
+
+
+def test_connect_protocol_pods_get_service_address_and_closed(connected, fake_api) -> None:
+    from gatewaykit.backends.base import PodInfo
+    from gatewaykit.errors import BackendError
+
+    pods = connected.pods()
+    assert PodInfo("default", "curl-5b7f6c8d9-abcde", "Running", "", "2/2", "") in pods
+    assert [p.namespace for p in pods] == sorted(p.namespace for p in pods)
+    svc = connected.get("Service", "istio-system", "istio-ingressgateway")
+    assert svc["spec"]["type"] == "NodePort"
+    assert connected.get("Gateway", "gk-ada", "nope") is None
+    lb = fake_api.cluster.objects[("services", "istio-system", "istio-ingressgateway")]
+    lb["spec"]["type"] = "LoadBalancer"
+    lb["status"] = {"loadBalancer": {"ingress": [{"ip": "203.0.113.10"}]}}
+    assert connected.service_address("istio-system", "istio-ingressgateway", 443) == ("203.0.113.10", 443)
+    env = connected.shell_env
+    assert env["KUBECONFIG"] == str(connected.work_dir / "kubeconfig") and env["INGRESS_PORT"] == "30080"
+    connected.close()
+    assert connected.closed
+    with pytest.raises(BackendError, match="ConnectedSandbox is closed"):
+        connected.pods()

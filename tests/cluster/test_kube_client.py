@@ -13,6 +13,7 @@ import shutil
 import pytest
 from fake_apiserver import fixture
 
+from gatewaykit.backends._clusterbackend import curl_in_pod
 from gatewaykit.backends._kube import (
     ExecResult,
     configz_versions,
@@ -22,7 +23,6 @@ from gatewaykit.backends._kube import (
     proxies_synced,
     render_api_rejection,
 )
-from gatewaykit.backends.kind import curl_in_pod
 from gatewaykit.errors import ManifestError, NotReadyError, ValidationError
 
 GATEWAY = """apiVersion: networking.istio.io/v1
@@ -505,3 +505,58 @@ def test_missing_namespace_is_kubectls_not_found(kube, fake_api) -> None:
     ns = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "nope"}}
     report, _ = kube.apply([ns, svc])
     assert report.lines == ("namespace/nope created", "service/a created")
+
+
+# ---------------------------------------------------------------- istiod's debug endpoints
+
+
+def test_istiod_debug_through_the_pod_proxy_is_refused_as_istiod_does(kube, fake_api) -> None:
+    """The fake answers the pod proxy as istiod 1.27 does (401: the request is not from localhost);
+    the old path through it is what made every apply fail."""
+    import urllib.error
+    import urllib.request
+
+    url = f"{fake_api.url}/api/v1/namespaces/istio-system/pods/istiod-6d8f7c9b5-zzzzz:15014/proxy/debug/syncz"
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(url, timeout=5)
+    assert info.value.code == 401 and info.value.read() == b""
+
+
+def test_istiod_debug_runs_pilot_discovery_request_in_the_discovery_container(kube, fake_api) -> None:
+    assert kube.istiod_debug("mesh") == {"accessLogFile": "/dev/stdout", "outboundTrafficPolicy": {}}
+    assert fake_api.cluster.execs[-1] == ["pilot-discovery", "request", "GET", "/debug/mesh"]
+    exec_paths = [p for m, p in fake_api.cluster.requests if "/exec?" in p]
+    assert "pods/istiod-6d8f7c9b5-zzzzz/exec?" in exec_paths[-1] and "container=discovery" in exec_paths[-1]
+    assert not [p for _, p in fake_api.cluster.requests if "/proxy/" in p]
+
+
+def test_apply_and_delete_wait_through_istiod_without_the_pod_proxy(kube, fake_api) -> None:
+    _, changed = kube.apply(GATEWAY + "---\n" + VIRTUAL_SERVICE)
+    kube.wait_config_live(changed, timeout=5)
+    report = kube.delete(GATEWAY)
+    kube.wait_config_live(
+        [("Gateway", "networking.istio.io", "default", "httpbin-gateway")], deleted=True, timeout=5
+    )
+    assert str(report) == 'gateway.networking.istio.io "httpbin-gateway" deleted'
+    assert {tuple(c[3:]) for c in fake_api.cluster.execs if c[0] == "pilot-discovery"} == {
+        ("/debug/configz",),
+        ("/debug/syncz",),
+    }
+
+
+def test_istiod_debug_failure_is_a_not_ready_error_with_istiods_text(kube) -> None:
+    with pytest.raises(NotReadyError) as info:
+        kube.istiod_debug("nosuchz")
+    assert str(info.value) == (
+        "istiod: /debug/nosuchz failed (exit 1): "
+        "Error: received unsuccessful status code 500: unknown debug path /debug/nosuchz"
+    )
+
+
+def test_mesh_config_wait_reads_istiods_active_mesh(kube, fake_api) -> None:
+    fake_api.cluster.mesh = {"outboundTrafficPolicy": {"mode": "REGISTRY_ONLY"}}
+    kube.wait_mesh_config({"outboundTrafficPolicy": {"mode": "REGISTRY_ONLY"}}, timeout=5)
+    with pytest.raises(
+        NotReadyError, match=r'^mesh config: istiod does not run with \{"outboundTrafficPolicy"'
+    ):
+        kube.wait_mesh_config({"outboundTrafficPolicy": {"mode": "ALLOW_ANY"}}, timeout=0.3)

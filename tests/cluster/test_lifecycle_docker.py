@@ -9,6 +9,8 @@ Privileged mode is off for the stand-in: this machine's Docker cannot grant all 
 from __future__ import annotations
 
 import json
+import os
+import platform
 import subprocess
 import sys
 import time
@@ -17,15 +19,15 @@ import urllib.request
 import pytest
 import yaml
 
-from gatewaykit.backends.kind import (
+from gatewaykit.backends._kindconfig import NodeSpec
+from gatewaykit.backends._node import (
     LABEL_CLUSTER,
     KindNode,
-    NodeSpec,
     cluster_status,
     find_node,
     remove_cluster,
 )
-from gatewaykit.errors import NotReadyError
+from gatewaykit.errors import ClusterError, NotReadyError
 
 pytestmark = pytest.mark.docker
 
@@ -39,15 +41,16 @@ def _leftovers(client, name: str) -> list[str]:
     )
 
 
-def _node(standin_image: str, cluster_name: str, client) -> KindNode:
+def _node(standin_image: str, cluster_name: str, client, node_class: type = KindNode, **kw) -> KindNode:
     spec = NodeSpec.load()
-    return KindNode(
+    return node_class(
         spec,
         standin_image,
         cluster=cluster_name,
         privileged=False,
         network=f"{cluster_name}-net",
         client=client,
+        **kw,
     )
 
 
@@ -67,7 +70,10 @@ def test_node_starts_publishes_ports_on_loopback_and_execs(
         assert attrs["Config"]["Hostname"] == "gatewaykit-control-plane"
         labels = attrs["Config"]["Labels"]
         assert labels[LABEL_CLUSTER] == cluster_name and labels["io.gatewaykit.role"] == "node"
-        assert labels["org.testcontainers"] == "true"  # reaped by Ryuk where it runs
+        # The warm node is not testcontainers': no session label for Ryuk to reap it by.
+        assert not [k for k in labels if k.startswith("org.testcontainers")]
+        assert host["RestartPolicy"] == {"Name": "on-failure", "MaximumRetryCount": 1}
+        assert attrs["Config"]["Env"].count("KUBECONFIG=/etc/kubernetes/admin.conf") == 1
         assert any(m["Destination"] == "/var" and m["Type"] == "volume" for m in attrs["Mounts"])
         # Every published port is bound to 127.0.0.1 only, on a random host port.
         for port in NodeSpec.load().published_ports():
@@ -82,9 +88,10 @@ def test_node_starts_publishes_ports_on_loopback_and_execs(
         assert code == 4
         with pytest.raises(NotReadyError, match=r"^kubeadm init: `sh -c echo boom; exit 1` exited 1"):
             node.exec("echo boom; exit 1", step="kubeadm init")
-        node.put_file("/kind/kubeadm.conf", b"kind: ClusterConfiguration\n", 0o600)
-        assert node.exec(["cat", "/kind/kubeadm.conf"])[1] == "kind: ClusterConfiguration\n"
-        assert node.exec(["sh", "-c", "ls -l /kind/kubeadm.conf"])[1].startswith("-rw-------")
+        node.put_file("/kind/new/kubeadm.conf", b"kind: ClusterConfiguration\n", 0o600)  # directory made
+        assert node.exec(["cat", "/kind/new/kubeadm.conf"])[1] == "kind: ClusterConfiguration\n"
+        assert node.exec(["sh", "-c", "ls -l /kind/new/kubeadm.conf"])[1].startswith("-rw-------")
+        assert node.kube_version() == "v1.33.1"  # the stand-in image's /kind/version
         assert node.ip().count(".") == 3
     finally:
         node.stop()
@@ -154,23 +161,23 @@ def test_a_node_that_dies_fails_with_its_last_log_lines(standin_image, cluster_n
     node.stop()
 
 
-def test_missing_image_is_diagnosed(cluster_name, docker_engine) -> None:
-    # pull=False: no registry here, and an offline workshop must fail at once with the fix.
-    node = KindNode(
-        NodeSpec.load(),
-        "gatewaykit/does-not-exist:0",
-        cluster=cluster_name,
-        privileged=False,
-        network=f"{cluster_name}-net",
-        client=docker_engine,
-        pull=False,
-    )
+def test_missing_image_fails_before_anything_is_created(standin_image, cluster_name, docker_engine) -> None:
+    """Offline (pull=False) a missing image fails at once with the fix, not a minute into the boot."""
+    from gatewaykit.backends._kindconfig import PinnedImage
+    from gatewaykit.backends._node import ensure_images
+
+    notes: list[str] = []
+    images = [
+        PinnedImage("cluster", "gatewaykit/does-not-exist:0"),
+        PinnedImage("node", "gatewaykit/standin-node:test"),
+    ]
     with pytest.raises(NotReadyError) as info:
-        node.start(timeout=10)
+        ensure_images(docker_engine, images, notes.append, pull=False)
     text = str(info.value)
-    assert text.startswith("node container: gatewaykit/does-not-exist:0 is not in Docker (no such image)")
-    assert "fix: image missing: on a connected machine run `gatewaykit images pull`" in text
-    assert _leftovers(docker_engine, cluster_name) == []
+    assert text.startswith(
+        "images: not in Docker: gatewaykit/does-not-exist:0\nfix: image missing: on a connected"
+    )
+    assert notes == [] and _leftovers(docker_engine, cluster_name) == []
 
 
 def test_port_in_use_is_diagnosed(standin_image, cluster_name, docker_engine) -> None:
@@ -181,15 +188,7 @@ def test_port_in_use_is_diagnosed(standin_image, cluster_name, docker_engine) ->
     holder.listen()
     port = holder.getsockname()[1]
     # A learner's program holds the port the node wants to publish on.
-    node = KindNode(
-        NodeSpec.load(),
-        standin_image,
-        cluster=cluster_name,
-        privileged=False,
-        network=f"{cluster_name}-net",
-        client=docker_engine,
-        host_ports={30080: port},
-    )
+    node = _node(standin_image, cluster_name, docker_engine, host_ports={30080: port})
     try:
         with pytest.raises(NotReadyError) as info:
             node.start(timeout=10)
@@ -198,7 +197,7 @@ def test_port_in_use_is_diagnosed(standin_image, cluster_name, docker_engine) ->
         node.stop()
     text = str(info.value)
     assert text.startswith("node container: Docker could not start")
-    assert "fix: port in use" in text
+    assert "\nfix: port in use" in text
     assert find_node(cluster_name, docker_engine) is None
 
 
@@ -233,7 +232,9 @@ def test_warm_reuse_attaches_to_the_running_node(
     started = time.monotonic()
     sb = KindSandbox(name=cluster_name, state_dir=tmp_path, progress=steps.append)
     assert time.monotonic() - started < 10  # warm reuse target
-    assert steps == ["docker", "ready"]
+    from gatewaykit.backends.kind import STEPS
+
+    assert [s for s in steps if s in STEPS] == ["docker", "ready"]
     assert sb.env == {
         "INGRESS_HOST": "127.0.0.1",
         "INGRESS_PORT": str(node.mapped_port(30080)),
@@ -278,3 +279,304 @@ print("started")
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "started"
     assert _leftovers(docker_engine, cluster_name) == []
+
+
+# ---------------------------------------------------------------- Ryuk, leftovers, import, helpers
+
+
+class _MountingNode(KindNode):
+    """The stand-in node with CAP_SYS_ADMIN (what the import's unpack mounts need): this machine's
+    Docker cannot run privileged containers, which a real kind node is."""
+
+    def container_kwargs(self) -> dict:
+        return {**super().container_kwargs(), "cap_add": ["SYS_ADMIN"]}
+
+
+def _containerd_node(image: str, cluster_name: str, client) -> KindNode:
+    return _node(image, cluster_name, client, node_class=_MountingNode)
+
+
+def _wait_gone(client, name: str, timeout: float) -> bool:
+    import docker.errors
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            client.containers.get(name)
+        except docker.errors.NotFound:
+            return True
+        time.sleep(0.5)
+    return False
+
+
+def test_ryuk_reaps_a_private_node_but_not_the_warm_one(
+    standin_image, standin_ryuk_image, cluster_name, docker_engine
+) -> None:
+    """Ryuk left enabled: the process that created both nodes dies (a killed notebook kernel: no
+    atexit hooks; testcontainers 4.15 removes Ryuk itself at a clean exit); Ryuk removes what
+    carries its session label (the private node) and leaves the warm node, which carries only ours."""
+    private = f"{cluster_name}-p"
+    script = f"""
+from gatewaykit.backends._kindconfig import NodeSpec
+from gatewaykit.backends._node import KindNode
+spec = NodeSpec.load()
+for cluster, ephemeral in (({cluster_name!r}, False), ({private!r}, True)):
+    node = KindNode(spec, {standin_image!r}, cluster=cluster, privileged=False, network=cluster,
+                    ephemeral=ephemeral)
+    node.start(timeout=30)
+print("started", flush=True)
+import os
+os._exit(0)  # killed, as a kernel is: Ryuk's connection drops without testcontainers' atexit hook
+"""
+    env = {
+        **os.environ,
+        "TESTCONTAINERS_RYUK_DISABLED": "false",
+        "RYUK_CONTAINER_IMAGE": standin_ryuk_image,
+        "RYUK_RECONNECTION_TIMEOUT": "1s",
+    }
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120
+        )
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout.strip() == "started"
+        assert _wait_gone(docker_engine, f"{private}-control-plane", 30), "Ryuk did not reap the private node"
+        warm = docker_engine.containers.get(f"{cluster_name}-control-plane")
+        time.sleep(2)  # Ryuk is done (it reaped the private node): the warm node must still run
+        warm.reload()
+        assert warm.status == "running"
+    finally:
+        remove_cluster(private, docker_engine)
+
+
+def _leftover_volume(client, volume: str, cluster: str, image: str) -> None:
+    client.volumes.create(volume, labels={LABEL_CLUSTER: cluster})
+    client.containers.run(
+        image,
+        ["sh", "-c", "echo old-etcd > /var/etcd-data"],
+        entrypoint=[],
+        remove=True,
+        volumes={volume: {"bind": "/var", "mode": "rw"}},
+    )
+
+
+def test_a_reboot_leftover_node_and_var_volume_are_replaced(
+    standin_image, cluster_name, docker_engine
+) -> None:
+    """After a reboot or a reap: a stopped node of the same name (a 409 for `docker create`) and the
+    old /var volume (etcd data, kubelet certs) are removed before the node is created again."""
+    name, volume = f"{cluster_name}-control-plane", f"{cluster_name}-control-plane-var"
+    _leftover_volume(docker_engine, volume, cluster_name, standin_image)
+    old = docker_engine.containers.create(
+        standin_image,
+        ["true"],
+        entrypoint=[],
+        name=name,
+        labels={LABEL_CLUSTER: cluster_name, "io.gatewaykit.role": "node"},
+    )
+    node = _node(standin_image, cluster_name, docker_engine).start(timeout=30)
+    assert node.id != old.id
+    assert node.exec(["ls", "/var"])[1].split() == []  # a fresh /var: no old etcd data
+    node.stop()
+
+
+def test_a_foreign_container_of_the_same_name_is_refused_and_kept(
+    standin_image, cluster_name, docker_engine
+) -> None:
+    name = f"{cluster_name}-control-plane"
+    other = docker_engine.containers.create(standin_image, ["true"], entrypoint=[], name=name)
+    try:
+        with pytest.raises(ClusterError) as info:
+            _node(standin_image, cluster_name, docker_engine).start(timeout=30)
+        assert str(info.value).startswith(
+            f"a Docker container named {name} exists and was not made by gatewaykit: remove or rename it"
+        )
+        other.reload()  # still there
+    finally:
+        other.remove(force=True)
+
+
+def _multi_platform_archive() -> bytes:
+    """What `docker save` writes for a multi-platform image under Docker's containerd image store
+    when only this machine's platform was pulled: an OCI index naming linux/amd64 (present) and
+    linux/arm64/v8 (absent: never downloaded)."""
+    import gzip
+    import hashlib
+    import io
+    import shutil
+    import tarfile
+
+    def digest(data: bytes) -> str:
+        return "sha256:" + hashlib.sha256(data).hexdigest()
+
+    layer_buf = io.BytesIO()
+    with tarfile.open(fileobj=layer_buf, mode="w") as tar:
+        tar.add(shutil.which("busybox"), arcname="bin/busybox")
+    layer_tar = layer_buf.getvalue()
+    layer = gzip.compress(layer_tar, mtime=0)
+    config = json.dumps(
+        {
+            "architecture": "amd64",
+            "os": "linux",
+            "config": {},
+            "rootfs": {"type": "layers", "diff_ids": [digest(layer_tar)]},
+        }
+    ).encode()
+    oci = "application/vnd.oci.image"
+    manifest = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": f"{oci}.manifest.v1+json",
+            "config": {"mediaType": f"{oci}.config.v1+json", "digest": digest(config), "size": len(config)},
+            "layers": [
+                {"mediaType": f"{oci}.layer.v1.tar+gzip", "digest": digest(layer), "size": len(layer)}
+            ],
+        }
+    ).encode()
+    absent = b'{"schemaVersion":2,"config":{},"layers":[]}'
+    index = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": f"{oci}.index.v1+json",
+            "manifests": [
+                {
+                    "mediaType": f"{oci}.manifest.v1+json",
+                    "digest": digest(manifest),
+                    "size": len(manifest),
+                    "platform": {"architecture": "amd64", "os": "linux"},
+                },
+                {
+                    "mediaType": f"{oci}.manifest.v1+json",
+                    "digest": digest(absent),
+                    "size": len(absent),
+                    "platform": {"architecture": "arm64", "os": "linux", "variant": "v8"},
+                },
+            ],
+        }
+    ).encode()
+    top = json.dumps(
+        {
+            "schemaVersion": 2,
+            "manifests": [
+                {
+                    "mediaType": f"{oci}.index.v1+json",
+                    "digest": digest(index),
+                    "size": len(index),
+                    "annotations": {
+                        "io.containerd.image.name": "docker.io/gatewaykit/multi:1",
+                        "org.opencontainers.image.ref.name": "1",
+                    },
+                }
+            ],
+        }
+    ).encode()
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w") as tar:
+        for name, data in [("oci-layout", b'{"imageLayoutVersion":"1.0.0"}'), ("index.json", top)] + [
+            (f"blobs/sha256/{digest(d)[7:]}", d) for d in (layer, config, manifest, index)
+        ]:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return out.getvalue()
+
+
+@pytest.mark.skipif(platform.machine() != "x86_64", reason="the archive is built for linux/amd64")
+def test_a_multi_platform_image_imports_for_the_nodes_platform(
+    standin_containerd_image, cluster_name, docker_engine, tmp_path
+) -> None:
+    from gatewaykit.backends._node import import_archive, import_command
+
+    node = _containerd_node(standin_containerd_image, cluster_name, docker_engine).start(timeout=30)
+    try:
+        assert node.snapshotter() == "native"  # read from `containerd config dump`, as kind does
+        assert node.platform() == "linux/amd64"
+        archive = tmp_path / "multi.tar"
+        archive.write_bytes(_multi_platform_archive())
+        # kind's import (--all-platforms) fails on this archive: the bug of kubernetes-sigs/kind#3795.
+        kinds = import_command(node.id, "linux/amd64", "native")
+        kinds[kinds.index("--platform=linux/amd64")] = "--all-platforms"
+        with archive.open("rb") as f:
+            proc = subprocess.run(kinds, stdin=f, capture_output=True, text=True)
+        assert proc.returncode == 1 and "content digest sha256:" in proc.stderr and "not found" in proc.stderr
+        with archive.open("rb") as f:
+            import_archive(
+                node, f, platform=node.platform(), snapshotter=node.snapshotter(), step="load images"
+            )
+        listed = node.exec(["ctr", "--namespace=k8s.io", "images", "ls", "-q"])[1].split()
+        assert "docker.io/gatewaykit/multi:1" in listed
+    finally:
+        node.stop()
+
+
+def test_load_images_saves_from_docker_into_the_nodes_containerd(
+    standin_image, standin_containerd_image, cluster_name, docker_engine
+) -> None:
+    from gatewaykit.backends._kindconfig import PinnedImage
+    from gatewaykit.backends._node import load_images
+
+    node = _containerd_node(standin_containerd_image, cluster_name, docker_engine).start(timeout=30)
+    notes: list[str] = []
+    try:
+        load_images(node, [PinnedImage("cluster", standin_image)], notes.append)
+        assert notes == ["load images: gatewaykit/standin-node:test (1/1)"]
+        listed = node.exec(["ctr", "--namespace=k8s.io", "images", "ls", "-q"])[1].split()
+        assert "docker.io/gatewaykit/standin-node:test" in listed
+        load_images(node, [PinnedImage("cluster", standin_image)], notes.append)
+        assert len(notes) == 1  # already there: skipped
+    finally:
+        node.stop()
+
+
+def test_helper_containers_get_files_copied_in_not_bind_mounted(
+    standin_image, cluster_name, docker_engine
+) -> None:
+    from gatewaykit.backends._node import ensure_network, run_helper
+
+    net = ensure_network(docker_engine, f"{cluster_name}-net", cluster_name)
+    code, logs = run_helper(
+        docker_engine,
+        standin_image,
+        [
+            "sh",
+            "-c",
+            "ls -l /work/kubeconfig; cat /work/kubeconfig /work/operator.yaml; "
+            "grep -c ' /work' /proc/self/mountinfo",
+        ],
+        files={
+            "/work/kubeconfig": (b"apiVersion: v1\n", 0o600),
+            "/work/operator.yaml": (b"kind: IstioOperator\n", 0o644),
+        },
+        network=net,
+        labels={LABEL_CLUSTER: cluster_name},
+        timeout=30,
+        step="istio install",
+    )
+    lines = logs.splitlines()
+    assert code == 1  # grep -c found no mount under /work: exit 1 with count 0
+    assert lines[0].startswith("-rw-------") and lines[1:] == ["apiVersion: v1", "kind: IstioOperator", "0"]
+    assert not docker_engine.containers.list(all=True, filters={"label": f"{LABEL_CLUSTER}={cluster_name}"})
+
+
+def test_a_fake_internet_that_does_not_serve_fails_clearly(
+    standin_image, cluster_name, docker_engine, tmp_path
+) -> None:
+    from gatewaykit.backends.kind import KindSandbox
+
+    sb = KindSandbox(name=cluster_name, state_dir=tmp_path, start=False)
+    container = docker_engine.containers.run(
+        standin_image,
+        [
+            "sh",
+            "-c",
+            "echo '/usr/local/bin/python: No module named gatewaykit.workloads.internet.__main__'; exit 1",
+        ],
+        entrypoint=[],
+        detach=True,
+        labels={LABEL_CLUSTER: cluster_name},
+    )
+    with pytest.raises(NotReadyError) as info:
+        sb._internet_serving(container, timeout=20)
+    text = str(info.value)
+    assert text.startswith("fake internet: the fake internet container is exited, not serving")
+    assert "No module named gatewaykit.workloads.internet.__main__" in text
