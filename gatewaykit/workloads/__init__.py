@@ -16,8 +16,9 @@ Public API::
     net.close()
 
 Modules: :mod:`.base` (the contract), :mod:`.images` (image -> stand-in), :mod:`.apps` (httpbin,
-helloworld, tcp-echo, client), :mod:`.gohttpbin` (go-httpbin v2.15.0, Istio 1.24+'s httpbin, over
-:mod:`._gohttp`, Go's net/http, and :mod:`._golang`, Go's output formats), :mod:`.nginx`,
+helloworld, tcp-echo, client), :mod:`.gohttpbin` (go-httpbin v2.15.0, Istio 1.24+'s httpbin; its helpers.go in
+:mod:`._gohttpbin_helpers`, over :mod:`._gohttp`, Go's net/http, and :mod:`._golang`, Go's output
+formats), :mod:`.nginx`,
 :mod:`.internet`, and :mod:`._http` (the h11/h2 server core).
 """
 

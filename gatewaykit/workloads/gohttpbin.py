@@ -3,9 +3,9 @@
 go-httpbin is a Go program; it cannot be installed here (only PyPI, Debian and npm are reachable),
 so this module plays it: the handlers of ``httpbin/handlers.go`` at tag v2.15.0 with their exact
 bodies, headers and JSON shapes, behind the same middleware (``httpbin.go`` ``Handler``: CORS
-``preflight``, ``autohead``, ``limitRequestSize``, the ``observe`` request log) and Go's
-``net/http`` server (:mod:`._gohttp`). What a learner sees through Istio's tasks is byte for byte
-the real program's:
+``preflight``, ``autohead``, ``limitRequestSize``, the ``observe`` request log), with its
+``helpers.go`` in :mod:`._gohttpbin_helpers`, and Go's ``net/http`` server (:mod:`._gohttp`).
+What a learner sees through Istio's tasks is byte for byte the real program's:
 
 * ``/status/418`` -> ``418 I'm a teapot``, body ``I'm a teapot!``, ``X-More-Info`` header;
   ``/status/200`` -> empty ``text/plain; charset=utf-8`` body; ``/status/200,418`` a random pick
@@ -44,22 +44,42 @@ import binascii
 import datetime
 import gzip
 import hashlib
-import json
 import random
-import re
 import threading
 import time
 import uuid
 import zlib
 from collections.abc import Callable
-from email.parser import BytesParser
 from typing import Any
 
 from gatewaykit.workloads._gohttp import GoPanic, GoRequest, GoResponse, serve_go_connection, status_text
+from gatewaykit.workloads._gohttpbin_helpers import (
+    BINARY_CT,
+    HTML_CT,
+    JSON_CT,
+    TEXT_CT,
+    basic_auth,
+    client_ip,
+    cookies,
+    decode_json,
+    do_redirect,
+    http_error,
+    parse_bounded_duration,
+    parse_multipart,
+    parse_query,
+    parse_status,
+    request_url,
+    set_cookie_value,
+    unescape,
+    weighted_choice,
+    wildcard_regex,
+    write_error,
+    write_json,
+    write_response,
+)
 from gatewaykit.workloads._golang import (
     GoError,
     GoMap,
-    duration_string,
     go_quote,
     json_encode,
     parse_duration,
@@ -77,10 +97,6 @@ from gatewaykit.workloads.base import (
 
 __all__ = ["GoHttpbin", "start_gohttpbin"]
 
-JSON_CT = "application/json; charset=utf-8"
-TEXT_CT = "text/plain; charset=utf-8"
-HTML_CT = "text/html; charset=utf-8"
-BINARY_CT = "application/octet-stream"
 
 DEFAULT_PORT = 8080
 DEFAULT_MAX_BODY = 1024 * 1024
@@ -92,113 +108,7 @@ _NOT_SERVED = "not served by gatewaykit's go-httpbin stand-in"
 # --------------------------------------------------------------------------- request helpers
 
 
-def _unescape(s: str, plus: bool) -> str | None:
-    """``url.QueryUnescape`` (``plus``) / ``PathUnescape``; ``None`` for a bad ``%`` escape."""
-    out = bytearray()
-    raw = s.encode("utf-8", "surrogateescape")
-    i = 0
-    while i < len(raw):
-        b = raw[i]
-        if b == 0x25:  # '%'
-            pair = raw[i + 1 : i + 3]
-            if len(pair) < 2 or not all(c in b"0123456789abcdefABCDEF" for c in pair):
-                return None
-            out.append(int(pair, 16))
-            i += 3
-            continue
-        out.append(0x20 if plus and b == 0x2B else b)
-        i += 1
-    return out.decode("utf-8", "surrogateescape")
-
-
-def parse_query(raw: str | None) -> tuple[GoMap, str | None]:
-    """``url.ParseQuery``: the values and the first error text (bad pairs are skipped)."""
-    values: GoMap = GoMap()
-    err: str | None = None
-    for pair in (raw or "").split("&"):
-        if ";" in pair:
-            err = err or "invalid semicolon separator in query"
-            continue
-        if not pair:
-            continue
-        k, _, v = pair.partition("=")
-        key, value = _unescape(k, True), _unescape(v, True)
-        if key is None or value is None:
-            bad = k if key is None else v
-            err = err or f"invalid URL escape {go_quote(bad[bad.index('%') :][:3])}"
-            continue
-        values.setdefault(key, []).append(value)
-    return values, err
-
-
-def client_ip(req: GoRequest) -> str:
-    """helpers.go getClientIP: platform headers, then the first X-Forwarded-For entry, then the peer."""
-    for name in ("Fly-Client-IP", "CF-Connecting-IP", "Fastly-Client-IP", "True-Client-IP"):
-        if req.get(name):
-            return req.get(name)
-    xff = req.get("X-Forwarded-For")
-    if xff:
-        return xff.split(",", 1)[0].strip()
-    return req.remote_addr
-
-
-def request_url(req: GoRequest) -> str:
-    """helpers.go getURL: scheme from X-Forwarded-Proto/-Protocol/-Ssl, host from the request."""
-    scheme = req.get("X-Forwarded-Proto") or req.get("X-Forwarded-Protocol")
-    if not scheme and req.get("X-Forwarded-Ssl") == "on":
-        scheme = "https"
-    host = req.url_host or req.host
-    query = f"?{req.raw_query}" if req.raw_query is not None else ""
-    return f"{scheme or 'http'}://{host}{req.path}{query}"
-
-
-def _wildcard_regex(patterns: str) -> re.Pattern[str] | None:
-    """helpers.go createFullExcludeRegex: comma-separated names, ``*`` wildcards, case-insensitive."""
-    parts = []
-    for p in (x.strip() for x in patterns.split(",")):
-        if p:
-            parts.append("^" + ".*".join(re.escape(c) for c in p.split("*")) + "$")
-    return re.compile("(?i)(" + "|".join(parts) + ")") if parts else None
-
-
 # --------------------------------------------------------------------------- response helpers
-
-
-def write_response(w: GoResponse, status: int, content_type: str, body: bytes) -> None:
-    """helpers.go writeResponse."""
-    w.set("Content-Type", content_type)
-    w.write_header(status)
-    w.write(body)
-
-
-def write_json(w: GoResponse, status: int, value: Any) -> None:
-    """helpers.go writeJSON: ``application/json; charset=utf-8``, Go's indented encoding."""
-    w.set("Content-Type", JSON_CT)
-    w.write_header(status)
-    w.write(json_encode(value).encode("utf-8", "surrogateescape"))
-
-
-def write_error(w: GoResponse, code: int, detail: str | None = None) -> None:
-    """helpers.go writeError: ``{"status_code": N, "error": "<StatusText>", "detail": ...}``."""
-    value: dict[str, Any] = {"status_code": code, "error": status_text(code)}
-    if detail:
-        value["detail"] = detail
-    write_json(w, code, value)
-
-
-def http_error(w: GoResponse, text: str, code: int) -> None:
-    """``http.Error``: plain text, ``X-Content-Type-Options: nosniff``, the text and a newline."""
-    w.delete("Content-Length")
-    w.set("Content-Type", TEXT_CT)
-    w.set("X-Content-Type-Options", "nosniff")
-    w.write_header(code)
-    w.write(text.encode() + b"\n")
-
-
-def do_redirect(w: GoResponse, location: str, code: int) -> None:
-    """handlers.go doRedirect (no ``-prefix`` configured)."""
-    w.set("Location", location)
-    w.write_header(code)
 
 
 def _special_statuses() -> dict[int, tuple[dict[str, str], bytes | None]]:
@@ -237,104 +147,6 @@ def _special_statuses() -> dict[int, tuple[dict[str, str], bytes | None]]:
 
 
 _SPECIAL = _special_statuses()
-
-
-def _parse_status(raw: str, low: int = 100, high: int = 599) -> int:
-    """helpers.go parseBoundedStatusCode."""
-    try:
-        code = parse_int(raw)
-    except GoError as exc:
-        raise GoError(f"invalid status code: {go_quote(raw)}: {exc}") from None
-    if not low <= code <= high:
-        raise GoError(f"invalid status code: {code} not in range [{low}, {high}]")
-    return code
-
-
-def _parse_bounded_duration(raw: str, low: int, high: int) -> int:
-    """helpers.go parseBoundedDuration: a Go duration or float seconds (whole milliseconds)."""
-    try:
-        ns = parse_duration(raw)
-    except GoError:
-        seconds = parse_float(raw)
-        ms = seconds * 1000
-        # time.Duration(n*1000): a NaN/Inf/too-large float converts to MinInt64 on amd64, and
-        # MinInt64 * time.Millisecond wraps to 0 in int64 arithmetic.
-        whole = int(ms) if abs(ms) < 2**63 else -(2**63)
-        ns = ((whole * 1_000_000 + 2**63) % 2**64) - 2**63
-    if ns > high:
-        raise GoError(f"duration {duration_string(ns)} longer than {duration_string(high)}")
-    if ns < low:
-        raise GoError(f"duration {duration_string(ns)} shorter than {duration_string(low)}")
-    return ns
-
-
-def _weighted_choice(raw: str) -> int:
-    """helpers.go parseWeightedChoices + weightedRandomChoice (codes are not range-checked)."""
-    choices: list[tuple[int, float]] = []
-    for pair in raw.split(","):
-        choice, colon, weight_text = pair.partition(":")
-        weight = 1.0
-        if colon:
-            try:
-                weight = parse_float(weight_text)
-            except GoError:
-                raise GoError(f"invalid weight value: {go_quote(weight_text)}") from None
-        try:
-            code = parse_int(choice)
-        except GoError:
-            raise GoError(f"invalid choice value: {go_quote(choice)}") from None
-        choices.append((code, weight))
-    pick = random.random() * sum(wt for _, wt in choices)
-    current = 0.0
-    for code, wt in choices:
-        current += wt
-        if pick < current:
-            return code
-    raise GoPanic("failed to select a weighted random choice")
-
-
-def _basic_auth(req: GoRequest) -> tuple[str, str]:
-    """``r.BasicAuth()``: the user and password of an ``Authorization: Basic`` header."""
-    auth = req.get("Authorization")
-    if auth[:6].lower() != "basic ":
-        return "", ""
-    try:
-        decoded = base64.b64decode(auth[6:], validate=True).decode("utf-8", "surrogateescape")
-    except (binascii.Error, ValueError):
-        return "", ""
-    user, colon, password = decoded.partition(":")
-    return (user, password) if colon else ("", "")
-
-
-_COOKIE_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-
-
-def _cookies(req: GoRequest) -> GoMap:
-    """``r.Cookies()`` (net/http cookie.go readCookies) as go-httpbin's name -> value map."""
-    out = GoMap()
-    for line in req.header.get("Cookie", []):
-        for part in line.split(";"):
-            part = part.strip(" ")
-            if not part:
-                continue
-            name, _, value = part.partition("=")
-            if not _COOKIE_NAME.fullmatch(name):
-                continue
-            if len(value) > 1 and value[0] == value[-1] == '"':
-                value = value[1:-1]
-            if all(0x20 <= ord(c) < 0x7F and c not in '";\\' for c in value):
-                out[name] = value
-    return out
-
-
-def _set_cookie_value(name: str, value: str, expires: str | None = None) -> str:
-    """``http.Cookie.String`` for go-httpbin's cookies (HttpOnly; delete adds Expires, Max-Age=0)."""
-    if " " in value or "," in value:
-        value = f'"{value}"'
-    text = f"{name}={value}"
-    if expires is not None:
-        text += f"; Expires={expires}; Max-Age=0"
-    return text + "; HttpOnly"
 
 
 # --------------------------------------------------------------------------- the application
@@ -474,7 +286,7 @@ class GoHttpbin:
         self.hostname = hostname
         self.max_body_size = max_body_size
         self.max_duration = max_duration
-        self.exclude = _wildcard_regex(exclude_headers)
+        self.exclude = wildcard_regex(exclude_headers)
         self.log_format = log_format
 
     # -- middleware: observe(autohead(preflight(limitRequestSize(mux))))
@@ -522,7 +334,7 @@ class GoHttpbin:
         if cleaned != req.path:
             query = f"?{req.raw_query}" if req.raw_query else ""
             return self._redirect_moved(req, w, cleaned + query)
-        segments = [_unescape(s, False) or s for s in cleaned[1:].split("/")]
+        segments = [unescape(s, False) or s for s in cleaned[1:].split("/")]
         allowed: set[str] = set()
         for method, pattern, name in ROUTES:
             values = _match(pattern, segments)
@@ -623,9 +435,9 @@ class GoHttpbin:
                 return url_err or err
             resp["form"] = form
         elif ctype == "multipart/form-data":
-            return _parse_multipart(req, resp)
+            return parse_multipart(req, resp)
         elif ctype == "application/json":
-            return _decode_json(resp["data"], resp)
+            return decode_json(resp["data"], resp)
         else:
             encoded = base64.urlsafe_b64encode(body).decode()
             resp["data"] = f"data:{ctype or BINARY_CT};base64,{encoded}"
@@ -647,7 +459,7 @@ class GoHttpbin:
         """/status/{code}: one code, or a (weighted) random one of ``a,b`` / ``a:0.7,b:0.3``."""
         raw = v["code"]
         try:
-            code = _parse_status(raw) if "," not in raw else _weighted_choice(raw)
+            code = parse_status(raw) if "," not in raw else weighted_choice(raw)
         except GoError as exc:
             return write_error(w, 400, str(exc))
         if not 100 <= code <= 999:
@@ -729,19 +541,19 @@ class GoHttpbin:
         code = 302
         if args.get("status_code", [""])[0]:
             try:
-                code = _parse_status(args["status_code"][0], 300, 399)
+                code = parse_status(args["status_code"][0], 300, 399)
             except GoError as exc:
                 return write_error(w, 400, str(exc))
         do_redirect(w, target, code)
 
     def h_cookies(self, req: GoRequest, w: GoResponse, _v: dict[str, str]) -> None:
         """/cookies: the request's cookies as a JSON object."""
-        write_json(w, 200, _cookies(req))
+        write_json(w, 200, cookies(req))
 
     def h_set_cookies(self, req: GoRequest, w: GoResponse, _v: dict[str, str]) -> None:
         """/cookies/set?k=v: Set-Cookie (HttpOnly) for each, then 302 to /cookies."""
         for key, values in parse_query(req.raw_query)[0].items():
-            w.add("Set-Cookie", _set_cookie_value(key, values[0]))
+            w.add("Set-Cookie", set_cookie_value(key, values[0]))
         do_redirect(w, "/cookies", 302)
 
     def h_delete_cookies(self, req: GoRequest, w: GoResponse, _v: dict[str, str]) -> None:
@@ -749,12 +561,12 @@ class GoHttpbin:
         past = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=365)
         expires = past.strftime("%a, %d %b %Y %H:%M:%S GMT")
         for key, values in parse_query(req.raw_query)[0].items():
-            w.add("Set-Cookie", _set_cookie_value(key, values[0], expires))
+            w.add("Set-Cookie", set_cookie_value(key, values[0], expires))
         do_redirect(w, "/cookies", 302)
 
     def h_basic_auth(self, req: GoRequest, w: GoResponse, v: dict[str, str]) -> None:
         """/basic-auth/{user}/{password}: 200 or 401 with ``WWW-Authenticate``."""
-        user, password = _basic_auth(req)
+        user, password = basic_auth(req)
         ok = (user, password) == (v["user"], v["password"])
         if not ok:
             w.set("WWW-Authenticate", 'Basic realm="Fake Realm"')
@@ -762,7 +574,7 @@ class GoHttpbin:
 
     def h_hidden_basic_auth(self, req: GoRequest, w: GoResponse, v: dict[str, str]) -> None:
         """/hidden-basic-auth/{user}/{password}: 404 instead of 401."""
-        user, password = _basic_auth(req)
+        user, password = basic_auth(req)
         if (user, password) != (v["user"], v["password"]):
             return write_error(w, 404)
         write_json(w, 200, {"authorized": True, "user": user})
@@ -814,7 +626,7 @@ class GoHttpbin:
     def h_delay(self, req: GoRequest, w: GoResponse, v: dict[str, str]) -> None:
         """/delay/{duration}: wait (≤ MAX_DURATION), then answer like /anything with Server-Timing."""
         try:
-            ns = _parse_bounded_duration(v["duration"], 0, self.max_duration)
+            ns = parse_bounded_duration(v["duration"], 0, self.max_duration)
         except GoError as exc:
             return write_error(w, 400, f"invalid duration: {exc}")
         if req.client_gone(ns / 1e9):
@@ -945,66 +757,6 @@ class GoHttpbin:
 
 
 _STD_B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="
-
-
-def _go_json_value(value: Any) -> Any:
-    """A decoded JSON value as Go's ``interface{}`` re-encodes it: objects are maps (sorted keys)."""
-    if isinstance(value, dict):
-        return GoMap((k, _go_json_value(v)) for k, v in value.items())
-    if isinstance(value, list):
-        return [_go_json_value(v) for v in value]
-    return value
-
-
-def _decode_json(text: str, resp: dict[str, Any]) -> str | None:
-    """``json.NewDecoder(body).Decode(&v)``: the first JSON value; numbers become float64."""
-    stripped = text.lstrip(" \t\r\n")
-    if not stripped:
-        return "EOF"
-
-    def reject(name: str) -> Any:
-        raise json.JSONDecodeError("constant", name, 0)
-
-    decoder = json.JSONDecoder(parse_int=float, parse_constant=reject)
-    try:
-        value, _ = decoder.raw_decode(stripped)
-    except json.JSONDecodeError as exc:
-        if exc.pos >= len(stripped) or exc.msg.startswith("Unterminated"):
-            return "unexpected EOF"
-        ch = stripped[exc.pos] if exc.pos < len(stripped) else ""
-        return f"invalid character {_quote_char(ch)} looking for beginning of value"
-    resp["json"] = _go_json_value(value)
-    return None
-
-
-def _quote_char(ch: str) -> str:
-    """encoding/json quoteChar: ``'x'``, ``'\\''``, ``'"'``."""
-    if ch == "'":
-        return "'\\''"
-    if ch == '"':
-        return "'\"'"
-    return "'" + go_quote(ch)[1:-1] + "'"
-
-
-def _parse_multipart(req: GoRequest, resp: dict[str, Any]) -> str | None:
-    """``r.ParseMultipartForm``: fields into ``form``, file parts' contents into ``files``."""
-    ctype = req.get("Content-Type")
-    if "boundary=" not in ctype:
-        return "no multipart boundary param in Content-Type"
-    message = BytesParser().parsebytes(b"Content-Type: " + ctype.encode() + b"\r\n\r\n" + req.body)
-    if not message.is_multipart():
-        return "multipart: NextPart: EOF"
-    form, files = GoMap(), GoMap()
-    for part in message.walk():
-        name = part.get_param("name", header="content-disposition")
-        if part is message or name is None:
-            continue
-        payload = part.get_payload(decode=True)
-        text = payload.decode("utf-8", "surrogateescape") if isinstance(payload, bytes) else ""
-        target = files if part.get_filename() is not None else form
-        target.setdefault(str(name), []).append(text)
-    resp["form"], resp["files"] = form, files
-    return None
 
 
 INDEX_HTML = """<!DOCTYPE html>
