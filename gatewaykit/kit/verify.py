@@ -1,9 +1,13 @@
 """Judging outcomes: probe expectations, applied-state conditions, plain-words readings.
 
-The rules mirror Istio's doc-test verifiers (``tests/util/verify.sh`` in istio/istio.io):
-``_verify_same`` (exact), ``_verify_contains`` (substring), ``_verify_elided`` (blocks separated by
-``...`` lines must each appear, in order) and ``_verify_failure`` (non-zero exit). Everything here is
-pure: it judges a :class:`~gatewaykit.backends.base.CurlResult` that a backend produced.
+Output checks use Istio's doc-test verifiers (``tests/util/verify.sh`` in istio/istio.io) with
+their exact semantics, from :mod:`gatewaykit.kit.doctest`: ``stdout`` is ``_verify_same`` (after
+verify.sh's normalisation: trailing blanks and newlines go), ``stdout_contains`` is
+``_verify_contains``, ``stdout_not_contains`` is ``_verify_not_contains`` (which also wants exit 0),
+``stdout_elided``/``body_elided`` are ``_verify_elided`` (each block between ``...`` lines must be a
+substring; blocks are not anchored to lines and not ordered) and ``failure`` is ``_verify_failure``.
+Everything here is pure: it judges a :class:`~gatewaykit.backends.base.CurlResult` that a backend
+produced.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gatewaykit.backends.base import CurlResult
+from gatewaykit.kit import doctest
 from gatewaykit.kit.labs import Condition, Expect
 
 __all__ = [
@@ -102,30 +107,12 @@ def normalize_log(line: str) -> str:
 
 
 def elided_match(expected: str, actual: str) -> bool:
-    """``_verify_elided``: the blocks of ``expected`` between ``...`` lines appear in ``actual`` in order.
+    """``_verify_elided``: each block of ``expected`` between ``...`` lines is a substring of ``actual``.
 
-    Lines are compared with surrounding whitespace stripped (the doc tests compare trimmed output).
+    istio.io's semantics (:func:`gatewaykit.kit.doctest.verify_elided`): ``actual`` is normalised as
+    verify.sh normalises command output; blocks are matched anywhere, in any order.
     """
-    blocks: list[list[str]] = [[]]
-    for line in expected.strip("\n").split("\n"):
-        if line.strip() == "...":
-            blocks.append([])
-        else:
-            blocks[-1].append(line.strip())
-    lines = [ln.strip() for ln in actual.replace("\r\n", "\n").split("\n")]
-    pos = 0
-    for block in blocks:
-        if not block:
-            continue
-        found = False
-        for start in range(pos, len(lines) - len(block) + 1):
-            if lines[start : start + len(block)] == block:
-                pos = start + len(block)
-                found = True
-                break
-        if not found:
-            return False
-    return True
+    return doctest.verify_elided(actual, doctest.expected_text(expected))
 
 
 def _short(text: str | None, limit: int = 60) -> str:
@@ -154,7 +141,7 @@ def judge(
             Outcome(r.exit_code == expect.exit_code, f"exit code {expect.exit_code}", str(r.exit_code))
         )
     if expect.failure is not None:
-        failed = r.exit_code != 0
+        failed = doctest.verify_failure(r.stdout, "", r.exit_code)
         out.append(
             Outcome(
                 failed == expect.failure,
@@ -195,14 +182,17 @@ def judge(
     if expect.body_elided is not None:
         out.append(Outcome(elided_match(expect.body_elided, body), "body matches (elided)", _short(body)))
     if expect.stdout is not None:
-        ok = r.stdout.strip() == expect.stdout.strip()
+        ok = doctest.verify_same(r.stdout, doctest.expected_text(expect.stdout), r.exit_code)
         out.append(
             Outcome(ok, "output " + (repr(expect.stdout) if expect.stdout else "empty"), _short(r.stdout))
         )
     for frag in expect.stdout_contains:
-        out.append(Outcome(frag in r.stdout, f"output contains {frag!r}", _short(r.stdout)))
+        ok = doctest.verify_contains(r.stdout, frag, r.exit_code)
+        out.append(Outcome(ok, f"output contains {frag!r}", _short(r.stdout)))
     for frag in expect.stdout_not_contains:
-        out.append(Outcome(frag not in r.stdout, f"output lacks {frag!r}", "present"))
+        ok = doctest.verify_not_contains(r.stdout, frag, r.exit_code)
+        seen = "present" if frag in r.stdout else f"exit code {r.exit_code}"
+        out.append(Outcome(ok, f"output lacks {frag!r}", seen))
     if expect.stdout_elided is not None:
         out.append(
             Outcome(elided_match(expect.stdout_elided, r.stdout), "output matches (elided)", _short(r.stdout))

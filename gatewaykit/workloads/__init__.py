@@ -16,7 +16,10 @@ Public API::
     net.close()
 
 Modules: :mod:`.base` (the contract), :mod:`.images` (image -> stand-in), :mod:`.apps` (httpbin,
-helloworld, tcp-echo, client), :mod:`.nginx`, :mod:`.internet`, and :mod:`._http` (the h11/h2 server core).
+helloworld, tcp-echo, client), :mod:`.gohttpbin` (go-httpbin v2.15.0, Istio 1.24+'s httpbin; its helpers.go in
+:mod:`._gohttpbin_helpers`, over :mod:`._gohttp`, Go's net/http, and :mod:`._golang`, Go's output
+formats), :mod:`.nginx`,
+:mod:`.internet`, and :mod:`._http` (the h11/h2 server core).
 """
 
 from __future__ import annotations

@@ -75,7 +75,7 @@ def _handler_class(server_header: str | None, log: LogBuffer) -> type[WSGIReques
 
         def send_header(self, keyword: str, value: str) -> None:
             if keyword.lower() == "server" and not server_header:
-                return  # Go's net/http (go-httpbin) sends no Server header
+                return  # no Server header unless the image's server sends one
             super().send_header(keyword, value)
 
     return Handler
@@ -143,8 +143,8 @@ def preload() -> threading.Thread:
 def start_httpbin(spec: WorkloadSpec) -> RunningWorkload:
     """Serve the real ``httpbin`` Flask app on every declared containerPort.
 
-    kong/kennethreitz images run httpbin under gunicorn 19.9.0 on port 80; go-httpbin listens on
-    8080 (§16) -- whatever the containerPorts say is used. go-httpbin sends no ``Server`` header.
+    kong/kennethreitz images run httpbin under gunicorn 19.9.0 on port 80 -- whatever the
+    containerPorts say is used. (``mccutchen/go-httpbin`` has its own stand-in, :mod:`.gohttpbin`.)
 
     Args:
         spec: the container.
@@ -154,15 +154,11 @@ def start_httpbin(spec: WorkloadSpec) -> RunningWorkload:
     """
     app = httpbin_app()  # imported lazily: Flask + flasgger take a moment to import
     log = LogBuffer()
-    go = "go-httpbin" in spec.image
-    ports = spec.ports or ((8080,) if go else (80,))
-    if go:
-        log.write(f"go-httpbin listening on http://0.0.0.0:{ports[0]}")
-    else:
-        log.write("[INFO] Starting gunicorn 19.9.0")
-        for p in ports:
-            log.write(f"[INFO] Listening at: http://0.0.0.0:{p}")
-    return _serve_wsgi(spec, "httpbin", app, ports, None if go else "gunicorn/19.9.0", log)
+    ports = spec.ports or (80,)
+    log.write("[INFO] Starting gunicorn 19.9.0")
+    for p in ports:
+        log.write(f"[INFO] Listening at: http://0.0.0.0:{p}")
+    return _serve_wsgi(spec, "httpbin", app, ports, "gunicorn/19.9.0", log)
 
 
 # --------------------------------------------------------------------------- helloworld

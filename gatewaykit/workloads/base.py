@@ -199,8 +199,8 @@ class RunningWorkload:
         ports: ``containerPort`` -> real ``127.0.0.1`` port (empty when the pod serves nothing).
         status: ``"Running"``, or why it is not (``"ErrImagePull"``, ``"CrashLoopBackOff"``).
         message: for a non-running status, the reason a learner would see in ``kubectl describe pod``.
-        kind: which stand-in serves it (``"httpbin"``, ``"helloworld"``, ``"tcp-echo"``, ``"nginx"``,
-            ``"client"``), or ``None`` for an unsupported image.
+        kind: which stand-in serves it (``"go-httpbin"``, ``"httpbin"``, ``"helloworld"``, ``"tcp-echo"``,
+            ``"nginx"``, ``"client"``), or ``None`` for an unsupported image.
     """
 
     def __init__(

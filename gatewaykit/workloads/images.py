@@ -16,7 +16,8 @@ __all__ = ["SUPPORTED_IMAGES", "classify_image", "start_workload"]
 SUPPORTED_IMAGES: tuple[str, ...] = (
     "docker.io/kong/httpbin",
     "docker.io/kennethreitz/httpbin",
-    "docker.io/mccutchen/go-httpbin (any image named *httpbin*)",
+    "docker.io/mccutchen/go-httpbin",
+    "any other image named *httpbin* (served by the Python httpbin)",
     "istio/examples-helloworld-v1",
     "istio/examples-helloworld-v2",
     "istio/tcp-echo-server",
@@ -44,11 +45,15 @@ def classify_image(image: str) -> str | None:
         image: the container image as written in the Deployment.
 
     Returns:
-        ``"httpbin"``, ``"helloworld"``, ``"tcp-echo"``, ``"nginx"``, ``"client"``, or ``None`` when the
-        image is not supported (the pod then reports ErrImagePull).
+        ``"go-httpbin"`` (Istio 1.24+'s sample, ``mccutchen/go-httpbin``), ``"httpbin"`` (the Python
+        httpbin: ``kong/httpbin``, ``kennethreitz/httpbin``, any other ``*httpbin*``),
+        ``"helloworld"``, ``"tcp-echo"``, ``"nginx"``, ``"client"``, or ``None`` when the image is not
+        supported (the pod then reports ErrImagePull).
     """
     repo = _repository(image)
     last = repo.rsplit("/", 1)[-1]
+    if repo == "mccutchen/go-httpbin" or repo.endswith("/mccutchen/go-httpbin"):
+        return "go-httpbin"
     if "httpbin" in repo:
         return "httpbin"
     if last.startswith("examples-helloworld"):
@@ -72,9 +77,11 @@ def classify_image(image: str) -> str | None:
 
 def _starters() -> dict[str, Callable[[WorkloadSpec], RunningWorkload]]:
     from gatewaykit.workloads.apps import start_client, start_helloworld, start_httpbin, start_tcp_echo
+    from gatewaykit.workloads.gohttpbin import start_gohttpbin
     from gatewaykit.workloads.nginx import start_nginx
 
     return {
+        "go-httpbin": start_gohttpbin,
         "httpbin": start_httpbin,
         "helloworld": start_helloworld,
         "tcp-echo": start_tcp_echo,

@@ -59,7 +59,15 @@ def test_elided_matching_like_istio_doc_tests() -> None:
     )
     assert elided_match("HTTP/1.1 301 Moved Permanently\n...\nHTTP/2 200", text)
     assert elided_match("...\nlocation: https://edition.cnn.com/politics\n...", text)
-    assert not elided_match("HTTP/2 200\n...\nHTTP/1.1 301 Moved Permanently", text)
+    # verify.sh's __cmp_elided checks each block on its own: order is not checked ...
+    assert elided_match("HTTP/2 200\n...\nHTTP/1.1 301 Moved Permanently", text)
+    # ... nor line boundaries (curl -v prints "< HTTP/2 418"; the docs expect "HTTP/2 418") ...
+    assert elided_match(
+        "...\nHTTP/2 418\n...\nI'm a teapot!\n...", "< HTTP/2 418 \r\n< server: x\r\nI'm a teapot!"
+    )
+    # ... but a block's lines must follow each other, and every block must be there.
+    assert not elided_match("x: y\nHTTP/2 200", text)
+    assert not elided_match("HTTP/2 200\n...\nHTTP/2 404", text)
 
 
 def test_logs_expectation_reads_the_workload_log() -> None:

@@ -29,7 +29,7 @@ TEAPOT = """
     [
         ("docker.io/kong/httpbin", "httpbin"),
         ("kennethreitz/httpbin", "httpbin"),
-        ("docker.io/mccutchen/go-httpbin:v2.15.0", "httpbin"),
+        ("docker.io/mccutchen/go-httpbin:v2.15.0", "go-httpbin"),
         ("registry.istio.io/release/examples-helloworld-v1:1.0", "helloworld"),
         ("docker.io/istio/examples-helloworld-v2", "helloworld"),
         ("registry.istio.io/release/tcp-echo-server:1.3", "tcp-echo"),
@@ -52,7 +52,7 @@ def test_classify_image(image: str, kind: str | None) -> None:
     ("image", "port", "server"),
     [
         ("docker.io/kong/httpbin", 80, "gunicorn/19.9.0"),
-        ("docker.io/mccutchen/go-httpbin:v2.15.0", 8080, None),
+        ("kennethreitz/httpbin", 80, "gunicorn/19.9.0"),
     ],
 )
 def test_httpbin_teapot_and_headers(image: str, port: int, server: str | None, no_thread_leak: None) -> None:
