@@ -79,6 +79,13 @@ __all__ = [
 ]
 
 
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext gatewaykit``: the ``%%gatewaykit`` cell magic (bash against the sandbox)."""
+    from gatewaykit.kit.magic import load_ipython_extension as load
+
+    load(ipython)
+
+
 def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:

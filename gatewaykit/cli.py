@@ -229,13 +229,33 @@ def _images_load(args: argparse.Namespace, console: Any) -> int:
     return 0
 
 
+def _env(args: argparse.Namespace, console: Any) -> int:
+    """Print the running sandbox's ``export`` lines (``eval "$(gatewaykit env)"``)."""
+    from gatewaykit.backends._registry import current_env_file
+
+    found = current_env_file()
+    if found is None:
+        _error(console, "no running sandbox: open a lab notebook (or start Sandbox.local()) first, then run "
+                        '`eval "$(gatewaykit env)"` again')
+        return 1
+    sys.stdout.write(found.read_text())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (no optional dependency imported)."""
     parser = argparse.ArgumentParser(
         prog="gatewaykit",
-        description="gatewaykit: Istio gateways, live. Manage the kind cluster and the offline image bundle.",
+        description="gatewaykit: Istio gateways, live. Point a terminal at the running sandbox, manage the "
+        "kind cluster and the offline image bundle.",
     )
-    sub = parser.add_subparsers(dest="group", metavar="{cluster,images}")
+    sub = parser.add_subparsers(dest="group", metavar="{env,cluster,images}")
+    env = sub.add_parser(
+        "env",
+        help="print export lines that point kubectl and istioctl at the running sandbox "
+        '(eval "$(gatewaykit env)")',
+    )
+    env.set_defaults(func=_env)
     cluster = sub.add_parser("cluster", help="start, stop and inspect the kind + Istio cluster")
     csub = cluster.add_subparsers(dest="command", metavar="{up,down,status}")
     up = csub.add_parser("up", help="start (or reuse) the cluster and print the ingress variables")

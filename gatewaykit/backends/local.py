@@ -40,6 +40,7 @@ from typing import Any, TypeVar
 
 from gatewaykit import controllers
 from gatewaykit.apiserver import ApiServer, ExecPlan
+from gatewaykit.backends import _registry
 from gatewaykit.backends._journal import Journal
 from gatewaykit.backends._meshnet import MeshNet, pod_ca_bundle, public_ip
 from gatewaykit.backends._ports import NodePorts, hold_port
@@ -63,7 +64,10 @@ __all__ = ["EGRESS", "INGRESS", "LocalSandbox", "public_ip"]
 
 INGRESS = "istio-system/istio-ingressgateway"
 EGRESS = "istio-system/istio-egressgateway"
-DEFAULT_MESH = pathlib.Path(__file__).resolve().parent.parent / "data" / "default-mesh.yaml"
+_DATA = pathlib.Path(__file__).resolve().parent.parent / "data"
+#: What a new cluster has (system namespaces, the `kubernetes` Service), then Istio's install.
+CLUSTER = _DATA / "cluster.yaml"
+DEFAULT_MESH = _DATA / "default-mesh.yaml"
 
 # The ingress gateway Service's ports as Istio's docs name them, and the variable each sets.
 _PUBLISHED = {"http2": "INGRESS_PORT", "https": "SECURE_INGRESS_PORT", "tcp": "TCP_INGRESS_PORT"}
@@ -213,6 +217,8 @@ class LocalSandbox:
         self._reconciler: Reconciler | None = None
         self._node = _node_info()
         self._api: ApiServer | None = None
+        self._registration: pathlib.Path | None = None
+        self._published_env: dict[str, str] = {}
         self._shell = ShellSession(lambda: self.shell_env, state_dir=self.private_dir / "shell")
         try:
             self._start(internet, internet_hosts, restore)
@@ -235,12 +241,14 @@ class LocalSandbox:
             key_dir=self.private_dir / "keys",
         ).start()
         self._reconciler = Reconciler(self._dp, self._internet, self.private_dir / "pods")
-        default = load(DEFAULT_MESH)
+        default = load(CLUSTER) + load(DEFAULT_MESH)
         self._change(lambda txn: kubectl_apply(txn, default), journal=False)
         self._defaults = tuple(self._store.snapshot().keys())
         if restore:
             self._restore()
         self._api = ApiServer(self, self.private_dir, controllers.KUBERNETES_VERSION).start()
+        self._publish_env()
+        _registry.track(self)
 
     # ------------------------------------------------------------------ context manager
 
@@ -442,6 +450,8 @@ class LocalSandbox:
             if self._closed:
                 return
             self._closed = True
+            if self._registration is not None:
+                _registry.unregister(self._registration)
             if self._api is not None:
                 self._api.close()
             if self._dp is not None:
@@ -457,6 +467,13 @@ class LocalSandbox:
             self._forwards.clear()
             if self._temporary:
                 shutil.rmtree(self.work_dir, ignore_errors=True)
+
+    def _publish_env(self) -> None:
+        """Register this sandbox for ``gatewaykit env`` (another terminal's ``kubectl``)."""
+        env = self.shell_env
+        if env != self._published_env:
+            self._registration = _registry.register(self.private_dir / "env.sh", env)
+            self._published_env = env
 
     # ------------------------------------------------------- what the API server asks for
 
@@ -589,6 +606,8 @@ class LocalSandbox:
             self._xds = xds
             self._mesh_override = new_mesh
             self._node_ports.keep(self._node_ports_in(self._store.snapshot()))
+            if self._api is not None:
+                self._publish_env()
             return result
 
     def _settle(self, txn: Transaction, mesh: MeshSettings | None) -> XdsState:

@@ -116,7 +116,22 @@ def open_lab(
     session = LabSession(lab, be, wd)
     if reset:
         session.reset()
+    _enable_shell(be)
     return session
+
+
+def _enable_shell(backend: Backend) -> None:
+    """In a notebook: ``%%gatewaykit`` cells, and ``!kubectl`` pointed at the lab's sandbox."""
+    from gatewaykit.kit.magic import load_ipython_extension, use_backend  # noqa: PLC0415
+
+    use_backend(backend)
+    try:
+        from IPython import get_ipython  # noqa: PLC0415
+    except ImportError:
+        return
+    ip = get_ipython()
+    if ip is not None:
+        load_ipython_extension(ip)
 
 
 # --------------------------------------------------------------------------------------------
