@@ -275,7 +275,7 @@ class ConfigStore:
                 bare_errors.append(text)
                 continue
             namespace = _namespace_of(info, raw)
-            key = ResourceKey(info.kind, namespace, manifest.name)
+            key = ResourceKey(info.store_kind, namespace, manifest.name)
             existing = working.get(key)
             report: Report = validate(manifest)
             if not report.ok:
@@ -365,7 +365,7 @@ class ConfigStore:
             if info is None:
                 continue
             namespace = _namespace_of(info, manifest.raw)
-            key = ResourceKey(info.kind, namespace, manifest.name)
+            key = ResourceKey(info.store_kind, namespace, manifest.name)
             if key not in self._entries:
                 errors.append(
                     f'Error from server (NotFound): error when deleting "{manifest.source.file}": '

@@ -11,7 +11,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["KINDS", "FieldLines", "KindInfo", "Manifest", "ResourceKey", "Source", "kind_info"]
+__all__ = [
+    "GATEWAY_API_GROUP",
+    "KINDS",
+    "KUBERNETES_GATEWAY",
+    "FieldLines",
+    "KindInfo",
+    "Manifest",
+    "ResourceKey",
+    "Source",
+    "kind_info",
+]
 
 
 class FieldLines(dict[str, int]):
@@ -103,6 +113,7 @@ class KindInfo:
 
     ``kubectl_name`` is the prefix kubectl prints in apply lines
     (``gateway.networking.istio.io/httpbin-gateway created``, ``service/httpbin created``).
+    ``store_kind`` is the kind the config store keys objects by (see :attr:`store_kind`).
     """
 
     kind: str
@@ -110,6 +121,19 @@ class KindInfo:
     versions: tuple[str, ...]
     plural: str
     namespaced: bool = True
+    #: The bare kind is taken by another group (the Gateway API's ``Gateway`` vs Istio's).
+    qualified: bool = False
+
+    @property
+    def store_kind(self) -> str:
+        """The kind in :class:`ResourceKey`: the bare kind, or ``<kind>.<group>`` when qualified.
+
+        Istio's ``Gateway`` owns ``"Gateway"`` everywhere (``snapshot.list("Gateway")``); the
+        Kubernetes Gateway API's ``Gateway`` is ``"Gateway.gateway.networking.k8s.io"``, the name
+        ``kubectl get gateways.gateway.networking.k8s.io`` disambiguates it with. Every other kind
+        is unambiguous and keeps its bare kind (``HTTPRoute``, ``GatewayClass``, ...).
+        """
+        return f"{self.kind}.{self.group}" if self.qualified else self.kind
 
     @property
     def kubectl_name(self) -> str:
@@ -124,6 +148,14 @@ class KindInfo:
 
 _ISTIO = ("v1", "v1beta1", "v1alpha3")
 
+#: The Kubernetes Gateway API group (sigs.k8s.io/gateway-api v1.3.0, the version Istio 1.27's go.mod
+#: pins). The sandbox has the *experimental* channel installed, as Istio's docs instruct for
+#: TLSRoute/TCPRoute (https://istio.io/latest/docs/tasks/traffic-management/ingress/ingress-sni-passthrough/):
+#: it serves every standard kind plus TLSRoute and TCPRoute (config/crd/experimental).
+GATEWAY_API_GROUP = "gateway.networking.k8s.io"
+#: The store kind of the Gateway API's Gateway (:attr:`KindInfo.store_kind`).
+KUBERNETES_GATEWAY = f"Gateway.{GATEWAY_API_GROUP}"
+
 #: Every kind gatewaykit understands, in the order they are listed to learners.
 KINDS: tuple[KindInfo, ...] = (
     KindInfo("Gateway", "networking.istio.io", _ISTIO, "gateways"),
@@ -137,6 +169,14 @@ KINDS: tuple[KindInfo, ...] = (
     KindInfo("ServiceAccount", "", ("v1",), "serviceaccounts"),
     KindInfo("Deployment", "apps", ("v1",), "deployments"),
     KindInfo("IstioOperator", "install.istio.io", ("v1alpha1",), "istiooperators"),
+    # Gateway API v1.3.0 (experimental channel); versions in the order the CRDs serve them.
+    KindInfo("GatewayClass", GATEWAY_API_GROUP, ("v1", "v1beta1"), "gatewayclasses", namespaced=False),
+    KindInfo("Gateway", GATEWAY_API_GROUP, ("v1", "v1beta1"), "gateways", qualified=True),
+    KindInfo("HTTPRoute", GATEWAY_API_GROUP, ("v1", "v1beta1"), "httproutes"),
+    KindInfo("GRPCRoute", GATEWAY_API_GROUP, ("v1",), "grpcroutes"),
+    KindInfo("ReferenceGrant", GATEWAY_API_GROUP, ("v1beta1",), "referencegrants"),
+    KindInfo("TLSRoute", GATEWAY_API_GROUP, ("v1alpha2",), "tlsroutes"),
+    KindInfo("TCPRoute", GATEWAY_API_GROUP, ("v1alpha2",), "tcproutes"),
 )
 
 _BY_API: dict[tuple[str, str], KindInfo] = {
