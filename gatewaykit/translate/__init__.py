@@ -220,6 +220,15 @@ def _selects(gw: Gateway, pod: Pod, service_hosts: set[str]) -> bool:
     return gw.spec.selector is None or _subset(gw.spec.selector, pod.labels)
 
 
+def _mesh_route_applies(b: BoundVirtualService, pod: Pod, services: Mapping[str, ServiceInfo]) -> bool:
+    """``buildSidecarVirtualHostsForVirtualService``: a Gateway API mesh route applies to clients in its
+    own namespace, or ("producer" routes) when it routes a Service of its own namespace: "Gateway
+    allows only routes from the namespace of the proxy, or namespace of the destination"."""
+    if not b.gateway_semantics or pod.namespace == b.namespace:
+        return True
+    return any((svc := services.get(h)) is not None and svc.namespace == b.namespace for h in b.hosts)
+
+
 def _gateway_api(snapshot: SnapshotLike, settings: MeshSettings) -> Conversion:
     """:func:`gatewayapi.convert`, remembered while its inputs are the very same objects."""
     kinds: tuple[str, ...] = (KUBERNETES_GATEWAY, "GatewayClass", "HTTPRoute", "GRPCRoute", "TLSRoute")
@@ -390,7 +399,13 @@ def translate(snapshot: SnapshotLike, mesh: MeshSettings | None = None) -> XdsSt
             sds = gb.sds + [n for n in cluster_sds if n not in gb.sds]
             ptype = "router"
         else:
-            mesh_vs = [b for b in bvss if "mesh" in b.gateways and b.visible_to(pod.namespace)]
+            mesh_vs = [
+                b
+                for b in bvss
+                if "mesh" in b.gateways
+                and b.visible_to(pod.namespace)
+                and _mesh_route_applies(b, pod, services)
+            ]
             # A sidecar's config is a function of the pod, the registry (lookup derives from it),
             # the mesh VirtualServices it sees and the mesh settings.
             sidecar_objs = (pod, services, *(b.vs for b in mesh_vs))

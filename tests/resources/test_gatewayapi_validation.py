@@ -120,14 +120,18 @@ ROWS = [
     Row(
         # rules[].matches[].path: absolute-path rule for Exact/PathPrefix
         "relative path prefix",
-        route("  - matches: [{path: {type: PathPrefix, value: get}}]\n    backendRefs: [{name: httpbin, port: 8000}]\n"),
+        route(
+            "  - matches: [{path: {type: PathPrefix, value: get}}]\n    backendRefs: [{name: httpbin, port: 8000}]\n"
+        ),
         'The HTTPRoute "r" is invalid: spec.rules[0].matches[0].path: Invalid value: "object": value must be an '
         "absolute path and start with '/' when type one of ['Exact', 'PathPrefix']",
     ),
     Row(
         # rules[].matches[].path.type enum (blocking: CEL skipped)
         "unknown path type",
-        route("  - matches: [{path: {type: Prefix, value: /get}}]\n    backendRefs: [{name: httpbin, port: 8000}]\n"),
+        route(
+            "  - matches: [{path: {type: Prefix, value: /get}}]\n    backendRefs: [{name: httpbin, port: 8000}]\n"
+        ),
         'The HTTPRoute "r" is invalid: \n* spec.rules[0].matches[0].path.type: Unsupported value: "Prefix": '
         f'supported values: "Exact", "PathPrefix", "RegularExpression"\n{NOT_CHECKED}',
     ),
@@ -172,7 +176,9 @@ ROWS = [
     ),
     Row(
         "backendRequest timeout longer than request",
-        route("  - timeouts: {request: 1s, backendRequest: 2s}\n    backendRefs: [{name: httpbin, port: 8000}]\n"),
+        route(
+            "  - timeouts: {request: 1s, backendRequest: 2s}\n    backendRefs: [{name: httpbin, port: 8000}]\n"
+        ),
         'The HTTPRoute "r" is invalid: spec.rules[0].timeouts: Invalid value: "object": backendRequest timeout '
         "cannot be longer than request timeout",
     ),
@@ -187,7 +193,9 @@ ROWS = [
     Row(
         # TLSRoute (v1alpha2): rules are required
         "TLSRoute without rules",
-        route("", kind="TLSRoute", api="v1alpha2").replace("  rules:\n", "  hostnames: [nginx.example.com]\n"),
+        route("", kind="TLSRoute", api="v1alpha2").replace(
+            "  rules:\n", "  hostnames: [nginx.example.com]\n"
+        ),
         f'The TLSRoute "r" is invalid: \n* spec.rules: Required value\n{NOT_CHECKED}',
     ),
 ]
@@ -202,7 +210,9 @@ def test_rejection_text(row: Row) -> None:
 
 
 def test_unknown_field_is_a_strict_decoding_error() -> None:
-    (manifest,) = load(gateway("  - {name: http, port: 80, protocol: HTTP, hostnames: [a.example.com]}\n"), name="gw.yaml")
+    (manifest,) = load(
+        gateway("  - {name: http, port: 80, protocol: HTTP, hostnames: [a.example.com]}\n"), name="gw.yaml"
+    )
     report = validate(manifest)
     assert render_rejection(manifest, report) == (
         'Error from server (BadRequest): error when creating "gw.yaml": Gateway in version "v1" cannot be handled '
@@ -214,7 +224,9 @@ def test_valid_objects_of_every_kind_are_admitted() -> None:
     docs = load(
         gateway("  - {name: http, port: 80, protocol: HTTP, allowedRoutes: {namespaces: {from: All}}}\n")
         + "---\n"
-        + route("  - matches: [{path: {type: PathPrefix, value: /get}}]\n    backendRefs: [{name: httpbin, port: 8000}]\n")
+        + route(
+            "  - matches: [{path: {type: PathPrefix, value: /get}}]\n    backendRefs: [{name: httpbin, port: 8000}]\n"
+        )
         + """---
 apiVersion: gateway.networking.k8s.io/v1beta1
 kind: ReferenceGrant
@@ -255,10 +267,15 @@ spec:
 ---
 """
     result = store.apply(load(istio_gateway + gateway("  - {name: http, port: 80, protocol: HTTP}\n")))
-    assert result.lines == ("gateway.networking.istio.io/gw created", "gateway.gateway.networking.k8s.io/gw created")
+    assert result.lines == (
+        "gateway.networking.istio.io/gw created",
+        "gateway.gateway.networking.k8s.io/gw created",
+    )
     snap = store.snapshot()
     assert [g.apiVersion for g in snap.list("Gateway")] == ["networking.istio.io/v1"]
-    assert [g.apiVersion for g in snap.list("Gateway.gateway.networking.k8s.io")] == ["gateway.networking.k8s.io/v1"]
+    assert [g.apiVersion for g in snap.list("Gateway.gateway.networking.k8s.io")] == [
+        "gateway.networking.k8s.io/v1"
+    ]
     deleted = store.delete(load(gateway("  - {name: http, port: 80, protocol: HTTP}\n")))
     assert deleted.lines == ('gateway.gateway.networking.k8s.io "gw" deleted',)
     assert len(store.snapshot().list("Gateway")) == 1
@@ -273,11 +290,16 @@ def test_a_rejected_object_changes_nothing() -> None:
 
 
 def test_crd_defaults_are_what_the_api_server_stores() -> None:
-    (gw,) = load(gateway("  - {name: https, port: 443, protocol: HTTPS, tls: {certificateRefs: [{name: c}]}}\n"))
+    (gw,) = load(
+        gateway("  - {name: https, port: 443, protocol: HTTPS, tls: {certificateRefs: [{name: c}]}}\n")
+    )
     spec = apply_defaults("Gateway", gw.raw)
     listener = spec["spec"]["listeners"][0]
     assert listener["allowedRoutes"] == {"namespaces": {"from": "Same"}}
-    assert listener["tls"] == {"mode": "Terminate", "certificateRefs": [{"name": "c", "group": "", "kind": "Secret"}]}
+    assert listener["tls"] == {
+        "mode": "Terminate",
+        "certificateRefs": [{"name": "c", "group": "", "kind": "Secret"}],
+    }
     assert [(c["type"], c["status"], c["reason"]) for c in spec["status"]["conditions"]] == [
         ("Accepted", "Unknown", "Pending"),
         ("Programmed", "Unknown", "Pending"),
@@ -285,7 +307,9 @@ def test_crd_defaults_are_what_the_api_server_stores() -> None:
     (r,) = load(route("  - backendRefs: [{name: httpbin, port: 8000}]\n"))
     rule = apply_defaults("HTTPRoute", r.raw)["spec"]["rules"][0]
     assert rule["matches"] == [{"path": {"type": "PathPrefix", "value": "/"}}]
-    assert rule["backendRefs"] == [{"name": "httpbin", "port": 8000, "group": "", "kind": "Service", "weight": 1}]
+    assert rule["backendRefs"] == [
+        {"name": "httpbin", "port": 8000, "group": "", "kind": "Service", "weight": 1}
+    ]
     assert apply_defaults("HTTPRoute", r.raw)["spec"]["parentRefs"] == [
         {"name": "gw", "group": "gateway.networking.k8s.io", "kind": "Gateway"}
     ]

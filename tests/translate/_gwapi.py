@@ -20,7 +20,9 @@ def gw_snapshot(text: str) -> Any:
     owned = deployment_objects(snap)
     if not owned:
         return snap
-    return snapshot_from_yaml(text + "\n---\n" + "---\n".join(yaml.safe_dump(o, sort_keys=False) for o in owned))
+    return snapshot_from_yaml(
+        text + "\n---\n" + "---\n".join(yaml.safe_dump(o, sort_keys=False) for o in owned)
+    )
 
 
 def gw_xds(text: str) -> XdsState:

@@ -105,7 +105,11 @@ def test_infrastructure_labels_and_annotations() -> None:
         )
     )
     dep = objs["Deployment"]
-    assert dep["metadata"]["labels"] == {"key": "value", "gateway.networking.k8s.io/gateway-name": "gateway", **MANAGED}
+    assert dep["metadata"]["labels"] == {
+        "key": "value",
+        "gateway.networking.k8s.io/gateway-name": "gateway",
+        **MANAGED,
+    }
     assert dep["metadata"]["annotations"] == {"some-key": "some-value"}
     assert dep["spec"]["template"]["metadata"]["annotations"]["some-key"] == "some-value"
 
@@ -113,7 +117,9 @@ def test_infrastructure_labels_and_annotations() -> None:
 def test_single_ip_address_is_managed_with_load_balancer_ip() -> None:
     # IsManaged: one IP address is still managed; the template sets loadBalancerIP.
     objs = objects(
-        DOC_GATEWAY.replace("gatewayClassName: istio", "gatewayClassName: istio\n  addresses: [{value: 10.0.0.9}]")
+        DOC_GATEWAY.replace(
+            "gatewayClassName: istio", "gatewayClassName: istio\n  addresses: [{value: 10.0.0.9}]"
+        )
     )
     assert objs["Service"]["spec"]["loadBalancerIP"] == "10.0.0.9"
 
@@ -157,7 +163,10 @@ def test_builtin_gateway_classes() -> None:
     # ClassController: istio and istio-remote on a default install (istio-waypoint only with ambient).
     classes = {c["metadata"]["name"]: c["spec"] for c in gatewayclass_objects()}
     assert classes == {
-        "istio": {"controllerName": "istio.io/gateway-controller", "description": "The default Istio GatewayClass"},
+        "istio": {
+            "controllerName": "istio.io/gateway-controller",
+            "description": "The default Istio GatewayClass",
+        },
         "istio-remote": {
             "controllerName": "istio.io/unmanaged-gateway",
             "description": "Remote to this cluster. Does not deploy or affect configuration.",

@@ -100,7 +100,10 @@ ROWS = [
         "Exact beats a prefix of another route for the same host",
         BASE
         + DOC_ROUTE
-        + route("exact", "  - matches: [{path: {type: Exact, value: /get}}]\n    backendRefs: [{name: httpbin-v2, port: 8000}]\n"),
+        + route(
+            "exact",
+            "  - matches: [{path: {type: Exact, value: /get}}]\n    backendRefs: [{name: httpbin-v2, port: 8000}]\n",
+        ),
         http("/get"),
         route="default.exact.0",
         cluster=CLUSTER_V2,
@@ -109,8 +112,13 @@ ROWS = [
         # sortHTTPRoutes: a longer prefix first
         "the longest PathPrefix wins",
         BASE
-        + route("short", "  - matches: [{path: {value: /a}}]\n    backendRefs: [{name: httpbin, port: 8000}]\n")
-        + route("long", "  - matches: [{path: {value: /a/b}}]\n    backendRefs: [{name: httpbin-v2, port: 8000}]\n"),
+        + route(
+            "short", "  - matches: [{path: {value: /a}}]\n    backendRefs: [{name: httpbin, port: 8000}]\n"
+        )
+        + route(
+            "long",
+            "  - matches: [{path: {value: /a/b}}]\n    backendRefs: [{name: httpbin-v2, port: 8000}]\n",
+        ),
         http("/a/b/c"),
         route="default.long.0",
         cluster=CLUSTER_V2,
@@ -119,8 +127,11 @@ ROWS = [
         # createURIMatch RegularExpression
         "RegularExpression path",
         BASE
-        + route("re", "  - matches: [{path: {type: RegularExpression, value: '/status/[0-9]+'}}]\n"
-                "    backendRefs: [{name: httpbin, port: 8000}]\n"),
+        + route(
+            "re",
+            "  - matches: [{path: {type: RegularExpression, value: '/status/[0-9]+'}}]\n"
+            "    backendRefs: [{name: httpbin, port: 8000}]\n",
+        ),
         http("/status/418"),
         route="default.re.0",
         cluster=CLUSTER,
@@ -179,7 +190,8 @@ ROWS = [
     Row(
         # createRedirectFilter: scheme set, no port → derivePort FROM_PROTOCOL_DEFAULT; CRD default 302
         "RequestRedirect to https",
-        BASE + route("redirect", "  - filters: [{type: RequestRedirect, requestRedirect: {scheme: https}}]\n"),
+        BASE
+        + route("redirect", "  - filters: [{type: RequestRedirect, requestRedirect: {scheme: https}}]\n"),
         http("/status/200?x=1"),
         route="default.redirect.0",
         check=_location("https://httpbin.example.com/status/200?x=1", 302),
@@ -210,9 +222,11 @@ ROWS = [
         ),
         http("/api/get"),
         cluster=CLUSTER,
-        check=lambda r: r.route_entry is not None
-        and r.route_entry.route is not None
-        and r.route_entry.route.regex_rewrite == ("^/api(/?)(.*)", "/\\2"),
+        check=lambda r: (
+            r.route_entry is not None
+            and r.route_entry.route is not None
+            and r.route_entry.route.regex_rewrite == ("^/api(/?)(.*)", "/\\2")
+        ),
     ),
     Row(
         # buildHTTPDestination: weights kept for several backends
@@ -224,9 +238,12 @@ ROWS = [
         ),
         http("/"),
         cluster=CLUSTER,
-        check=lambda r: r.route_entry is not None
-        and r.route_entry.route is not None
-        and [(w.name, w.weight) for w in r.route_entry.route.weighted_clusters] == [(CLUSTER, 90), (CLUSTER_V2, 10)],
+        check=lambda r: (
+            r.route_entry is not None
+            and r.route_entry.route is not None
+            and [(w.name, w.weight) for w in r.route_entry.route.weighted_clusters]
+            == [(CLUSTER, 90), (CLUSTER_V2, 10)]
+        ),
     ),
     Row(
         # convertHTTPRoute: "The spec requires us to return 500 when there are no >0 weight backends"
@@ -307,7 +324,11 @@ spec:
         "request timeout",
         BASE + route("slow", "  - timeouts: {request: 3s}\n    backendRefs: [{name: httpbin, port: 8000}]\n"),
         http("/"),
-        check=lambda r: r.route_entry is not None and r.route_entry.route is not None and r.route_entry.route.timeout == 3.0,
+        check=lambda r: (
+            r.route_entry is not None
+            and r.route_entry.route is not None
+            and r.route_entry.route.timeout == 3.0
+        ),
     ),
     Row(
         # createMirrorFilter: a mirrors[] entry; createHeadersFilter: RequestHeaderModifier
@@ -322,9 +343,32 @@ spec:
         ),
         http("/"),
         cluster=CLUSTER,
-        check=lambda r: r.mirrors == (CLUSTER_V2,)
-        and r.route_entry is not None
-        and r.route_entry.request_headers_to_add == (("my-added-header", "added"),),
+        check=lambda r: (
+            r.mirrors == (CLUSTER_V2,)
+            and r.route_entry is not None
+            and r.route_entry.request_headers_to_add == (("my-added-header", "added"),)
+        ),
+    ),
+    Row(
+        # convertGRPCRoute / createGRPCURIMatch: service + method → exact "/<service>/<method>"
+        "GRPCRoute method match",
+        BASE
+        + """
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: GRPCRoute
+metadata: {name: grpc, namespace: default}
+spec:
+  parentRefs: [{name: gateway, namespace: istio-ingress}]
+  hostnames: ["grpc.example.com"]
+  rules:
+  - matches: [{method: {service: helloworld.Greeter, method: SayHello}}]
+    backendRefs: [{name: httpbin-v2, port: 8000}]
+""",
+        http("/helloworld.Greeter/SayHello", host="grpc.example.com", method="POST"),
+        virtual_host="grpc.example.com:80",
+        route="default.grpc.0",
+        cluster=CLUSTER_V2,
     ),
     Row(
         # buildTLS: certificateRefs → credentialName kubernetes-gateway://<ns>/<name>; gatewayRDSRouteName
@@ -347,7 +391,9 @@ spec:
     allowedRoutes: {namespaces: {from: All}}
 """
         + DOC_ROUTE,
-        Request(port=443, protocol="https", sni="httpbin.example.com", host="httpbin.example.com", path="/get"),
+        Request(
+            port=443, protocol="https", sni="httpbin.example.com", host="httpbin.example.com", path="/get"
+        ),
         listener="0.0.0.0_443",
         route_config=f"https.443.default.{INTERNAL}-https.istio-ingress",
         virtual_host="httpbin.example.com:443",
@@ -425,7 +471,9 @@ def test_tls_passthrough_and_tcp_need_the_alpha_flag() -> None:
     other = simulate(on, Request(port=443, protocol="tls", sni="other.example.com"))
     assert other.miss is Miss.NO_FILTER_CHAIN
     tcp = simulate(on, Request(port=31400, protocol="tcp"))
-    assert (tcp.listener, tcp.filter_chain, tcp.cluster) == ("0.0.0.0_31400", "tcp.31400", CLUSTER_V2), tcp.explain()
+    assert (tcp.listener, tcp.filter_chain, tcp.cluster) == ("0.0.0.0_31400", "tcp.31400", CLUSTER_V2), (
+        tcp.explain()
+    )
 
 
 def test_manual_deployment_binds_the_existing_ingress_gateway() -> None:
@@ -435,12 +483,16 @@ def test_manual_deployment_binds_the_existing_ingress_gateway() -> None:
         "gatewayClassName: istio",
         "gatewayClassName: istio\n  addresses: [{type: Hostname, value: istio-ingressgateway}]",
     )
-    state = gw_xds(HTTPBIN + manual + DOC_ROUTE.replace("namespace: istio-ingress", "namespace: istio-system"))
+    state = gw_xds(
+        HTTPBIN + manual + DOC_ROUTE.replace("namespace: istio-ingress", "namespace: istio-system")
+    )
     assert state.pods_of("istio-system/gateway-istio") == ()
     p = state.proxy_for("istio-system/istio-ingressgateway")
     assert p is not None
     res = simulate(p, Request(port=8080, host="httpbin.example.com", path="/get"))
-    assert (res.listener, res.route, res.cluster) == ("0.0.0.0_8080", "default.http.0", CLUSTER), res.explain()
+    assert (res.listener, res.route, res.cluster) == ("0.0.0.0_8080", "default.http.0", CLUSTER), (
+        res.explain()
+    )
 
 
 def test_gateway_api_egress_through_a_service_entry_parent() -> None:
@@ -493,7 +545,10 @@ spec:
     state = gw_xds(config)
     side = state.proxy_for("default/curl")
     assert side is not None
-    hop = simulate(side, Request(port=80, host="edition.cnn.com", path="/politics", destination=state.dns("edition.cnn.com")))
+    hop = simulate(
+        side,
+        Request(port=80, host="edition.cnn.com", path="/politics", destination=state.dns("edition.cnn.com")),
+    )
     assert (hop.route, hop.cluster) == (
         "default.direct-cnn-to-egress-gateway.0",
         "outbound|80||cnn-egress-gateway-istio.default.svc.cluster.local",
@@ -507,3 +562,62 @@ spec:
         "default.forward-cnn-from-egress-gateway.0",
         "outbound|80||edition.cnn.com",
     ), out.explain()
+
+
+MESH_CLIENTS = """
+apiVersion: v1
+kind: Namespace
+metadata: {name: other, labels: {istio-injection: enabled}}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: client, namespace: default}
+spec:
+  selector: {matchLabels: {app: client}}
+  template:
+    metadata: {labels: {app: client}}
+    spec: {containers: [{name: c, image: curl}]}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: client, namespace: other}
+spec:
+  selector: {matchLabels: {app: client}}
+  template:
+    metadata: {labels: {app: client}}
+    spec: {containers: [{name: c, image: curl}]}
+"""
+
+
+def _mesh_route(namespace: str) -> str:
+    return f"""
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {{name: to-v2, namespace: {namespace}}}
+spec:
+  parentRefs: [{{group: "", kind: Service, name: httpbin, namespace: default}}]
+  rules: [{{backendRefs: [{{name: httpbin-v2, namespace: default, port: 8000}}]}}]
+"""
+
+
+@pytest.mark.parametrize(
+    ("route_ns", "client_ns", "cluster"),
+    [
+        ("default", "default", CLUSTER_V2),  # producer route: every client
+        ("default", "other", CLUSTER_V2),
+        ("other", "other", CLUSTER_V2),  # consumer route: its own namespace only
+        ("other", "default", CLUSTER),
+    ],
+)
+def test_mesh_routes_apply_to_their_namespace_or_their_service(
+    route_ns: str, client_ns: str, cluster: str
+) -> None:
+    # buildSidecarVirtualHostsForVirtualService (pilot/pkg/networking/core/route/route.go): "Gateway
+    # allows only routes from the namespace of the proxy, or namespace of the destination".
+    state = gw_xds(HTTPBIN + MESH_CLIENTS + _mesh_route(route_ns))
+    side = state.proxy_for(f"{client_ns}/client")
+    assert side is not None
+    dest = state.dns("httpbin.default", client_ns)
+    res = simulate(side, Request(port=8000, host="httpbin.default:8000", destination=dest))
+    assert res.cluster == cluster, res.explain()

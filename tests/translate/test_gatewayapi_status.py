@@ -23,7 +23,8 @@ GATEWAY = ResourceKey("Gateway.gateway.networking.k8s.io", "istio-ingress", "gat
 HTTP = ResourceKey("HTTPRoute", "default", "http")
 SVC = "gateway-istio.istio-ingress.svc.cluster.local"
 CLUSTER_IP = DOC_GATEWAY.replace(
-    "namespace: istio-ingress}", "namespace: istio-ingress, annotations: {networking.istio.io/service-type: ClusterIP}}"
+    "namespace: istio-ingress}",
+    "namespace: istio-ingress, annotations: {networking.istio.io/service-type: ClusterIP}}",
 )
 
 
@@ -163,7 +164,10 @@ ROWS = [
     Row(
         # reportListenerCondition / generateSupportedKinds: a kind the listener cannot take
         "allowedRoutes kinds the protocol cannot serve",
-        HTTPBIN + DOC_GATEWAY.replace("{namespaces: {from: All}}", "{namespaces: {from: All}, kinds: [{kind: TCPRoute}]}"),
+        HTTPBIN
+        + DOC_GATEWAY.replace(
+            "{namespaces: {from: All}}", "{namespaces: {from: All}, kinds: [{kind: TCPRoute}]}"
+        ),
         GATEWAY,
         {
             "Accepted": ("True", "Accepted", "No errors found"),
@@ -213,7 +217,13 @@ ROWS = [
             ),
         },
     ),
-    Row("route accepted, refs resolved", HTTPBIN + DOC_GATEWAY + DOC_ROUTE, HTTP, {"Accepted": OK, "ResolvedRefs": RESOLVED}, route=True),
+    Row(
+        "route accepted, refs resolved",
+        HTTPBIN + DOC_GATEWAY + DOC_ROUTE,
+        HTTP,
+        {"Accepted": OK, "ResolvedRefs": RESOLVED},
+        route=True,
+    ),
     Row(
         # buildDestination: "backend(%s) not found" (ResolvedRefs carries every route error)
         "backend Service missing",
@@ -221,7 +231,11 @@ ROWS = [
         HTTP,
         {
             "Accepted": OK,
-            "ResolvedRefs": ("False", "BackendNotFound", "backend(nothere.default.svc.cluster.local) not found"),
+            "ResolvedRefs": (
+                "False",
+                "BackendNotFound",
+                "backend(nothere.default.svc.cluster.local) not found",
+            ),
         },
         route=True,
     ),
@@ -231,7 +245,11 @@ ROWS = [
         HTTPBIN + DOC_GATEWAY + DOC_ROUTE.replace("httpbin.example.com", "httpbin.example.org"),
         HTTP,
         {
-            "Accepted": ("False", "NoMatchingListenerHostname", 'no hostnames matched parent hostname "*.example.com"'),
+            "Accepted": (
+                "False",
+                "NoMatchingListenerHostname",
+                'no hostnames matched parent hostname "*.example.com"',
+            ),
             "ResolvedRefs": RESOLVED,
         },
         route=True,
@@ -255,10 +273,18 @@ ROWS = [
     Row(
         # referenceAllowed: route kinds
         "route kind not allowed by the listener",
-        HTTPBIN + DOC_GATEWAY.replace("{namespaces: {from: All}}", "{namespaces: {from: All}, kinds: [{kind: GRPCRoute}]}") + DOC_ROUTE,
+        HTTPBIN
+        + DOC_GATEWAY.replace(
+            "{namespaces: {from: All}}", "{namespaces: {from: All}, kinds: [{kind: GRPCRoute}]}"
+        )
+        + DOC_ROUTE,
         HTTP,
         {
-            "Accepted": ("False", "NotAllowedByListeners", "kind gateway.networking.k8s.io/v1beta1/HTTPRoute is not allowed"),
+            "Accepted": (
+                "False",
+                "NotAllowedByListeners",
+                "kind gateway.networking.k8s.io/v1beta1/HTTPRoute is not allowed",
+            ),
             "ResolvedRefs": RESOLVED,
         },
         route=True,
@@ -266,14 +292,18 @@ ROWS = [
     Row(
         # referenceAllowed: sectionName first
         "sectionName not found",
-        HTTPBIN + DOC_GATEWAY + DOC_ROUTE.replace("namespace: istio-ingress}", "namespace: istio-ingress, sectionName: nope}"),
+        HTTPBIN
+        + DOC_GATEWAY
+        + DOC_ROUTE.replace("namespace: istio-ingress}", "namespace: istio-ingress, sectionName: nope}"),
         HTTP,
         {"Accepted": ("False", "NoMatchingParent", 'sectionName "nope" not found'), "ResolvedRefs": RESOLVED},
         route=True,
     ),
     Row(
         "port not found",
-        HTTPBIN + DOC_GATEWAY + DOC_ROUTE.replace("namespace: istio-ingress}", "namespace: istio-ingress, port: 8080}"),
+        HTTPBIN
+        + DOC_GATEWAY
+        + DOC_ROUTE.replace("namespace: istio-ingress}", "namespace: istio-ingress, port: 8080}"),
         HTTP,
         {"Accepted": ("False", "NoMatchingParent", "port 8080 not found"), "ResolvedRefs": RESOLVED},
         route=True,
@@ -281,7 +311,9 @@ ROWS = [
     Row(
         # buildDestination: ReferenceGrant for cross-namespace backends
         "cross-namespace backend without a ReferenceGrant",
-        HTTPBIN + DOC_GATEWAY + route("http", "  - backendRefs: [{name: httpbin, namespace: apps, port: 8000}]\n"),
+        HTTPBIN
+        + DOC_GATEWAY
+        + route("http", "  - backendRefs: [{name: httpbin, namespace: apps, port: 8000}]\n"),
         HTTP,
         {
             "Accepted": OK,
@@ -299,8 +331,9 @@ ROWS = [
         "one parentRef, two listeners",
         HTTPBIN
         + DOC_GATEWAY.replace(
-            "  - name: default", "  - {name: other, hostname: '*.example.com', port: 8080, protocol: HTTP, "
-            "allowedRoutes: {namespaces: {from: All}}}\n  - name: default"
+            "  - name: default",
+            "  - {name: other, hostname: '*.example.com', port: 8080, protocol: HTTP, "
+            "allowedRoutes: {namespaces: {from: All}}}\n  - name: default",
         )
         + DOC_ROUTE,
         HTTP,
