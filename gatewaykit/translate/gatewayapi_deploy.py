@@ -158,9 +158,9 @@ def _meta(gw: K.Gateway, name: str, labels: dict[str, str], annotations: dict[st
     }
 
 
-def _container(gw: K.Gateway, deployment: str, image: str) -> dict[str, Any]:
-    ann = gw.metadata.annotations
-    env: list[dict[str, Any]] = [
+def _env(gw: K.Gateway, deployment: str) -> list[dict[str, Any]]:
+    """The istio-proxy container's ``env`` in the template (default install values)."""
+    return [
         {"name": "PILOT_CERT_PROVIDER", "value": "istiod"},
         {"name": "CA_ADDR", "value": "istiod.istio-system.svc:15012"},
         *(
@@ -190,6 +190,11 @@ def _container(gw: K.Gateway, deployment: str, image: str) -> dict[str, Any]:
         {"name": "ISTIO_META_MESH_ID", "value": "cluster.local"},
         {"name": "TRUST_DOMAIN", "value": "cluster.local"},
     ]
+
+
+def _container(gw: K.Gateway, deployment: str, image: str) -> dict[str, Any]:
+    ann = gw.metadata.annotations
+    env = _env(gw, deployment)
     probe = {
         "httpGet": {"path": "/healthz/ready", "port": 15021, "scheme": "HTTP"},
         "timeoutSeconds": 1,
@@ -277,28 +282,20 @@ _VOLUMES: list[dict[str, Any]] = [
 ]
 
 
-def render_kube_gateway(gw: K.Gateway, service_type: str, image: str = PROXY_IMAGE) -> list[dict[str, Any]]:
-    """The ``kube-gateway`` template for one Gateway: ServiceAccount, Deployment, Service."""
-    name = gw.metadata.name
-    default = get_default_name(name, gw.spec)
-    deployment = gw.metadata.annotations.get(NAME_OVERRIDE_ANNOTATION) or default
-    account = gw.metadata.annotations.get(SERVICE_ACCOUNT_ANNOTATION) or default
-    labels = _infra(gw, True)
-    annotations = {k: v for k, v in _infra(gw, False).items() if k not in _OMITTED}
-    managed = {MANAGED_LABEL: "istio.io-gateway-controller"}  # apply(): the managed-by label on everything
-    gw_label = {GATEWAY_NAME_LABEL: name}
-    sa = {
-        "apiVersion": "v1",
-        "kind": "ServiceAccount",
-        "metadata": _meta(gw, account, {**labels, **gw_label, **managed}, annotations),
-    }
+def _pod_template(
+    gw: K.Gateway,
+    deployment: str,
+    account: str,
+    labels: dict[str, str],
+    annotations: dict[str, str],
+    image: str,
+) -> dict[str, Any]:
+    """The Deployment's pod template: istiod's labels first, then infrastructure, then the gateway's."""
     pod_labels = {
         "sidecar.istio.io/inject": "false",
         "service.istio.io/canonical-name": deployment,
         "service.istio.io/canonical-revision": "latest",
         **labels,
-        **gw_label,
-        **managed,
     }
     pod_annotations = {
         **annotations,
@@ -307,23 +304,34 @@ def render_kube_gateway(gw: K.Gateway, service_type: str, image: str = PROXY_IMA
         "prometheus.io/port": "15020",
         "prometheus.io/scrape": "true",
     }
+    return {
+        "metadata": {"annotations": pod_annotations, "labels": pod_labels},
+        "spec": {
+            "securityContext": {"sysctls": [{"name": "net.ipv4.ip_unprivileged_port_start", "value": "0"}]},
+            "serviceAccountName": account,
+            "containers": [_container(gw, deployment, image)],
+            "volumes": _VOLUMES,
+        },
+    }
+
+
+def render_kube_gateway(gw: K.Gateway, service_type: str, image: str = PROXY_IMAGE) -> list[dict[str, Any]]:
+    """The ``kube-gateway`` template for one Gateway: ServiceAccount, Deployment, Service."""
+    default = get_default_name(gw.metadata.name, gw.spec)
+    deployment = gw.metadata.annotations.get(NAME_OVERRIDE_ANNOTATION) or default
+    account = gw.metadata.annotations.get(SERVICE_ACCOUNT_ANNOTATION) or default
+    gw_label = {GATEWAY_NAME_LABEL: gw.metadata.name}
+    # apply(): the managed-by label goes on everything istiod applies.
+    labels = {**_infra(gw, True), **gw_label, MANAGED_LABEL: "istio.io-gateway-controller"}
+    annotations = {k: v for k, v in _infra(gw, False).items() if k not in _OMITTED}
+    sa = {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": _meta(gw, account, labels, annotations)}
     dep = {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": _meta(gw, deployment, {**labels, **gw_label, **managed}, annotations),
+        "metadata": _meta(gw, deployment, labels, annotations),
         "spec": {
             "selector": {"matchLabels": dict(gw_label)},
-            "template": {
-                "metadata": {"annotations": pod_annotations, "labels": pod_labels},
-                "spec": {
-                    "securityContext": {
-                        "sysctls": [{"name": "net.ipv4.ip_unprivileged_port_start", "value": "0"}]
-                    },
-                    "serviceAccountName": account,
-                    "containers": [_container(gw, deployment, image)],
-                    "volumes": _VOLUMES,
-                },
-            },
+            "template": _pod_template(gw, deployment, account, labels, annotations, image),
         },
     }
     spec: dict[str, Any] = {
@@ -337,7 +345,7 @@ def render_kube_gateway(gw: K.Gateway, service_type: str, image: str = PROXY_IMA
     svc = {
         "apiVersion": "v1",
         "kind": "Service",
-        "metadata": _meta(gw, deployment, {**labels, **gw_label, **managed}, annotations),
+        "metadata": _meta(gw, deployment, labels, annotations),
         "spec": spec,
     }
     return [sa, dep, svc]

@@ -702,7 +702,7 @@ def _mesh_hosts(ctx: Context, parent: RouteParentRef, route_ns: str) -> list[str
 
 def _vs(
     name: str, route: Any, kind: str, host: str, gateway: str, section: str, routes: list[Any]
-) -> dict[str, Any]:  # noqa: PLR0913
+) -> dict[str, Any]:
     """A generated VirtualService (``routeMeta``: parents + gateway route semantics)."""
     return {
         "apiVersion": "networking.istio.io/v1",
