@@ -621,3 +621,70 @@ def test_mesh_routes_apply_to_their_namespace_or_their_service(
     dest = state.dns("httpbin.default", client_ns)
     res = simulate(side, Request(port=8000, host="httpbin.default:8000", destination=dest))
     assert res.cluster == cluster, res.explain()
+
+
+def test_gateway_api_tls_egress_through_a_service_entry_parent() -> None:
+    # istio.io egress-gateway task, "Egress gateway for HTTPS traffic", Gateway API tab: a mesh
+    # TLSRoute (sniHosts from the ServiceEntry: augmentTLSPortMatch) to the egress gateway, and a
+    # passthrough listener forwarding by SNI to the Hostname backend. Needs the alpha flag.
+    config = """
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: curl, namespace: default}
+spec:
+  selector: {matchLabels: {app: curl}}
+  template:
+    metadata: {labels: {app: curl}}
+    spec: {containers: [{name: curl, image: curl}]}
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: cnn, namespace: default}
+spec:
+  hosts: [edition.cnn.com]
+  ports: [{number: 443, name: tls, protocol: TLS}]
+  resolution: DNS
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata:
+  name: cnn-egress-gateway
+  namespace: default
+  annotations: {networking.istio.io/service-type: ClusterIP}
+spec:
+  gatewayClassName: istio
+  listeners:
+  - name: tls
+    hostname: edition.cnn.com
+    port: 443
+    protocol: TLS
+    tls: {mode: Passthrough}
+    allowedRoutes: {namespaces: {from: Same}}
+---
+apiVersion: gateway.networking.k8s.io/v1alpha2
+kind: TLSRoute
+metadata: {name: direct-cnn-to-egress-gateway, namespace: default}
+spec:
+  parentRefs: [{kind: ServiceEntry, group: networking.istio.io, name: cnn}]
+  rules: [{backendRefs: [{name: cnn-egress-gateway-istio, port: 443}]}]
+---
+apiVersion: gateway.networking.k8s.io/v1alpha2
+kind: TLSRoute
+metadata: {name: forward-cnn-from-egress-gateway, namespace: default}
+spec:
+  parentRefs: [{name: cnn-egress-gateway}]
+  hostnames: [edition.cnn.com]
+  rules: [{backendRefs: [{kind: Hostname, group: networking.istio.io, name: edition.cnn.com, port: 443}]}]
+"""
+    state = gw_xds(config + ALPHA)
+    side = state.proxy_for("default/curl")
+    assert side is not None
+    hop = simulate(
+        side,
+        Request(port=443, protocol="tls", sni="edition.cnn.com", destination=state.dns("edition.cnn.com")),
+    )
+    assert hop.cluster == "outbound|443||cnn-egress-gateway-istio.default.svc.cluster.local", hop.explain()
+    gw = state.proxy_for("default/cnn-egress-gateway-istio")
+    assert gw is not None
+    out = simulate(gw, Request(port=443, protocol="tls", sni="edition.cnn.com"))
+    assert (out.listener, out.cluster) == ("0.0.0.0_443", "outbound|443||edition.cnn.com"), out.explain()
