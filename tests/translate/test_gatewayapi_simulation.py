@@ -402,6 +402,53 @@ spec:
 ]
 
 
+HTTPS_CROSS_NAMESPACE = (
+    HTTPBIN
+    + TLS_SECRET.format(name="shared-cert", namespace="default")
+    + """
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: gateway, namespace: istio-ingress}
+spec:
+  gatewayClassName: istio
+  listeners:
+  - name: https
+    hostname: httpbin.example.com
+    port: 443
+    protocol: HTTPS
+    tls: {certificateRefs: [{name: shared-cert, namespace: default}]}
+    allowedRoutes: {namespaces: {from: All}}
+"""
+    + DOC_ROUTE
+)
+SECRET_GRANT = """
+---
+apiVersion: gateway.networking.k8s.io/v1beta1
+kind: ReferenceGrant
+metadata: {name: gateway-certs, namespace: default}
+spec:
+  from: [{group: gateway.networking.k8s.io, kind: Gateway, namespace: istio-ingress}]
+  to: [{group: "", kind: Secret, name: shared-cert}]
+"""
+
+
+def test_certificate_in_another_namespace_needs_a_reference_grant() -> None:
+    # buildTLS: "certificateRef ... not accessible to a Gateway in namespace" without a grant makes the
+    # listener invalid (no server, so no 443 listener); ReferenceGrants.SecretAllowed with one.
+    request = Request(
+        port=443, protocol="https", sni="httpbin.example.com", host="httpbin.example.com", path="/get"
+    )
+    without = gw_xds(HTTPS_CROSS_NAMESPACE).proxy_for(GW)
+    assert without is not None and simulate(without, request).miss is Miss.NO_LISTENER
+    granted = gw_xds(HTTPS_CROSS_NAMESPACE + SECRET_GRANT).proxy_for(GW)
+    assert granted is not None
+    res = simulate(granted, request)
+    assert (res.listener, res.cluster) == ("0.0.0.0_443", CLUSTER), res.explain()
+    assert "kubernetes-gateway://default/shared-cert" in granted.secrets
+    assert granted.secrets["kubernetes-gateway://default/shared-cert"].error is None
+
+
 @pytest.mark.parametrize("row", ROWS, ids=[r.name for r in ROWS])
 def test_gatewayapi_simulation(row: Row) -> None:
     p = gw_xds(row.config).proxy_for(row.workload)
