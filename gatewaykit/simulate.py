@@ -590,6 +590,12 @@ def _path_matches(match: RouteMatch, path: str) -> bool:
         if match.case_sensitive:
             return p.startswith(match.prefix)
         return p.lower().startswith(match.prefix.lower())
+    if match.path_separated_prefix is not None:
+        # PathSeparatedPrefix: the whole path, or the prefix followed by '/' ("/foo" ≠ "/foobar").
+        pre, cand = match.path_separated_prefix, p
+        if not match.case_sensitive:
+            pre, cand = pre.lower(), cand.lower()
+        return cand == pre or cand.startswith(pre + "/")
     return False
 
 
@@ -750,9 +756,9 @@ def redirect_location(redirect: RedirectAction, request: Request, match: RouteMa
         else:
             q = request.path.find("?")
             path = redirect.path_redirect + (request.path[q:] if q != -1 else "")
-    elif redirect.prefix_rewrite is not None and match is not None and match.prefix is not None:
+    elif redirect.prefix_rewrite is not None and match is not None and match.matched_prefix is not None:
         # RouteEntryImplBase: the matched prefix is replaced; the rest (and query) is kept.
-        path = redirect.prefix_rewrite + request.path[len(match.prefix) :]
+        path = redirect.prefix_rewrite + request.path[len(match.matched_prefix) :]
     if not path.startswith("/"):
         path = "/" + path
     return f"{final_scheme}://{final_host}{final_port}{path}"

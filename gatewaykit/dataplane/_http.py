@@ -461,8 +461,8 @@ def _rewrite_path(route: envoy.Route, path: str) -> str:
         match = route.match
         # Envoy RouteEntryImplBase::finalizePathHeader: the matched prefix (or the whole
         # path for an exact path match) is replaced; the query string is kept.
-        if match.prefix is not None:
-            return action.prefix_rewrite + path[len(match.prefix) :]
+        if match.matched_prefix is not None:
+            return action.prefix_rewrite + path[len(match.matched_prefix) :]
         if match.path is not None:
             q = path.find("?")
             return action.prefix_rewrite + (path[q:] if q != -1 else "")

@@ -306,6 +306,7 @@ class ObjectMeta:
     labels: Mapping[str, str] = field(default_factory=_empty_map)
     annotations: Mapping[str, str] = field(default_factory=_empty_map)
     generation: int | None = None
+    uid: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -1049,6 +1050,7 @@ class IstioOperatorSpec:
     profile: str = ""
     meshConfig: MeshConfig | None = None
     components: Components | None = None
+    values: Any = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -1065,6 +1067,16 @@ class IstioOperator(Resource):
         if mc is None or mc.outboundTrafficPolicy is None:
             return None
         return mc.outboundTrafficPolicy.mode
+
+    def pilot_env(self, name: str) -> str | None:
+        """``spec.values.pilot.env.<name>`` (istiod's environment) as text, or None when not set."""
+        values = self.spec.values
+        pilot = values.get("pilot") if isinstance(values, Mapping) else None
+        env = pilot.get("env") if isinstance(pilot, Mapping) else None
+        value = env.get(name) if isinstance(env, Mapping) else None
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        return None if value is None else str(value)
 
 
 # -------------------------------------------------------------------- entry
@@ -1115,6 +1127,11 @@ def from_dict(raw: Mapping[str, Any], source: Source | None = None) -> Resource:
             raise ManifestError(f"error validating data: expected a mapping, got {type(raw).__name__}")
         kind_raw = raw.get("kind")
         api_version = raw.get("apiVersion")
+        if isinstance(api_version, str) and api_version.startswith("gateway.networking.k8s.io/"):
+            # The Kubernetes Gateway API kinds have their own models (and share kind names).
+            from gatewaykit.resources import gatewayapi  # noqa: PLC0415 - gatewayapi imports this module
+
+            return gatewayapi.from_dict(raw, src)
         cls = MODELS.get(kind_raw) if isinstance(kind_raw, str) else None
         if cls is None or not isinstance(kind_raw, str):
             supported = ", ".join(MODELS)

@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from gatewaykit.resources.meta import Manifest, kind_info
+from gatewaykit.resources.meta import GATEWAY_API_GROUP, Manifest, kind_info
 from gatewaykit.resources.schema import FieldError, check_schema, duration_seconds
 
 __all__ = ["FieldError", "Report", "multierror_text", "validate", "validate_webhook"]
@@ -2142,6 +2142,10 @@ def validate(obj: Manifest | Mapping[str, Any] | Any) -> Report:
     meta = _asdict(raw.get("metadata"))
     name = _asstr(meta.get("name"))
     info = kind_info(str(raw.get("apiVersion", "")), kind)
+    if info is not None and info.group == GATEWAY_API_GROUP:  # the Gateway API's own CRDs, no webhook
+        from gatewaykit.resources.validation_gatewayapi import validate_gatewayapi  # noqa: PLC0415
+
+        return validate_gatewayapi(raw)  # type: ignore[no-any-return]
     namespace = (
         meta.get("namespace") if isinstance(meta.get("namespace"), str) and meta.get("namespace") else ""
     )

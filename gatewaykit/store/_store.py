@@ -51,7 +51,7 @@ _SERVER_META = ("uid", "creationTimestamp", "resourceVersion", "generation")
 
 def store_kind(info: KindInfo) -> str:
     """The kind an object is keyed by in the store (group-qualified only where ambiguous)."""
-    return getattr(info, "store_kind", info.kind)
+    return info.store_kind
 
 
 def _rfc3339(epoch: float) -> str:

@@ -13,6 +13,9 @@ Module map (mirrors istio ``pilot/pkg/networking/core``):
 * :mod:`.sidecar` -- sidecar outbound/inbound config
 * :mod:`.clusters` -- clusters and DestinationRule TLS
 * :mod:`.secrets` -- SDS material from Secrets and mounted files
+* :mod:`.gatewayapi`, :mod:`.gatewayapi_routes` -- the Kubernetes Gateway API, converted to
+  internal Gateways and VirtualServices as istiod does; :mod:`.gatewayapi_status` and
+  :mod:`.gatewayapi_deploy` -- what istiod's controllers write back (status, gateway Deployments)
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from gatewaykit.envoy import Cluster, ProxyConfig, SecretMaterial
+from gatewaykit.resources.meta import KUBERNETES_GATEWAY
 from gatewaykit.resources.models import (
     ConfigMap,
     Deployment,
@@ -45,6 +49,8 @@ from gatewaykit.translate.gateway import (
     build_gateway_proxy,
 )
 from gatewaykit.translate.gateway import clear_caches as gateway_clear_caches
+from gatewaykit.translate.gatewayapi import GATEWAY_SERVICE, Conversion, Generated
+from gatewaykit.translate.gatewayapi import convert as convert_gateway_api
 from gatewaykit.translate.mesh import (
     MeshSettings,
     Pod,
@@ -139,13 +145,24 @@ class XdsState:
 
 
 def mesh_settings(snapshot: SnapshotLike) -> MeshSettings:
-    """Mesh settings from the most recently created IstioOperator that sets them (§11.2)."""
+    """Mesh settings from the most recently created IstioOperator that sets them (§11.2).
+
+    ``PILOT_ENABLE_ALPHA_GATEWAY_API`` comes from ``values.pilot.env``, as Istio's docs set it
+    (``istioctl install --set values.pilot.env.PILOT_ENABLE_ALPHA_GATEWAY_API=true``); Go's
+    ``strconv.ParseBool`` decides what counts as true.
+    """
     mode = "ALLOW_ANY"
+    alpha = False
     for op in cast(Sequence[IstioOperator], snapshot.list("IstioOperator")):
+        if not isinstance(op, IstioOperator):
+            continue
         m = op.outbound_traffic_policy
         if m in ("ALLOW_ANY", "REGISTRY_ONLY"):
             mode = m
-    return MeshSettings(outbound_traffic_policy=mode)  # type: ignore[arg-type]
+        flag = op.pilot_env("PILOT_ENABLE_ALPHA_GATEWAY_API")
+        if flag is not None:
+            alpha = flag in ("1", "t", "T", "TRUE", "true", "True")
+    return MeshSettings(outbound_traffic_policy=mode, alpha_gateway_api=alpha)  # type: ignore[arg-type]
 
 
 # Memo of VirtualService → routes, keyed by object identity (see gateway.build_gateway_proxy).
@@ -185,6 +202,65 @@ def _subset(selector: Mapping[str, str], labels: Mapping[str, str]) -> bool:
     return all(labels.get(k) == v for k, v in selector.items())
 
 
+def _gateway_services(gw: Gateway) -> frozenset[str] | None:
+    """The Service hosts a Gateway API gateway binds to (``internal.istio.io/gateway-service``)."""
+    value = gw.metadata.annotations.get(GATEWAY_SERVICE)
+    return None if value is None else frozenset(value.split(","))
+
+
+def _selects(gw: Gateway, pod: Pod, service_hosts: set[str]) -> bool:
+    """``PushContext.mergeGateways``: does ``gw`` apply to ``pod``?
+
+    A Gateway generated from the Gateway API applies to the pods behind its Services "*in the same
+    namespace as the Gateway*"; any other Gateway by its label ``selector`` (none: every gateway).
+    """
+    bound = _gateway_services(gw)
+    if bound is not None:
+        return pod.namespace == gw.metadata.namespace and not bound.isdisjoint(service_hosts)
+    return gw.spec.selector is None or _subset(gw.spec.selector, pod.labels)
+
+
+def _mesh_route_applies(b: BoundVirtualService, pod: Pod, services: Mapping[str, ServiceInfo]) -> bool:
+    """``buildSidecarVirtualHostsForVirtualService``: a Gateway API mesh route applies to clients in its
+    own namespace, or ("producer" routes) when it routes a Service of its own namespace: "Gateway
+    allows only routes from the namespace of the proxy, or namespace of the destination"."""
+    if not b.gateway_semantics or pod.namespace == b.namespace:
+        return True
+    return any((svc := services.get(h)) is not None and svc.namespace == b.namespace for h in b.hosts)
+
+
+def _gateway_api(snapshot: SnapshotLike, settings: MeshSettings) -> Conversion:
+    """:func:`gatewayapi.convert`, remembered while its inputs are the very same objects."""
+    kinds: tuple[str, ...] = (KUBERNETES_GATEWAY, "GatewayClass", "HTTPRoute", "GRPCRoute", "TLSRoute")
+    kinds += ("TCPRoute", "ReferenceGrant")
+    objs: list[object] = []
+    for kind in (*kinds, "Namespace", "Service", "ServiceEntry", "Secret"):
+        objs.extend(snapshot.list(kind))
+        objs.append(None)
+    got = _MEMO.get("gatewayapi", settings.alpha_gateway_api, tuple(objs))
+    if got is _MISS:
+        got = convert_gateway_api(snapshot, settings.alpha_gateway_api)
+        _MEMO.put("gatewayapi", settings.alpha_gateway_api, tuple(objs), got)
+    return cast(Conversion, got)
+
+
+def _by_creation(snapshot: SnapshotLike, own: Sequence[Any], generated: Sequence[Generated]) -> list[Any]:
+    """Istio's objects and the generated ones in creation order (``sortConfigByCreationTime``).
+
+    A generated object has the creation time of the Gateway API object it came from; ties go by
+    namespace, then name. Without creation times (a plain list snapshot) generated ones come last.
+    """
+    if not generated:
+        return list(own)
+    index = getattr(snapshot, "creation_index", None)
+    if index is None:
+        return [*own, *(g.config for g in generated)]
+    rows = [(index(o.key), o.metadata.namespace, o.metadata.name, o) for o in own]
+    rows += [(index(g.origin), g.config.namespace, g.config.name, g.config) for g in generated]
+    rows.sort(key=lambda r: r[:3])
+    return [r[3] for r in rows]
+
+
 def translate(snapshot: SnapshotLike, mesh: MeshSettings | None = None) -> XdsState:
     """Translate a configuration snapshot into per-proxy Envoy config.
 
@@ -201,8 +277,9 @@ def translate(snapshot: SnapshotLike, mesh: MeshSettings | None = None) -> XdsSt
 
     def lst(kind: str) -> Sequence[Any]:
         # The store hands back a bare Manifest when it cannot build a model; istiod would not
-        # have accepted such an object either, so it takes no part.
-        return [o for o in snapshot.list(kind) if isinstance(o, Resource) and o.kind == kind]
+        # have accepted such an object either, so it takes no part. The key's kind tells Istio's
+        # Gateway from the Gateway API's (Gateway.gateway.networking.k8s.io).
+        return [o for o in snapshot.list(kind) if isinstance(o, Resource) and o.key.kind == kind]
 
     ns_objs = cast(Sequence[Namespace], lst("Namespace"))
     dep_objs = cast(Sequence[Deployment], lst("Deployment"))
@@ -217,11 +294,14 @@ def translate(snapshot: SnapshotLike, mesh: MeshSettings | None = None) -> XdsSt
         mesh_built = (pods, build_services(svc_objs, se_objs, pods))
         _MEMO.put("mesh", None, mesh_objs, mesh_built)
     pods, services = cast(tuple[tuple[Pod, ...], dict[str, ServiceInfo]], mesh_built)
-    gateways = cast(Sequence[Gateway], lst("Gateway"))
+    # The Gateway API, converted as istiod does (internal Gateways and VirtualServices).
+    generated = _gateway_api(snapshot, settings)
+    gateways = _by_creation(snapshot, lst("Gateway"), generated.gateways)
     gw_objs = tuple(gateways)
     if len(_BOUND_VS) > _ROUTE_CACHE_MAX:
         _BOUND_VS.clear()
-    bvss = [_bound(v) for v in cast(Sequence[VirtualService], lst("VirtualService"))]
+    vs_objs = _by_creation(snapshot, lst("VirtualService"), generated.virtual_services)
+    bvss = [_bound(v) for v in cast(Sequence[VirtualService], vs_objs)]
     vs_index = VirtualServiceIndex(bvss)
     dr_objs = cast(Sequence[DestinationRule], lst("DestinationRule"))
     drs = [BoundDestinationRule.of(d) for d in dr_objs]
@@ -261,8 +341,9 @@ def translate(snapshot: SnapshotLike, mesh: MeshSettings | None = None) -> XdsSt
         outbound, cluster_sds = clusters_for(pod)
         log: list[str] = []
         if pod.kind == "gateway":
-            # Service targets of the pod: Services in its namespace selecting it (resolvePorts, §2).
-            targets: list[tuple[int, int]] = []
+            # Service targets of the pod: Services in its namespace selecting it (resolvePorts, §2),
+            # as (service host, port, target port).
+            targets: list[tuple[str, int, int]] = []
             for svc in service_list:
                 if svc.kind != "Service" or svc.namespace != pod.namespace or not svc.selector:
                     continue
@@ -271,22 +352,32 @@ def translate(snapshot: SnapshotLike, mesh: MeshSettings | None = None) -> XdsSt
                 for p in svc.ports:
                     for e in svc.endpoints.get(p.port, ()):
                         if e.address == pod.ip:
-                            targets.append((p.port, e.port))
+                            targets.append((svc.hostname, p.port, e.port))
                             break
 
-            def resolve_port(number: int, _t: list[tuple[int, int]] = targets) -> int:
-                for port, target in _t:
+            def resolve_port(number: int, _t: list[tuple[str, int, int]] = targets) -> int:
+                for _, port, target in _t:
                     if port == number:
                         return target
                 return number
 
-            # The Gateways whose selector picks this pod (§3), in creation order.
-            labels_key = tuple(sorted(pod.labels.items()))
+            def resolve_server(
+                gw: Gateway, number: int, _t: list[tuple[str, int, int]] = targets, _r: Any = resolve_port
+            ) -> int | None:
+                bound = _gateway_services(gw)
+                if bound is None:
+                    return int(_r(number))  # legacyGatewaySelector: the port as-is when no Service has it
+                for host, port, target in _t:
+                    if host in bound and port == number:
+                        return target
+                return None
+
+            # The Gateways that apply to this pod (§3; PushContext.mergeGateways), in creation order.
+            labels_key = (tuple(sorted(pod.labels.items())), tuple(targets))
             selected = _MEMO.get(("selected", pod.key), labels_key, gw_objs)
             if selected is _MISS:
-                selected = [
-                    g for g in gateways if g.spec.selector is None or _subset(g.spec.selector, pod.labels)
-                ]
+                hosts = {t[0] for t in targets}
+                selected = [g for g in gateways if _selects(g, pod, hosts)]
                 _MEMO.put(("selected", pod.key), labels_key, gw_objs, selected)
             gb = build_gateway_proxy(
                 pod,
@@ -297,6 +388,7 @@ def translate(snapshot: SnapshotLike, mesh: MeshSettings | None = None) -> XdsSt
                 _ROUTE_CACHE,
                 memo=_MEMO,
                 port_key=tuple(targets),
+                resolve_server=resolve_server,
                 # port_lookup is derived from `services`: the same registry object answers alike.
                 lookup_key=services,
             )
@@ -307,7 +399,13 @@ def translate(snapshot: SnapshotLike, mesh: MeshSettings | None = None) -> XdsSt
             sds = gb.sds + [n for n in cluster_sds if n not in gb.sds]
             ptype = "router"
         else:
-            mesh_vs = [b for b in bvss if "mesh" in b.gateways and b.visible_to(pod.namespace)]
+            mesh_vs = [
+                b
+                for b in bvss
+                if "mesh" in b.gateways
+                and b.visible_to(pod.namespace)
+                and _mesh_route_applies(b, pod, services)
+            ]
             # A sidecar's config is a function of the pod, the registry (lookup derives from it),
             # the mesh VirtualServices it sees and the mesh settings.
             sidecar_objs = (pod, services, *(b.vs for b in mesh_vs))

@@ -79,11 +79,18 @@ class VirtualServiceIndex:
                             self.exported.setdefault((e, gw), []).append(b)
 
     def for_gateway(self, proxy_ns: str, gateway: str) -> list[BoundVirtualService]:
-        """``PushContext.VirtualServicesForGateway``."""
+        """``PushContext.VirtualServicesForGateway``.
+
+        Among the public ones, Gateway API routes in the proxy's namespace come first: "Favor
+        same-namespace Gateway routes, to give the 'consumer override' preference".
+        """
         key = (proxy_ns, gateway)
         got = self._cache.get(key)
         if got is None:
-            got = self.private.get(key, []) + self.exported.get(key, []) + self.public.get(gateway, [])
+            public = self.public.get(gateway, [])
+            own = [b for b in public if b.gateway_semantics and b.namespace == proxy_ns]
+            rest = [b for b in public if b not in own] if own else public
+            got = self.private.get(key, []) + self.exported.get(key, []) + own + rest
             self._cache[key] = got
         return got
 
@@ -215,10 +222,24 @@ def _can_merge(current: str, p: str) -> bool:
     return (is_http_protocol(current) or current == p) and is_http_protocol(p)
 
 
+#: ``resolvePorts`` for one Gateway: the listener ports its server port resolves to, or None when the
+#: Gateway is not bound to a Service of the proxy on that port (Gateway API gateways, which
+#: reference their Service directly, have no fallback: "If there was no match, the Gateway is a
+#: no-op", pilot/pkg/model/gateway.go).
+ServerPortResolver = Callable[[Gateway, int], "int | None"]
+
+
 def merge_gateways(
-    gateways: Sequence[Gateway], resolve_port: Callable[[int], int], log: list[str]
+    gateways: Sequence[Gateway],
+    resolve_port: Callable[[int], int],
+    log: list[str],
+    resolve_server: ServerPortResolver | None = None,
 ) -> _MergedGateway:
-    """``mergeGateways`` for one gateway workload; appends istiod's log lines to ``log`` (§10)."""
+    """``mergeGateways`` for one gateway workload; appends istiod's log lines to ``log`` (§10).
+
+    ``resolve_server`` (when given) resolves each Gateway's server ports instead of ``resolve_port``;
+    a None skips the server.
+    """
     mg = _MergedGateway()
     gateway_ports: set[int] = set()
     plain: dict[int, ServerPort] = {}
@@ -238,7 +259,10 @@ def merge_gateways(
         for s in _servers_of(gw):
             srv = s.server
             gw_name = s.gw_name
-            resolved = resolve_port(s.number)
+            got = resolve_server(gw, s.number) if resolve_server is not None else resolve_port(s.number)
+            if got is None:
+                continue
+            resolved = got
             route = _rds_name(s, resolved)
             if srv.tls is not None:
                 known = tls_hosts_by_port.setdefault(resolved, {})
@@ -484,6 +508,7 @@ def build_gateway_proxy(
     memo: Memo | None = None,
     port_key: Hashable = None,
     lookup_key: object = None,
+    resolve_server: ServerPortResolver | None = None,
 ) -> GatewayBuild:
     """Build the listeners and route configurations of one gateway pod.
 
@@ -501,6 +526,8 @@ def build_gateway_proxy(
             without it the merge is not reused.
         lookup_key: an object standing for ``lookup`` (same object ⇒ same answers); without it
             listeners with TCP/TLS routes are not reused.
+        resolve_server: per-Gateway port resolution (see :func:`merge_gateways`); ``port_key``
+            must then stand for it too.
 
     Returns:
         A :class:`GatewayBuild`; no listener at all when nothing selects the pod.
@@ -513,7 +540,7 @@ def build_gateway_proxy(
     merged = memo.get((pod.key, "merge"), port_key, gw_objs) if port_key is not None else _MISS
     if merged is _MISS:
         merge_log: list[str] = []
-        merged = (merge_gateways(gateways, resolve_port, merge_log), tuple(merge_log))
+        merged = (merge_gateways(gateways, resolve_port, merge_log, resolve_server), tuple(merge_log))
         if port_key is not None:
             memo.put((pod.key, "merge"), port_key, gw_objs, merged)
     mg: _MergedGateway = merged[0]

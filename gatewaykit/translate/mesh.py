@@ -61,9 +61,12 @@ class MeshSettings:
 
     Args:
         outbound_traffic_policy: ``ALLOW_ANY`` (Istio's default) or ``REGISTRY_ONLY`` (§11.2).
+        alpha_gateway_api: istiod's ``PILOT_ENABLE_ALPHA_GATEWAY_API`` (default false): TLS/TCP
+            listeners, TLSRoute and TCPRoute (pilot/pkg/features/experimental.go).
     """
 
     outbound_traffic_policy: Literal["ALLOW_ANY", "REGISTRY_ONLY"] = "ALLOW_ANY"
+    alpha_gateway_api: bool = False
 
 
 PodKind = Literal["gateway", "sidecar", "plain"]

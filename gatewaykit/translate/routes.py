@@ -39,6 +39,7 @@ from gatewaykit.resources.models import (
 from gatewaykit.translate import hosts as H
 
 __all__ = [
+    "ROUTE_SEMANTICS",
     "BoundVirtualService",
     "ServiceLookup",
     "build_http_routes",
@@ -48,6 +49,7 @@ __all__ = [
     "mirror_destinations",
     "sort_vhost_routes",
     "translate_fault",
+    "use_gateway_semantics",
 ]
 
 #: ``lookup(hostname) -> tuple of service port numbers`` or None when the host is unknown.
@@ -80,6 +82,7 @@ class BoundVirtualService:
     hosts: tuple[str, ...]
     gateways: tuple[str, ...]
     export_to: frozenset[str]
+    gateway_semantics: bool = False
 
     @classmethod
     def of(cls, vs: VirtualService) -> BoundVirtualService:
@@ -88,13 +91,19 @@ class BoundVirtualService:
         spec = vs.spec
         gws = tuple(H.resolve_gateway_name(g, ns) for g in spec.gateways) or ("mesh",)
         export = frozenset(ns if e == "." else e for e in spec.exportTo) or frozenset({"*"})
+        gateway_semantics = use_gateway_semantics(vs)
         return cls(
             vs=vs,
             namespace=ns,
             name=vs.metadata.name,
-            hosts=tuple(H.resolve_shortname(h, ns) for h in spec.hosts),
+            # resolveVirtualServiceShortnames: "Kubernetes Gateway API semantics do not support
+            # shortnames" (pilot/pkg/model/virtualservice.go).
+            hosts=tuple(spec.hosts)
+            if gateway_semantics
+            else tuple(H.resolve_shortname(h, ns) for h in spec.hosts),
             gateways=gws,
             export_to=export,
+            gateway_semantics=gateway_semantics,
         )
 
     def visible_to(self, namespace: str) -> bool:
@@ -102,6 +111,21 @@ class BoundVirtualService:
         if "~" in self.export_to:
             return False
         return "*" in self.export_to or namespace in self.export_to
+
+
+#: istiod's annotation on VirtualServices it generated from Gateway API routes
+#: (pkg/config/constants ``InternalRouteSemantics`` = ``RouteSemanticsGateway``).
+ROUTE_SEMANTICS = "internal.istio.io/route-semantics"
+
+
+def use_gateway_semantics(vs: VirtualService) -> bool:
+    """Istio ``model.UseGatewaySemantics``: the VirtualService was generated from a Gateway API route."""
+    return vs.metadata.annotations.get(ROUTE_SEMANTICS) == "gateway"
+
+
+def go_quote_meta(s: str) -> str:
+    """Go ``regexp.QuoteMeta``: backslash-escape ``\\.+*?()|[]{}^$``."""
+    return "".join("\\" + c if c in "\\.+*?()|[]{}^$" else c for c in s)
 
 
 def destination_cluster(dest: Destination | None, ns: str, lookup: ServiceLookup, listen_port: int) -> str:
@@ -134,8 +158,12 @@ def _header_matcher(name: str, m: StringMatch | None) -> HeaderMatcher:
     return HeaderMatcher(name=name, safe_regex=m.regex)
 
 
-def translate_match(m: HTTPMatchRequest | None) -> RouteMatch:
-    """Istio ``TranslateRouteMatch`` (headers sorted by name; method/authority/scheme appended)."""
+def translate_match(m: HTTPMatchRequest | None, gateway_semantics: bool = False) -> RouteMatch:
+    """Istio ``TranslateRouteMatch`` (headers sorted by name; method/authority/scheme appended).
+
+    With Gateway API semantics a prefix other than ``/`` becomes a ``path_separated_prefix``
+    without its trailing ``/`` ("/get" matches /get and /get/x, not /getx).
+    """
     if m is None:
         return RouteMatch(prefix="/")
     headers: list[HeaderMatcher] = [_header_matcher(k.lower(), v) for k, v in m.headers.items()]
@@ -152,11 +180,14 @@ def translate_match(m: HTTPMatchRequest | None) -> RouteMatch:
             )
         )
     headers.sort(key=lambda h: h.name)
-    prefix = path = regex = None
+    prefix = path = regex = separated = None
     if m.uri is not None and m.uri.exact is not None:
         path = m.uri.exact
     elif m.uri is not None and m.uri.prefix is not None:
-        prefix = m.uri.prefix
+        if gateway_semantics and m.uri.prefix != "/":
+            separated = m.uri.prefix.rstrip("/")
+        else:
+            prefix = m.uri.prefix
     elif m.uri is not None and m.uri.regex is not None:
         regex = m.uri.regex
     else:
@@ -175,6 +206,7 @@ def translate_match(m: HTTPMatchRequest | None) -> RouteMatch:
         case_sensitive=not m.ignoreUriCase,
         headers=tuple(headers),
         query_parameters=query,
+        path_separated_prefix=separated,
     )
 
 
@@ -197,8 +229,8 @@ def sort_vhost_routes(routes: list[Route]) -> list[Route]:
 def _operation(r: Route, vs_name: str, port: int) -> str:
     """Istio ``GetRouteOperation`` → ``x-envoy-decorator-operation`` (§1.3)."""
     m = r.match
-    if m.prefix is not None:
-        path = m.prefix + "*"
+    if m.matched_prefix is not None:
+        path = m.matched_prefix + "*"
     elif m.path is not None:
         path = m.path
     elif m.safe_regex is not None:
@@ -268,8 +300,13 @@ def _header_ops(
     return req_add, req_rm, resp_add, resp_rm, authority
 
 
-def _redirect(in_route: HTTPRoute, port: int, is_tls: bool) -> RedirectAction | None:
-    """Istio ``ApplyRedirect`` (default ports dropped; 301 default; non-3xx codes → no action)."""
+def _redirect(
+    in_route: HTTPRoute, port: int, is_tls: bool, gateway_semantics: bool = False
+) -> RedirectAction | None:
+    """Istio ``ApplyRedirect`` (default ports dropped; 301 default; non-3xx codes → no action).
+
+    With Gateway API semantics a ``%PREFIX()%<path>`` uri is a prefix rewrite of the matched prefix.
+    """
     rd = in_route.redirect
     assert rd is not None
     code = {0: 301, 301: 301, 302: 302, 303: 303, 307: 307, 308: 308}.get(rd.redirectCode)
@@ -284,11 +321,15 @@ def _redirect(in_route: HTTPRoute, port: int, is_tls: bool) -> RedirectAction | 
         scheme = rd.scheme or ("https" if is_tls else "http")
         if (port_redirect == 80 and scheme == "http") or (port_redirect == 443 and scheme == "https"):
             port_redirect = None
+    path_redirect, prefix_rewrite = rd.uri or None, None
+    if gateway_semantics and rd.uri.startswith("%PREFIX()%"):
+        path_redirect, prefix_rewrite = None, rd.uri[len("%PREFIX()%") :]
     return RedirectAction(
         scheme_redirect=rd.scheme or None,
         host_redirect=rd.authority or None,
         port_redirect=port_redirect,
-        path_redirect=rd.uri or None,
+        path_redirect=path_redirect,
+        prefix_rewrite=prefix_rewrite,
         response_code=code,
     )
 
@@ -422,7 +463,8 @@ def _translate_route(
     name = in_route.name
     if m is not None and m.name:
         name = f"{name}.{m.name}"
-    match = translate_match(m)
+    gw_semantics = bvs.gateway_semantics
+    match = translate_match(m, gw_semantics)
     req_add: list[tuple[str, str]] = []
     req_rm: list[str] = []
     resp_add: list[tuple[str, str]] = []
@@ -435,7 +477,7 @@ def _translate_route(
     redirect: RedirectAction | None = None
     direct: DirectResponseAction | None = None
     if in_route.redirect is not None:
-        redirect = _redirect(in_route, listen_port, is_tls)
+        redirect = _redirect(in_route, listen_port, is_tls, gw_semantics)
         if redirect is None:
             return None
     elif in_route.directResponse is not None:
@@ -449,6 +491,10 @@ def _translate_route(
             rw = in_route.rewrite
             if rw.uriRegexRewrite is not None:
                 regex_rewrite = (rw.uriRegexRewrite.match, rw.uriRegexRewrite.rewrite)
+            elif rw.uri == "/" and gw_semantics:
+                # applyHTTPRouteDestination: remove the prefix, keeping a "/" (route.go).
+                sep = go_quote_meta(match.path_separated_prefix or "")
+                regex_rewrite = (f"^{sep}(/?)(.*)", "/\\2")
             elif rw.uri:
                 prefix_rewrite = rw.uri
             if rw.authority:
@@ -488,6 +534,8 @@ def _translate_route(
         action = RouteAction(
             cluster=cluster,
             weighted_clusters=weighted,
+            # "return 500 for invalid backends" under Gateway API semantics (route.go).
+            cluster_not_found_response_code=500 if gw_semantics else 503,
             timeout=timeout,
             retry_policy=_retry(in_route),
             prefix_rewrite=prefix_rewrite,

@@ -19,6 +19,8 @@ from gatewaykit.translate.mesh import Pod
 __all__ = ["resolve_secret"]
 
 SDS_CA_SUFFIX = "-cacert"
+#: pilot/pkg/model/credentials ``KubernetesGatewaySecretType`` + "://".
+KUBERNETES_GATEWAY = "kubernetes-gateway://"
 
 
 def _keys_message(data: Mapping[str, bytes]) -> str:
@@ -67,7 +69,12 @@ def extract_root(data: Mapping[str, bytes]) -> bytes | str:
 
 
 def _kubernetes(resource: str, ns: str, secrets: Mapping[tuple[str, str], Secret]) -> SecretMaterial:
-    name = resource[len("kubernetes://") :]
+    if resource.startswith(KUBERNETES_GATEWAY):
+        # kubernetes-gateway://<namespace>/<name>: the Gateway API's certificateRefs, which name their
+        # namespace (authorised by the conversion: same namespace or a ReferenceGrant).
+        ns, _, name = resource[len(KUBERNETES_GATEWAY) :].partition("/")
+    else:
+        name = resource[len("kubernetes://") :]
     if name.endswith(SDS_CA_SUFFIX):
         # GetCaCert: the "<name>-cacert" secret, else fall back to "<name>" itself.
         sec = secrets.get((ns, name))
@@ -187,9 +194,10 @@ def resolve_secret(
 
     ``kubernetes://`` Secrets are looked up in the **proxy pod's namespace** (§8.1: "we require
     the secret to be in the same namespace as the proxy"); file names are read from the pod's
-    mounted volumes (§8.2). Istio's mesh identity (``default``, ``ROOTCA``) is not modelled.
+    mounted volumes (§8.2). ``kubernetes-gateway://<ns>/<name>`` (Gateway API ``certificateRefs``)
+    names its namespace. Istio's mesh identity (``default``, ``ROOTCA``) is not modelled.
     """
-    if resource.startswith("kubernetes://"):
+    if resource.startswith(("kubernetes://", KUBERNETES_GATEWAY)):
         return _kubernetes(resource, pod.namespace, secrets)
     if resource.startswith("file-cert:") or resource.startswith("file-root:"):
         return _file(resource, pod, secrets, configmaps)
