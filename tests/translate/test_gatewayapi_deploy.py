@@ -23,9 +23,18 @@ def objects(text: str) -> dict[str, dict[str, Any]]:
     return {o["kind"]: o for o in deployment_objects(snapshot_from_yaml(text))}
 
 
+def gateway_uid(text: str) -> str:
+    """The uid the API server gave the Gateway (owner references name it)."""
+    snap = snapshot_from_yaml(text)
+    (gw,) = snap.entries("Gateway.gateway.networking.k8s.io")
+    return str(gw.raw["metadata"]["uid"])
+
+
 def test_doc_gateway_gets_service_deployment_and_account_named_gateway_class() -> None:
     # getDefaultName: "<Gateway name>-<GatewayClass name>"; extractServicePorts; apply(): managed label.
     objs = objects(DOC_GATEWAY)
+    uid = gateway_uid(DOC_GATEWAY)
+    assert uid
     assert list(objs) == ["ServiceAccount", "Deployment", "Service"]
     for o in objs.values():
         assert (o["metadata"]["name"], o["metadata"]["namespace"]) == ("gateway-istio", "istio-ingress")
@@ -34,7 +43,7 @@ def test_doc_gateway_gets_service_deployment_and_account_named_gateway_class() -
             "apiVersion": "gateway.networking.k8s.io/v1beta1",
             "kind": "Gateway",
             "name": "gateway",
-            "uid": "",
+            "uid": uid,
         }
     svc = objs["Service"]["spec"]
     assert svc["type"] == "LoadBalancer"  # classInfo.defaultServiceType for "istio"
