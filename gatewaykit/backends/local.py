@@ -613,6 +613,7 @@ class LocalSandbox:
     def _settle(self, txn: Transaction, mesh: MeshSettings | None) -> XdsState:
         """Translate the transaction, serve it, and let the controllers write what they make."""
         assert self._reconciler is not None
+        controllers.gateway_api_objects(txn)
         snap = txn.snapshot()
         xds = translate(snap, mesh)
         fixed = published_listeners(xds, snap, self._forward_ports())
@@ -629,6 +630,7 @@ class LocalSandbox:
             txn, xds, self._reconciler.states(xds), now=time.time(), node=self._node
         )
         controllers.sync(txn, desired)
+        controllers.gateway_api_statuses(txn, time.time())
         return xds
 
     def _roll_back(self) -> None:
