@@ -34,6 +34,7 @@ test: setup system-deps
 bench: setup
 	$(PY) bench/translate
 	$(PY) bench/sandbox
+	$(PY) bench/kubectl
 
 lint: setup
 	$(VENV)/bin/ruff check gatewaykit
