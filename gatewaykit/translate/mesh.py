@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 from gatewaykit.envoy import Endpoint
+from gatewaykit.resources import protocol as P
 from gatewaykit.resources.models import (
     Container,
     Deployment,
@@ -37,8 +38,6 @@ __all__ = [
     "SnapshotLike",
     "build_pods",
     "build_services",
-    "is_http_protocol",
-    "parse_protocol",
     "pod_protocol_for_port",
 ]
 
@@ -162,31 +161,6 @@ class ServiceInfo:
 
 # ----------------------------------------------------------------- protocols
 
-_PROTOCOLS = {
-    "HTTP": "HTTP",
-    "HTTPS": "HTTPS",
-    "HTTP2": "HTTP2",
-    "GRPC": "GRPC",
-    "GRPC-WEB": "GRPC-Web",
-    "TCP": "TCP",
-    "TLS": "TLS",
-    "MONGO": "Mongo",
-    "REDIS": "Redis",
-    "MYSQL": "MySQL",
-    "UDP": "UDP",
-    "HTTP_PROXY": "HTTP_PROXY",
-}
-
-
-def parse_protocol(text: str) -> str:
-    """Istio ``protocol.Parse``: case-insensitive; unknown → ``"UnsupportedProtocol"``."""
-    return _PROTOCOLS.get(text.upper(), "UnsupportedProtocol") if text else "UnsupportedProtocol"
-
-
-def is_http_protocol(p: str) -> bool:
-    """Istio ``Instance.IsHTTP``: HTTP, HTTP2, HTTP_PROXY, GRPC, GRPC-Web."""
-    return p in ("HTTP", "HTTP2", "HTTP_PROXY", "GRPC", "GRPC-Web")
-
 
 def _k8s_port_protocol(name: str, app_protocol: str, proto: str) -> str:
     """Istio's protocol for a Kubernetes Service port (``kube.ConvertProtocol``).
@@ -197,14 +171,14 @@ def _k8s_port_protocol(name: str, app_protocol: str, proto: str) -> str:
     if proto.upper() == "UDP":
         return "UDP"
     if app_protocol:
-        p = parse_protocol(app_protocol)
-        if p != "UnsupportedProtocol":
+        p = P.parse(app_protocol)
+        if p != P.UNSUPPORTED:
             return p
         if app_protocol in ("kubernetes.io/h2c",):
             return "HTTP2"
     prefix = name.split("-", 1)[0]
-    p = parse_protocol(prefix)
-    if p != "UnsupportedProtocol":
+    p = P.parse(prefix)
+    if p != P.UNSUPPORTED:
         return p
     return "auto"
 
@@ -408,7 +382,7 @@ def build_services(
             PortInfo(
                 port=p.number,
                 name=p.name,
-                protocol=parse_protocol(p.protocol) if p.protocol else "TCP",
+                protocol=P.parse(p.protocol) if p.protocol else "TCP",
                 target_port=p.targetPort,
             )
             for p in spec.ports

@@ -35,9 +35,10 @@ from gatewaykit.envoy import (
     TcpProxy,
     VirtualHost,
 )
+from gatewaykit.resources import protocol as P
 from gatewaykit.translate import hosts as H
 from gatewaykit.translate.gateway import _tcp_proxy
-from gatewaykit.translate.mesh import MeshSettings, Pod, ServiceInfo, is_http_protocol, pod_protocol_for_port
+from gatewaykit.translate.mesh import MeshSettings, Pod, ServiceInfo, pod_protocol_for_port
 from gatewaykit.translate.routes import (
     DEFAULT_RETRY,
     BoundVirtualService,
@@ -52,7 +53,7 @@ _TLS = ("HTTPS", "TLS")
 
 
 def _http_or_sniffed(protocol: str) -> bool:
-    return is_http_protocol(protocol) or protocol == "auto"
+    return P.is_http(protocol) or protocol == "auto"
 
 
 class SidecarBuild:
