@@ -30,10 +30,8 @@ def test_parse(text: object, parsed: str) -> None:
 
 
 def test_predicates() -> None:
-    assert [p for p in ("HTTP", "HTTP2", "HTTP_PROXY", "GRPC", "GRPC-Web", "HTTPS", "TCP") if protocol.is_http(p)] == [
-        "HTTP", "HTTP2", "HTTP_PROXY", "GRPC", "GRPC-Web",
-    ]  # fmt: skip
-    assert [p for p in ("HTTPS", "TLS", "HTTP", "TCP") if protocol.is_tls(p)] == ["HTTPS", "TLS"]
-    assert [p for p in ("TCP", "HTTPS", "TLS", "Mongo", "Redis", "MySQL", "HTTP", "UDP") if protocol.is_tcp(p)] == [
-        "TCP", "HTTPS", "TLS", "Mongo", "Redis", "MySQL",
-    ]  # fmt: skip
+    names = ("HTTP", "HTTP2", "HTTP_PROXY", "GRPC", "GRPC-Web", "HTTPS", "TLS", "TCP")
+    names += ("Mongo", "Redis", "MySQL", "UDP")
+    assert [p for p in names if protocol.is_http(p)] == ["HTTP", "HTTP2", "HTTP_PROXY", "GRPC", "GRPC-Web"]
+    assert [p for p in names if protocol.is_tls(p)] == ["HTTPS", "TLS"]
+    assert [p for p in names if protocol.is_tcp(p)] == ["HTTPS", "TLS", "TCP", "Mongo", "Redis", "MySQL"]
