@@ -12,7 +12,7 @@ Our exception hierarchy::
         └── NotReadyError      something did not become ready in time; recent logs attached
 
 Things a learner is *supposed* to see -- no route, no filter chain, TLS required,
-blocked egress -- are not exceptions: they are :class:`gatewaykit.simulate.Result`
+blocked egress -- are not exceptions: they are :class:`gatewaykit.Result`
 values with a ``miss`` (the way Istio's own simulation tests assert ``ErrNoRoute``).
 """
 

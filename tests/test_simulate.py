@@ -1,4 +1,4 @@
-"""Table-driven tests for gatewaykit.simulate, in the style of Istio's gateway_simulation_test.go.
+"""Table-driven tests for gatewaykit._simulate, in the style of Istio's gateway_simulation_test.go.
 
 Each row is (name, proxy, request, expected): the expected fields are the listener / route
 config / virtual host / route / cluster names Envoy would pick, or the miss, plus the exact
@@ -36,7 +36,7 @@ from gatewaykit.envoy import (
     VirtualHost,
     WeightedCluster,
 )
-from gatewaykit.simulate import (
+from gatewaykit._simulate import (
     CONNECTION_MISSES,
     HTTP_MISSES,
     LocalReply,

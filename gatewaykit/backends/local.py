@@ -4,7 +4,7 @@
 
 1. ``apply`` loads and validates the manifest into the config store (a rejection raises
    ``ValidationError`` and changes nothing);
-2. the store is translated into per-proxy Envoy config (``gatewaykit.translate``);
+2. the store is translated into per-proxy Envoy config (``gatewaykit._translate``);
 3. workloads are reconciled: each pod container whose image has a stand-in runs on a free
    127.0.0.1 port (``gatewaykit.workloads``); the address book maps pod IP:containerPort to it;
 4. the data plane swaps in the new config and returns once every listener is bound, so when
@@ -35,6 +35,8 @@ import threading
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from gatewaykit._simulate import Request, Result, simulate
+from gatewaykit._translate import MeshSettings, Pod, XdsState, translate
 from gatewaykit.backends.base import ApplyReport, CurlResult, ManifestSource
 from gatewaykit.backends.curl import ConnectTo, run_curl, url_hosts
 from gatewaykit.dataplane._tls import MeshCA
@@ -42,9 +44,7 @@ from gatewaykit.dataplane.plane import AddressBook, DataPlane
 from gatewaykit.envoy import Cluster, ProxyConfig
 from gatewaykit.errors import SandboxError
 from gatewaykit.resources.codecs import load
-from gatewaykit.simulate import Request, Result, simulate
 from gatewaykit.store import ConfigStore
-from gatewaykit.translate import MeshSettings, Pod, XdsState, translate
 from gatewaykit.workloads import FakeInternet, RunningWorkload, WorkloadSpec, start_workload
 from gatewaykit.workloads.internet import DEFAULT_HOSTS, ExternalHost
 

@@ -212,7 +212,7 @@ def validate_text(session: LabSession, text: str) -> str:
         return str(exc)
     lines = [str(dry)]
     try:
-        from gatewaykit.analyze import analyze
+        from gatewaykit._analyze import analyze
 
         scratch = copy.deepcopy(store)
         scratch.apply(text)

@@ -6,7 +6,7 @@ import re
 
 from _tx import EGRESS, INGRESS, raw_snapshot, xds
 
-from gatewaykit.translate import translate
+from gatewaykit._translate import translate
 
 APPS = """
 apiVersion: v1

@@ -19,6 +19,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from gatewaykit._translate import hosts as H
+from gatewaykit._translate.gateway import _tcp_proxy
+from gatewaykit._translate.mesh import MeshSettings, Pod, ServiceInfo, pod_protocol_for_port
+from gatewaykit._translate.routes import (
+    DEFAULT_RETRY,
+    BoundVirtualService,
+    ServiceLookup,
+    build_http_routes,
+    cluster_name,
+)
 from gatewaykit.envoy import (
     Cluster,
     DirectResponseAction,
@@ -36,16 +46,6 @@ from gatewaykit.envoy import (
     VirtualHost,
 )
 from gatewaykit.resources import protocol as P
-from gatewaykit.translate import hosts as H
-from gatewaykit.translate.gateway import _tcp_proxy
-from gatewaykit.translate.mesh import MeshSettings, Pod, ServiceInfo, pod_protocol_for_port
-from gatewaykit.translate.routes import (
-    DEFAULT_RETRY,
-    BoundVirtualService,
-    ServiceLookup,
-    build_http_routes,
-    cluster_name,
-)
 
 __all__ = ["SidecarBuild", "build_sidecar_proxy"]
 

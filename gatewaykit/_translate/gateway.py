@@ -15,6 +15,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gatewaykit._gofmt import format_list, quote
+from gatewaykit._translate import hosts as H
+from gatewaykit._translate.mesh import Pod
+from gatewaykit._translate.routes import (
+    BoundVirtualService,
+    ServiceLookup,
+    build_http_routes,
+    destination_cluster,
+    mirror_destinations,
+    sort_vhost_routes,
+)
 from gatewaykit.envoy import (
     DownstreamTlsContext,
     FilterChain,
@@ -29,16 +39,6 @@ from gatewaykit.envoy import (
 )
 from gatewaykit.resources import protocol as P
 from gatewaykit.resources.models import Gateway, RouteDestination, Server
-from gatewaykit.translate import hosts as H
-from gatewaykit.translate.mesh import Pod
-from gatewaykit.translate.routes import (
-    BoundVirtualService,
-    ServiceLookup,
-    build_http_routes,
-    destination_cluster,
-    mirror_destinations,
-    sort_vhost_routes,
-)
 
 __all__ = ["GatewayBuild", "Memo", "VirtualServiceIndex", "build_gateway_proxy", "clear_caches"]
 

@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
+from gatewaykit._translate import hosts as H
 from gatewaykit.envoy import Endpoint
 from gatewaykit.resources import protocol as P
 from gatewaykit.resources.models import (
@@ -28,7 +29,6 @@ from gatewaykit.resources.models import (
     ServiceEntry,
     Volume,
 )
-from gatewaykit.translate import hosts as H
 
 __all__ = [
     "MeshSettings",
@@ -43,7 +43,7 @@ __all__ = [
 
 
 class SnapshotLike(Protocol):
-    """What :func:`gatewaykit.translate.translate` needs from a config store snapshot.
+    """What :func:`gatewaykit._translate.translate` needs from a config store snapshot.
 
     ``list(kind)`` returns the typed models of that kind in creation order (oldest first),
     which is the order Istio uses to resolve conflicts (§3, §10).

@@ -38,8 +38,8 @@ from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 from gatewaykit._gofmt import format_list, quote
+from gatewaykit._translate.hosts import sanitize_server_hosts
 from gatewaykit.resources.meta import ResourceKey, Source
-from gatewaykit.translate.hosts import sanitize_server_hosts
 
 __all__ = ["CODES", "Message", "analyze"]
 
