@@ -5,6 +5,7 @@ Our exception hierarchy::
     GatewayKitError
     ├── ValidationError        Istio/Kubernetes would reject the manifest; str() is what kubectl prints
     │   └── ManifestError      the manifest cannot even be read: YAML syntax, unknown apiVersion/kind
+    │       └── ManifestSyntaxError   the YAML/JSON does not parse (``line``, ``problem``)
     ├── LabError               a lab file is malformed (file, line, what is wrong)
     └── BackendError           a backend could not do what was asked
         ├── SandboxError       the embedded sandbox failed (bind, TLS setup, workload start)
@@ -26,6 +27,7 @@ __all__ = [
     "GatewayKitError",
     "LabError",
     "ManifestError",
+    "ManifestSyntaxError",
     "NotReadyError",
     "SandboxError",
     "ValidationError",
@@ -63,6 +65,21 @@ class ValidationError(GatewayKitError):
 
 class ManifestError(ValidationError):
     """The manifest could not be parsed or names an unsupported apiVersion/kind."""
+
+
+class ManifestSyntaxError(ManifestError):
+    """The manifest text is not YAML (or JSON); ``str()`` is kubectl's ``error parsing`` line.
+
+    Attributes:
+        line: the 1-based line of the problem in the whole text (kubectl's own message counts
+            from the start of the document instead); 0 when the parser gives no position.
+        problem: the parser's description of the problem.
+    """
+
+    def __init__(self, rendered: str, *, line: int, problem: str) -> None:
+        super().__init__(rendered)
+        self.line = line
+        self.problem = problem
 
 
 class LabError(GatewayKitError):

@@ -43,7 +43,7 @@ from gatewaykit.dataplane._tls import MeshCA
 from gatewaykit.dataplane.plane import AddressBook, DataPlane
 from gatewaykit.envoy import Cluster, ProxyConfig
 from gatewaykit.errors import SandboxError
-from gatewaykit.resources.codecs import load
+from gatewaykit.resources.codecs import load, manifest_path
 from gatewaykit.store import ConfigStore
 from gatewaykit.workloads import FakeInternet, RunningWorkload, WorkloadSpec, start_workload
 from gatewaykit.workloads.internet import DEFAULT_HOSTS, ExternalHost
@@ -87,15 +87,6 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def _as_manifest_input(source: ManifestSource, name: str | None) -> tuple[Any, str | None]:
-    """Accept YAML text, a path (str or Path) or dicts, as ``kubectl apply -f`` would."""
-    if isinstance(source, str) and "\n" not in source and source.strip().endswith((".yaml", ".yml")):
-        path = pathlib.Path(source)
-        if path.exists():
-            return path, name
-    return source, name
 
 
 class LocalSandbox:
@@ -360,10 +351,10 @@ class LocalSandbox:
         self._results.append((proxy_id, result))
 
     def _load(self, source: ManifestSource, name: str | None) -> list[Any]:
-        src, nm = _as_manifest_input(source, name)
-        if isinstance(src, str) and nm is None and not isinstance(source, pathlib.Path):
-            nm = "manifest.yaml"
-        return load(src, name=nm) if nm else load(src)
+        # The one manifest reader (resources.codecs); inline text is named as a file would be.
+        if name is None and isinstance(source, str) and manifest_path(source) is None:
+            name = "manifest.yaml"
+        return load(source, name=name)
 
     def _apply_manifests(self, manifests: list[Any], *, record: bool) -> ApplyReport:
         with self._lock:
