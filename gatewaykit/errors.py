@@ -9,6 +9,7 @@ Our exception hierarchy::
     ├── LabError               a lab file is malformed (file, line, what is wrong)
     └── BackendError           a backend could not do what was asked
         ├── SandboxError       the embedded sandbox failed (bind, TLS setup, workload start)
+        │   └── NginxConfError the nginx stand-in refused its configuration (nginx's ``[emerg]`` line)
         ├── ClusterError       kind / Docker / Kubernetes API problems (wraps the cause with ``from``)
         └── NotReadyError      something did not become ready in time; recent logs attached
 
@@ -28,6 +29,7 @@ __all__ = [
     "LabError",
     "ManifestError",
     "ManifestSyntaxError",
+    "NginxConfError",
     "NotReadyError",
     "SandboxError",
     "ValidationError",
@@ -92,6 +94,14 @@ class BackendError(GatewayKitError):
 
 class SandboxError(BackendError):
     """The embedded local sandbox failed: a bind, a TLS setup, a workload start."""
+
+
+class NginxConfError(SandboxError):
+    """nginx refused its configuration; ``str()`` is nginx's ``[emerg]`` line.
+
+    Raised by the nginx stand-in (:mod:`gatewaykit.workloads.nginx`), which turns it into the
+    pod's ``CrashLoopBackOff`` with that line in its log, as the real container would.
+    """
 
 
 class ClusterError(BackendError):

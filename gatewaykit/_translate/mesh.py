@@ -13,12 +13,15 @@ that the same configuration always yields the same names and addresses (§3 of t
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Literal, Protocol, cast
 
+from gatewaykit._gofmt import quote
 from gatewaykit._translate import hosts as H
 from gatewaykit.envoy import Endpoint
+from gatewaykit.errors import ValidationError
 from gatewaykit.resources import protocol as P
 from gatewaykit.resources.models import (
     Container,
@@ -38,6 +41,7 @@ __all__ = [
     "SnapshotLike",
     "build_pods",
     "build_services",
+    "outbound_traffic_policy_mode",
     "pod_protocol_for_port",
 ]
 
@@ -54,6 +58,10 @@ class SnapshotLike(Protocol):
         ...
 
 
+#: ``istio.mesh.v1alpha1.MeshConfig.OutboundTrafficPolicy.Mode``.
+OutboundTrafficPolicyMode = Literal["ALLOW_ANY", "REGISTRY_ONLY"]
+
+
 @dataclass(frozen=True, slots=True)
 class MeshSettings:
     """Mesh-wide settings (``meshConfig``) that change translation.
@@ -62,7 +70,31 @@ class MeshSettings:
         outbound_traffic_policy: ``ALLOW_ANY`` (Istio's default) or ``REGISTRY_ONLY`` (§11.2).
     """
 
-    outbound_traffic_policy: Literal["ALLOW_ANY", "REGISTRY_ONLY"] = "ALLOW_ANY"
+    outbound_traffic_policy: OutboundTrafficPolicyMode = "ALLOW_ANY"
+
+
+def outbound_traffic_policy_mode(mode: str) -> OutboundTrafficPolicyMode:
+    """Check a ``meshConfig.outboundTrafficPolicy.mode`` as ``istioctl install`` does.
+
+    Args:
+        mode: the mode as given (``REGISTRY_ONLY``, ``ALLOW_ANY``).
+
+    Returns:
+        The mode.
+
+    Raises:
+        ValidationError: any other value, with Istio's words: ``ApplyMeshConfig``
+            (pkg/config/mesh/mesh.go) prefixes ``failed to convert to proto.`` to the jsonpb
+            decoding error of the enum (golang/protobuf ``jsonpb``: ``unknown value %q for enum
+            %s``, the value quoted as its JSON text); ``istioctl install`` prints it after
+            ``Error: generate config: ``.
+    """
+    if mode in ("ALLOW_ANY", "REGISTRY_ONLY"):
+        return cast(OutboundTrafficPolicyMode, mode)
+    raise ValidationError(
+        f"failed to convert to proto. unknown value {quote(json.dumps(mode, ensure_ascii=False))} "
+        "for enum istio.mesh.v1alpha1.MeshConfig.OutboundTrafficPolicy.Mode"
+    )
 
 
 PodKind = Literal["gateway", "sidecar", "plain"]

@@ -37,6 +37,7 @@ from typing import Any
 
 from gatewaykit._simulate import Request, Result, simulate
 from gatewaykit._translate import MeshSettings, Pod, XdsState, translate
+from gatewaykit._translate.mesh import outbound_traffic_policy_mode
 from gatewaykit.backends.base import ApplyReport, CurlResult, ManifestSource
 from gatewaykit.backends.curl import ConnectTo, run_curl, url_hosts
 from gatewaykit.dataplane._tls import MeshCA
@@ -274,13 +275,15 @@ class LocalSandbox:
         """Switch ``meshConfig.outboundTrafficPolicy.mode`` live (``ALLOW_ANY``/``REGISTRY_ONLY``).
 
         The same as applying an ``IstioOperator`` with that mode (§11.2).
+
+        Raises:
+            ValidationError: not one of Istio's two modes (istioctl's words, see
+                :func:`gatewaykit._translate.mesh.outbound_traffic_policy_mode`).
         """
-        mode = outbound_traffic_policy.upper()
-        if mode not in ("ALLOW_ANY", "REGISTRY_ONLY"):
-            raise ValueError('outbound_traffic_policy must be "ALLOW_ANY" or "REGISTRY_ONLY"')
+        mode = outbound_traffic_policy_mode(outbound_traffic_policy.upper())
         with self._lock:
             self._check_open()
-            self._mesh_override = MeshSettings(outbound_traffic_policy=mode)  # type: ignore[arg-type]
+            self._mesh_override = MeshSettings(outbound_traffic_policy=mode)
             self._reconcile()
             self._record("mesh", [], mode=mode)
 
