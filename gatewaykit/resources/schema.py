@@ -602,7 +602,8 @@ def _walk(node: tuple, value: Any, path: str, unknown: list[str], errors: list[F
         if value not in node[1]:
             # apimachinery field.NotSupported renders the value and the choices with %q.
             supported = ", ".join(quote(v) for v in node[1])
-            errors.append(FieldError(path, f"Unsupported value: {quote(value)}: supported values: {supported}"))
+            message = f"Unsupported value: {quote(value)}: supported values: {supported}"
+            errors.append(FieldError(path, message))
         return
     if kind == "duration":
         if not isinstance(value, str):
