@@ -9,6 +9,7 @@ Rule: no I/O here.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from gatewaykit._gofmt import format_list, quote
@@ -169,34 +170,25 @@ def validate_server_bind(port: dict[str, Any] | None, bind: str) -> Err:
     return errs
 
 
+#: The certificate fields ``ISTIO_MUTUAL`` forbids, in ``validateTLSOptions``' order:
+#: (field, how to read it, the name in the message).
+_ISTIO_MUTUAL_FORBIDDEN: tuple[tuple[str, Callable[[Any, str], Any], str], ...] = (
+    ("serverCertificate", get_str, "server certificate"),
+    ("privateKey", get_str, "private key"),
+    ("caCertificates", get_str, "CA bundle"),
+    ("tlsCertificates", get_list, "tlsCertificates"),
+    ("credentialName", get_str, "credentialName"),
+    ("credentialNames", get_list, "credentialNames"),
+)
+
+
 def validate_tls_options(tls: dict[str, Any] | None) -> Validation:
     """``validateTLSOptions``: the certificate fields each ``tls.mode`` needs or forbids."""
     v = Validation()
     if tls is None:
         return v  # no tls config at all is valid
     mode = get_str(tls, "mode") or "PASSTHROUGH"  # enum zero value
-    if get_str(tls, "minProtocolVersion") in ("TLSV1_0", "TLSV1_1") and not get_list(tls, "cipherSuites"):
-        v.warning(
-            "TLS version below TLSV1_2 require setting compatible ciphers as by default they no longer "
-            "include "
-            "compatible ciphers."
-        )
-    invalid: set[str] = set()
-    valid: set[str] = set()
-    dup: set[str] = set()
-    for cs in get_list(tls, "cipherSuites"):
-        cs = str(cs)
-        if cs not in _VALID_CIPHERS:
-            invalid.add(cs)
-        elif cs in valid:
-            dup.add(cs)
-        else:
-            valid.add(cs)
-    if invalid:
-        v.warning(f"ignoring invalid cipher suites: {format_list(sorted(invalid))}")
-    if dup:
-        v.warning(f"ignoring duplicate cipher suites: {format_list(sorted(dup))}")
-
+    _validate_cipher_suites(v, tls)
     cred, creds, certs = (
         get_str(tls, "credentialName"),
         get_list(tls, "credentialNames"),
@@ -204,18 +196,9 @@ def validate_tls_options(tls: dict[str, Any] | None) -> Validation:
     )
     if mode == "ISTIO_MUTUAL":
         # ISTIO_MUTUAL uses the workload certificate: any other certificate field is an error.
-        if get_str(tls, "serverCertificate"):
-            v.add("ISTIO_MUTUAL TLS cannot have associated server certificate")
-        if get_str(tls, "privateKey"):
-            v.add("ISTIO_MUTUAL TLS cannot have associated private key")
-        if get_str(tls, "caCertificates"):
-            v.add("ISTIO_MUTUAL TLS cannot have associated CA bundle")
-        if certs:
-            v.add("ISTIO_MUTUAL TLS cannot have associated tlsCertificates")
-        if cred:
-            v.add("ISTIO_MUTUAL TLS cannot have associated credentialName")
-        if creds:
-            v.add("ISTIO_MUTUAL TLS cannot have associated credentialNames")
+        for field, getter, what in _ISTIO_MUTUAL_FORBIDDEN:
+            if getter(tls, field):
+                v.add(f"ISTIO_MUTUAL TLS cannot have associated {what}")
         return v
     if mode in ("PASSTHROUGH", "AUTO_PASSTHROUGH"):
         if (
@@ -257,3 +240,27 @@ def validate_tls_options(tls: dict[str, Any] | None) -> Validation:
         if mode == "SIMPLE":
             v.add("CRL is not supported with SIMPLE TLS")
     return v
+
+
+def _validate_cipher_suites(v: Validation, tls: dict[str, Any]) -> None:
+    """The cipher-suite warnings of ``validateTLSOptions`` (``security.IsValidCipherSuite``)."""
+    if get_str(tls, "minProtocolVersion") in ("TLSV1_0", "TLSV1_1") and not get_list(tls, "cipherSuites"):
+        v.warning(
+            "TLS version below TLSV1_2 require setting compatible ciphers as by default they no longer "
+            "include compatible ciphers."
+        )
+    invalid: set[str] = set()
+    valid: set[str] = set()
+    dup: set[str] = set()
+    for cs in get_list(tls, "cipherSuites"):
+        cs = str(cs)
+        if cs not in _VALID_CIPHERS:
+            invalid.add(cs)
+        elif cs in valid:
+            dup.add(cs)
+        else:
+            valid.add(cs)
+    if invalid:
+        v.warning(f"ignoring invalid cipher suites: {format_list(sorted(invalid))}")
+    if dup:
+        v.warning(f"ignoring duplicate cipher suites: {format_list(sorted(dup))}")

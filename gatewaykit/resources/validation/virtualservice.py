@@ -72,6 +72,29 @@ def validate_virtual_service(cfg: Config) -> Validation:
                                 f"gateways: {format_list([str(g) for g in gateways])}"
                             )
     is_sni = any(get_list(m, "sniHosts") for t in get_list(spec, "tls") for m in get_list(t, "match"))
+    _validate_hosts(v, hosts, is_sni, applies_to_gateway, applies_to_mesh)
+    if not get_list(spec, "http") and not get_list(spec, "tcp") and not get_list(spec, "tls"):
+        v.add("http, tcp or tls must be provided in virtual service")
+    for http in get_list(spec, "http"):
+        if not isinstance(http, dict):
+            v.add("http route may not be null")
+            continue
+        v.add(validate_http_route(http, delegate=not hosts))
+    for tls in get_list(spec, "tls"):
+        v.add(validate_tls_route(tls, spec, applies_to_gateway))
+    for tcp in get_list(spec, "tcp"):
+        v.add(validate_tcp_route(tcp))
+    v.add(validate_export_to(namespace, get_list(spec, "exportTo"), False, False))
+    analyze_unreachable_rules(v, get_list(spec, "http"), http=True)
+    analyze_unreachable_rules(v, get_list(spec, "tcp"), http=False)
+    analyze_unreachable_rules(v, get_list(spec, "tls"), http=False)
+    return v
+
+
+def _validate_hosts(
+    v: Validation, hosts: list[str], is_sni: bool, applies_to_gateway: bool, applies_to_mesh: bool
+) -> None:
+    """The ``hosts`` loop of ``ValidateVirtualService``: each host, then duplicates."""
     all_valid = True
     for h in hosts:
         err = (
@@ -92,22 +115,6 @@ def validate_virtual_service(cfg: Config) -> Validation:
             for j in range(i + 1, len(hosts)):
                 if host.matches(hosts[i], hosts[j]):
                     v.add(f"duplicate hosts in virtual service: {hosts[i]} & {hosts[j]}")
-    if not get_list(spec, "http") and not get_list(spec, "tcp") and not get_list(spec, "tls"):
-        v.add("http, tcp or tls must be provided in virtual service")
-    for http in get_list(spec, "http"):
-        if not isinstance(http, dict):
-            v.add("http route may not be null")
-            continue
-        v.add(validate_http_route(http, delegate=not hosts))
-    for tls in get_list(spec, "tls"):
-        v.add(validate_tls_route(tls, spec, applies_to_gateway))
-    for tcp in get_list(spec, "tcp"):
-        v.add(validate_tcp_route(tcp))
-    v.add(validate_export_to(namespace, get_list(spec, "exportTo"), False, False))
-    analyze_unreachable_rules(v, get_list(spec, "http"), http=True)
-    analyze_unreachable_rules(v, get_list(spec, "tcp"), http=False)
-    analyze_unreachable_rules(v, get_list(spec, "tls"), http=False)
-    return v
 
 
 def validate_tls_route(tls: Any, vs: dict[str, Any], is_gw: bool) -> Validation:
