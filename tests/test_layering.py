@@ -18,6 +18,7 @@ CORE = [
     "gatewaykit.translate",
     "gatewaykit.simulate",
     "gatewaykit.analyze",
+    "gatewaykit.kube.protobuf",
 ]
 
 
