@@ -15,7 +15,7 @@ applies, which doc-style ``curl`` commands they run, and what real Istio answers
       certificates: [example_certs1]     # docs certificates written to the lab's work dir
       extra_certificates: [...]          # lab-specific ones (cn, org, ca, sans)
       secrets: [...]                     # Kubernetes Secrets made from those files
-      manifests: [{file: ../samples/httpbin.yaml}]
+      manifests: [{sample: httpbin/httpbin.yaml}]   # Istio 1.27's samples (gatewaykit.samples)
     steps:
       - id: gateway
         title: ...
@@ -55,7 +55,10 @@ from typing import Any
 import yaml
 
 from gatewaykit.errors import LabError, ManifestSyntaxError
+from gatewaykit.kube.selectors import parse_label_selector
 from gatewaykit.resources.codecs import read_documents
+from gatewaykit.resources.meta import kind_info
+from gatewaykit.samples import path as samples_path
 
 __all__ = [
     "Condition",
@@ -651,28 +654,70 @@ class _Parser:
             p = path + (i,)
             if isinstance(item, str):
                 item = {"file": item}
-            item = self.mapping(item, p, {"file", "inline"})
-            if ("file" in item) == ("inline" in item):
-                raise self.doc.error(p, "a manifest entry needs exactly one of `file:` or `inline:`")
-            if "file" in item:
-                rel = self.string(item["file"], p + ("file",))
-                f = (self.dir / rel).resolve()
-                if not f.is_file():
-                    raise self.doc.error(p + ("file",), f"manifest file {rel!r} not found (looked at {f})")
-                text = f.read_text(encoding="utf-8")
-                origin = rel
-                base_line, where = 0, f
-            else:
+            item = self.mapping(item, p, {"file", "sample", "inline", "selector", "namespace"})
+            given = [k for k in ("file", "sample", "inline") if k in item]
+            if len(given) != 1:
+                raise self.doc.error(
+                    p, "a manifest entry needs exactly one of `file:`, `sample:` or `inline:`"
+                )
+            if given[0] == "inline":
                 text = self.string(item["inline"], p + ("inline",))
                 base_line = self.doc.line(p + ("inline",))
                 origin = f"{self.doc.file.name}:{base_line}"
                 where = self.doc.file
-            out.append(
-                ManifestRef(
-                    text=text, origin=origin, documents=self.parse_manifest(text, where, base_line, p)
-                )
-            )
+            else:
+                rel = self.string(item[given[0]], p + (given[0],))
+                # `sample:` names a file of Istio 1.27's samples as the docs do (samples/<app>/...).
+                base = samples_path() if given[0] == "sample" else self.dir
+                f = (base / rel).resolve()
+                if not f.is_file():
+                    raise self.doc.error(p + (given[0],), f"manifest file {rel!r} not found (looked at {f})")
+                text = f.read_text(encoding="utf-8")
+                origin = f"samples/{rel}" if given[0] == "sample" else rel
+                base_line, where = 0, f
+            docs = self.parse_manifest(text, where, base_line, p)
+            if "selector" in item or "namespace" in item:
+                text, docs, origin = self.narrow(docs, item, p, origin)
+            out.append(ManifestRef(text=text, origin=origin, documents=docs))
         return tuple(out)
+
+    def narrow(
+        self, docs: tuple, item: Mapping[str, Any], path: tuple[Any, ...], origin: str
+    ) -> tuple[str, tuple, str]:
+        """``kubectl apply -n NS -l SELECTOR -f FILE``: the selected documents, in ``NS``."""
+        selector = self.string(item["selector"], path + ("selector",)) if "selector" in item else None
+        namespace = self.string(item["namespace"], path + ("namespace",)) if "namespace" in item else None
+        if selector is not None:
+            wanted = parse_label_selector(selector)
+            docs = tuple(d for d in docs if wanted.matches((d.get("metadata") or {}).get("labels") or {}))
+            if not docs:
+                raise self.doc.error(
+                    path + ("selector",), f"no document of {origin} has the labels {selector}"
+                )
+        if namespace is not None:
+            docs = tuple(self.in_namespace(d, namespace, path) for d in docs)
+        flags = (f" -n {namespace}" if namespace else "") + (f" -l {selector}" if selector else "")
+        text = join_yaml(yaml.safe_dump(d, sort_keys=False) for d in docs)
+        return text, docs, f"{origin}{flags}"
+
+    def in_namespace(
+        self, doc: Mapping[str, Any], namespace: str, path: tuple[Any, ...]
+    ) -> Mapping[str, Any]:
+        """The document as ``kubectl -n`` sends it (a different namespace in the file is an error)."""
+        info = kind_info(str(doc.get("apiVersion")), str(doc.get("kind")))
+        if info is not None and not info.namespaced:
+            return doc
+        meta = dict(doc.get("metadata") or {})
+        if meta.get("namespace") not in (None, namespace):
+            # kubectl's words (cli-runtime resource/visitor.go).
+            raise self.doc.error(
+                path + ("namespace",),
+                f'the namespace from the provided object "{meta["namespace"]}" does not match the '
+                f'namespace "{namespace}". You must pass \'--namespace={meta["namespace"]}\' to perform '
+                "this operation.",
+            )
+        meta["namespace"] = namespace
+        return {**doc, "metadata": meta}
 
     def parse_manifest(self, text: str, where: pathlib.Path, base_line: int, path: tuple[Any, ...]) -> tuple:
         try:

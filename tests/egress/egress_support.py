@@ -17,11 +17,13 @@ from collections.abc import Iterator, Mapping
 import pytest
 import yaml
 
+from gatewaykit import samples
 from gatewaykit.certs import CertKey, istio_docs_certs
 from gatewaykit.sandbox import Sandbox
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-CURL_SAMPLE = ROOT / "labs" / "samples" / "curl.yaml"
+#: Istio 1.27's samples/curl/curl.yaml, the in-mesh client of the egress tasks.
+CURL_SAMPLE = samples.path() / "curl" / "curl.yaml"
 SOURCE = "default/curl"
 
 # ------------------------------------------------------------------ mesh configuration (§11.2)

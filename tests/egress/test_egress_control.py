@@ -177,10 +177,9 @@ spec:
 
 
 def test_in_mesh_service_answers_through_both_sidecars(sb, kubectl):
-    kubectl.apply(
-        (sb_root := __import__("egress_support").ROOT / "labs" / "samples" / "httpbin.yaml").read_text()
-    )
-    del sb_root
+    from gatewaykit import samples
+
+    kubectl.apply((samples.path() / "httpbin" / "httpbin.yaml").read_text())
     r = sb.curl("curl -sS -I http://httpbin.default:8000/status/418", source=SOURCE)
     assert r.status == 418
     assert r.headers["server"] == "envoy"  # inbound says istio-envoy; the client's sidecar overwrites
@@ -301,7 +300,7 @@ def test_a_pod_without_sidecar_is_not_subject_to_the_mesh_policy(sb, kubectl):
     import yaml
     from egress_support import CURL_SAMPLE
 
-    docs = list(yaml.safe_load_all(CURL_SAMPLE.read_text()))
+    docs = [d for d in yaml.safe_load_all(CURL_SAMPLE.read_text()) if d]
     for d in docs:
         d["metadata"]["namespace"] = "plain"  # a namespace without istio-injection
     kubectl.apply(

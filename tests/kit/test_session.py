@@ -54,7 +54,7 @@ def test_tls_secret_and_rotation_step(sandbox: LocalSandbox, stored: Stored, wor
         '--cacert example_certs1/example.com.crt "https://httpbin.example.com:$SECURE_INGRESS_PORT/status/418"'
     )
     before = lab.curl(old_ca)
-    assert before.result.exit_code == 0 and "-=[ teapot ]=-" in before.result.stdout
+    assert before.result.exit_code == 0 and "I'm a teapot!" in before.result.stdout
     rotation = next(s for s in lab.steps if s.id == "rotation")
     out = rotation.apply()
     # kubectl delete secret, then kubectl create secret tls (the docs' rotation, §8.1).

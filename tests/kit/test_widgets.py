@@ -143,9 +143,10 @@ def test_curl_panel_runs_real_curl_and_reads_the_result(
     assert "<code>server</code></td><td><code>istio-envoy</code>" in html
     assert "<code>x-envoy-upstream-service-time</code>" in html
     # httpbin's JSON, pretty-printed: the Host header the gateway forwarded, and Envoy's own headers.
-    assert "{\n  &quot;headers&quot;: {\n    &quot;Accept&quot;: &quot;*/*&quot;,\n" in html
-    assert "\n    &quot;Host&quot;: &quot;httpbin.example.com&quot;,\n" in html
-    assert "&quot;X-Envoy-Attempt-Count&quot;: &quot;1&quot;" in html
+    # go-httpbin (Istio 1.27's sample) lists every header's values.
+    assert "{\n  &quot;headers&quot;: {\n    &quot;Accept&quot;: [\n      &quot;*/*&quot;\n    ],\n" in html
+    assert "\n    &quot;Host&quot;: [\n      &quot;httpbin.example.com&quot;\n    ],\n" in html
+    assert "&quot;X-Envoy-Attempt-Count&quot;: [\n      &quot;1&quot;\n    ]" in html
     assert "exit code 0" in html
     panel.explain_button.click()
     assert "access log" in panel.explanation.value and "gk-explain" in panel.explanation._dom_classes

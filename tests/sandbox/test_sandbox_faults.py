@@ -11,9 +11,10 @@ import time
 
 import pytest
 
-from gatewaykit import Sandbox
+from gatewaykit import Sandbox, samples
 
-HTTPBIN = (__import__("pathlib").Path(__file__).resolve().parents[2] / "labs" / "samples" / "httpbin.yaml").read_text()
+# Istio 1.27's samples/httpbin/httpbin.yaml (go-httpbin on 8080 behind Service port 8000).
+HTTPBIN = (samples.path() / "httpbin" / "httpbin.yaml").read_text()
 
 # A non-injected namespace: `sb.logs()` of its pods is the container log, where tcp-echo prints
 # every line it receives -- so the mirrored request is visible.
