@@ -8,6 +8,7 @@
     gatewaykit images pull                                              pull every pinned image
     gatewaykit images save BUNDLE.tar                                   one tarball of all of them
     gatewaykit images load BUNDLE.tar [--into NAME]                     load it (and into a node)
+    gatewaykit verify SNIPS.sh [--only NAME...] [--backend B]             run a task page's snippets
 
 ``gatewaykit --help`` works without the cluster extras; the commands that need Docker or the
 Kubernetes client import them lazily and say what to install when they are missing.
@@ -16,6 +17,7 @@ Kubernetes client import them lazily and say what to install when they are missi
 from __future__ import annotations
 
 import argparse
+import os
 import pathlib
 import shutil
 import subprocess
@@ -255,6 +257,54 @@ def _samples(args: argparse.Namespace, console: Any) -> int:
     return 0
 
 
+#: How often a verified snippet runs before it counts as failed, per backend. istio.io's harness
+#: retries every ``_verify_*`` for up to ``VERIFY_TIMEOUT`` (120 s): a cluster converges over
+#: seconds, while the embedded sandbox serves a change before ``kubectl`` returns.
+_ATTEMPTS = {"local": 1, "kind": 60, "connect": 60}
+
+
+def _verify_backend(name: str) -> Any:
+    from gatewaykit.sandbox import Sandbox
+
+    if name == "local":
+        return Sandbox.local()
+    if name == "kind":
+        return Sandbox.kind(reuse=True)
+    return Sandbox.connect(os.environ.get("KUBECONFIG"), os.environ.get("GATEWAYKIT_CONTEXT"))
+
+
+def _verify(args: argparse.Namespace, console: Any) -> int:
+    """Run a snips file's ``snip_*`` functions in one sandbox shell and judge each (exit 0/1)."""
+    import tempfile
+
+    from gatewaykit.kit.snips import parse_snips, run_in_backend
+
+    snips = pathlib.Path(args.snips)
+    if not snips.is_file():
+        _error(console, f"{snips}: no such file")
+        return 2
+    parse_snips(snips.read_text(encoding="utf-8"), file=str(snips))  # a malformed file fails before any start
+    name = args.backend or os.environ.get("GATEWAYKIT_BACKEND", "local").strip().lower() or "local"
+    attempts = args.attempts if args.attempts is not None else _ATTEMPTS.get(name, 1)
+    backend = _verify_backend(name)
+    try:
+        with tempfile.TemporaryDirectory(prefix="gatewaykit-verify-") as tmp:
+            run = run_in_backend(
+                snips,
+                backend,
+                args.only,
+                work_dir=args.work_dir or tmp,
+                keep_going=args.keep_going,
+                attempts=attempts,
+                delay=2.0,
+                echo=lambda line: print(line, flush=True),
+            )
+    finally:
+        backend.close()
+    print(run.summary())
+    return 0 if run.ok else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (no optional dependency imported)."""
     parser = argparse.ArgumentParser(
@@ -262,7 +312,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="gatewaykit: Istio gateways, live. Point a terminal at the running sandbox, manage the "
         "kind cluster and the offline image bundle.",
     )
-    sub = parser.add_subparsers(dest="group", metavar="{env,samples,cluster,images}")
+    sub = parser.add_subparsers(dest="group", metavar="{env,samples,verify,cluster,images}")
     env = sub.add_parser(
         "env",
         help="print export lines that point kubectl and istioctl at the running sandbox "
@@ -277,6 +327,38 @@ def build_parser() -> argparse.ArgumentParser:
     smp.add_argument("--path", action="store_true", help="print the folder (the default)")
     smp.add_argument("--link", metavar="DIR", nargs="?", const=".", default=None)
     smp.set_defaults(func=_samples)
+    ver = sub.add_parser(
+        "verify",
+        help="run a task page's snips.sh: its snip_* functions in order, in one sandbox shell, each "
+        "checked against its snip_*_out text as istio.io's doc tests check it",
+        description="Run the snip_* functions of SNIPS.sh in order, in one bash session against a "
+        "sandbox (exported variables carry over), from a working folder where samples/ is Istio 1.27's "
+        "samples folder. A '# verify: <how> [text]' comment above a function picks istio.io's verifier "
+        "(same, contains, not_contains, elided, regex, first_line, like, lines, failure; exit; skip); "
+        "without one, a snippet with a snip_*_out block must print it exactly, and one without must exit "
+        "0. Prints PASS/FAIL/SKIP per snippet and a summary; exits 0 when every snippet passed, else 1.",
+    )
+    ver.add_argument("snips", metavar="SNIPS.sh", help="the snips file (istio.io's generated style)")
+    ver.add_argument("--only", nargs="+", metavar="NAME", help="run only these snippets (snip_ optional)")
+    ver.add_argument(
+        "--backend",
+        choices=("local", "kind", "connect"),
+        default=None,
+        help="local: start an embedded sandbox (the default, or $GATEWAYKIT_BACKEND); kind: start or reuse "
+        "the kind cluster; connect: the cluster of $KUBECONFIG",
+    )
+    ver.add_argument("--keep-going", action="store_true", help="go on after a failure (test.sh stops)")
+    ver.add_argument(
+        "--attempts",
+        type=int,
+        default=None,
+        metavar="N",
+        help="runs of a verified snippet before it fails, 2 s apart (default: 1 on local, 60 on a cluster)",
+    )
+    ver.add_argument(
+        "--work-dir", metavar="DIR", default=None, help="run from DIR (default: a new temporary folder)"
+    )
+    ver.set_defaults(func=_verify)
     cluster = sub.add_parser("cluster", help="start, stop and inspect the kind + Istio cluster")
     csub = cluster.add_subparsers(dest="command", metavar="{up,down,status}")
     up = csub.add_parser("up", help="start (or reuse) the cluster and print the ingress variables")

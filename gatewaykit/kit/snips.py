@@ -47,7 +47,7 @@ from typing import Literal, Protocol
 from gatewaykit.errors import LabError
 from gatewaykit.kit import doctest
 
-__all__ = ["ShellOutcome", "SnipResult", "Snippet", "parse_snips", "run_snips"]
+__all__ = ["PageRun", "ShellOutcome", "SnipResult", "Snippet", "parse_snips", "run_in_backend", "run_snips"]
 
 _FUNC = re.compile(r"^(snip_[A-Za-z0-9_]+)\(\)\s*\{\s*$")
 _TEXT = re.compile(r"^! IFS=\$'\\n' read -r -d '' ([A-Za-z_][A-Za-z0-9_]*) <<\\?'?([A-Za-z_]+)'?\s*$")
@@ -305,3 +305,80 @@ def _run_one(
             break
     status: Literal["PASS", "FAIL"] = "PASS" if ok else "FAIL"
     return SnipResult(snippet.name, snippet.verify, status, outcome.exit_code, output, snippet.expected)
+
+
+# --------------------------------------------------------------------------- against a backend
+
+
+@dataclass(frozen=True, slots=True)
+class PageRun:
+    """A snips file run against a backend: the results and how many snippets were not reached.
+
+    Attributes:
+        file: the snips file.
+        results: one :class:`SnipResult` per snippet run or skipped, in file order.
+        not_run: snippets selected but not reached (the run stopped at a failure).
+    """
+
+    file: str
+    results: tuple[SnipResult, ...]
+    not_run: int = 0
+
+    @property
+    def ok(self) -> bool:
+        """True when no snippet failed and every selected one was reached."""
+        return all(r.passed for r in self.results) and not self.not_run
+
+    def summary(self) -> str:
+        """``<file>: 7 passed, 1 failed, 2 skipped`` (and what was not run)."""
+        counts = {s: sum(1 for r in self.results if r.status == s) for s in ("PASS", "FAIL", "SKIP")}
+        text = f"{self.file}: {counts['PASS']} passed, {counts['FAIL']} failed, {counts['SKIP']} skipped"
+        if self.not_run:
+            text += f", {self.not_run} not run (stopped at the first failure, as test.sh does under set -e)"
+        return text
+
+
+class _Backend(Protocol):
+    def shell(
+        self, script: str, timeout: float = 60.0, cwd: str | pathlib.Path | None = None
+    ) -> ShellOutcome: ...
+
+
+def run_in_backend(
+    path: str | pathlib.Path,
+    backend: _Backend,
+    only: Iterable[str] | None = None,
+    *,
+    work_dir: str | pathlib.Path,
+    timeout: float = 120.0,
+    **options: object,
+) -> PageRun:
+    """Run a snips file in one shell session of ``backend`` (``sb.shell``), from ``work_dir``.
+
+    ``work_dir`` gets a ``samples`` link to Istio 1.27's samples as the sandbox ships them
+    (:func:`gatewaykit.samples.link`), so ``kubectl apply -f samples/httpbin/httpbin.yaml`` works
+    there, as it does in the Istio release folder the docs run from. Files a page writes
+    (``example_certs1/...``, ``nginx.conf``) land in ``work_dir`` too.
+
+    Args:
+        path: the snips file.
+        backend: anything with ``shell(script, timeout=, cwd=)`` (every gatewaykit backend).
+        only: the snippet names to run (``snip_`` may be left out); default all.
+        work_dir: the working folder (created if missing).
+        timeout: seconds one snippet may take (``kubectl wait`` waits inside it).
+        **options: passed to :func:`run_snips` (``keep_going``, ``attempts``, ``delay``,
+            ``verifiers``, ``echo``).
+    """
+    from gatewaykit import samples
+
+    folder = pathlib.Path(work_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    samples.link(folder)
+
+    def shell(script: str) -> ShellOutcome:
+        return backend.shell(script, timeout=timeout, cwd=folder)
+
+    text = pathlib.Path(path).read_text(encoding="utf-8")
+    selected = _select(parse_snips(text, file=str(path)), only, str(path))
+    results = run_snips(path, shell, only, **options)  # type: ignore[arg-type]
+    return PageRun(str(path), tuple(results), len(selected) - len(results))

@@ -23,11 +23,37 @@ EXPECTED = [
     "10-egress-gateway",
     "11-tls-origination",
     "12-my-gateway",
+    "13-gateway-api",
 ]
 
+#: apiVersion each kind is written with (Istio's v1; the Gateway API v1.3.0 channels Istio 1.27 pins).
+API_VERSIONS = {
+    "Gateway": {"networking.istio.io/v1", "gateway.networking.k8s.io/v1"},
+    "VirtualService": {"networking.istio.io/v1"},
+    "DestinationRule": {"networking.istio.io/v1"},
+    "ServiceEntry": {"networking.istio.io/v1"},
+    "HTTPRoute": {"gateway.networking.k8s.io/v1"},
+    "TLSRoute": {"gateway.networking.k8s.io/v1alpha2"},
+}
 
-def test_the_twelve_labs_exist_in_order() -> None:
+
+def test_the_labs_exist_in_order() -> None:
     assert list_labs() == EXPECTED
+
+
+@pytest.mark.parametrize(
+    "lab_id", ["01-virtual-hosts", "03-https-redirect", "04-tls-simple", "06-tls-passthrough"]
+)
+def test_first_step_has_a_gateway_api_variant(lab_id: str) -> None:
+    """The first step is followed by the same with the Gateway API (a Gateway of class istio + a route)."""
+    lab = load_lab(lab_id)
+    variant = lab.steps[1]
+    assert variant.id == "gateway-api"
+    docs = [d for ref in variant.action.manifests for d in ref.documents]
+    gateways = [d for d in docs if d["kind"] == "Gateway" and "k8s.io" in d["apiVersion"]]
+    assert [g["spec"]["gatewayClassName"] for g in gateways] == ["istio"]
+    assert {d["kind"] for d in docs} & {"HTTPRoute", "TLSRoute"}
+    assert variant.probes
 
 
 @pytest.mark.parametrize("lab_id", EXPECTED)
@@ -64,6 +90,8 @@ def test_lab_manifests_name_real_kinds(lab_id: str) -> None:
         "ServiceAccount",
         "Deployment",
         "IstioOperator",
+        "HTTPRoute",
+        "TLSRoute",
     }
     refs = list(lab.setup.action.manifests)
     for s in lab.steps:
@@ -73,8 +101,8 @@ def test_lab_manifests_name_real_kinds(lab_id: str) -> None:
     for ref in refs:
         for doc in ref.documents:
             assert doc["kind"] in known, f"{lab_id}: {ref.origin}: {doc['kind']}"
-            if doc["kind"] in {"Gateway", "VirtualService", "DestinationRule", "ServiceEntry"}:
-                assert doc["apiVersion"] == "networking.istio.io/v1"
+            if doc["kind"] in API_VERSIONS:
+                assert doc["apiVersion"] in API_VERSIONS[doc["kind"]], f"{lab_id}: {ref.origin}"
 
 
 @pytest.mark.parametrize("lab_id", EXPECTED)

@@ -41,7 +41,7 @@ def test_widgets_drive_the_real_sandbox(sandbox: object, tmp_path: pathlib.Path)
     from gatewaykit.kit.widgets import CurlPanel, ManifestEditor
 
     lab = open_lab("03-https-redirect", backend=sandbox, work_dir=tmp_path)  # type: ignore[arg-type]
-    rejected = ManifestEditor(lab, lab.steps[2])
+    rejected = ManifestEditor(lab, next(s for s in lab.steps if s.id == "tls-on-http"))
     rejected.validate_button.click()
     assert (
         "denied the request: configuration is invalid: "
