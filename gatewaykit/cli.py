@@ -283,7 +283,12 @@ def _verify(args: argparse.Namespace, console: Any) -> int:
     if not snips.is_file():
         _error(console, f"{snips}: no such file")
         return 2
-    parse_snips(snips.read_text(encoding="utf-8"), file=str(snips))  # a malformed file fails before any start
+    # A malformed file or an unknown --only name fails before a sandbox starts.
+    names = {s.name for s in parse_snips(snips.read_text(encoding="utf-8"), file=str(snips))}
+    unknown = sorted({n if n.startswith("snip_") else f"snip_{n}" for n in args.only or ()} - names)
+    if unknown:
+        _error(console, f"{snips}: no snippet named {', '.join(unknown)}")
+        return 2
     name = args.backend or os.environ.get("GATEWAYKIT_BACKEND", "local").strip().lower() or "local"
     attempts = args.attempts if args.attempts is not None else _ATTEMPTS.get(name, 1)
     backend = _verify_backend(name)
