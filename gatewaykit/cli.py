@@ -290,6 +290,10 @@ def _verify(args: argparse.Namespace, console: Any) -> int:
         _error(console, f"{snips}: no snippet named {', '.join(unknown)}")
         return 2
     name = args.backend or os.environ.get("GATEWAYKIT_BACKEND", "local").strip().lower() or "local"
+    name = "connect" if name in ("cluster", "byo") else name  # backend_from_env's other names
+    if name not in _ATTEMPTS:
+        _error(console, f"GATEWAYKIT_BACKEND={name!r} is not a backend: use local, kind or connect")
+        return 2
     attempts = args.attempts if args.attempts is not None else _ATTEMPTS.get(name, 1)
     backend = _verify_backend(name)
     try:

@@ -145,6 +145,24 @@ your **own** gateway workload (selector `app: my-gateway-controller`):
 | 443 | HTTPS | `uk.bookinfo.com`, `eu.bookinfo.com` | `SIMPLE` termination, certificate file paths |
 | 9443 | HTTPS | `bookinfo-namespace/*.bookinfo.com` | namespace-restricted; Secret `bookinfo-secret` |
 | 2379 | MONGO | `*` | TCP traffic |""",
+    "13-gateway-api": """\
+Kubernetes has its own API for gateways, the **Gateway API** (`gateway.networking.k8s.io`), and
+Istio implements it next to its own. The words are shared; the model is not:
+
+* **The entry point.** Istio's `Gateway` (`networking.istio.io`) has a `selector` and configures a
+  proxy that already runs (`istio-ingressgateway`, installed by `istioctl`). A Gateway API `Gateway`
+  names `gatewayClassName: istio`, and Istio *deploys* a proxy for it (`<name>-istio`).
+* **What it listens for.** Istio: `servers` with a port, a protocol and `hosts`. Gateway API:
+  `listeners` with a port, a protocol, a `hostname` and `allowedRoutes` (which namespaces may attach).
+* **The routes.** A `VirtualService` names the Gateway in `gateways`; an `HTTPRoute` or `TLSRoute`
+  names it in `parentRefs`.
+* **Feedback.** Istio's objects have no status (`istioctl analyze` warns); every Gateway API object
+  reports `status` conditions: Accepted, Programmed, ResolvedRefs.
+
+Both end up as the same Envoy configuration -- listeners, filter chains, virtual hosts, routes,
+clusters -- so the explain view reads the same. This lab serves one host both ways, side by side
+(Istio's ingress tasks show each block in both APIs:
+<https://istio.io/latest/docs/tasks/traffic-management/ingress/gateway-api/>).""",
 }
 
 

@@ -59,3 +59,20 @@ def test_widgets_drive_the_real_sandbox(sandbox: object, tmp_path: pathlib.Path)
     assert "tls.httpsRedirect" in panel.result.value  # the plain-words reading
     panel.explain_button.click()
     assert "listener 0.0.0.0_8080" in panel.explanation.value
+
+
+@pytest.mark.slow
+def test_a_port_variable_read_before_its_service_exists(sandbox: object, tmp_path: pathlib.Path) -> None:
+    """The notebooks print ``lab.env`` first; ``$GTW_PORT`` names a Service a later step creates (the
+    proxy Istio deploys for a Gateway API Gateway). Asking early must not hold a port-forward that
+    shadows the Service's node port later (as ``kubectl port-forward`` refuses a missing Service)."""
+    from gatewaykit.errors import SandboxError
+
+    lab = open_lab("01-virtual-hosts", backend=sandbox, work_dir=tmp_path)  # type: ignore[arg-type]
+    assert "GTW_PORT" not in lab.env
+    with pytest.raises(SandboxError, match='services "httpbin-gateway-istio" not found'):
+        sandbox.service_address("default", "httpbin-gateway-istio", 80)  # type: ignore[attr-defined]
+    assert lab.steps[1].id == "gateway-api" and lab.steps[1].apply().ok
+    port = lab.env["GTW_PORT"]
+    result = lab.curl('curl -s -I -HHost:httpbin.example.com "http://$INGRESS_HOST:$GTW_PORT/status/200"')
+    assert (result.result.exit_code, result.result.status) == (0, 200), (port, str(result))

@@ -119,3 +119,8 @@ def test_bad_arguments_fail_before_a_sandbox_starts(
     broken.write_text("snip_never_closed_1() {\necho hi\n")
     assert cli.main(["verify", str(broken)]) == 1
     assert "snip_never_closed_1() { is never closed" in capsys.readouterr().out
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("GATEWAYKIT_BACKEND", "minikube")
+        assert cli.main(["verify", str(snips)]) == 2
+    out = capsys.readouterr().out
+    assert "GATEWAYKIT_BACKEND='minikube' is not a backend: use local, kind or connect" in out
