@@ -33,9 +33,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from gatewaykit import envoy
-from gatewaykit.dataplane import _http
 from gatewaykit.dataplane._accesslog import AccessLogEntry, format_entry
 from gatewaykit.dataplane._clienthello import NEED_MORE, ClientHello, parse_client_hello
+from gatewaykit.dataplane._http1 import serve_h1
+from gatewaykit.dataplane._http2 import serve_h2
+from gatewaykit.dataplane._tcp import serve_tcp_proxy
 from gatewaykit.dataplane._tls import ContextCache, MeshCA, PlainStream, TlsStream, san_matches
 from gatewaykit.errors import SandboxError
 from gatewaykit.simulate import Request as SimRequest
@@ -543,6 +545,11 @@ class DataPlane:
                 self._inflight[state.proxy_id] -= 1
                 self._idle.notify_all()
 
+    def track(self, task: asyncio.Task[Any] | asyncio.Future[Any]) -> None:
+        """Keep a background task (a mirror request) so :meth:`close` cancels it (loop thread)."""
+        self._tasks.add(task)  # type: ignore[arg-type]
+        task.add_done_callback(self._tasks.discard)  # type: ignore[arg-type]
+
     def emit(self, state: _State, result: Any) -> None:
         """Pass a simulate Result to the ``on_request`` callback; its errors are ignored.
 
@@ -632,13 +639,10 @@ class DataPlane:
             with contextlib.suppress(Exception):
                 writer.close()
 
-    async def _serve(
-        self,
-        key: ListenerKey,
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
-        destination: str | None = None,
-    ) -> None:
+    def _accept_state(
+        self, key: ListenerKey, writer: asyncio.StreamWriter, destination: str | None
+    ) -> _State | None:
+        """The connection's frozen view of its proxy and listener; None when nothing listens."""
         proxy_id, port = key
         proxy = self._proxies.get(proxy_id)
         if proxy is not None and destination == _INBOUND:
@@ -648,8 +652,7 @@ class DataPlane:
             proxy, destination = self._inbound_view(proxy, port), None
         listener = match_listener(proxy, port, destination=destination) if proxy is not None else None
         if proxy is None or listener is None:
-            writer.transport.abort()
-            return
+            return None
         peer = writer.get_extra_info("peername") or ("127.0.0.1", 0)
         pod_ip = self._pod_ips.get(proxy_id, "127.0.0.1")
         outbound = (
@@ -669,10 +672,16 @@ class DataPlane:
         )
         if outbound:
             state.local_address = f"{destination}:{port}"
-        start = time.time()
+        return state
 
-        # Envoy's tls_inspector is present when some chain needs TLS facts (SNI, transport,
-        # ALPN) -- then the ClientHello is read before a chain is chosen, but not consumed.
+    async def _inspect(
+        self, listener: envoy.Listener, reader: asyncio.StreamReader
+    ) -> tuple[ClientHello, bytes] | None:
+        """Envoy's tls_inspector: peek at the ClientHello (None: the client went away or timed out).
+
+        It is present when some chain needs TLS facts (SNI, transport, ALPN); the ClientHello is
+        read before a chain is chosen, but not consumed (the bytes are replayed).
+        """
         inspect = any(
             c.transport_socket is not None
             or c.filter_chain_match.server_names
@@ -680,138 +689,180 @@ class DataPlane:
             or c.filter_chain_match.application_protocols
             for c in listener.filter_chains
         )
+        if not inspect:
+            return ClientHello(is_tls=False), b""
         initial = b""
-        hello = ClientHello(is_tls=False)
-        if inspect:
-            try:
-                async with asyncio.timeout(_INSPECT_TIMEOUT):
-                    while True:
-                        chunk = await reader.read(65536)
-                        if not chunk:
-                            return
-                        initial += chunk
-                        parsed = parse_client_hello(initial)
-                        if parsed is not NEED_MORE:
-                            assert isinstance(parsed, ClientHello)
-                            hello = parsed
-                            break
-            except TimeoutError:
-                writer.transport.abort()
-                return
-        state.tls = hello.is_tls
-        state.sni = hello.sni
-        state.offered_alpn = hello.alpn
+        try:
+            async with asyncio.timeout(_INSPECT_TIMEOUT):
+                while True:
+                    chunk = await reader.read(65536)
+                    if not chunk:
+                        return None
+                    initial += chunk
+                    parsed = parse_client_hello(initial)
+                    if parsed is not NEED_MORE:
+                        assert isinstance(parsed, ClientHello)
+                        return parsed, initial
+        except TimeoutError:
+            return None
+
+    def _no_filter_chain(self, state: _State, hello: ClientHello, start: float) -> None:
+        # No filter chain: Envoy closes the connection; TLS clients see SSL_ERROR_SYSCALL
+        # (curl exit 35, §1.6 / §4.4). Istio's listener access log records it with NR.
+        self.log(
+            state,
+            AccessLogEntry(
+                start=start,
+                response_flags="NR",
+                response_code_details="filter_chain_not_found",
+                downstream_local_address=state.downstream_local,
+                downstream_remote_address=state.downstream_remote,
+                requested_server_name=hello.sni,
+            ),
+        )
+        sreq = SimRequest(
+            port=state.listener_port, protocol="tls" if hello.is_tls else "tcp", sni=hello.sni, alpn=hello.alpn
+        )
+        self.emit(state, run_simulation(state.proxy, sreq))
+
+    async def _terminate_tls(
+        self, state: _State, raw: PlainStream, hello: ClientHello
+    ) -> PlainStream | TlsStream | None:
+        """TLS termination with the chain's certificate; None when the connection was ended."""
+        chain = state.chain
+        assert chain is not None
+        tls_ctx = chain.transport_socket
+        if tls_ctx is None:
+            return raw
+        if not hello.is_tls:
+            # Plaintext to a TLS chain: the handshake fails on the first byte and Envoy resets
+            # the connection (§1.6 "Connection reset by peer").
+            raw.abort()
+            return None
+        ctx = self.contexts.server_context(state.proxy, tls_ctx, self.identity(state.proxy))
+        if ctx is None:
+            # No certificate (missing credentialName secret, §8.1): close during the handshake
+            # → curl exit 35 SSL_ERROR_SYSCALL.
+            raw.close()
+            return None
+        tls = TlsStream(raw, ctx)
+        try:
+            async with asyncio.timeout(_HANDSHAKE_TIMEOUT):
+                await tls.handshake()
+        except (Exception, TimeoutError):
+            await _linger_after_alert(raw)
+            return None
+        state.alpn = tls.alpn
+        state.client_cert = tls.peer_certificate_present
+        if state.client_cert:
+            state.peer_der = tls.ssl.getpeercert(binary_form=True)
+            state.local_uris = self.contexts.local_uris(state.proxy, tls_ctx, self.identity(state.proxy))
+            if not san_matches(tls.ssl.getpeercert(), tls_ctx.subject_alt_names):
+                # Gateway tls.subjectAltNames: a verified client certificate with another
+                # identity is rejected like an untrusted one (connection closed).
+                tls.abort()
+                return None
+        return tls
+
+    async def _sniff_inbound_tcp(self, state: _State, stream: PlainStream | TlsStream) -> bool:
+        """Istio's inbound mTLS chain of a sniffed port runs http_inspector on the decrypted bytes.
+
+        What is not HTTP (e.g. the client's own TLS a gateway PASSTHROUGH wrapped in Istio mTLS)
+        goes through tcp_proxy to the same inbound cluster (listener_builder.go). False when the
+        client went away.
+        """
+        chain = state.chain
+        assert chain is not None
+        first = await stream.read()
+        if not first:
+            return False
+        stream.unread(first)
+        if first[:1] == b"\x16":
+            state.chain = dataclasses.replace(
+                chain,
+                http_connection_manager=None,
+                tcp_proxy=envoy.TcpProxy(stat_prefix=chain.name, cluster=chain.name),
+            )
+        return True
+
+    async def _serve(
+        self,
+        key: ListenerKey,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        destination: str | None = None,
+    ) -> None:
+        state = self._accept_state(key, writer, destination)
+        if state is None:
+            writer.transport.abort()
+            return
+        start = time.time()
+        inspected = await self._inspect(state.listener, reader)
+        if inspected is None:
+            writer.transport.abort()
+            return
+        hello, initial = inspected
+        state.tls, state.sni, state.offered_alpn = hello.is_tls, hello.sni, hello.alpn
         chain = match_filter_chain(
-            listener,
+            state.listener,
             sni=hello.sni,
             transport_protocol="tls" if hello.is_tls else "raw_buffer",
             alpn=hello.alpn,
-            destination_port=port,
+            destination_port=key[1],
             destination_ip=destination,
         )
         if chain is None:
-            # No filter chain: Envoy closes the connection; TLS clients see SSL_ERROR_SYSCALL
-            # (curl exit 35, §1.6 / §4.4). Istio's listener access log records it with NR.
-            self.log(
-                state,
-                AccessLogEntry(
-                    start=start,
-                    response_flags="NR",
-                    response_code_details="filter_chain_not_found",
-                    downstream_local_address=state.downstream_local,
-                    downstream_remote_address=state.downstream_remote,
-                    requested_server_name=hello.sni,
-                ),
-            )
-            self.emit(
-                state,
-                run_simulation(
-                    proxy,
-                    SimRequest(
-                        port=port, protocol="tls" if hello.is_tls else "tcp", sni=hello.sni, alpn=hello.alpn
-                    ),
-                ),
-            )
+            self._no_filter_chain(state, hello, start)
             writer.close()
             return
         state.chain = chain
         raw = PlainStream(reader, writer, initial)
-        stream: PlainStream | TlsStream = raw
-        tls_ctx = chain.transport_socket
-        if tls_ctx is not None:
-            if not hello.is_tls:
-                # Plaintext to a TLS chain: the handshake fails on the first byte and Envoy
-                # resets the connection (§1.6 "Connection reset by peer").
-                writer.transport.abort()
+        stream = await self._terminate_tls(state, raw, hello)
+        if stream is None:
+            return
+        inbound_http = chain.transport_socket is not None and chain.http_connection_manager is not None
+        if inbound_http and state.listener.traffic_direction == "INBOUND":
+            if not await self._sniff_inbound_tcp(state, stream):
                 return
-            ctx = self.contexts.server_context(proxy, tls_ctx, self.identity(proxy))
-            if ctx is None:
-                # No certificate (missing credentialName secret, §8.1): close during the
-                # handshake → curl exit 35 SSL_ERROR_SYSCALL.
-                writer.close()
-                return
-            tls = TlsStream(raw, ctx)
-            try:
-                async with asyncio.timeout(_HANDSHAKE_TIMEOUT):
-                    await tls.handshake()
-            except (Exception, TimeoutError):
-                # The alert (e.g. TLS 1.3 certificate_required) was flushed by handshake().
-                # Half-close and discard what the client still sends (its request, written
-                # right after its Finished): closing with unread data would make the kernel
-                # send a RST that can overtake the alert, and curl would print "Connection
-                # reset by peer" instead of "tlsv13 alert certificate required" (§1.6).
-                with contextlib.suppress(Exception):
-                    await writer.drain()
-                    if writer.can_write_eof():
-                        writer.write_eof()
-                    async with asyncio.timeout(2.0):
-                        while await reader.read(65536):
-                            pass
-                writer.close()
-                return
-            stream = tls
-            state.alpn = tls.alpn
-            state.client_cert = tls.peer_certificate_present
-            if state.client_cert:
-                state.peer_der = tls.ssl.getpeercert(binary_form=True)
-                state.local_uris = self.contexts.local_uris(proxy, tls_ctx, self.identity(proxy))
-            if state.client_cert and not san_matches(tls.ssl.getpeercert(), tls_ctx.subject_alt_names):
-                # Gateway tls.subjectAltNames: a verified client certificate with another
-                # identity is rejected like an untrusted one (connection closed).
-                tls.abort()
-                return
+        await self._network_filter(state, stream, start)
 
-        if tls_ctx is not None and listener.traffic_direction == "INBOUND" and chain.http_connection_manager:
-            # Istio's inbound mTLS chain of a sniffed port runs http_inspector on the decrypted
-            # bytes: what is not HTTP (e.g. the client's own TLS a gateway PASSTHROUGH wrapped in
-            # Istio mTLS) goes through tcp_proxy to the same inbound cluster (listener_builder.go).
+    async def _network_filter(self, state: _State, stream: PlainStream | TlsStream, start: float) -> None:
+        """Run the chain's network filter: tcp_proxy, or the HTTP connection manager."""
+        chain = state.chain
+        assert chain is not None
+        if chain.tcp_proxy is not None:
+            await serve_tcp_proxy(self, state, stream, start)
+            return
+        if chain.http_connection_manager is None:
+            stream.close()
+            return
+        use_h2 = state.alpn == "h2"
+        if chain.transport_socket is None:
+            # h2c with prior knowledge: the HTTP/2 connection preface.
             first = await stream.read()
             if not first:
                 return
             stream.unread(first)
-            if first[:1] == b"\x16":
-                chain = dataclasses.replace(
-                    chain,
-                    http_connection_manager=None,
-                    tcp_proxy=envoy.TcpProxy(stat_prefix=chain.name, cluster=chain.name),
-                )
-                state.chain = chain
-        if chain.tcp_proxy is not None:
-            await _http.serve_tcp_proxy(self, state, stream, start)
-        elif chain.http_connection_manager is not None:
-            use_h2 = state.alpn == "h2"
-            if tls_ctx is None:
-                # h2c with prior knowledge: the HTTP/2 connection preface.
-                first = initial
-                if not first:
-                    first = await raw.read()
-                    if not first:
-                        return
-                    raw.unread(first)
-                use_h2 = first.startswith(b"PRI * HTTP/2.0")
-            if use_h2:
-                await _http.serve_h2(self, state, stream)
-            else:
-                await _http.serve_h1(self, state, stream)
+            use_h2 = first.startswith(b"PRI * HTTP/2.0")
+        if use_h2:
+            await serve_h2(self, state, stream)
         else:
-            writer.close()
+            await serve_h1(self, state, stream)
+
+
+async def _linger_after_alert(raw: PlainStream) -> None:
+    """Close a connection whose TLS handshake failed, so the client reads the alert.
+
+    The alert (e.g. TLS 1.3 certificate_required) was flushed by handshake(). Half-close and
+    discard what the client still sends (its request, written right after its Finished):
+    closing with unread data would make the kernel send a RST that can overtake the alert, and
+    curl would print "Connection reset by peer" instead of "tlsv13 alert certificate required"
+    (§1.6).
+    """
+    with contextlib.suppress(Exception):
+        await raw.drain()
+        raw.write_eof()
+        async with asyncio.timeout(2.0):
+            while await raw.reader.read(65536):
+                pass
+    raw.close()

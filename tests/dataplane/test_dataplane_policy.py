@@ -1,0 +1,270 @@
+"""The data plane's pure policies, table-tested: request/response headers (§1.1–§1.3) and retries.
+
+Each row is one rule of Envoy's connection manager / router or of Istio's configuration, so a
+failing row names the rule that broke.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import ssl
+
+import pytest
+
+from gatewaykit import envoy
+from gatewaykit.dataplane import MeshCA, _headers, _retry
+from gatewaykit.dataplane._headers import Hop
+
+CLIENT_HEADERS = [
+    ("user-agent", "curl/8.5.0"),
+    ("accept", "*/*"),
+    ("connection", "keep-alive"),
+    ("te", "trailers"),
+    ("content-length", "3"),
+    ("x-forwarded-for", "203.0.113.9"),
+    ("x-forwarded-proto", "https"),
+    ("x-request-id", "client-id"),
+    ("x-forwarded-client-cert", "By=spoofed"),
+    ("x-envoy-attempt-count", "7"),
+    ("x-envoy-external-address", "198.51.100.1"),
+    ("x-envoy-decorator-operation", "peer:80/*"),
+    ("x-envoy-original-path", "/spoofed"),
+    ("x-envoy-expected-rq-timeout-ms", "1"),
+    ("x-custom", "kept"),
+]
+
+
+def _hop(**kw: object) -> Hop:
+    base: dict[str, object] = dict(
+        authority="httpbin.example.com",
+        edge=False,
+        inbound=False,
+        tls=False,
+        client_ip="10.244.0.1",
+        request_id="rid",
+    )
+    base.update(kw)
+    return Hop(**base)  # type: ignore[arg-type]
+
+
+# (rule, hop, expected upstream headers)
+HEADER_CASES = [
+    (
+        # Istio gateway (use_remote_address, §1.3): hop-by-hop dropped, internal x-envoy-* cleaned,
+        # XFF appended, XFP from the connection, external address set, own decorator.
+        "gateway edge",
+        _hop(
+            edge=True,
+            forwarded_for="203.0.113.9,10.244.0.1",
+            decorator="httpbin.default.svc.cluster.local:8000/*",
+            framing=("content-length", "3"),
+        ),
+        [
+            ("host", "httpbin.example.com"),
+            ("user-agent", "curl/8.5.0"),
+            ("accept", "*/*"),
+            ("x-custom", "kept"),
+            ("content-length", "3"),
+            ("x-forwarded-for", "203.0.113.9,10.244.0.1"),
+            ("x-forwarded-proto", "http"),
+            ("x-request-id", "rid"),
+            ("x-envoy-external-address", "10.244.0.1"),
+            ("x-envoy-decorator-operation", "httpbin.default.svc.cluster.local:8000/*"),
+        ],
+    ),
+    (
+        # A sidecar's outbound hop (not the edge): XFF forwarded as received, XFP kept when present.
+        "sidecar outbound",
+        _hop(forwarded_for="203.0.113.9", decorator="httpbin.org:80/*"),
+        [
+            ("host", "httpbin.example.com"),
+            ("user-agent", "curl/8.5.0"),
+            ("accept", "*/*"),
+            ("x-custom", "kept"),
+            ("x-forwarded-for", "203.0.113.9"),
+            ("x-forwarded-proto", "https"),
+            ("x-request-id", "rid"),
+            ("x-envoy-decorator-operation", "httpbin.org:80/*"),
+        ],
+    ),
+    (
+        # An inbound sidecar is not the edge: the peer's internal headers reach the app, except the
+        # decorator it traces with and removes (conn_manager_impl.cc traceRequest); no own decorator.
+        "sidecar inbound",
+        _hop(inbound=True, forwarded_for="203.0.113.9", decorator="ignored", xfcc="By=spiffe://x;Hash=00"),
+        [
+            ("host", "httpbin.example.com"),
+            ("user-agent", "curl/8.5.0"),
+            ("accept", "*/*"),
+            ("x-envoy-attempt-count", "7"),
+            ("x-envoy-external-address", "198.51.100.1"),
+            ("x-envoy-original-path", "/spoofed"),
+            ("x-envoy-expected-rq-timeout-ms", "1"),
+            ("x-custom", "kept"),
+            ("x-forwarded-for", "203.0.113.9"),
+            ("x-forwarded-proto", "https"),
+            ("x-request-id", "rid"),
+            ("x-forwarded-client-cert", "By=spiffe://x;Hash=00"),
+        ],
+    ),
+    (
+        # Router: rewritten path → x-envoy-original-path; route timeout → expected-rq-timeout-ms;
+        # route header edits; an unknown-length body is chunked.
+        "router rewrite, timeout, route edits",
+        _hop(
+            tls=True,
+            original_path="/api/headers",
+            timeout_ms=3000,
+            framing=("transfer-encoding", "chunked"),
+            remove=frozenset({"x-custom"}),
+            add=(("X-Added", "1"),),
+        ),
+        [
+            ("host", "httpbin.example.com"),
+            ("user-agent", "curl/8.5.0"),
+            ("accept", "*/*"),
+            ("transfer-encoding", "chunked"),
+            ("x-forwarded-proto", "https"),
+            ("x-request-id", "rid"),
+            ("x-envoy-original-path", "/api/headers"),
+            ("x-envoy-expected-rq-timeout-ms", "3000"),
+            ("x-added", "1"),
+        ],
+    ),
+]
+
+
+@pytest.mark.parametrize("rule,hop,expected", HEADER_CASES, ids=[c[0] for c in HEADER_CASES])
+def test_upstream_request_headers(rule: str, hop: Hop, expected: list[tuple[str, str]]) -> None:
+    assert _headers.upstream_request_headers(CLIENT_HEADERS, hop) == expected
+
+
+def test_every_hop_by_hop_header_is_dropped_everywhere() -> None:
+    for name in _headers.HOP_BY_HOP:
+        for hop in (_hop(edge=True), _hop(), _hop(inbound=True)):
+            names = [k for k, _ in _headers.upstream_request_headers([(name, "x")], hop)]
+            assert name not in names, (name, hop)
+
+
+@pytest.mark.parametrize(
+    "existing,edge,expected",
+    [
+        (None, True, "10.244.0.1"),  # the edge starts the list with the peer
+        ("203.0.113.9", True, "203.0.113.9,10.244.0.1"),  # Utility::appendXff, bare comma
+        ("203.0.113.9", False, "203.0.113.9"),  # other hops forward it
+        (None, False, None),
+    ],
+)
+def test_forwarded_for(existing: str | None, edge: bool, expected: str | None) -> None:
+    assert _headers.forwarded_for(existing, "10.244.0.1", edge) == expected
+
+
+def test_attempt_count_is_replaced_per_try() -> None:
+    hdrs = [("host", "h"), ("x-envoy-attempt-count", "1"), ("accept", "*/*")]
+    assert _headers.with_attempt_count(hdrs, 2) == [
+        ("host", "h"),
+        ("accept", "*/*"),
+        ("x-envoy-attempt-count", "2"),
+    ]
+
+
+def test_response_headers() -> None:
+    raw = [
+        (b"Server", b"gunicorn"),
+        (b"Date", b"Mon, 01 Jan 2024 00:00:00 GMT"),
+        (b"Content-Type", b"application/json"),
+        (b"Connection", b"keep-alive"),
+        (b"Transfer-Encoding", b"chunked"),
+        (b"X-Envoy-Upstream-Service-Time", b"99"),  # a peer proxy's value is replaced
+        (b"X-Secret", b"s"),
+    ]
+    out = _headers.response_headers(raw, "istio-envoy", 5, remove=("x-secret",), add=(("X-Added", "a"),))
+    assert out == [
+        ("server", "istio-envoy"),  # ServerHeaderTransformation OVERWRITE, in place (§1.1)
+        ("date", "Mon, 01 Jan 2024 00:00:00 GMT"),
+        ("content-type", "application/json"),
+        ("x-added", "a"),
+        ("x-envoy-upstream-service-time", "5"),  # last (§1.2)
+    ]
+    # No server or date from the upstream: Envoy adds both in front.
+    bare = _headers.response_headers([(b"content-length", b"0")], "envoy", 1)
+    assert [k for k, _ in bare] == ["server", "date", "content-length", "x-envoy-upstream-service-time"]
+
+
+def test_local_reply_headers() -> None:
+    with_body = _headers.local_reply_headers(503, "no healthy upstream", "envoy")
+    assert [k for k, _ in with_body] == ["content-length", "content-type", "date", "server"]
+    assert with_body[0] == ("content-length", "19") and with_body[1] == ("content-type", "text/plain")
+    empty = _headers.local_reply_headers(404, "", "istio-envoy")
+    assert [k for k, _ in empty] == ["date", "server", "content-length"] and empty[-1] == (
+        "content-length",
+        "0",
+    )
+    assert re.fullmatch(r"\w{3}, \d\d \w{3} \d{4} \d\d:\d\d:\d\d GMT", dict(empty)["date"])
+
+
+@pytest.mark.parametrize(
+    "mode,existing,peer,expected",
+    [
+        ("SANITIZE", "By=spoofed", None, None),  # Envoy's default: removed
+        ("", "By=spoofed", None, None),
+        ("ALWAYS_FORWARD_ONLY", "By=x", None, "By=x"),
+        ("FORWARD_ONLY", "By=x", None, None),  # only forwarded over mTLS
+        ("SANITIZE_SET", "By=x", None, None),  # no mTLS peer: removed
+    ],
+)
+def test_xfcc_without_peer(mode: str, existing: str | None, peer: bytes | None, expected: str | None) -> None:
+    assert _headers.xfcc_value(mode, existing, peer, (), include_cert=False) == expected
+
+
+def test_xfcc_with_mtls_peer() -> None:
+    ca = MeshCA.generate()
+    pem, _key = ca.workload_certificate("spiffe://cluster.local/ns/default/sa/curl")
+    der = ssl.PEM_cert_to_DER_cert(pem.decode())
+    own = ("spiffe://cluster.local/ns/default/sa/httpbin",)
+    value = _headers.xfcc_value("APPEND_FORWARD", None, der, own, include_cert=False)
+    assert value is not None
+    assert re.fullmatch(
+        r'By=spiffe://cluster\.local/ns/default/sa/httpbin;Hash=[0-9a-f]{64};Subject="";'
+        r"URI=spiffe://cluster\.local/ns/default/sa/curl",
+        value,
+    ), value
+    appended = _headers.xfcc_value("APPEND_FORWARD", "By=a;Hash=b", der, own, include_cert=False)
+    assert appended == f"By=a;Hash=b,{value}"
+    gateway = _headers.xfcc_value("SANITIZE_SET", "By=spoofed", der, own, include_cert=True)
+    assert gateway is not None and ';Cert="-----BEGIN%20CERTIFICATE-----%0A' in gateway
+
+
+# ------------------------------------------------------------------------------ retries
+
+ISTIO_DEFAULT = envoy.RetryPolicy()  # retry.go DefaultPolicy
+VS_5XX = envoy.RetryPolicy(retry_on="5xx", num_retries=3)
+VS_GATEWAY_ERROR = envoy.RetryPolicy(retry_on="gateway-error", num_retries=1)
+VS_CODES = envoy.RetryPolicy(retry_on="retriable-status-codes", num_retries=2, retriable_status_codes=(418,))
+
+RETRY_CASES = [
+    # (rule, policy, failure, status, retries allowed)
+    ("Istio default retries connect failures twice", ISTIO_DEFAULT, _retry.Failure.CONNECT_FAILURE, 0, 2),
+    ("Istio default lists no retriable status code", ISTIO_DEFAULT, _retry.Failure.STATUS, 503, 0),
+    ("attempts: 0 disables retries", None, _retry.Failure.CONNECT_FAILURE, 0, 0),
+    ("5xx retries any 5xx", VS_5XX, _retry.Failure.STATUS, 500, 3),
+    ("5xx does not retry 4xx", VS_5XX, _retry.Failure.STATUS, 404, 0),
+    ("gateway-error retries 503", VS_GATEWAY_ERROR, _retry.Failure.STATUS, 503, 1),
+    ("gateway-error does not retry 500", VS_GATEWAY_ERROR, _retry.Failure.STATUS, 500, 0),
+    ("retriable-status-codes retries listed codes", VS_CODES, _retry.Failure.STATUS, 418, 2),
+    ("retriable-status-codes ignores others", VS_CODES, _retry.Failure.STATUS, 503, 0),
+]
+
+
+@pytest.mark.parametrize("rule,policy,failure,status,expected", RETRY_CASES, ids=[c[0] for c in RETRY_CASES])
+def test_retry_policy(
+    rule: str, policy: envoy.RetryPolicy | None, failure: _retry.Failure, status: int, expected: int
+) -> None:
+    assert _retry.max_retries(policy, failure, status) == expected
+
+
+def test_backoff_is_jittered_from_25ms() -> None:
+    rng = random.Random(1)
+    waits = [_retry.backoff(1, rng) for _ in range(200)]
+    assert 0 <= min(waits) and max(waits) <= 0.025
