@@ -2,11 +2,19 @@
 
 Envoy's HTTP/1 codec writes the status line and the framing itself: its own reason phrases
 (``418 Unknown``, §1.5), lower-case ``transfer-encoding``/``connection`` headers, and protocol
-errors as local replies (400 DPE, 431, 426 for HTTP/1.0).
+errors as local replies (400 DPE, 431, 501, 426 for HTTP/1.0).
+
+A request is routed as soon as its head is decoded; the body is read only as the router sends
+it upstream (:class:`_H1Body`), so a local reply (404 NR, 503 UH...) goes out before the body
+and memory stays bounded whatever the client sends. A response that ends before the request
+does carries ``connection: close``, and the connection closes after it (Envoy
+``ActiveStream::encodeHeaders``: "If we are destroying a stream before remote is complete and
+the connection does not support multiplexing, we should disconnect").
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import re
 import time
@@ -15,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import h11
 
 from gatewaykit.dataplane._accesslog import AccessLogEntry
+from gatewaykit.dataplane._body import NO_BODY, BodySource
 from gatewaykit.dataplane._codes import reason_phrase
 from gatewaykit.dataplane._headers import HOP_BY_HOP, http_date
 from gatewaykit.dataplane._replies import h1_error_response
@@ -34,10 +43,11 @@ _REQUEST_LINE = re.compile(rb"^[A-Za-z]+ \S+ HTTP/\d\.\d\r?\n")
 
 
 class _H1Responder:
-    def __init__(self, conn: h11.Connection, stream: Stream, head: bool) -> None:
+    def __init__(self, conn: h11.Connection, stream: Stream, head: bool, body: BodySource) -> None:
         self.conn = conn
         self.stream = stream
         self.head = head
+        self.body = body
         self.bytes_sent = 0
         self.close_after = False
 
@@ -54,7 +64,8 @@ class _H1Responder:
             and not end_stream
         ):
             hdrs.append(("transfer-encoding", "chunked"))
-        if any(k == "connection" and v.lower() == "close" for k, v in headers):
+        if any(k == "connection" and v.lower() == "close" for k, v in headers) or not self.body.complete:
+            # A response before the end of the request: Envoy drains the connection (above).
             hdrs.append(("connection", "close"))
             self.close_after = True
         # Envoy's HTTP/1 codec writes its own reason phrase table (418 → "Unknown", §1.5).
@@ -94,8 +105,29 @@ async def _next_event(conn: h11.Connection, stream: Stream, seen: bytearray | No
         return event
 
 
-class _HeadersTooLarge(Exception):
-    """The request headers exceed Envoy's max_request_headers_kb (60 KiB)."""
+class _CodecError(Exception):
+    """A request Envoy's HTTP/1 codec rejects (``sendProtocolError``), with its status and details."""
+
+    def __init__(self, status: int, details: str) -> None:
+        super().__init__(details)
+        self.status = status
+        self.details = details
+
+
+#: h11's verdicts → Envoy's codec answers (``Http1ResponseCodeDetails``): an oversized head is 431
+#: ``http1.headers_too_large``; a transfer coding other than one ``chunked`` is 501
+#: ``http1.invalid_transfer_encoding`` (RFC 9112 §6.1 "SHOULD respond with 501"); anything else
+#: the parser refuses is 400 ``http1.codec_error``.
+_H11_HINTS = {431: "http1.headers_too_large", 501: "http1.invalid_transfer_encoding"}
+
+
+def _codec_error(exc: Exception) -> _CodecError:
+    if isinstance(exc, _CodecError):
+        return exc
+    hint = getattr(exc, "error_status_hint", 400)
+    return (
+        _CodecError(hint, _H11_HINTS[hint]) if hint in _H11_HINTS else _CodecError(400, "http1.codec_error")
+    )
 
 
 def _entry(state: _State, start: float, **fields: Any) -> AccessLogEntry:
@@ -110,17 +142,11 @@ def _entry(state: _State, start: float, **fields: Any) -> AccessLogEntry:
 
 
 async def _protocol_error(
-    dp: DataPlane, state: _State, stream: Stream, exc: Exception, seen: bytes, start: float
+    dp: DataPlane, state: _State, stream: Stream, error: _CodecError, seen: bytes, start: float
 ) -> None:
-    """Answer a request the codec rejected (400 DPE / 431) and close the connection."""
-    if isinstance(exc, _HeadersTooLarge):
-        status = 431
-    else:
-        hint = getattr(exc, "error_status_hint", 400)
-        status = hint if hint in (400, 431) else 400
-    with_request = status == 431 or bool(_REQUEST_LINE.match(seen))
-    # Envoy: DPE, details http1.codec_error / http1.headers_too_large.
-    details = "http1.headers_too_large" if status == 431 else "http1.codec_error"
+    """Answer a request the codec rejected (400/431/501 DPE); the caller closes the connection."""
+    status = error.status
+    with_request = status != 400 or bool(_REQUEST_LINE.match(seen))
     dp.log(
         state,
         _entry(
@@ -129,7 +155,7 @@ async def _protocol_error(
             protocol="HTTP/1.1",
             response_code=status,
             response_flags="DPE",
-            response_code_details=details,
+            response_code_details=error.details,
             bytes_sent=len(reason_phrase(status)) if with_request else 0,
         ),
     )
@@ -171,7 +197,44 @@ async def _http10(dp: DataPlane, state: _State, stream: Stream, req: DownstreamR
         await stream.drain()
 
 
-def _request(event: h11.Request, body: bytes) -> DownstreamRequest:
+class _H1Body:
+    """The request body, read from the h11 connection only when the router asks for it."""
+
+    def __init__(self, conn: h11.Connection, stream: Stream) -> None:
+        self.conn = conn
+        self.stream = stream
+        self.complete = False
+        self.received = 0
+
+    async def read(self) -> bytes:
+        if self.complete:
+            return b""
+        try:
+            ev = await _next_event(self.conn, self.stream)
+        except h11.RemoteProtocolError as exc:
+            raise ConnectionResetError(f"malformed request body: {exc}") from exc
+        if isinstance(ev, h11.Data):
+            self.received += len(ev.data)
+            return bytes(ev.data)
+        if isinstance(ev, h11.EndOfMessage):
+            self.complete = True
+            return b""
+        raise ConnectionResetError("the client closed the connection before the end of the body")
+
+
+def _framing(event: h11.Request) -> tuple[int | None, bool]:
+    """(declared content-length, chunked) of a request head."""
+    length: int | None = None
+    chunked = False
+    for name, value in event.headers:
+        if name.lower() == b"content-length":
+            length = int(value)
+        elif name.lower() == b"transfer-encoding":
+            chunked = True  # h11 accepts only "chunked"
+    return length, chunked
+
+
+def _request(event: h11.Request, conn: h11.Connection, stream: Stream) -> DownstreamRequest:
     headers: list[tuple[str, str]] = []
     authority = None
     for name, value in event.headers:
@@ -183,34 +246,66 @@ def _request(event: h11.Request, body: bytes) -> DownstreamRequest:
             continue
         else:
             headers.append((k, v))
-    version = "HTTP/" + event.http_version.decode()
+    length, chunked = _framing(event)
+    body: BodySource = NO_BODY
+    if chunked or length:
+        body = _H1Body(conn, stream)
+    else:
+        conn.next_event()  # h11's EndOfMessage of an empty body: no data needed
     return DownstreamRequest(
-        event.method.decode(), event.target.decode("latin-1"), authority, headers, body, version
+        event.method.decode(),
+        event.target.decode("latin-1"),
+        authority,
+        headers,
+        body,
+        "HTTP/" + event.http_version.decode(),
+        content_length=length,
+        chunked=chunked,
     )
 
 
-async def _read_request(conn: h11.Connection, stream: Stream, seen: bytearray) -> DownstreamRequest | None:
-    """Read one request (head and body); None when the client closed or went away."""
-    event = await _next_event(conn, stream, seen)
+async def _read_head(conn: h11.Connection, stream: Stream, seen: bytearray) -> DownstreamRequest | None:
+    """Read one request head; None when the client closed or went away.
+
+    Raises:
+        _CodecError: what Envoy's codec rejects (431, CL + TE, malformed).
+    """
+    try:
+        event = await _next_event(conn, stream, seen)
+    except h11.RemoteProtocolError as exc:
+        raise _codec_error(exc) from exc
     if not isinstance(event, h11.Request):
         return None
     # Envoy counts the header map (names + values) against max_request_headers_kb; h11 only
     # limits the bytes it has to buffer, so a request that arrives whole is checked here.
     if sum(len(k) + len(v) for k, v in event.headers) > MAX_REQUEST_HEADERS:
-        raise _HeadersTooLarge()
+        raise _CodecError(431, "http1.headers_too_large")
+    names = {name.lower() for name, _ in event.headers}
+    if b"content-length" in names and b"transfer-encoding" in names:
+        # RFC 9112 §6.1: a server MAY reject it; Envoy does unless allow_chunked_length (Istio
+        # never sets it): 400 "Bad Request", http1.content_length_and_chunked_not_allowed.
+        raise _CodecError(400, "http1.content_length_and_chunked_not_allowed")
     if conn.they_are_waiting_for_100_continue:
-        # Envoy answers "Expect: 100-continue" itself (proxy_100_continue is off) and does not
-        # forward the expectation upstream.
+        # Envoy answers "Expect: 100-continue" itself and does not forward the expectation.
         stream.write(conn.send(h11.InformationalResponse(status_code=100, headers=[])) or b"")
-    body = bytearray()
-    while True:
-        ev = await _next_event(conn, stream)
-        if isinstance(ev, h11.Data):
-            body += ev.data
-        elif isinstance(ev, h11.EndOfMessage):
-            return _request(event, bytes(body))
-        elif isinstance(ev, h11.ConnectionClosed):
-            return None
+    return _request(event, conn, stream)
+
+
+async def _linger(stream: Stream) -> None:
+    """Close after a response that ended before the request: flush, half-close, drain briefly.
+
+    Envoy closes such a connection with ``FlushWriteAndDelay``: the response is flushed, then it
+    waits up to ``delayed_close_timeout`` (1 s) for the client to close. Discarding what the
+    client still sends meanwhile (curl stops uploading when it sees the response: "HTTP error
+    before end of send, stop sending") keeps the kernel from answering with a RST that could
+    destroy the response before curl reads it. Nothing read here is kept.
+    """
+    with contextlib.suppress(Exception):
+        await stream.drain()
+        stream.write_eof()
+        async with asyncio.timeout(1.0):
+            while await stream.read():
+                pass
 
 
 async def serve_h1(dp: DataPlane, state: _State, stream: Stream) -> None:
@@ -221,17 +316,21 @@ async def serve_h1(dp: DataPlane, state: _State, stream: Stream) -> None:
             start = time.time()
             seen = bytearray(conn.trailing_data[0][:4096])
             try:
-                req = await _read_request(conn, stream, seen)
-            except (h11.RemoteProtocolError, _HeadersTooLarge) as exc:
+                req = await _read_head(conn, stream, seen)
+            except _CodecError as exc:
                 await _protocol_error(dp, state, stream, exc, bytes(seen), start)
                 return
             if req is None:
                 break
             if req.protocol == "HTTP/1.0":
                 await _http10(dp, state, stream, req, start)
+                await _linger(stream)
                 break
-            responder = _H1Responder(conn, stream, head=req.method == "HEAD")
+            responder = _H1Responder(conn, stream, head=req.method == "HEAD", body=req.body)
             keep = await handle_request(dp, state, req, responder, start)
+            if not req.body.complete:
+                await _linger(stream)
+                break
             if not keep or responder.close_after or conn.our_state is h11.MUST_CLOSE:
                 break
             try:

@@ -2,10 +2,11 @@
 
 Per request :func:`gatewaykit.simulate.simulate` says where the request goes (virtual host,
 route, cluster, endpoint) or what Envoy answers itself (404 NR, 503 UH, 301 for
-``require_tls``, direct responses, §1.4, §6). Everything that needs a real upstream is done
-here: connect with the route's retries, the route timeout (504), rewrites, the request headers
-Envoy adds (:mod:`._headers`, §1.3) and the response headers it sets (§1.1–§1.2), and one
-access-log line per request.
+``require_tls``, direct responses, §1.4, §6). The request is routed on its head alone, like
+Envoy: a local reply never waits for the body. Everything that needs a real upstream is done
+here and in :mod:`._exchange`: connect with the route's retries, the route timeout (504),
+rewrites, the request headers Envoy adds (:mod:`._headers`, §1.3), the response headers it sets
+(§1.1–§1.2), and one access-log line per request.
 """
 
 from __future__ import annotations
@@ -18,18 +19,13 @@ import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-import h11
-
 from gatewaykit import envoy
 from gatewaykit.dataplane import _headers, _retry, _upstream
 from gatewaykit.dataplane._accesslog import AccessLogEntry
+from gatewaykit.dataplane._body import BodySource, RequestBody
+from gatewaykit.dataplane._exchange import Exchange
 from gatewaykit.dataplane._paths import normalize_path, rewrite_path
-from gatewaykit.dataplane._replies import (
-    SIMULATE_DETAILS,
-    UPSTREAM_TIMEOUT,
-    reset_before_headers,
-    tls_failure_reason,
-)
+from gatewaykit.dataplane._replies import SIMULATE_DETAILS, reset_before_headers, tls_failure_reason
 from gatewaykit.simulate import Request as SimRequest
 from gatewaykit.simulate import Result
 from gatewaykit.simulate import simulate as run_simulation
@@ -37,9 +33,7 @@ from gatewaykit.simulate import simulate as run_simulation
 if TYPE_CHECKING:
     from gatewaykit.dataplane.plane import DataPlane, _State
 
-__all__ = ["DownstreamRequest", "Responder", "handle_request", "server_name"]
-
-_CONNECTION_TERMINATION = "upstream_reset_before_response_started{connection_termination}"
+__all__ = ["ActiveStream", "DownstreamRequest", "Responder", "handle_request", "server_name"]
 
 
 def server_name(hcm: envoy.HttpConnectionManager) -> str:
@@ -49,20 +43,34 @@ def server_name(hcm: envoy.HttpConnectionManager) -> str:
 
 @dataclass(slots=True)
 class DownstreamRequest:
-    """One request as the connection manager decoded it."""
+    """One request as the connection manager decoded it: the head, and the body still to read."""
 
     method: str
     path: str
     authority: str | None
     headers: list[tuple[str, str]]  # lower-case names, no pseudo-headers, no host
-    body: bytes
+    body: BodySource
     protocol: str  # "HTTP/1.1", "HTTP/1.0", "HTTP/2"
+    content_length: int | None = None  # as declared by the client
+    chunked: bool = False  # a body of unknown length (HTTP/1 chunked, HTTP/2 without length)
 
     def header(self, name: str) -> str | None:
         """The first value of header ``name`` (lower-case), or None."""
         for k, v in self.headers:
             if k == name:
                 return v
+        return None
+
+    def framing(self) -> tuple[str, str] | None:
+        """How the upstream request frames the body (Envoy's HTTP/1 encoder, encodeHeadersBase).
+
+        Envoy streams bodies: one of unknown length goes upstream ``transfer-encoding: chunked``;
+        a declared ``content-length`` is kept; no body, no framing header.
+        """
+        if self.chunked:
+            return ("transfer-encoding", "chunked")
+        if self.content_length is not None:
+            return ("content-length", str(self.content_length))
         return None
 
 
@@ -84,16 +92,12 @@ async def handle_request(
     """Route one request (via simulate) and answer it; returns False if the connection must close."""
     # The HCM normalizes the path before routing; the route and the upstream see the result.
     req.path = normalize_path(req.path)
+    stream = ActiveStream(dp, state, req, responder, start)
     with dp.in_flight(state):
-        return await ActiveStream(dp, state, req, responder, start).run()
-
-
-def _loop_deadline(deadline: float | None) -> float | None:
-    if deadline is None:
-        return None
-    # time.monotonic() and the loop clock are both CLOCK_MONOTONIC on Linux; convert anyway.
-    loop = asyncio.get_running_loop()
-    return loop.time() + (deadline - time.monotonic())
+        try:
+            return await stream.run()
+        finally:
+            stream.body.settled.set()  # a mirror still waiting for the body gives up
 
 
 class ActiveStream:
@@ -105,6 +109,7 @@ class ActiveStream:
         hcm = state.chain.http_connection_manager if state.chain else None
         assert hcm is not None
         self.dp, self.state, self.req, self.responder = dp, state, req, responder
+        self.body = RequestBody(req.body)
         self.hcm = hcm
         self.server = server_name(hcm)
         self.start = start
@@ -129,6 +134,7 @@ class ActiveStream:
                 response_code=status,
                 response_flags=flags,
                 response_code_details=details,
+                bytes_received=self.body.received,
                 bytes_sent=sent,
                 duration_ms=int((time.monotonic() - self.t0) * 1000),
             ),
@@ -146,6 +152,10 @@ class ActiveStream:
         """Log and send one of the router's own replies (503 UF/UC, 504 UT)."""
         self.finish(status, flags, details, 0 if self.head else len(body), **more)
         await self.send_local(status, body, _headers.local_reply_headers(status, body, self.server))
+
+    def downstream_reset(self) -> None:
+        """Log a request the client abandoned before its response (Envoy: 0 DC)."""
+        self.finish(0, "DC", "downstream_remote_disconnect", 0)
 
     # --------------------------------------------------------------------------- the flow
 
@@ -208,7 +218,6 @@ class ActiveStream:
             downstream_remote_address=state.downstream_remote,
             requested_server_name=state.sni,
             route_name=route.name if route is not None and route.name else None,
-            bytes_received=len(req.body),
             upstream_cluster=result.cluster,
         )
 
@@ -220,9 +229,8 @@ class ActiveStream:
             details = "fault_filter_abort" if "FI" in result.response_flags else "direct_response"
         # The access log is written before the last byte goes out, so whoever reads the log
         # right after curl returns finds the line (Envoy logs at stream end, a moment later).
-        self.finish(
-            reply.status, result.response_flags, details, 0 if self.head else len(reply.body.encode())
-        )
+        sent = 0 if self.head else len(reply.body.encode())
+        self.finish(reply.status, result.response_flags, details, sent)
         wire = tuple(
             (k, self.server if k == "server" and not v else v)
             for k, v in reply.wire_headers(_headers.http_date())
@@ -234,15 +242,6 @@ class ActiveStream:
         action = route.route
         assert action is not None
         req, state = self.req, self.state
-        chunked = "chunked" in (req.header("transfer-encoding") or "").lower()
-        # Envoy streams request bodies: a body without a known length (HTTP/1 chunked, or HTTP/2
-        # without content-length) goes upstream with "transfer-encoding: chunked"; a declared
-        # length is kept (Http1 upstream encoder, StreamEncoderImpl::encodeHeadersBase).
-        framing: tuple[str, str] | None = None
-        if chunked or (req.body and req.header("content-length") is None):
-            framing = ("transfer-encoding", "chunked")
-        elif req.header("content-length") is not None or req.body:
-            framing = ("content-length", str(len(req.body)))
         hop = _headers.Hop(
             authority=action.host_rewrite_literal or req.authority or "",
             edge=self.hcm.use_remote_address,
@@ -261,7 +260,7 @@ class ActiveStream:
             decorator=route.decorator_operation,
             original_path=req.path if path != req.path else None,
             timeout_ms=int(action.timeout * 1000) if action.timeout and action.timeout > 0 else None,
-            framing=framing,
+            framing=req.framing(),
             remove=frozenset(h.lower() for h in route.request_headers_to_remove),
             add=route.request_headers_to_add,
         )
@@ -273,30 +272,24 @@ class ActiveStream:
         path = rewrite_path(route, self.req.path)
         up = self._upstream_headers(route, path)
         for mirror in result.mirrors:
-            _upstream.spawn_mirror(self.dp, self.state, mirror, self.req.method, path, up, self.req.body)
-        deadline = self.t0 + action.timeout if action.timeout and action.timeout > 0 else None
+            _upstream.spawn_mirror(self.dp, self.state, mirror, self.req.method, path, up, self.body)
         healthy = _upstream.healthy_endpoints(cluster)
         endpoint = result.endpoint or (healthy[0] if healthy else "")
-        tries = await self._connect(cluster, action, endpoint, healthy, deadline)
+        tries = await self._connect(cluster, action, endpoint, healthy)
         if tries is None:
             return True
         upstream, attempt = tries
-        exchange = _Exchange(self, cluster, action, route, path, up, deadline)
+        exchange = Exchange(self, cluster, action, route, path, up)
         if self.dp.upstream_http2(cluster):
-            self.entry.update(upstream_host=upstream.endpoint, upstream_local_address=upstream.local)
             return await exchange.h2(upstream, attempt)
         return await exchange.h1(upstream, attempt)
 
     async def _connect(
-        self,
-        cluster: envoy.Cluster,
-        action: envoy.RouteAction,
-        endpoint: str,
-        healthy: list[str],
-        deadline: float | None,
+        self, cluster: envoy.Cluster, action: envoy.RouteAction, endpoint: str, healthy: list[str]
     ) -> tuple[_upstream.Upstream, int] | None:
         """Connect, with the route's retries on connect failure; None after the 503 UF reply."""
         retries = _retry.max_retries(action.retry_policy, _retry.Failure.CONNECT_FAILURE)
+        timeout = action.timeout if action.timeout and action.timeout > 0 else None
         attempt = 0
         failure = "delayed connect error: 111"
         while True:
@@ -309,237 +302,25 @@ class ActiveStream:
             except ssl.SSLError as exc:
                 failure = tls_failure_reason(exc)
             except (OSError, asyncio.TimeoutError) as exc:
-                failure = (
-                    "delayed connect error: 111" if isinstance(exc, ConnectionRefusedError) else str(exc)
-                )
-            if attempt > retries or (deadline is not None and time.monotonic() >= deadline):
+                refused = isinstance(exc, ConnectionRefusedError)
+                failure = "delayed connect error: 111" if refused else str(exc)
+            expired = timeout is not None and time.monotonic() >= self.t0 + timeout
+            if attempt > retries or expired:
                 break
             await asyncio.sleep(_retry.backoff(attempt, self.dp.rng))
             if len(healthy) > 1:
                 endpoint = healthy[self.dp.rng.randrange(len(healthy))]
         # Envoy Filter::onUpstreamReset (router.cc): 503, body exact (§1.4).
         reason = failure.replace(" ", "_")
-        await self.local_reply(
-            503,
-            reset_before_headers("remote connection failure", retried=attempt > 1, transport_failure=failure),
-            "UF,URX" if attempt > 1 else "UF",
-            f"upstream_reset_before_response_started{{remote_connection_failure,{reason}}}",
-            upstream_transport_failure_reason=reason,
-            upstream_host=endpoint,
-        )
+        with contextlib.suppress(ConnectionError, OSError):
+            await self.local_reply(
+                503,
+                reset_before_headers(
+                    "remote connection failure", retried=attempt > 1, transport_failure=failure
+                ),
+                "UF,URX" if attempt > 1 else "UF",
+                f"upstream_reset_before_response_started{{remote_connection_failure,{reason}}}",
+                upstream_transport_failure_reason=reason,
+                upstream_host=endpoint,
+            )
         return None
-
-
-class _Exchange:
-    """The request/response exchange on an upstream connection (HTTP/1.1 or HTTP/2)."""
-
-    def __init__(
-        self,
-        stream: ActiveStream,
-        cluster: envoy.Cluster,
-        action: envoy.RouteAction,
-        route: envoy.Route,
-        path: str,
-        headers: list[tuple[str, str]],
-        deadline: float | None,
-    ) -> None:
-        self.s = stream
-        self.cluster, self.action, self.route = cluster, action, route
-        self.path = path
-        self.headers = headers
-        self.deadline = deadline
-        self.client = h11.Connection(h11.CLIENT)
-
-    def _response_headers(self, raw: Any, service_ms: int) -> list[tuple[str, str]]:
-        return _headers.response_headers(
-            raw,
-            self.s.server,
-            service_ms,
-            self.route.response_headers_to_remove,
-            self.route.response_headers_to_add,
-        )
-
-    async def _timeout_reply(self) -> None:
-        await self.s.local_reply(504, UPSTREAM_TIMEOUT, "UT", "response_timeout")
-
-    async def _reset_reply(self) -> None:
-        body = reset_before_headers("connection termination")
-        with contextlib.suppress(Exception):
-            await self.s.local_reply(503, body, "UC", _CONNECTION_TERMINATION)
-
-    # ------------------------------------------------------------------------- HTTP/1.1
-
-    async def _send_h1(self, conn: _upstream.Upstream, attempt: int) -> Any:
-        """Send the request on ``conn`` and wait for the response head."""
-        req = self.s.req
-        self.client = h11.Connection(h11.CLIENT, max_incomplete_event_size=1024 * 1024)
-        headers = _headers.with_attempt_count(self.headers, attempt)
-        data = self.client.send(h11.Request(method=req.method, target=self.path, headers=headers)) or b""
-        if req.body:
-            data += self.client.send(h11.Data(data=req.body)) or b""
-        data += self.client.send(h11.EndOfMessage()) or b""
-        conn.writer.write(data)
-        _upstream.quickack(conn.writer)
-        await conn.writer.drain()
-        while True:
-            ev = await self._next(conn)
-            if not isinstance(ev, h11.InformationalResponse):
-                return ev
-
-    async def _next(self, conn: _upstream.Upstream) -> Any:
-        while True:
-            ev = self.client.next_event()
-            if ev is h11.NEED_DATA:
-                self.client.receive_data(await conn.reader.read(65536))
-                continue
-            return ev
-
-    async def _reconnect(self, conn: _upstream.Upstream) -> _upstream.Upstream:
-        conn.close()
-        fresh = await _upstream.connect(
-            self.s.dp, self.s.state, self.cluster, conn.endpoint, self.s.req.authority
-        )
-        self.s.entry.update(upstream_local_address=fresh.local)
-        return fresh
-
-    async def _first_response(self, conn: _upstream.Upstream, attempt: int) -> tuple[_upstream.Upstream, Any]:
-        try:
-            ev = await self._send_h1(conn, attempt)
-            if conn.reused and not isinstance(ev, h11.Response):
-                raise ConnectionResetError("pooled connection closed")
-            return conn, ev
-        except (h11.ProtocolError, ConnectionError, OSError):
-            if not conn.reused:
-                raise
-        # The upstream closed an idle pooled connection just as we used it: nothing was
-        # answered, so send the request again on a fresh connection.
-        conn = await self._reconnect(conn)
-        return conn, await self._send_h1(conn, attempt)
-
-    async def _with_status_retries(
-        self, conn: _upstream.Upstream, attempt: int
-    ) -> tuple[_upstream.Upstream, Any, bool]:
-        """Send, retrying on retriable status codes; returns (conn, response event, exhausted)."""
-        policy = self.action.retry_policy
-        conn, ev = await self._first_response(conn, attempt)
-        # VirtualService retries.retryOn 5xx / gateway-error / retriable-status-codes: the answer
-        # is dropped and the request sent again while tries remain (Envoy
-        # RetryStateImpl::shouldRetryHeaders); the route timeout covers every try.
-        while isinstance(ev, h11.Response) and attempt <= _retry.max_retries(
-            policy, _retry.Failure.STATUS, ev.status_code
-        ):
-            while not isinstance(await self._next(conn), (h11.EndOfMessage, h11.ConnectionClosed)):
-                pass
-            conn.close()
-            attempt += 1
-            await asyncio.sleep(_retry.backoff(attempt, self.s.dp.rng))
-            conn = await self._reconnect(conn)
-            ev = await self._send_h1(conn, attempt)
-        exhausted = (
-            isinstance(ev, h11.Response)
-            and attempt > 1
-            and policy is not None
-            and _retry.retries_on(policy, _retry.Failure.STATUS, ev.status_code)
-        )
-        return conn, ev, exhausted
-
-    async def h1(self, conn: _upstream.Upstream, attempt: int) -> bool:
-        """Proxy over HTTP/1.1; returns False if the downstream connection must close."""
-        s = self.s
-        # The connection exists from here on: every later log line (504 UT, 503 UC) names it.
-        s.entry.update(upstream_host=conn.endpoint, upstream_local_address=conn.local)
-        pooled = False
-        try:
-            try:
-                # Route timeout: 504 "upstream request timeout" when the response does not arrive
-                # in time (router.cc onResponseTimeout → onUpstreamTimeoutAbort, §1.4).
-                async with asyncio.timeout_at(_loop_deadline(self.deadline)):
-                    conn, ev, exhausted = await self._with_status_retries(conn, attempt)
-            except TimeoutError:
-                await self._timeout_reply()
-                return True
-            if not isinstance(ev, h11.Response):
-                raise ConnectionResetError("upstream closed before headers")
-            keep, pooled = await self._relay_h1(conn, ev, "URX" if exhausted else "-")
-            return keep
-        except (h11.ProtocolError, ConnectionError, OSError) as exc:
-            if isinstance(exc, h11.ProtocolError) or self.client.their_state in (h11.IDLE, h11.SEND_RESPONSE):
-                await self._reset_reply()
-                return True
-            return False
-        finally:
-            if not pooled:
-                conn.close()
-
-    async def _relay_h1(self, conn: _upstream.Upstream, ev: h11.Response, flags: str) -> tuple[bool, bool]:
-        """Stream the response downstream; returns (keep the downstream connection, pooled)."""
-        s = self.s
-        service_ms = int((time.monotonic() - s.t0) * 1000)
-        status = ev.status_code
-        hdrs = self._response_headers(ev.headers, service_ms)
-        no_body = s.head or status in (204, 304) or 100 <= status < 200
-        pooled = False
-        if no_body:
-            with contextlib.suppress(h11.ProtocolError):
-                self.client.next_event()  # consume the (empty) end of message, for the pool
-            s.finish(status, flags, "via_upstream", 0, upstream_service_time=str(service_ms))
-            pooled = _upstream.release(s.dp, conn, self.client)
-        await s.responder.start(status, hdrs, end_stream=no_body)
-        if no_body:
-            return True, pooled
-        sent = 0
-        try:
-            async with asyncio.timeout_at(_loop_deadline(self.deadline)):
-                while True:
-                    ev = await self._next(conn)
-                    if isinstance(ev, h11.Data):
-                        sent += len(ev.data)
-                        await s.responder.data(bytes(ev.data))
-                    elif isinstance(ev, (h11.EndOfMessage, h11.ConnectionClosed)):
-                        break
-        except TimeoutError:
-            s.finish(status, "UT", "response_timeout", sent, upstream_service_time=str(service_ms))
-            return False, False  # Envoy resets a stream whose response is cut by the timeout
-        s.finish(status, flags, "via_upstream", sent, upstream_service_time=str(service_ms))
-        pooled = _upstream.release(s.dp, conn, self.client)
-        await s.responder.end()
-        return True, pooled
-
-    # -------------------------------------------------------------------------- HTTP/2
-
-    async def h2(self, conn: _upstream.Upstream, attempt: int) -> bool:
-        """One request on a fresh HTTP/2 upstream connection (prior knowledge, one stream).
-
-        Istio gives clusters of HTTP2/gRPC service ports ``http2_protocol_options``: Envoy then
-        speaks HTTP/2 upstream whatever the client spoke, which is why the egress gateway logs
-        ``GET /politics HTTP/2`` for a client's HTTP/1.1 request (§12).
-        """
-        s = self.s
-        headers = _headers.with_attempt_count(self.headers, attempt)
-        try:
-            try:
-                async with asyncio.timeout_at(_loop_deadline(self.deadline)):
-                    status, raw, body = await _upstream.exchange_h2(
-                        conn, s.req, s.state.tls, self.path, headers
-                    )
-            except TimeoutError:
-                await self._timeout_reply()
-                return True
-        except (ConnectionError, OSError):
-            await self._reset_reply()
-            return True
-        finally:
-            conn.close()
-        service_ms = int((time.monotonic() - s.t0) * 1000)
-        hdrs = self._response_headers(raw, service_ms)
-        if not any(k == "content-length" for k, _ in hdrs) and not s.head:
-            hdrs.append(("content-length", str(len(body))))
-        no_body = s.head or status in (204, 304) or 100 <= status < 200
-        s.finish(
-            status, "-", "via_upstream", 0 if no_body else len(body), upstream_service_time=str(service_ms)
-        )
-        await s.responder.start(status, hdrs, end_stream=no_body)
-        if not no_body:
-            await s.responder.data(body)
-            await s.responder.end()
-        return True

@@ -132,15 +132,14 @@ class _TcpSession:
             if not data:
                 break
             counts["received"] += len(data)
-            upstream.writer.write(data)
-            await upstream.writer.drain()
+            upstream.stream.write(data)
+            await upstream.stream.drain()
         with contextlib.suppress(Exception):
-            if upstream.writer.can_write_eof():
-                upstream.writer.write_eof()
+            upstream.half_close()
 
     async def _up_to_down(self, upstream: _upstream.Upstream, counts: dict[str, int]) -> None:
         while True:
-            data = await upstream.reader.read(65536)
+            data = await upstream.stream.read()
             if not data:
                 break
             counts["sent"] += len(data)

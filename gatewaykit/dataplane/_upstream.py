@@ -2,6 +2,11 @@
 
 Envoy keeps HTTP/1.1 upstream connections alive in a per-cluster pool; here the pool lives on
 the :class:`~gatewaykit.dataplane.plane.DataPlane` and is touched only on its loop thread.
+
+Upstream TLS runs over memory BIOs (:class:`~gatewaykit.dataplane._tls.TlsStream`), like the
+downstream side: asyncio's own TLS transport gives every connection a 256 KiB read buffer
+(``SSLProtocol.max_size``), which made 1,000 concurrent streams through a gateway → sidecar
+hop cost 253 MiB. Reads here take at most 64 KiB at a time.
 """
 
 from __future__ import annotations
@@ -10,18 +15,34 @@ import asyncio
 import contextlib
 import socket
 import ssl
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import h2.config
+import h2.connection
+import h2.events
+import h2.exceptions
 import h11
 
 from gatewaykit import envoy
-from gatewaykit.dataplane._tls import san_matches
+from gatewaykit.dataplane._body import RequestBody
+from gatewaykit.dataplane._tls import PlainStream, TlsStream, san_matches
 
 if TYPE_CHECKING:
     from gatewaykit.dataplane.plane import DataPlane, _State
 
-__all__ = ["Upstream", "auto_mtls", "connect", "healthy_endpoints", "quickack", "release", "spawn_mirror"]
+__all__ = [
+    "H2Exchange",
+    "Upstream",
+    "h2_request_headers",
+    "auto_mtls",
+    "connect",
+    "healthy_endpoints",
+    "quickack",
+    "release",
+    "spawn_mirror",
+]
 
 # Idle connections kept per pool key (Envoy has no such cap; it bounds memory here).
 _POOL_PER_KEY = 32
@@ -31,17 +52,35 @@ _POOL_PER_KEY = 32
 class Upstream:
     """One upstream connection and where it goes."""
 
-    reader: asyncio.StreamReader
-    writer: asyncio.StreamWriter
+    stream: PlainStream | TlsStream
     endpoint: str
     local: str
     key: tuple[Any, ...] = ()
     reused: bool = False
 
+    @property
+    def raw(self) -> PlainStream:
+        """The TCP connection under the (TLS) stream."""
+        return self.stream.raw if isinstance(self.stream, TlsStream) else self.stream
+
+    def alive(self) -> bool:
+        """Neither side has closed the connection (an idle pooled connection may be reused)."""
+        return not self.raw.reader.at_eof() and not self.raw.writer.is_closing()
+
+    def half_close(self) -> None:
+        """Forward the client's FIN (tcp_proxy); TLS has no half-close, so nothing then."""
+        if isinstance(self.stream, PlainStream):
+            self.stream.write_eof()
+
     def close(self) -> None:
         """Close the connection."""
         with contextlib.suppress(Exception):
-            self.writer.close()
+            self.stream.close()
+
+    def abort(self) -> None:
+        """Reset the connection."""
+        with contextlib.suppress(Exception):
+            self.raw.abort()
 
 
 def healthy_endpoints(cluster: envoy.Cluster) -> list[str]:
@@ -99,10 +138,10 @@ def _pooled(dp: DataPlane, key: tuple[Any, ...]) -> Upstream | None:
     idle = dp.upstream_pool.get(key)
     while idle:
         up = idle.pop()
-        if not up.reader.at_eof() and not up.writer.is_closing():
+        if up.alive():
             up.reused = True
             return up
-        up.writer.close()
+        up.close()
     return None
 
 
@@ -135,24 +174,27 @@ async def connect(
         reused = _pooled(dp, key)
         if reused is not None:
             return reused
-    reader, writer = await _open(dp, state, cluster, target, ssl_ctx, server_hostname)
-    if tls is not None and not tls.insecure_skip_verify and tls.subject_alt_names:
-        # DestinationRule tls.subjectAltNames: Envoy checks the server certificate's SANs.
-        if not san_matches(writer.get_extra_info("peercert"), tls.subject_alt_names):
-            writer.transport.abort()
-            raise ssl.SSLError(1, "CERTIFICATE_VERIFY_FAILED")
-    local = writer.get_extra_info("sockname") or ("127.0.0.1", 0)
-    return Upstream(reader, writer, endpoint, f"{state.pod_ip}:{local[1]}", key)
+    raw = await _open(dp, state, cluster, target)
+    stream: PlainStream | TlsStream = raw
+    if ssl_ctx is not None:
+        stream = TlsStream(raw, ssl_ctx, server_side=False, server_hostname=server_hostname)
+        try:
+            async with asyncio.timeout(cluster.connect_timeout or 10.0):
+                await stream.handshake()
+        except BaseException:
+            raw.abort()
+            raise
+        assert tls is not None
+        if not tls.insecure_skip_verify and tls.subject_alt_names:
+            # DestinationRule tls.subjectAltNames: Envoy checks the server certificate's SANs.
+            if not san_matches(stream.ssl.getpeercert(), tls.subject_alt_names):
+                raw.abort()
+                raise ssl.SSLError(1, "CERTIFICATE_VERIFY_FAILED")
+    local = raw.writer.get_extra_info("sockname") or ("127.0.0.1", 0)
+    return Upstream(stream, endpoint, f"{state.pod_ip}:{local[1]}", key)
 
 
-async def _open(
-    dp: DataPlane,
-    state: _State,
-    cluster: envoy.Cluster,
-    target: tuple[str, int],
-    ssl_ctx: ssl.SSLContext | None,
-    server_hostname: str | None,
-) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+async def _open(dp: DataPlane, state: _State, cluster: envoy.Cluster, target: tuple[str, int]) -> PlainStream:
     # The local port is known before connecting, so a proxy of this data plane accepting the
     # connection can tell which pod it comes from (the peer address Envoy would see).
     timeout = cluster.connect_timeout or 10.0
@@ -163,27 +205,20 @@ async def _open(
         dp.note_source(int(sock.getsockname()[1]), state.pod_ip, int(target[1]))
         loop = asyncio.get_running_loop()
         await asyncio.wait_for(loop.sock_connect(sock, target), timeout=timeout)
-        return await asyncio.wait_for(
-            asyncio.open_connection(
-                sock=sock,
-                ssl=ssl_ctx,
-                server_hostname=server_hostname,
-                ssl_handshake_timeout=timeout if ssl_ctx else None,
-            ),
-            timeout=timeout,
-        )
+        reader, writer = await asyncio.open_connection(sock=sock)
+        return PlainStream(reader, writer)
     except BaseException:
         sock.close()
         raise
 
 
-def quickack(writer: asyncio.StreamWriter) -> None:
+def quickack(up: Upstream) -> None:
     """Ask the kernel to ACK at once on this connection (TCP_QUICKACK)."""
     # Many small upstream servers (werkzeug, http.server) write the response head and body in
     # two segments without TCP_NODELAY; on a reused connection Nagle then waits for our ACK,
     # which Linux delays by up to 40 ms. Asking for an immediate ACK keeps a pooled request
     # as fast as a fresh one (Envoy's upstreams are usually better behaved).
-    sock = writer.get_extra_info("socket")
+    sock = up.raw.writer.get_extra_info("socket")
     if sock is not None and hasattr(socket, "TCP_QUICKACK"):
         with contextlib.suppress(OSError):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)
@@ -193,7 +228,7 @@ def release(dp: DataPlane, up: Upstream, client: h11.Connection) -> bool:
     """Return a finished keep-alive connection to the pool; False if it must be closed."""
     if client.our_state is not h11.DONE or client.their_state is not h11.DONE:
         return False
-    if up.reader.at_eof() or up.writer.is_closing():
+    if not up.alive():
         return False
     idle = dp.upstream_pool.setdefault(up.key, [])
     if len(idle) >= _POOL_PER_KEY:
@@ -209,102 +244,151 @@ def spawn_mirror(
     method: str,
     path: str,
     headers: list[tuple[str, str]],
-    body: bytes,
+    body: RequestBody,
 ) -> None:
     """Send a fire-and-forget copy of the request to a mirror cluster (VirtualService ``mirror``).
 
     Envoy's shadow writer: the copy's Host gets the suffix ``-shadow`` and its response is
     dropped; a mirror failure never affects the client's request (router shadow_writer_impl.cc).
+    The copy is sent once the body is complete, and not at all when the body outgrew the
+    router's buffer (the shadow is abandoned, router.cc ``decodeData``).
     """
     cluster = state.proxy.clusters.get(cluster_name)
     healthy = healthy_endpoints(cluster) if cluster else []
     if cluster is None or not healthy:
         return
+    body.want_copy()
     host = next((v for k, v in headers if k == "host"), "")
     shadow = [("host", f"{host}-shadow")] + [(k, v) for k, v in headers if k != "host"]
 
     async def run() -> None:
+        data = await body.copy()
+        if data is None:
+            return
         with contextlib.suppress(Exception):
             conn = await connect(dp, state, cluster, healthy[0], host)
             try:
                 client = h11.Connection(h11.CLIENT)
-                data = client.send(h11.Request(method=method, target=path, headers=shadow))
-                data += client.send(h11.Data(data=body)) if body else b""
-                conn.writer.write(data + client.send(h11.EndOfMessage()))
-                await conn.writer.drain()
-                await asyncio.wait_for(conn.reader.read(65536), 5)
+                wire = client.send(h11.Request(method=method, target=path, headers=shadow)) or b""
+                wire += (client.send(h11.Data(data=data)) or b"") if data else b""
+                conn.stream.write(wire + (client.send(h11.EndOfMessage()) or b""))
+                await conn.stream.drain()
+                await asyncio.wait_for(conn.stream.read(), 5)
             finally:
                 conn.close()
 
     dp.track(asyncio.ensure_future(run()))
 
 
-def _h2_request_headers(
+def h2_request_headers(
     method: str, scheme: str, authority: str, path: str, headers: list[tuple[str, str]]
 ) -> list[tuple[str, str]]:
-    pseudo = [(":method", method), (":scheme", scheme), (":authority", authority), (":path", path)]
-    return pseudo + [
-        (k, v) for k, v in headers if k not in ("host", "transfer-encoding", "connection", "keep-alive")
-    ]
+    """An HTTP/2 request's header list: pseudo-headers first, no connection-specific headers.
 
-
-async def exchange_h2(
-    conn: Upstream, req: Any, tls: bool, path: str, headers: list[tuple[str, str]]
-) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
-    """Send one request as the only stream of a fresh HTTP/2 connection; return the response.
-
-    Raises:
-        ConnectionResetError: the upstream reset the stream, closed, or broke the protocol.
+    ``:authority`` is the Host the router chose (a ``host_rewrite_literal`` included).
     """
-    import h2.config
-    import h2.connection
-    import h2.events
-    import h2.exceptions
+    authority = next((v for k, v in headers if k == "host"), authority)
+    pseudo = [(":method", method), (":scheme", scheme), (":authority", authority), (":path", path)]
+    banned = ("host", "transfer-encoding", "connection", "keep-alive")
+    return pseudo + [(k, v) for k, v in headers if k not in banned]
 
-    h2conn = h2.connection.H2Connection(
-        config=h2.config.H2Configuration(client_side=True, header_encoding="utf-8")
-    )
-    h2conn.initiate_connection()
-    sid = h2conn.get_next_available_stream_id()
-    authority = next((v for k, v in headers if k == "host"), req.authority or "")
-    h2conn.send_headers(
-        sid,
-        _h2_request_headers(req.method, "https" if tls else "http", authority, path, headers),
-        end_stream=not req.body,
-    )
-    if req.body:
-        h2conn.send_data(sid, bytes(req.body), end_stream=True)
-    conn.writer.write(h2conn.data_to_send())
-    await conn.writer.drain()
-    status: int | None = None
-    raw: list[tuple[bytes, bytes]] = []
-    body = bytearray()
-    try:
-        while True:
-            data = await conn.reader.read(65536)
+
+class H2Exchange:
+    """One request as the only stream of a fresh HTTP/2 upstream connection (prior knowledge).
+
+    Istio gives clusters of HTTP2/gRPC service ports ``http2_protocol_options``: Envoy then speaks
+    HTTP/2 upstream whatever the client spoke. Both directions stream under HTTP/2 flow control:
+    request DATA waits for the upstream's window; response DATA is acknowledged (WINDOW_UPDATE)
+    only once it was passed downstream.
+    """
+
+    def __init__(self, up: Upstream) -> None:
+        self.up = up
+        self.conn = h2.connection.H2Connection(
+            config=h2.config.H2Configuration(client_side=True, header_encoding="utf-8")
+        )
+        self.conn.initiate_connection()
+        self.sid = self.conn.get_next_available_stream_id()
+        self.window = asyncio.Event()
+        self.ended = False
+        self._pending: list[Any] = []
+
+    async def flush(self) -> None:
+        """Write what the h2 state machine has queued (frames, acks, window updates)."""
+        data = self.conn.data_to_send()
+        if data:
+            self.up.stream.write(data)
+            await self.up.stream.drain()
+
+    async def send_headers(self, headers: list[tuple[str, str]], end_stream: bool) -> None:
+        """Send the request's HEADERS frame."""
+        self.conn.send_headers(self.sid, headers, end_stream=end_stream)
+        await self.flush()
+
+    async def send_body(self, chunks: AsyncIterator[bytes]) -> None:
+        """Send the request body as DATA frames within the upstream's flow-control window."""
+        async for chunk in chunks:
+            view = memoryview(chunk)
+            while view:
+                window = self.conn.local_flow_control_window(self.sid)
+                if window <= 0:
+                    self.window.clear()
+                    await self.window.wait()
+                    continue
+                size = min(window, len(view), self.conn.max_outbound_frame_size)
+                self.conn.send_data(self.sid, bytes(view[:size]))
+                view = view[size:]
+                await self.flush()
+        self.conn.end_stream(self.sid)
+        await self.flush()
+
+    async def _next(self) -> Any:
+        """The next event of our stream (reading from the connection as needed)."""
+        while not self._pending:
+            data = await self.up.stream.read()
             if not data:
-                raise ConnectionResetError("upstream closed")
-            for ev in h2conn.receive_data(data):
-                if isinstance(ev, h2.events.ResponseReceived) and ev.stream_id == sid:
-                    for name, value in ev.headers:
-                        k = name.decode() if isinstance(name, bytes) else str(name)
-                        v = value.decode() if isinstance(value, bytes) else str(value)
-                        if k == ":status":
-                            status = int(v)
-                        elif not k.startswith(":"):
-                            raw.append((k.encode("latin-1"), v.encode("latin-1")))
-                elif isinstance(ev, h2.events.DataReceived) and ev.stream_id == sid:
-                    body += ev.data
-                    h2conn.acknowledge_received_data(ev.flow_controlled_length, sid)
-                elif isinstance(ev, h2.events.StreamEnded) and ev.stream_id == sid:
-                    if status is None:
-                        raise ConnectionResetError("no response headers")
-                    return status, raw, bytes(body)
+                raise ConnectionResetError("upstream closed the connection")
+            try:
+                events = self.conn.receive_data(data)
+            except h2.exceptions.ProtocolError as exc:
+                raise ConnectionResetError(f"HTTP/2 protocol error: {exc}") from exc
+            for ev in events:
+                if isinstance(ev, (h2.events.WindowUpdated, h2.events.RemoteSettingsChanged)):
+                    self.window.set()
                 elif isinstance(ev, (h2.events.StreamReset, h2.events.ConnectionTerminated)):
-                    raise ConnectionResetError("upstream reset the stream")
-            out = h2conn.data_to_send()
-            if out:
-                conn.writer.write(out)
-                await conn.writer.drain()
-    except h2.exceptions.ProtocolError as exc:
-        raise ConnectionResetError(f"HTTP/2 protocol error: {exc}") from exc
+                    if not self.ended:
+                        raise ConnectionResetError("upstream reset the stream")
+                elif getattr(ev, "stream_id", None) == self.sid:
+                    self._pending.append(ev)
+            await self.flush()
+        return self._pending.pop(0)
+
+    async def response(self) -> tuple[int, list[tuple[bytes, bytes]], bool]:
+        """Wait for the response head: (status, headers, the stream ended with it)."""
+        while True:
+            ev = await self._next()
+            if not isinstance(ev, h2.events.ResponseReceived):
+                continue
+            status, raw = 0, []
+            for name, value in ev.headers:
+                k = name.decode() if isinstance(name, bytes) else str(name)
+                v = value.decode() if isinstance(value, bytes) else str(value)
+                if k == ":status":
+                    status = int(v)
+                elif not k.startswith(":"):
+                    raw.append((k.encode("latin-1"), v.encode("latin-1")))
+            if 100 <= status < 200:
+                continue  # interim responses are not forwarded
+            self.ended = ev.stream_ended is not None
+            return status, raw, self.ended
+
+    async def data(self) -> AsyncIterator[bytes]:
+        """Yield the response body; each chunk is acknowledged after the consumer took it."""
+        while not self.ended:
+            ev = await self._next()
+            if isinstance(ev, h2.events.DataReceived):
+                yield bytes(ev.data)
+                self.conn.acknowledge_received_data(ev.flow_controlled_length, self.sid)
+                await self.flush()
+            if getattr(ev, "stream_ended", None) is not None or isinstance(ev, h2.events.StreamEnded):
+                self.ended = True

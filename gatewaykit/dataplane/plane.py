@@ -423,8 +423,7 @@ class DataPlane:
     def _drain_pool(self) -> None:
         for idle in self.upstream_pool.values():
             for up in idle:
-                with contextlib.suppress(Exception):
-                    up.writer.transport.abort()
+                up.abort()
         self.upstream_pool.clear()
 
     async def _bind(self, key: ListenerKey, port: int) -> _Bound:
@@ -721,7 +720,10 @@ class DataPlane:
             ),
         )
         sreq = SimRequest(
-            port=state.listener_port, protocol="tls" if hello.is_tls else "tcp", sni=hello.sni, alpn=hello.alpn
+            port=state.listener_port,
+            protocol="tls" if hello.is_tls else "tcp",
+            sni=hello.sni,
+            alpn=hello.alpn,
         )
         self.emit(state, run_simulation(state.proxy, sreq))
 
