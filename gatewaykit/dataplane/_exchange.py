@@ -38,6 +38,10 @@ class _DownstreamGone(Exception):
     """The client went away while its body was being sent upstream."""
 
 
+class _Answered(Exception):
+    """The router already answered (a retry's connection failed: 503 UF)."""
+
+
 class Exchange:
     """One request's tries on upstream connections of one cluster (HTTP/1.1 or HTTP/2)."""
 
@@ -59,6 +63,9 @@ class Exchange:
         self.sender: asyncio.Task[None] | None = None
         self.downstream_gone = False
         self.response_started = False
+        self.tried: list[str] = []  # endpoints tried, for the previous_hosts predicate
+        self.attempt = 1
+        self.retried = False
 
     # ------------------------------------------------------------------------- shared
 
@@ -130,9 +137,10 @@ class Exchange:
             return False
         if self.response_started:
             return False  # the status line is out: only a reset can tell the client
-        body = reset_before_headers("connection termination")
+        body = reset_before_headers("connection termination", retried=self.retried)
+        flags = "UC,URX" if self._exhausted(_retry.Failure.RESET) else "UC"
         with contextlib.suppress(ConnectionError, OSError):
-            await s.local_reply(503, body, "UC", _RESET_BEFORE)
+            await s.local_reply(503, body, flags, _RESET_BEFORE)
         return True
 
     async def _timed_out(self) -> bool:
@@ -177,13 +185,6 @@ class Exchange:
                 continue
             return ev
 
-    async def _reconnect(self, conn: _upstream.Upstream) -> _upstream.Upstream:
-        conn.close()
-        s = self.s
-        fresh = await _upstream.connect(s.dp, s.state, self.cluster, conn.endpoint, s.req.authority)
-        s.entry.update(upstream_local_address=fresh.local)
-        return fresh
-
     async def _first_response(self, conn: _upstream.Upstream, attempt: int) -> tuple[_upstream.Upstream, Any]:
         try:
             ev = await self._send_h1(conn, attempt)
@@ -194,42 +195,68 @@ class Exchange:
             if not conn.reused or self.downstream_gone or not self.s.body.replayable:
                 raise
         # The upstream closed an idle pooled connection just as we used it: nothing was
-        # answered, so send the request again on a fresh connection.
-        conn = await self._reconnect(conn)
+        # answered, so send the request again on a fresh connection (not a retry).
+        conn.close()
+        s = self.s
+        conn = await _upstream.connect(s.dp, s.state, self.cluster, conn.endpoint, s.req.authority)
+        s.entry.update(upstream_local_address=conn.local)
         return conn, await self._send_h1(conn, attempt)
 
-    async def _with_status_retries(
-        self, conn: _upstream.Upstream, attempt: int
-    ) -> tuple[_upstream.Upstream, Any, bool]:
-        """Send, retrying on retriable status codes; returns (conn, response event, exhausted)."""
+    def _may_retry(self, failure: _retry.Failure, status: int = 0) -> bool:
+        """Another try is allowed: the policy covers the failure, tries remain, the body is kept."""
         policy = self.action.retry_policy
-        conn, ev = await self._first_response(conn, attempt)
-        # VirtualService retries.retryOn 5xx / gateway-error / retriable-status-codes: the answer
-        # is dropped and the request sent again while tries remain and the body is still kept
-        # (Envoy RetryStateImpl::shouldRetryHeaders); the route timeout covers every try.
-        while (
-            isinstance(ev, h11.Response)
-            and attempt <= _retry.max_retries(policy, _retry.Failure.STATUS, ev.status_code)
-            and self.s.body.replayable
-        ):
-            while not isinstance(await self._next(conn), (h11.EndOfMessage, h11.ConnectionClosed)):
-                pass
-            conn.close()
-            attempt += 1
-            await asyncio.sleep(_retry.backoff(attempt, self.s.dp.rng))
-            conn = await self._reconnect(conn)
-            ev = await self._send_h1(conn, attempt)
-        exhausted = (
-            isinstance(ev, h11.Response)
-            and attempt > 1
-            and policy is not None
-            and _retry.retries_on(policy, _retry.Failure.STATUS, ev.status_code)
-        )
-        return conn, ev, exhausted
+        return self.attempt <= _retry.max_retries(policy, failure, status) and self.s.body.replayable
+
+    async def _next_try(self, conn: _upstream.Upstream) -> _upstream.Upstream:
+        """Back off and connect for the next try (another endpoint if there is one).
+
+        Raises:
+            _Answered: the connection failed and the router answered 503 UF itself.
+        """
+        conn.close()
+        s = self.s
+        await asyncio.sleep(_retry.backoff(self.attempt, s.dp.rng))
+        healthy = _upstream.healthy_endpoints(self.cluster)
+        endpoint = _retry.next_endpoint(healthy, self.tried, s.dp.rng) or conn.endpoint
+        tries = await s.connect(self.cluster, self.action, endpoint, self.tried, attempt=self.attempt)
+        if tries is None:
+            raise _Answered()
+        conn, self.attempt = tries
+        s.entry.update(upstream_host=conn.endpoint, upstream_local_address=conn.local)
+        return conn
+
+    async def _tries(self, conn: _upstream.Upstream) -> tuple[_upstream.Upstream, h11.Response]:
+        """Send the request, retrying per the route's policy (Envoy RetryStateImpl).
+
+        A reset before the response (connection termination) and a retriable status code are
+        retried while tries remain and the body is still kept; the route timeout covers every
+        try. Raises what the last try failed with.
+        """
+        while True:
+            try:
+                conn, ev = await self._first_response(conn, self.attempt)
+                if not isinstance(ev, h11.Response):
+                    raise ConnectionResetError("upstream closed before headers")
+            except (h11.ProtocolError, ConnectionError, OSError):
+                if self.downstream_gone or not self._may_retry(_retry.Failure.RESET):
+                    raise
+            else:
+                if not self._may_retry(_retry.Failure.STATUS, ev.status_code):
+                    return conn, ev
+                while not isinstance(await self._next(conn), (h11.EndOfMessage, h11.ConnectionClosed)):
+                    pass  # the answer is dropped (shouldRetryHeaders)
+            self.retried = True
+            conn = await self._next_try(conn)
+
+    def _exhausted(self, failure: _retry.Failure, status: int = 0) -> bool:
+        """The last try failed in a way the policy retries, and no try was left (URX)."""
+        policy = self.action.retry_policy
+        return self.retried and policy is not None and _retry.retries_on(policy, failure, status)
 
     async def h1(self, conn: _upstream.Upstream, attempt: int) -> bool:
         """Proxy over HTTP/1.1; returns False if the downstream connection must close."""
         s = self.s
+        self.attempt = attempt
         # The connection exists from here on: every later log line (504 UT, 503 UC) names it.
         s.entry.update(upstream_host=conn.endpoint, upstream_local_address=conn.local)
         pooled = False
@@ -238,14 +265,15 @@ class Exchange:
                 # Route timeout: 504 "upstream request timeout" when the response does not arrive
                 # in time (router.cc onResponseTimeout → onUpstreamTimeoutAbort, §1.4).
                 async with self.route_timeout():
-                    conn, ev, exhausted = await self._with_status_retries(conn, attempt)
+                    conn, ev = await self._tries(conn)
             except TimeoutError:
                 return await self._timed_out()
-            if not isinstance(ev, h11.Response):
-                raise ConnectionResetError("upstream closed before headers")
             s.body.stop_keeping()  # the final response: no other try will need the body
-            keep, pooled = await self._relay_h1(conn, ev, "URX" if exhausted else "-")
+            flags = "URX" if self._exhausted(_retry.Failure.STATUS, ev.status_code) else "-"
+            keep, pooled = await self._relay_h1(conn, ev, flags)
             return keep
+        except _Answered:
+            return True
         except (h11.ProtocolError, ConnectionError, OSError, _DownstreamGone) as exc:
             return await self._failed(exc)
         finally:

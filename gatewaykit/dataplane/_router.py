@@ -275,28 +275,40 @@ class ActiveStream:
             _upstream.spawn_mirror(self.dp, self.state, mirror, self.req.method, path, up, self.body)
         healthy = _upstream.healthy_endpoints(cluster)
         endpoint = result.endpoint or (healthy[0] if healthy else "")
-        tries = await self._connect(cluster, action, endpoint, healthy)
+        exchange = Exchange(self, cluster, action, route, path, up)
+        tries = await self.connect(cluster, action, endpoint, exchange.tried)
         if tries is None:
             return True
         upstream, attempt = tries
-        exchange = Exchange(self, cluster, action, route, path, up)
         if self.dp.upstream_http2(cluster):
             return await exchange.h2(upstream, attempt)
         return await exchange.h1(upstream, attempt)
 
-    async def _connect(
-        self, cluster: envoy.Cluster, action: envoy.RouteAction, endpoint: str, healthy: list[str]
+    async def connect(
+        self,
+        cluster: envoy.Cluster,
+        action: envoy.RouteAction,
+        endpoint: str,
+        tried: list[str],
+        *,
+        attempt: int = 0,
     ) -> tuple[_upstream.Upstream, int] | None:
-        """Connect, with the route's retries on connect failure; None after the 503 UF reply."""
+        """Connect for try ``attempt + 1``, retrying connect failures; None after the 503 UF reply.
+
+        ``tried`` collects the endpoints tried so far: a retry prefers another one (Istio's
+        ``previous_hosts`` predicate).
+        """
         retries = _retry.max_retries(action.retry_policy, _retry.Failure.CONNECT_FAILURE)
         timeout = action.timeout if action.timeout and action.timeout > 0 else None
-        attempt = 0
+        healthy = _upstream.healthy_endpoints(cluster)
         failure = "delayed connect error: 111"
         while True:
             attempt += 1
+            tried.append(endpoint)
             try:
+                # The first try may reuse an idle pooled connection; a retry opens a fresh one.
                 up = await _upstream.connect(
-                    self.dp, self.state, cluster, endpoint, self.req.authority, pooled=True
+                    self.dp, self.state, cluster, endpoint, self.req.authority, pooled=attempt == 1
                 )
                 return up, attempt
             except ssl.SSLError as exc:
@@ -308,8 +320,11 @@ class ActiveStream:
             if attempt > retries or expired:
                 break
             await asyncio.sleep(_retry.backoff(attempt, self.dp.rng))
-            if len(healthy) > 1:
-                endpoint = healthy[self.dp.rng.randrange(len(healthy))]
+            endpoint = _retry.next_endpoint(healthy, tried, self.dp.rng) or endpoint
+        await self._connect_failed(attempt, failure, endpoint)
+        return None
+
+    async def _connect_failed(self, attempt: int, failure: str, endpoint: str) -> None:
         # Envoy Filter::onUpstreamReset (router.cc): 503, body exact (§1.4).
         reason = failure.replace(" ", "_")
         with contextlib.suppress(ConnectionError, OSError):
@@ -323,4 +338,3 @@ class ActiveStream:
                 upstream_transport_failure_reason=reason,
                 upstream_host=endpoint,
             )
-        return None

@@ -411,6 +411,7 @@ def httpbin_routes() -> tuple[envoy.Route, ...]:
         ),
         _route("badsan", "/badsan/", HTTPBIN_TLS_BADSAN, prefix_rewrite="/"),
         _route("rude", "/rude", RUDE),
+        _route("reset-retried", "/reset-retried", RESET, retry_policy=envoy.RetryPolicy("5xx", 2)),
         _route("reset", "/reset", RESET),
         envoy.Route(
             name="split",

@@ -243,17 +243,35 @@ VS_5XX = envoy.RetryPolicy(retry_on="5xx", num_retries=3)
 VS_GATEWAY_ERROR = envoy.RetryPolicy(retry_on="gateway-error", num_retries=1)
 VS_CODES = envoy.RetryPolicy(retry_on="retriable-status-codes", num_retries=2, retriable_status_codes=(418,))
 
+VS_RESET = envoy.RetryPolicy(retry_on="reset", num_retries=1)
+VS_409 = envoy.RetryPolicy(retry_on="retriable-4xx", num_retries=1)
+C, R, S, RS = (
+    _retry.Failure.CONNECT_FAILURE,
+    _retry.Failure.RESET,
+    _retry.Failure.STATUS,
+    _retry.Failure.REFUSED_STREAM,
+)
+
 RETRY_CASES = [
     # (rule, policy, failure, status, retries allowed)
-    ("Istio default retries connect failures twice", ISTIO_DEFAULT, _retry.Failure.CONNECT_FAILURE, 0, 2),
-    ("Istio default lists no retriable status code", ISTIO_DEFAULT, _retry.Failure.STATUS, 503, 0),
-    ("attempts: 0 disables retries", None, _retry.Failure.CONNECT_FAILURE, 0, 0),
-    ("5xx retries any 5xx", VS_5XX, _retry.Failure.STATUS, 500, 3),
-    ("5xx does not retry 4xx", VS_5XX, _retry.Failure.STATUS, 404, 0),
-    ("gateway-error retries 503", VS_GATEWAY_ERROR, _retry.Failure.STATUS, 503, 1),
-    ("gateway-error does not retry 500", VS_GATEWAY_ERROR, _retry.Failure.STATUS, 500, 0),
-    ("retriable-status-codes retries listed codes", VS_CODES, _retry.Failure.STATUS, 418, 2),
-    ("retriable-status-codes ignores others", VS_CODES, _retry.Failure.STATUS, 503, 0),
+    ("Istio default retries connect failures twice", ISTIO_DEFAULT, C, 0, 2),
+    ("Istio default retries a refused HTTP/2 stream", ISTIO_DEFAULT, RS, 0, 2),
+    ("Istio default does not retry a reset after the request", ISTIO_DEFAULT, R, 0, 0),
+    ("Istio default lists no retriable status code", ISTIO_DEFAULT, S, 503, 0),
+    ("attempts: 0 disables retries", None, C, 0, 0),
+    ("5xx retries any 5xx", VS_5XX, S, 500, 3),
+    ("5xx does not retry 4xx", VS_5XX, S, 404, 0),
+    ("5xx includes connect-failure", VS_5XX, C, 0, 3),
+    ("5xx retries a reset before the response", VS_5XX, R, 0, 3),
+    ("gateway-error retries 503", VS_GATEWAY_ERROR, S, 503, 1),
+    ("gateway-error does not retry 500", VS_GATEWAY_ERROR, S, 500, 0),
+    ("gateway-error retries resets too", VS_GATEWAY_ERROR, R, 0, 1),
+    ("reset retries connect failures and resets", VS_RESET, C, 0, 1),
+    ("reset does not retry status codes", VS_RESET, S, 503, 0),
+    ("retriable-4xx retries 409 only", VS_409, S, 409, 1),
+    ("retriable-4xx ignores 404", VS_409, S, 404, 0),
+    ("retriable-status-codes retries listed codes", VS_CODES, S, 418, 2),
+    ("retriable-status-codes ignores others", VS_CODES, S, 503, 0),
 ]
 
 
@@ -264,7 +282,18 @@ def test_retry_policy(
     assert _retry.max_retries(policy, failure, status) == expected
 
 
-def test_backoff_is_jittered_from_25ms() -> None:
-    rng = random.Random(1)
-    waits = [_retry.backoff(1, rng) for _ in range(200)]
-    assert 0 <= min(waits) and max(waits) <= 0.025
+@pytest.mark.parametrize("retry,bound", [(1, 0.025), (2, 0.075), (3, 0.175), (4, 0.25), (9, 0.25)])
+def test_backoff_is_fully_jittered_exponential(retry: int, bound: float) -> None:
+    # [0, (2^retry - 1) * 25 ms), capped at 250 ms (JitteredExponentialBackOffStrategy)
+    rng = random.Random(retry)
+    waits = [_retry.backoff(retry, rng) for _ in range(400)]
+    assert 0 <= min(waits) and max(waits) <= bound and max(waits) > bound * 0.8
+
+
+def test_retry_prefers_an_endpoint_not_tried() -> None:
+    rng = random.Random(3)
+    healthy = ["10.244.0.7:8080", "10.244.0.8:8080", "10.244.0.9:8080"]
+    tried = ["10.244.0.7:8080", "10.244.0.9:8080"]
+    assert {_retry.next_endpoint(healthy, tried, rng) for _ in range(20)} == {"10.244.0.8:8080"}
+    assert _retry.next_endpoint(healthy, healthy, rng) in healthy  # all tried: any healthy one
+    assert _retry.next_endpoint([], tried, rng) is None
