@@ -33,7 +33,7 @@ from gatewaykit.dataplane._tls import PlainStream, TlsStream
 if TYPE_CHECKING:
     from gatewaykit.dataplane.plane import DataPlane, _State
 
-__all__ = ["MAX_REQUEST_HEADERS", "serve_h1"]
+__all__ = ["MAX_REQUEST_HEADERS", "linger", "serve_h1"]
 
 Stream = PlainStream | TlsStream
 
@@ -291,10 +291,11 @@ async def _read_head(conn: h11.Connection, stream: Stream, seen: bytearray) -> D
     return _request(event, conn, stream)
 
 
-async def _linger(stream: Stream) -> None:
-    """Close after a response that ended before the request: flush, half-close, drain briefly.
+async def linger(stream: Stream) -> None:
+    """Close while the client may still be sending: flush, half-close, drain briefly.
 
-    Envoy closes such a connection with ``FlushWriteAndDelay``: the response is flushed, then it
+    After a response that ended before its request (or an HTTP/2 GOAWAY), Envoy closes the
+    connection with ``FlushWriteAndDelay``: the response is flushed, then it
     waits up to ``delayed_close_timeout`` (1 s) for the client to close. Discarding what the
     client still sends meanwhile (curl stops uploading when it sees the response: "HTTP error
     before end of send, stop sending") keeps the kernel from answering with a RST that could
@@ -324,12 +325,12 @@ async def serve_h1(dp: DataPlane, state: _State, stream: Stream) -> None:
                 break
             if req.protocol == "HTTP/1.0":
                 await _http10(dp, state, stream, req, start)
-                await _linger(stream)
+                await linger(stream)
                 break
             responder = _H1Responder(conn, stream, head=req.method == "HEAD", body=req.body)
             keep = await handle_request(dp, state, req, responder, start)
             if not req.body.complete:
-                await _linger(stream)
+                await linger(stream)
                 break
             if not keep or responder.close_after or conn.our_state is h11.MUST_CLOSE:
                 break

@@ -38,7 +38,7 @@ import h2.settings
 
 from gatewaykit.dataplane._body import BUFFER_LIMIT, NO_BODY, BodySource
 from gatewaykit.dataplane._headers import HOP_BY_HOP
-from gatewaykit.dataplane._http1 import MAX_REQUEST_HEADERS
+from gatewaykit.dataplane._http1 import MAX_REQUEST_HEADERS, linger
 from gatewaykit.dataplane._router import DownstreamRequest, handle_request
 from gatewaykit.dataplane._tls import PlainStream, TlsStream
 
@@ -225,6 +225,7 @@ class _H2Server:
                 if not self.guard.feed(data):
                     self.session.conn.close_connection(error_code=h2.errors.ErrorCodes.FRAME_SIZE_ERROR)
                     await self.session.flush()
+                    await linger(self.stream)  # so the GOAWAY is read, not lost to a reset
                     break
                 try:
                     events = self.session.conn.receive_data(data)
