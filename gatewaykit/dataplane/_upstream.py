@@ -198,7 +198,8 @@ async def _open(dp: DataPlane, state: _State, cluster: envoy.Cluster, target: tu
     # The local port is known before connecting, so a proxy of this data plane accepting the
     # connection can tell which pod it comes from (the peer address Envoy would see).
     timeout = cluster.connect_timeout or 10.0
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # IPPROTO_TCP so asyncio's transport sets TCP_NODELAY, as Envoy does on every connection.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         sock.setblocking(False)
         sock.bind(("127.0.0.1", 0))

@@ -25,6 +25,7 @@ import dataclasses
 import logging
 import os
 import random
+import socket
 import threading
 import time
 from collections import deque
@@ -37,6 +38,7 @@ from gatewaykit.dataplane._accesslog import AccessLogEntry, format_entry
 from gatewaykit.dataplane._clienthello import NEED_MORE, ClientHello, parse_client_hello
 from gatewaykit.dataplane._http1 import serve_h1
 from gatewaykit.dataplane._http2 import serve_h2
+from gatewaykit.dataplane._listen import AcceptGuard, Listener, LoopErrors
 from gatewaykit.dataplane._tcp import serve_tcp_proxy
 from gatewaykit.dataplane._tls import ContextCache, MeshCA, PlainStream, TlsStream, san_matches
 from gatewaykit.errors import SandboxError
@@ -147,7 +149,7 @@ class AddressBook:
 @dataclass(slots=True)
 class _Bound:
     key: ListenerKey
-    server: asyncio.Server
+    listener: Listener
     real_port: int
 
 
@@ -223,6 +225,8 @@ class DataPlane:
     ) -> None:
         self.address_book = address_book or AddressBook()
         self.contexts = ContextCache(mesh_ca=mesh_ca, trust_store=trust_store, workdir=key_dir)
+        self.loop_errors = LoopErrors(_log)
+        self.guard = AcceptGuard(self.loop_errors)
         self.on_request = on_request
         self.client_address = client_address
         self.rng = random.Random()
@@ -260,6 +264,9 @@ class DataPlane:
 
         def run() -> None:
             loop = asyncio.new_event_loop()
+            # One log line per cause, then a count (an exhausted descriptor table must not
+            # flood a notebook with tracebacks; see _listen).
+            loop.set_exception_handler(self.loop_errors)
             self._loop = loop
             asyncio.set_event_loop(loop)
             ready.set()
@@ -297,7 +304,7 @@ class DataPlane:
 
     async def _shutdown(self) -> None:
         for bound in [*self._bound.values(), *self._dest_bound.values()]:
-            bound.server.close()
+            bound.listener.close()
         for w in list(self._writers):
             with contextlib.suppress(Exception):
                 w.transport.abort()
@@ -306,12 +313,6 @@ class DataPlane:
             t.cancel()
         if self._tasks:
             await asyncio.wait(list(self._tasks), timeout=5)
-        for bound in self._bound.values():
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(bound.server.wait_closed(), 2)
-        for bound in self._dest_bound.values():
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(bound.server.wait_closed(), 2)
         self._bound.clear()
         self._dest_bound.clear()
         self._ports = {}
@@ -390,11 +391,11 @@ class DataPlane:
         for key in list(self._bound):
             bound = self._bound[key]
             if key not in wanted or (key in fixed and fixed[key] != bound.real_port):
-                bound.server.close()
+                bound.listener.close()
                 del self._bound[key]
         for dkey in list(self._dest_bound):
             if dkey[0] not in proxies:
-                self._dest_bound.pop(dkey).server.close()
+                self._dest_bound.pop(dkey).listener.close()
         new_bound: dict[ListenerKey, _Bound] = {}
         try:
             for key in sorted(wanted):
@@ -403,7 +404,7 @@ class DataPlane:
                 new_bound[key] = await self._bind(key, fixed.get(key, 0))
         except OSError as exc:
             for b in new_bound.values():
-                b.server.close()
+                b.listener.close()
             self._ports = {k: b.real_port for k, b in self._bound.items()}
             raise SandboxError(f"cannot bind 127.0.0.1 for listener {key}: {exc}") from exc
         # The swap: one assignment each, on the loop thread, so a connection sees either the
@@ -427,14 +428,26 @@ class DataPlane:
         self.upstream_pool.clear()
 
     async def _bind(self, key: ListenerKey, port: int) -> _Bound:
-        def factory(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> Any:
-            return self._on_connection(key, reader, writer)
+        listener = Listener.bind(port, lambda conn: self._accept(key, conn, None, 2**20), self.guard)
+        return _Bound(key, listener, listener.port)
 
-        server = await asyncio.start_server(
-            factory, host="127.0.0.1", port=port, reuse_address=True, backlog=512, limit=2**20
-        )
-        real = server.sockets[0].getsockname()[1]
-        return _Bound(key, server, real)
+    def _accept(self, key: ListenerKey, conn: socket.socket, destination: str | None, limit: int) -> None:
+        """Serve a connection a listener accepted (loop thread)."""
+        self.track(asyncio.ensure_future(self._accepted(key, conn, destination, limit)))
+
+    async def _accepted(
+        self, key: ListenerKey, conn: socket.socket, destination: str | None, limit: int
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        reader = asyncio.StreamReader(limit=limit)
+        protocol = asyncio.StreamReaderProtocol(reader)
+        try:
+            transport, _ = await loop.connect_accepted_socket(lambda: protocol, sock=conn)
+        except OSError:
+            conn.close()
+            return
+        writer = asyncio.StreamWriter(transport, protocol, reader, loop)
+        await self._on_connection(key, reader, writer, destination)
 
     def destination_port(self, proxy_id: str, address: str, port: int, *, timeout: float = 10.0) -> int:
         """Return a 127.0.0.1 port whose connections reach ``proxy_id`` as if dialled to ``address:port``.
@@ -488,14 +501,11 @@ class DataPlane:
         if bound is not None:
             return bound.real_port
 
-        def factory(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> Any:
-            return self._on_connection((proxy_id, port), reader, writer, address)
-
-        server = await asyncio.start_server(
-            factory, host="127.0.0.1", port=0, reuse_address=True, backlog=512
+        listener = Listener.bind(
+            0, lambda conn: self._accept((proxy_id, port), conn, address, 2**16), self.guard
         )
-        real = int(server.sockets[0].getsockname()[1])
-        self._dest_bound[key] = _Bound((proxy_id, port), server, real)
+        real = listener.port
+        self._dest_bound[key] = _Bound((proxy_id, port), listener, real)
         self._served.add(real)
         return real
 
