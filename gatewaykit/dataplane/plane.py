@@ -849,13 +849,16 @@ class DataPlane:
             stream.close()
             return
         use_h2 = state.alpn == "h2"
-        if chain.transport_socket is None:
-            # h2c with prior knowledge: the HTTP/2 connection preface.
+        if state.alpn is None:
+            # No protocol agreed by ALPN (plaintext, or TLS without a common protocol, e.g. a
+            # sidecar's ISTIO_MUTUAL "istio-peer-exchange, istio" against a gateway's "h2,
+            # http/1.1"): Envoy's AUTO codec looks for the HTTP/2 client preface
+            # (ConnectionManagerUtility::determineNextProtocol), so one listener takes both.
             first = await stream.read()
             if not first:
                 return
             stream.unread(first)
-            use_h2 = first.startswith(b"PRI * HTTP/2.0")
+            use_h2 = first.startswith(b"PRI * HTTP/2")
         if use_h2:
             await serve_h2(self, state, stream)
         else:
