@@ -123,6 +123,7 @@ class Exchange:
             service_ms,
             self.route.response_headers_to_remove,
             self.route.response_headers_to_add,
+            inbound=self.s.state.listener.traffic_direction == "INBOUND",
         )
 
     def service_time(self) -> str:

@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from email.utils import formatdate
 from enum import Enum
 
+from gatewaykit.dataplane._mx import PEER_METADATA, PEER_METADATA_ID
+
 __all__ = [
     "ENVOY_INTERNAL",
     "HOP_BY_HOP",
@@ -74,7 +76,7 @@ class Incoming(Enum):
     DROP = "hop-by-hop: never forwarded (RFC 9110 §7.6.1, mutateRequestHeaders)"
     REPLACE = "set afresh for this hop (mutateRequestHeaders / the codec's framing)"
     CLEAN_OUTBOUND = "internal x-envoy-* header: cleaned, then re-set by an outbound hop's router"
-    CONSUME_INBOUND = "x-envoy-decorator-operation: an inbound hop traces with it and removes it"
+    CONSUME_INBOUND = "consumed by an inbound hop: the tracing decorator, the peer metadata"
 
 
 #: The rule for each request header with a special treatment; every other header is KEEP.
@@ -89,6 +91,10 @@ REQUEST_HEADER_RULES: dict[str, tuple[Incoming, Incoming]] = {
     **{h: (Incoming.REPLACE, Incoming.REPLACE) for h in SET_PER_HOP},
     **{h: (Incoming.CLEAN_OUTBOUND, Incoming.KEEP) for h in ENVOY_INTERNAL},
     "x-envoy-decorator-operation": (Incoming.CLEAN_OUTBOUND, Incoming.CONSUME_INBOUND),
+    # Istio's peer_metadata filter (_mx): outbound and gateway hops set their own
+    # (MXPropagationMethod::inject, setReference); an inbound hop reads and removes them.
+    PEER_METADATA: (Incoming.REPLACE, Incoming.CONSUME_INBOUND),
+    PEER_METADATA_ID: (Incoming.REPLACE, Incoming.CONSUME_INBOUND),
 }
 
 
@@ -111,6 +117,8 @@ class Hop:
         forwarded_for: the ``x-forwarded-for`` value for the upstream, or None.
         xfcc: the ``x-forwarded-client-cert`` value for the upstream, or None.
         decorator: the route's ``decorator.operation``.
+        peer_metadata: ``(node id, metadata)`` this hop's metadata-exchange filter sends (None on
+            inbound hops, which only consume them).
         original_path: the path before a rewrite (only when it was rewritten).
         timeout_ms: the route timeout in ms (``x-envoy-expected-rq-timeout-ms``), or None.
         framing: ``("content-length", "12")``, ``("transfer-encoding", "chunked")`` or None.
@@ -127,6 +135,7 @@ class Hop:
     forwarded_for: str | None = None
     xfcc: str | None = None
     decorator: str | None = None
+    peer_metadata: tuple[str, str] | None = None
     original_path: str | None = None
     timeout_ms: int | None = None
     framing: tuple[str, str] | None = None
@@ -189,6 +198,9 @@ def upstream_request_headers(received: Sequence[tuple[str, str]], hop: Hop) -> H
         # Envoy propagates the decorator only on egress-traced listeners; an inbound sidecar
         # sets none of its own (ConnectionManagerImpl::traceRequest).
         out.append(("x-envoy-decorator-operation", hop.decorator))
+    if hop.peer_metadata is not None and not hop.inbound:
+        # The MX filter is the first HTTP filter: after the HCM's headers, before the router's.
+        out += [(PEER_METADATA_ID, hop.peer_metadata[0]), (PEER_METADATA, hop.peer_metadata[1])]
     if hop.original_path is not None:
         out.append(("x-envoy-original-path", hop.original_path))
     if hop.timeout_ms:
@@ -210,6 +222,7 @@ def response_headers(
     service_ms: int,
     remove: Iterable[str] = (),
     add: Iterable[tuple[str, str]] = (),
+    inbound: bool = False,
 ) -> Headers:
     """The headers Envoy sends downstream for an upstream response.
 
@@ -217,9 +230,12 @@ def response_headers(
     ``ServerHeaderTransformation: OVERWRITE``, §1.1); hop-by-hop headers are dropped; the
     upstream ``date`` is kept (or one is added); the route's response header edits apply; and
     ``x-envoy-upstream-service-time`` is appended (router.cc ``onUpstreamHeaders``, §1.2),
-    replacing a peer proxy's value.
+    replacing a peer proxy's value. An outbound or gateway hop's metadata-exchange filter reads
+    and removes the peer's ``x-envoy-peer-metadata*`` headers (upstream discovery).
     """
     drop = {h.lower() for h in remove} | HOP_BY_HOP | {"x-envoy-upstream-service-time"}
+    if not inbound:
+        drop |= {PEER_METADATA, PEER_METADATA_ID}
     out: Headers = []
     saw_server = saw_date = False
     for name, value in raw:

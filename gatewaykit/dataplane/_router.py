@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from gatewaykit import envoy
-from gatewaykit.dataplane import _headers, _retry, _upstream
+from gatewaykit.dataplane import _headers, _mx, _retry, _upstream
 from gatewaykit.dataplane._accesslog import AccessLogEntry
 from gatewaykit.dataplane._body import BodySource, RequestBody
 from gatewaykit.dataplane._exchange import Exchange
@@ -258,6 +258,12 @@ class ActiveStream:
                 include_cert=state.proxy.type == "router",
             ),
             decorator=route.decorator_operation,
+            peer_metadata=(
+                _mx.node_id(state.proxy, state.pod_ip),
+                _mx.peer_metadata(
+                    state.proxy.id, state.proxy.namespace, state.proxy.workload, state.proxy.labels
+                ),
+            ),
             original_path=req.path if path != req.path else None,
             timeout_ms=int(action.timeout * 1000) if action.timeout and action.timeout > 0 else None,
             framing=req.framing(),

@@ -32,7 +32,10 @@ CLIENT_HEADERS = [
     ("x-envoy-original-path", "/spoofed"),
     ("x-envoy-expected-rq-timeout-ms", "1"),
     ("x-custom", "kept"),
+    ("x-envoy-peer-metadata-id", "sidecar~10.244.0.9~curl-1.default~default.svc.cluster.local"),
+    ("x-envoy-peer-metadata", "Cg=="),
 ]
+MX = ("router~10.244.0.5~istio-ingressgateway-1.istio-system~istio-system.svc.cluster.local", "Cg==")
 
 
 def _hop(**kw: object) -> Hop:
@@ -58,6 +61,7 @@ HEADER_CASES = [
             edge=True,
             forwarded_for="203.0.113.9,10.244.0.1",
             decorator="httpbin.default.svc.cluster.local:8000/*",
+            peer_metadata=MX,
             framing=("content-length", "3"),
         ),
         [
@@ -71,6 +75,9 @@ HEADER_CASES = [
             ("x-request-id", "rid"),
             ("x-envoy-external-address", "10.244.0.1"),
             ("x-envoy-decorator-operation", "httpbin.default.svc.cluster.local:8000/*"),
+            # Istio's metadata exchange: this hop's own node id and metadata replace the peer's
+            ("x-envoy-peer-metadata-id", MX[0]),
+            ("x-envoy-peer-metadata", MX[1]),
         ],
     ),
     (
@@ -92,7 +99,13 @@ HEADER_CASES = [
         # An inbound sidecar is not the edge: the peer's internal headers reach the app, except the
         # decorator it traces with and removes (conn_manager_impl.cc traceRequest); no own decorator.
         "sidecar inbound",
-        _hop(inbound=True, forwarded_for="203.0.113.9", decorator="ignored", xfcc="By=spiffe://x;Hash=00"),
+        _hop(
+            inbound=True,
+            forwarded_for="203.0.113.9",
+            decorator="ignored",
+            peer_metadata=MX,
+            xfcc="By=spiffe://x;Hash=00",
+        ),
         [
             ("host", "httpbin.example.com"),
             ("user-agent", "curl/8.5.0"),
@@ -297,3 +310,74 @@ def test_retry_prefers_an_endpoint_not_tried() -> None:
     assert {_retry.next_endpoint(healthy, tried, rng) for _ in range(20)} == {"10.244.0.8:8080"}
     assert _retry.next_endpoint(healthy, healthy, rng) in healthy  # all tried: any healthy one
     assert _retry.next_endpoint([], tried, rng) is None
+
+
+# ------------------------------------------------------------------- metadata exchange
+
+
+def _decode_struct(data: bytes) -> dict[str, object]:
+    """A minimal protobuf reader for google.protobuf.Struct (string and struct values)."""
+
+    def varint(buf: bytes, i: int) -> tuple[int, int]:
+        n = shift = 0
+        while True:
+            b = buf[i]
+            n |= (b & 0x7F) << shift
+            i, shift = i + 1, shift + 7
+            if not b & 0x80:
+                return n, i
+
+    def fields(buf: bytes) -> list[tuple[int, bytes]]:
+        out, i = [], 0
+        while i < len(buf):
+            tag, i = varint(buf, i)
+            assert tag & 7 == 2, tag  # every field here is length-delimited
+            size, i = varint(buf, i)
+            out.append((tag >> 3, buf[i : i + size]))
+            i += size
+        return out
+
+    result: dict[str, object] = {}
+    keys = []
+    for number, entry in fields(data):
+        assert number == 1
+        parts = dict(fields(entry))
+        key = parts[1].decode()
+        keys.append(key)
+        ((kind, value),) = fields(parts[2])
+        result[key] = value.decode() if kind == 3 else _decode_struct(value)
+    assert keys == sorted(keys)  # deterministic serialization: map keys sorted
+    return result
+
+
+def test_peer_metadata_is_istio_workload_metadata() -> None:
+    import base64
+
+    from gatewaykit.dataplane import _mx
+
+    labels = (("app", "curl"), ("pod-template-hash", "7d5c6f7c8"))
+    value = _mx.peer_metadata("curl-7d5c6f7c8-abcde.default", "default", "curl", labels)
+    assert _decode_struct(base64.b64decode(value)) == {
+        "CLUSTER_ID": "Kubernetes",
+        "LABELS": {
+            "app": "curl",
+            "service.istio.io/canonical-name": "curl",  # pkg/kube/labels CanonicalService
+            "service.istio.io/canonical-revision": "latest",
+        },
+        "NAME": "curl-7d5c6f7c8-abcde",
+        "NAMESPACE": "default",
+        "OWNER": "kubernetes://apis/apps/v1/namespaces/default/deployments/curl",
+        "WORKLOAD_NAME": "curl",
+    }
+
+
+def test_outbound_hops_drop_the_peers_metadata_from_responses() -> None:
+    raw = [(b"x-envoy-peer-metadata", b"Cg=="), (b"x-envoy-peer-metadata-id", b"sidecar~x"), (b"a", b"1")]
+    assert [k for k, _ in _headers.response_headers(raw, "envoy", 1)] == [
+        "server",
+        "date",
+        "a",
+        "x-envoy-upstream-service-time",
+    ]
+    inbound = _headers.response_headers(raw, "envoy", 1, inbound=True)
+    assert ("x-envoy-peer-metadata", "Cg==") in inbound

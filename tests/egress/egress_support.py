@@ -90,6 +90,19 @@ spec:
       weight: 100
 """
 
+#: egress-control snips.sh ``snip_access_an_external_http_service_2_out`` (Istio 1.27), verbatim.
+ACCESS_AN_EXTERNAL_HTTP_SERVICE_2_OUT = """\
+{
+  "headers": {
+    "Accept": "*/*",
+    "Host": "httpbin.org",
+    ...
+    "X-Envoy-Decorator-Operation": "httpbin.org:80/*",
+    ...
+  }
+}
+"""
+
 # ------------------------------------------------------------------------- egress-gateway
 
 SE_CNN_HTTP = """\
