@@ -35,6 +35,7 @@ from typing import Any
 
 from gatewaykit import envoy
 from gatewaykit.dataplane._accesslog import AccessLogEntry, format_entry
+from gatewaykit.dataplane._body import BUFFER_LIMIT
 from gatewaykit.dataplane._clienthello import NEED_MORE, ClientHello, parse_client_hello
 from gatewaykit.dataplane._http1 import serve_h1
 from gatewaykit.dataplane._http2 import serve_h2
@@ -59,6 +60,10 @@ _INSPECT_TIMEOUT = 15.0
 _HANDSHAKE_TIMEOUT = 15.0
 _log = logging.getLogger("gatewaykit.dataplane")
 _LOG_LINES = 5000  # per proxy; the oldest lines are dropped (bounded memory)
+# A connection's read buffer: asyncio pauses reading at twice the limit, i.e. at Envoy's
+# per_connection_buffer_limit_bytes (1 MiB; Istio leaves the default), so a client sending
+# faster than the proxy forwards is held back by TCP.
+_READ_LIMIT = BUFFER_LIMIT // 2
 # The "destination" of connections redirected to a sidecar's inbound side (inbound_port).
 _INBOUND = "inbound"
 
@@ -428,7 +433,7 @@ class DataPlane:
         self.upstream_pool.clear()
 
     async def _bind(self, key: ListenerKey, port: int) -> _Bound:
-        listener = Listener.bind(port, lambda conn: self._accept(key, conn, None, 2**20), self.guard)
+        listener = Listener.bind(port, lambda conn: self._accept(key, conn, None, _READ_LIMIT), self.guard)
         return _Bound(key, listener, listener.port)
 
     def _accept(self, key: ListenerKey, conn: socket.socket, destination: str | None, limit: int) -> None:
@@ -502,7 +507,7 @@ class DataPlane:
             return bound.real_port
 
         listener = Listener.bind(
-            0, lambda conn: self._accept((proxy_id, port), conn, address, 2**16), self.guard
+            0, lambda conn: self._accept((proxy_id, port), conn, address, _READ_LIMIT), self.guard
         )
         real = listener.port
         self._dest_bound[key] = _Bound((proxy_id, port), listener, real)
