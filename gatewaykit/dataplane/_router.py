@@ -79,11 +79,17 @@ class Responder(Protocol):
 
     bytes_sent: int
 
-    async def start(self, status: int, headers: list[tuple[str, str]], end_stream: bool) -> None: ...
+    async def start(self, status: int, headers: list[tuple[str, str]], end_stream: bool) -> None:
+        """Send the status and headers (and end the response when ``end_stream``)."""
+        ...
 
-    async def data(self, chunk: bytes) -> None: ...
+    async def data(self, chunk: bytes) -> None:
+        """Send body bytes; returns when the client's connection took them (back-pressure)."""
+        ...
 
-    async def end(self) -> None: ...
+    async def end(self) -> None:
+        """End the response."""
+        ...
 
 
 async def handle_request(
