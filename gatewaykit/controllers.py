@@ -25,9 +25,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from gatewaykit._translate import Pod, XdsState
 from gatewaykit.resources.meta import ResourceKey, kind_info
 from gatewaykit.store import StoredObject, Transaction, store_kind
-from gatewaykit._translate import Pod, XdsState
 
 __all__ = [
     "ISTIO_VERSION",
@@ -48,7 +48,15 @@ PROXY_IMAGE = f"docker.io/istio/proxyv2:{ISTIO_VERSION}"
 #: The one node: the learner's machine.
 NODE_NAME = "gatewaykit-control-plane"
 
-_SYSTEM_KINDS = ("Pod", "ReplicaSet", "Endpoints", "EndpointSlice", "Node", "CustomResourceDefinition", "Event")
+_SYSTEM_KINDS = (
+    "Pod",
+    "ReplicaSet",
+    "Endpoints",
+    "EndpointSlice",
+    "Node",
+    "CustomResourceDefinition",
+    "Event",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -406,10 +414,18 @@ def _namespace_objects(txn: Transaction, configmaps: Mapping[str, Mapping[str, s
     out: list[dict[str, Any]] = []
     for ns in txn.list("Namespace"):
         name = ns.key.name
-        out.append({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default", "namespace": name}})
+        out.append(
+            {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default", "namespace": name}}
+        )
         for cm, data in configmaps.items():
-            out.append({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": cm, "namespace": name},
-                        "data": dict(data)})
+            out.append(
+                {
+                    "apiVersion": "v1",
+                    "kind": "ConfigMap",
+                    "metadata": {"name": cm, "namespace": name},
+                    "data": dict(data),
+                }
+            )
     return out
 
 
@@ -436,7 +452,7 @@ def _deployment_objects(
     rs_name = f"{name}-{hash_}"
     existing_rs = txn.get(ResourceKey("ReplicaSet", ns, rs_name))
     rs_uid = existing_rs.raw["metadata"]["uid"] if existing_rs else ""
-    made = []
+    made: list[dict[str, Any]] = []
     for pod in pods:
         spec = _pod_spec(pod, dep["spec"]["template"])
         started = _started(txn, "Pod", ns, pod.name, now)
@@ -764,8 +780,17 @@ def gateway_api_statuses(txn: Transaction, now: float) -> None:
     from gatewaykit._translate.gatewayapi_status import statuses  # noqa: PLC0415
 
     snap = txn.snapshot()
-    if not any(snap.entries(k) for k in ("GatewayClass", "Gateway.gateway.networking.k8s.io", "HTTPRoute",
-                                          "GRPCRoute", "TLSRoute", "TCPRoute")):
+    if not any(
+        snap.entries(k)
+        for k in (
+            "GatewayClass",
+            "Gateway.gateway.networking.k8s.io",
+            "HTTPRoute",
+            "GRPCRoute",
+            "TLSRoute",
+            "TCPRoute",
+        )
+    ):
         return
     for key, status in statuses(snap, _ts(now)).items():
         txn.set_status(key, status)
@@ -819,29 +844,45 @@ _FAILED_EVENTS = (
 )
 
 
-def _event(pod: Mapping[str, Any], n: int, kind: str, reason: str, message: str, container: str,
-           source: str) -> dict[str, Any]:
+def _event(
+    pod: Mapping[str, Any], n: int, kind: str, reason: str, message: str, container: str, source: str
+) -> dict[str, Any]:
     meta = pod["metadata"]
     when = meta.get("creationTimestamp")
-    ref: dict[str, Any] = {"apiVersion": "v1", "kind": "Pod", "name": meta["name"], "namespace": meta["namespace"],
-                           "uid": meta.get("uid", "")}
+    ref: dict[str, Any] = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "name": meta["name"],
+        "namespace": meta["namespace"],
+        "uid": meta.get("uid", ""),
+    }
     if container:
         ref["fieldPath"] = f"spec.containers{{{container}}}"
     return {
-        "apiVersion": "v1", "kind": "Event",
+        "apiVersion": "v1",
+        "kind": "Event",
         # The recorder names events <object>.<UnixNano in hex>: listed by name, they are in order.
         "metadata": {"name": f"{meta['name']}.{_epoch(when) * 10**9 + n:x}", "namespace": meta["namespace"]},
-        "involvedObject": ref, "reason": reason, "message": message, "type": kind, "count": 1,
-        "firstTimestamp": when, "lastTimestamp": when,
+        "involvedObject": ref,
+        "reason": reason,
+        "message": message,
+        "type": kind,
+        "count": 1,
+        "firstTimestamp": when,
+        "lastTimestamp": when,
         "source": {"component": source, **({"host": NODE_NAME} if source == "kubelet" else {})},
-        "reportingComponent": source, "reportingInstance": NODE_NAME if source == "kubelet" else "",
+        "reportingComponent": source,
+        "reportingInstance": NODE_NAME if source == "kubelet" else "",
     }
 
 
 def _epoch(timestamp: Any) -> int:
     try:
-        return int(datetime.datetime.strptime(str(timestamp), "%Y-%m-%dT%H:%M:%SZ")
-                   .replace(tzinfo=datetime.UTC).timestamp())
+        return int(
+            datetime.datetime.strptime(str(timestamp), "%Y-%m-%dT%H:%M:%SZ")
+            .replace(tzinfo=datetime.UTC)
+            .timestamp()
+        )
     except ValueError:
         return 0
 
@@ -854,18 +895,29 @@ def pod_events(txn: Transaction) -> list[dict[str, Any]]:
         pod = entry.raw
         meta = pod["metadata"]
         n = 0
-        out.append(_event(pod, n, "Normal", "Scheduled",
-                          f"Successfully assigned {meta['namespace']}/{meta['name']} to {NODE_NAME}", "",
-                          "default-scheduler"))
+        out.append(
+            _event(
+                pod,
+                n,
+                "Normal",
+                "Scheduled",
+                f"Successfully assigned {meta['namespace']}/{meta['name']} to {NODE_NAME}",
+                "",
+                "default-scheduler",
+            )
+        )
         statuses = {s["name"]: s for s in (pod.get("status") or {}).get("containerStatuses") or []}
         for c in (pod.get("spec") or {}).get("containers") or []:
             waiting = statuses.get(c["name"], {}).get("state", {}).get("waiting")
             table = _FAILED_EVENTS if waiting else _STARTED_EVENTS
             for kind, reason, text in table:
                 n += 1
-                message = text.format(image=c.get("image", ""), name=c["name"],
-                                      message=(waiting or {}).get("message", ""),
-                                      reason=(waiting or {}).get("reason", ""))
+                message = text.format(
+                    image=c.get("image", ""),
+                    name=c["name"],
+                    message=(waiting or {}).get("message", ""),
+                    reason=(waiting or {}).get("reason", ""),
+                )
                 out.append(_event(pod, n, kind, reason, message, c["name"], "kubelet"))
     return out
 

@@ -16,11 +16,11 @@ import pathlib
 from collections.abc import Mapping
 from typing import Any
 
+from gatewaykit._translate import Pod, XdsState
 from gatewaykit.backends._meshnet import public_ip, resolve_dns_endpoints
 from gatewaykit.controllers import ContainerState
 from gatewaykit.dataplane.plane import AddressBook, DataPlane
 from gatewaykit.envoy import Cluster, ProxyConfig
-from gatewaykit._translate import Pod, XdsState
 from gatewaykit.workloads import FakeInternet, RunningWorkload, WorkloadSpec, start_workload
 
 __all__ = ["Reconciler", "published_listeners"]

@@ -6,6 +6,7 @@ unchanged on every backend (the httpx transport / testcontainers ``WaitStrategyT
 
 from __future__ import annotations
 
+import pathlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable

@@ -39,6 +39,9 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
 from gatewaykit import controllers
+from gatewaykit._simulate import Request, Result, simulate
+from gatewaykit._translate import MeshSettings, XdsState, translate
+from gatewaykit._translate.mesh import outbound_traffic_policy_mode
 from gatewaykit.apiserver import ApiServer, ExecPlan
 from gatewaykit.backends import _registry
 from gatewaykit.backends._journal import Journal
@@ -48,9 +51,6 @@ from gatewaykit.backends._reconcile import Reconciler, published_listeners
 from gatewaykit.backends.base import ApplyReport, CurlResult, ManifestSource, PodInfo, ShellResult
 from gatewaykit.backends.curl import curl_env, curl_function, run_curl
 from gatewaykit.backends.shell import ShellSession
-from gatewaykit._simulate import Request, Result, simulate
-from gatewaykit._translate import MeshSettings, XdsState, translate
-from gatewaykit._translate.mesh import outbound_traffic_policy_mode
 from gatewaykit.dataplane._tls import MeshCA
 from gatewaykit.dataplane.plane import AddressBook, DataPlane
 from gatewaykit.envoy import ProxyConfig

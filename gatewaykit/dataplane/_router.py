@@ -20,15 +20,15 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from gatewaykit import envoy
+from gatewaykit._simulate import Request as SimRequest
+from gatewaykit._simulate import Result
+from gatewaykit._simulate import simulate as run_simulation
 from gatewaykit.dataplane import _headers, _mx, _retry, _upstream
 from gatewaykit.dataplane._accesslog import AccessLogEntry
 from gatewaykit.dataplane._body import BodySource, RequestBody
 from gatewaykit.dataplane._exchange import Exchange
 from gatewaykit.dataplane._paths import normalize_path, rewrite_path
 from gatewaykit.dataplane._replies import SIMULATE_DETAILS, reset_before_headers, tls_failure_reason
-from gatewaykit._simulate import Request as SimRequest
-from gatewaykit._simulate import Result
-from gatewaykit._simulate import simulate as run_simulation
 
 if TYPE_CHECKING:
     from gatewaykit.dataplane.plane import DataPlane, _State

@@ -8,12 +8,12 @@ import ssl
 import time
 from typing import TYPE_CHECKING, Any
 
-from gatewaykit.dataplane import _upstream
-from gatewaykit.dataplane._accesslog import AccessLogEntry
-from gatewaykit.dataplane._tls import PlainStream, TlsStream
 from gatewaykit._simulate import Request as SimRequest
 from gatewaykit._simulate import pick_cluster
 from gatewaykit._simulate import simulate as run_simulation
+from gatewaykit.dataplane import _upstream
+from gatewaykit.dataplane._accesslog import AccessLogEntry
+from gatewaykit.dataplane._tls import PlainStream, TlsStream
 
 if TYPE_CHECKING:
     from gatewaykit.dataplane.plane import DataPlane, _State

@@ -75,7 +75,7 @@ def _info(manifest: Manifest) -> KindInfo:
 def _namespace(info: KindInfo, raw: dict[str, Any]) -> str:
     if not info.namespaced:
         return ""
-    meta = raw.get("metadata") if isinstance(raw.get("metadata"), dict) else {}
+    meta: dict[str, Any] = raw["metadata"] if isinstance(raw.get("metadata"), dict) else {}
     ns = meta.get("namespace")
     return ns if isinstance(ns, str) and ns else "default"
 

@@ -68,6 +68,12 @@ def _spec_part(obj: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in obj.items() if k not in ("metadata", "status")}
 
 
+def _meta_of(obj: dict[str, Any]) -> dict[str, Any]:
+    """``obj["metadata"]`` when it is a map, else an empty one (admission rejects the object)."""
+    meta = obj.get("metadata")
+    return meta if isinstance(meta, dict) else {}
+
+
 def _fold_secret(obj: dict[str, Any]) -> None:
     """Kubernetes merges ``stringData`` into ``data`` (stringData wins) and never stores it."""
     string_data = obj.pop("stringData", None)
@@ -285,7 +291,7 @@ class Transaction:
     def _resolve_namespace(info: KindInfo, obj: dict[str, Any], namespace: str | None) -> str:
         if not info.namespaced:
             return ""
-        meta = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+        meta = _meta_of(obj)
         body_ns = meta.get("namespace") if isinstance(meta.get("namespace"), str) else ""
         if namespace and body_ns and body_ns != namespace:
             raise st.api_error(
@@ -363,8 +369,8 @@ class Transaction:
             ValidationError: rejected by admission (with ``status``); ApiError: AlreadyExists,
             BadRequest, Forbidden.
         """
-        meta = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
-        name = meta.get("name") if isinstance(meta.get("name"), str) else ""
+        meta = _meta_of(obj)
+        name = str(meta.get("name")) if isinstance(meta.get("name"), str) else ""
         if not name:
             cause = st.Cause(
                 "metadata.name", "Required value: name or generateName is required", "FieldValueRequired"
@@ -402,8 +408,8 @@ class Transaction:
         subresource: str = "",
     ) -> tuple[StoredObject, tuple[str, ...]]:
         """``PUT``: replace an object (or only its ``status`` with ``subresource="status"``)."""
-        meta = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
-        name = meta.get("name") if isinstance(meta.get("name"), str) else ""
+        meta = _meta_of(obj)
+        name = str(meta.get("name")) if isinstance(meta.get("name"), str) else ""
         ns = self._resolve_namespace(info, obj, namespace)
         key = ResourceKey(store_kind(info), ns, name)
         old = self.entries.get(key)
