@@ -43,12 +43,12 @@ _LAZY = {
     "load": "gatewaykit.resources.codecs",
     "validate": "gatewaykit.resources.validation",
     "ConfigStore": "gatewaykit.store",
-    "translate": "gatewaykit.translate",
-    "simulate": "gatewaykit.simulate",
-    "Request": "gatewaykit.simulate",
-    "Result": "gatewaykit.simulate",
-    "Miss": "gatewaykit.simulate",
-    "analyze": "gatewaykit.analyze",
+    "translate": "gatewaykit._translate",
+    "simulate": "gatewaykit._simulate",
+    "Request": "gatewaykit._simulate",
+    "Result": "gatewaykit._simulate",
+    "Miss": "gatewaykit._simulate",
+    "analyze": "gatewaykit._analyze",
     "open_lab": "gatewaykit.kit",
 }
 

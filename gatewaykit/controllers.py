@@ -4,7 +4,7 @@ On a real cluster ``kubectl get pods`` lists objects that the ReplicaSet control
 the kubelet keeps current; ``kubectl get endpoints`` lists what the endpoints controller derived
 from Services and ready pods; a Deployment's ``status`` is the deployment controller's. In the
 sandbox one reconcile computes all of them from the same translation the data plane serves
-(:class:`gatewaykit.translate.XdsState`) and writes them into the store as ``system`` objects,
+(:class:`gatewaykit._translate.XdsState`) and writes them into the store as ``system`` objects,
 so ``kubectl get pods`` and ``sb.pods()`` read the same thing.
 
 Shapes follow the real objects (``k8s.io/api`` types, Istio 1.27's sidecar injection template
@@ -27,7 +27,7 @@ from typing import Any
 
 from gatewaykit.resources.meta import ResourceKey, kind_info
 from gatewaykit.store import StoredObject, Transaction, store_kind
-from gatewaykit.translate import Pod, XdsState
+from gatewaykit._translate import Pod, XdsState
 
 __all__ = [
     "ISTIO_VERSION",
@@ -723,7 +723,7 @@ def gateway_api_objects(txn: Transaction) -> None:
     Gateway of class ``istio`` (``pilot/pkg/config/kube/gateway/deploymentcontroller.go``), and
     removes the ones it manages that no Gateway wants any more.
     """
-    from gatewaykit.translate.gatewayapi_deploy import deployment_objects, gatewayclass_objects  # noqa: PLC0415
+    from gatewaykit._translate.gatewayapi_deploy import deployment_objects, gatewayclass_objects  # noqa: PLC0415
 
     for obj in gatewayclass_objects():
         if txn.get(ResourceKey("GatewayClass", "", obj["metadata"]["name"])) is None:
@@ -741,7 +741,7 @@ def gateway_api_objects(txn: Transaction) -> None:
 
 def gateway_api_statuses(txn: Transaction, now: float) -> None:
     """istiod's status writes for GatewayClasses, Gateways and routes (``gatewayapi_status``)."""
-    from gatewaykit.translate.gatewayapi_status import statuses  # noqa: PLC0415
+    from gatewaykit._translate.gatewayapi_status import statuses  # noqa: PLC0415
 
     snap = txn.snapshot()
     if not any(snap.entries(k) for k in ("GatewayClass", "Gateway.gateway.networking.k8s.io", "HTTPRoute",

@@ -20,7 +20,7 @@ from gatewaykit.backends.curl import ConnectTo, url_hosts
 from gatewaykit.dataplane.plane import DataPlane
 from gatewaykit.envoy import Cluster, ProxyConfig
 from gatewaykit.errors import SandboxError
-from gatewaykit.translate import Pod, XdsState
+from gatewaykit._translate import Pod, XdsState
 
 __all__ = ["MeshNet", "auto_allocated", "is_ip", "pod_ca_bundle", "public_ip", "resolve_dns_endpoints"]
 

@@ -20,7 +20,7 @@ from gatewaykit.backends._meshnet import public_ip, resolve_dns_endpoints
 from gatewaykit.controllers import ContainerState
 from gatewaykit.dataplane.plane import AddressBook, DataPlane
 from gatewaykit.envoy import Cluster, ProxyConfig
-from gatewaykit.translate import Pod, XdsState
+from gatewaykit._translate import Pod, XdsState
 from gatewaykit.workloads import FakeInternet, RunningWorkload, WorkloadSpec, start_workload
 
 __all__ = ["Reconciler", "published_listeners"]

@@ -4,7 +4,7 @@
 through the sandbox's API server, ``istioctl``, a widget -- takes one path:
 
 1. it is made in a store transaction (admission rejects bad input: nothing changed);
-2. the transaction's snapshot is translated into per-proxy Envoy config (``gatewaykit.translate``);
+2. the transaction's snapshot is translated into per-proxy Envoy config (``gatewaykit._translate``);
 3. workloads and the data plane are reconciled to it (``_reconcile``); if that fails, the previous
    configuration is restored and the change is refused;
 4. the controllers' objects (pods, endpoints, statuses) are written into the transaction;
@@ -48,15 +48,16 @@ from gatewaykit.backends._reconcile import Reconciler, published_listeners
 from gatewaykit.backends.base import ApplyReport, CurlResult, ManifestSource, PodInfo, ShellResult
 from gatewaykit.backends.curl import curl_env, curl_function, run_curl
 from gatewaykit.backends.shell import ShellSession
+from gatewaykit._simulate import Request, Result, simulate
+from gatewaykit._translate import MeshSettings, XdsState, translate
+from gatewaykit._translate.mesh import outbound_traffic_policy_mode
 from gatewaykit.dataplane._tls import MeshCA
 from gatewaykit.dataplane.plane import AddressBook, DataPlane
 from gatewaykit.envoy import ProxyConfig
 from gatewaykit.errors import SandboxError
-from gatewaykit.resources.codecs import load
+from gatewaykit.resources.codecs import load, manifest_path
 from gatewaykit.resources.meta import ResourceKey
-from gatewaykit.simulate import Request, Result, simulate
 from gatewaykit.store import ConfigStore, Snapshot, Transaction, kubectl_apply, kubectl_delete
-from gatewaykit.translate import MeshSettings, XdsState, translate
 from gatewaykit.workloads import FakeInternet
 from gatewaykit.workloads.internet import DEFAULT_HOSTS, ExternalHost
 
@@ -103,15 +104,6 @@ def _reap_stale_work_dirs() -> None:
             shutil.rmtree(d, ignore_errors=True)
         except PermissionError:
             continue  # another user's live process
-
-
-def _as_manifest_input(source: ManifestSource) -> Any:
-    """Accept YAML text, a path (str or Path) or dicts, as ``kubectl apply -f`` would."""
-    if isinstance(source, str) and "\n" not in source and source.strip().endswith((".yaml", ".yml", ".json")):
-        path = pathlib.Path(source)
-        if path.exists():
-            return path
-    return source
 
 
 def _external_host(spec: Mapping[str, Any]) -> ExternalHost:
@@ -513,13 +505,13 @@ class LocalSandbox:
     # -------------------------------------------------------------------------- extras
 
     def set_mesh_config(self, *, outbound_traffic_policy: str = "ALLOW_ANY") -> None:
-        """Switch ``meshConfig.outboundTrafficPolicy.mode`` live (``ALLOW_ANY``/``REGISTRY_ONLY``)."""
-        mode = outbound_traffic_policy.upper()
-        if mode not in ("ALLOW_ANY", "REGISTRY_ONLY"):
-            raise SandboxError(
-                f'unsupported outboundTrafficPolicy mode "{outbound_traffic_policy}": '
-                "use ALLOW_ANY or REGISTRY_ONLY"
-            )
+        """Switch ``meshConfig.outboundTrafficPolicy.mode`` live (``ALLOW_ANY``/``REGISTRY_ONLY``).
+
+        Raises:
+            ValidationError: not one of Istio's two modes (istioctl's words, see
+                :func:`gatewaykit._translate.mesh.outbound_traffic_policy_mode`).
+        """
+        mode = outbound_traffic_policy_mode(outbound_traffic_policy.upper())
         settings = MeshSettings(outbound_traffic_policy=mode)  # type: ignore[arg-type]
         self._change(lambda txn: None, mesh=settings, extra={"mesh": mode})
 
@@ -559,10 +551,10 @@ class LocalSandbox:
         self._results.append((proxy_id, result))
 
     def _load(self, source: ManifestSource, name: str | None) -> list[Any]:
-        src = _as_manifest_input(source)
-        if isinstance(src, pathlib.Path) or name is not None:
-            return load(src, name=name) if name else load(src)
-        return load(src, name="manifest.yaml") if isinstance(src, str) else load(src)
+        # The one manifest reader (resources.codecs); inline text is named as a file would be.
+        if name is None and isinstance(source, str) and manifest_path(source) is None:
+            name = "manifest.yaml"
+        return load(source, name=name)
 
     def _meshnet(self) -> MeshNet:
         assert self._dp is not None

@@ -1,6 +1,6 @@
 """The network filters: Envoy's HTTP connection manager (HTTP/1.1 and HTTP/2) and TCP proxy.
 
-Per HTTP request the connection manager asks :func:`gatewaykit.simulate.simulate` where the
+Per HTTP request the connection manager asks :func:`gatewaykit._simulate.simulate` where the
 request goes (virtual host, route, cluster, endpoint) or what Envoy answers itself (404 NR,
 503 UH, 301 for ``require_tls``, direct responses, §1.4, §6). Everything that needs a real
 upstream is done here: connect (with the route's retries on connect failure), the route
@@ -33,14 +33,12 @@ import h2.settings
 import h11
 
 from gatewaykit import envoy
+from gatewaykit._simulate import Request as SimRequest
+from gatewaykit._simulate import pick_cluster
+from gatewaykit._simulate import simulate as run_simulation
 from gatewaykit.dataplane._accesslog import AccessLogEntry
 from gatewaykit.dataplane._codes import reason_phrase
 from gatewaykit.dataplane._tls import PlainStream, TlsStream, san_matches
-
-# Names imported from the module itself: the package re-exports the *function* ``simulate``.
-from gatewaykit.simulate import Request as SimRequest
-from gatewaykit.simulate import pick_cluster
-from gatewaykit.simulate import simulate as run_simulation
 
 if TYPE_CHECKING:
     from gatewaykit.dataplane.plane import DataPlane, _State

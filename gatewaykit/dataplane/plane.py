@@ -2,7 +2,7 @@
 
 Each proxy listener (``0.0.0.0_8080``) becomes one 127.0.0.1 socket. A new connection goes
 through the same steps Envoy takes -- and the matching itself is done by
-:mod:`gatewaykit.simulate` (one source of truth):
+:mod:`gatewaykit._simulate` (one source of truth):
 
 1. ``match_listener`` (the socket already tells us the listener port);
 2. Envoy's ``tls_inspector``: read the ClientHello *without* consuming it, for SNI/ALPN;
@@ -33,14 +33,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from gatewaykit import envoy
+from gatewaykit._simulate import Request as SimRequest
+from gatewaykit._simulate import match_filter_chain, match_listener
+from gatewaykit._simulate import simulate as run_simulation
 from gatewaykit.dataplane import _http
 from gatewaykit.dataplane._accesslog import AccessLogEntry, format_entry
 from gatewaykit.dataplane._clienthello import NEED_MORE, ClientHello, parse_client_hello
 from gatewaykit.dataplane._tls import ContextCache, MeshCA, PlainStream, TlsStream, san_matches
 from gatewaykit.errors import SandboxError
-from gatewaykit.simulate import Request as SimRequest
-from gatewaykit.simulate import match_filter_chain, match_listener
-from gatewaykit.simulate import simulate as run_simulation
 
 __all__ = ["AddressBook", "DataPlane", "ListenerKey", "RequestCallback"]
 

@@ -26,10 +26,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import yaml
-
 from gatewaykit.backends.base import ApplyReport, Backend, CurlResult
-from gatewaykit.errors import GatewayKitError, LabError, ValidationError
+from gatewaykit.errors import GatewayKitError, LabError, ManifestError, ValidationError
 from gatewaykit.kit import verify
 from gatewaykit.kit.labs import (
     Action,
@@ -42,6 +40,7 @@ from gatewaykit.kit.labs import (
     join_yaml,
     load_lab,
 )
+from gatewaykit.resources.codecs import read_documents
 
 __all__ = [
     "ApplyOutcome",
@@ -843,9 +842,9 @@ def _documents(source: str | Mapping[str, Any] | list[Any] | ManifestRef) -> lis
     if isinstance(source, list):
         return [dict(d) for d in source]
     try:
-        return [d for d in yaml.safe_load_all(source) if isinstance(d, dict) and d.get("kind")]
-    except yaml.YAMLError:
-        return []
+        return [d for d, _ in read_documents(source) if isinstance(d, dict) and d.get("kind")]
+    except ManifestError:
+        return []  # the backend's apply reports the problem
 
 
 __all__ += ["Solution", "StepResult", "VerifyReport", "default_work_dir", "join_yaml"]

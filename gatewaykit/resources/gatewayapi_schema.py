@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
+from gatewaykit._gofmt import quote
 from gatewaykit.resources.schema import FieldError, _type_error
 
 __all__ = [
@@ -1177,9 +1178,7 @@ def _goval(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):
-        from gatewaykit.resources.validation import goq  # noqa: PLC0415 - avoid an import cycle
-
-        return goq(value)
+        return quote(value)
     return str(value)
 
 

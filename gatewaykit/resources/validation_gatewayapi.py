@@ -14,6 +14,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from gatewaykit._gofmt import quote
 from gatewaykit.resources.gatewayapi_schema import SCHEMAS, check_gatewayapi_schema
 from gatewaykit.resources.schema import _OBJECT_META, FieldError
 
@@ -29,13 +30,11 @@ _SUBDOMAIN_MSG = (
 
 
 def _name_errors(name: str) -> list[FieldError]:
-    from gatewaykit.resources.validation import goq  # noqa: PLC0415 - validation imports this module
-
     # IsDNS1123Subdomain: the length message, then the format message (both when both apply).
     messages = ["must be no more than 253 characters"] if len(name) > 253 else []
     if not _SUBDOMAIN.match(name):
         messages.append(_SUBDOMAIN_MSG)
-    return [FieldError("metadata.name", f"Invalid value: {goq(name)}: {m}") for m in messages]
+    return [FieldError("metadata.name", f"Invalid value: {quote(name)}: {m}") for m in messages]
 
 
 def validate_gatewayapi(raw: Mapping[str, Any]) -> Any:

@@ -12,7 +12,7 @@ import pytest
 import yaml
 from sandbox_support import HTTPBIN_YAML
 
-from gatewaykit.translate.gatewayapi_deploy import deployment_objects
+from gatewaykit._translate.gatewayapi_deploy import deployment_objects
 
 GATEWAY = """\
 apiVersion: v1

@@ -10,8 +10,8 @@ from typing import Any
 import yaml
 from _tx import snapshot_from_yaml
 
-from gatewaykit.translate import XdsState, translate
-from gatewaykit.translate.gatewayapi_deploy import deployment_objects
+from gatewaykit._translate import XdsState, translate
+from gatewaykit._translate.gatewayapi_deploy import deployment_objects
 
 
 def gw_snapshot(text: str) -> Any:

@@ -21,8 +21,8 @@ from gatewaykit.envoy import (
     RequestMirrorPolicy,
     Route,
 )
-from gatewaykit.simulate import LocalReply, Request, simulate
-from gatewaykit.translate.routes import translate_fault
+from gatewaykit._simulate import LocalReply, Request, simulate
+from gatewaykit._translate.routes import translate_fault
 
 BASE = """
 apiVersion: networking.istio.io/v1

@@ -11,7 +11,7 @@ from typing import Any
 from _gwapi import ALPHA, DOC_GATEWAY, DOC_ROUTE, HTTPBIN, TLS_SECRET, gw_snapshot, route
 
 from gatewaykit.resources.models import Gateway, VirtualService
-from gatewaykit.translate.gatewayapi import Conversion, convert
+from gatewaykit._translate.gatewayapi import Conversion, convert
 
 
 def _convert(text: str, alpha: bool = False) -> Conversion:

@@ -14,7 +14,7 @@ from _tx import snapshot_from_yaml
 
 from gatewaykit.resources.codecs import load
 from gatewaykit.resources.validation import validate
-from gatewaykit.translate.gatewayapi_deploy import deployment_objects, gatewayclass_objects
+from gatewaykit._translate.gatewayapi_deploy import deployment_objects, gatewayclass_objects
 
 MANAGED = {"gateway.istio.io/managed": "istio.io-gateway-controller"}
 

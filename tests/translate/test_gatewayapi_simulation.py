@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import pytest
 from _gwapi import ALPHA, DOC_GATEWAY, DOC_ROUTE, HTTPBIN, TLS_SECRET, gw_xds, route
 
-from gatewaykit.simulate import Miss, Request, Result, simulate
+from gatewaykit._simulate import Miss, Request, Result, simulate
 
 GW = "istio-ingress/gateway-istio"
 CLUSTER = "outbound|8000||httpbin.default.svc.cluster.local"

@@ -15,8 +15,8 @@ import pytest
 from _gwapi import DOC_GATEWAY, DOC_ROUTE, HTTPBIN, TLS_SECRET, gw_snapshot, route
 
 from gatewaykit.resources.meta import ResourceKey
-from gatewaykit.translate.gatewayapi_status import set_conditions, statuses
-from gatewaykit.translate.mesh import ServiceInfo
+from gatewaykit._translate.gatewayapi_status import set_conditions, statuses
+from gatewaykit._translate.mesh import ServiceInfo
 
 NOW = "2025-06-01T12:00:00Z"
 GATEWAY = ResourceKey("Gateway.gateway.networking.k8s.io", "istio-ingress", "gateway")
@@ -409,7 +409,7 @@ def test_conditions_replace_the_crd_default_and_keep_their_time() -> None:
     # lastTransitionTime; a changed message with the same status keeps it too; a flip gets "now".
     pending = [{"type": "Accepted", "status": "Unknown", "reason": "Pending", "message": "Waiting for controller",
                 "lastTransitionTime": "1970-01-01T00:00:00Z"}]  # fmt: skip
-    from gatewaykit.translate.gatewayapi import Cond, ConfigError
+    from gatewaykit._translate.gatewayapi import Cond, ConfigError
 
     first = set_conditions(2, pending, {"Accepted": Cond("Accepted", "Resource accepted")}, "T1")
     assert first == [

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from gatewaykit.errors import GatewayKitError
 from gatewaykit.resources import models as M
 from gatewaykit.resources.meta import KINDS
-from gatewaykit.translate import translate
+from gatewaykit._translate import translate
 
 _leaf = (
     st.none()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from _tx import EGRESS, xds
 
 from gatewaykit.envoy import Endpoint, UpstreamTlsContext
-from gatewaykit.translate import MeshSettings
+from gatewaykit._translate import MeshSettings
 
 CURL = """
 apiVersion: v1

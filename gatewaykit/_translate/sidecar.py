@@ -19,6 +19,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from gatewaykit._translate import hosts as H
+from gatewaykit._translate.gateway import _tcp_proxy
+from gatewaykit._translate.mesh import MeshSettings, Pod, ServiceInfo, pod_protocol_for_port
+from gatewaykit._translate.routes import (
+    DEFAULT_RETRY,
+    BoundVirtualService,
+    ServiceLookup,
+    build_http_routes,
+    cluster_name,
+)
 from gatewaykit.envoy import (
     Cluster,
     DirectResponseAction,
@@ -35,16 +45,7 @@ from gatewaykit.envoy import (
     TcpProxy,
     VirtualHost,
 )
-from gatewaykit.translate import hosts as H
-from gatewaykit.translate.gateway import _tcp_proxy
-from gatewaykit.translate.mesh import MeshSettings, Pod, ServiceInfo, is_http_protocol, pod_protocol_for_port
-from gatewaykit.translate.routes import (
-    DEFAULT_RETRY,
-    BoundVirtualService,
-    ServiceLookup,
-    build_http_routes,
-    cluster_name,
-)
+from gatewaykit.resources import protocol as P
 
 __all__ = ["SidecarBuild", "build_sidecar_proxy"]
 
@@ -52,7 +53,7 @@ _TLS = ("HTTPS", "TLS")
 
 
 def _http_or_sniffed(protocol: str) -> bool:
-    return is_http_protocol(protocol) or protocol == "auto"
+    return P.is_http(protocol) or protocol == "auto"
 
 
 class SidecarBuild:

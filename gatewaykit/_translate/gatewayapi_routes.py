@@ -19,8 +19,8 @@ from gatewaykit.resources import gatewayapi as K
 from gatewaykit.resources.gatewayapi_schema import gateway_api_duration
 from gatewaykit.resources.meta import GATEWAY_API_GROUP, ResourceKey
 from gatewaykit.resources.models import VirtualService, from_dict
-from gatewaykit.translate import hosts as H
-from gatewaykit.translate.gatewayapi import (
+from gatewaykit._translate import hosts as H
+from gatewaykit._translate.gatewayapi import (
     GVK,
     KUBERNETES_GATEWAY_GVK,
     PARENTS,
@@ -34,7 +34,7 @@ from gatewaykit.translate.gatewayapi import (
     ParentInfo,
     _items,
 )
-from gatewaykit.translate.routes import ROUTE_SEMANTICS
+from gatewaykit._translate.routes import ROUTE_SEMANTICS
 
 __all__ = ["ParentError", "RouteParentRef", "RouteReport", "convert_routes"]
 

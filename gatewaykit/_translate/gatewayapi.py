@@ -39,9 +39,9 @@ from gatewaykit.resources.models import (
     ServiceEntry,
     from_dict,
 )
-from gatewaykit.translate import hosts as H
-from gatewaykit.translate.gateway import go_list
-from gatewaykit.translate.secrets import extract_cert_info
+from gatewaykit._translate import hosts as H
+from gatewaykit._gofmt import format_list as go_list
+from gatewaykit._translate.secrets import extract_cert_info
 
 __all__ = [
     "BUILTIN_CLASSES",
@@ -658,7 +658,7 @@ def convert(snapshot: Any, alpha: bool = False) -> Conversion:
     Returns:
         The generated Istio Gateways and VirtualServices, plus what the status needs.
     """
-    from gatewaykit.translate.gatewayapi_routes import convert_routes  # noqa: PLC0415 - routes import us
+    from gatewaykit._translate.gatewayapi_routes import convert_routes  # noqa: PLC0415 - routes import us
 
     out = Conversion()
     kinds = [(KUBERNETES_GATEWAY, K.Gateway), ("GatewayClass", K.GatewayClass), ("HTTPRoute", K.HTTPRoute)]

@@ -14,11 +14,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from gatewaykit._translate import hosts as H
+from gatewaykit._translate.mesh import ServiceInfo
+from gatewaykit._translate.routes import cluster_name
 from gatewaykit.envoy import Cluster, Endpoint, UpstreamTlsContext
 from gatewaykit.resources.models import ClientTLSSettings, DestinationRule, Subset, TrafficPolicy
-from gatewaykit.translate import hosts as H
-from gatewaykit.translate.mesh import ServiceInfo
-from gatewaykit.translate.routes import cluster_name
 
 __all__ = [
     "BLACKHOLE",

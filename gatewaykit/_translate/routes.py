@@ -12,6 +12,7 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from gatewaykit._translate import hosts as H
 from gatewaykit.envoy import (
     DirectResponseAction,
     FaultAbort,
@@ -36,7 +37,6 @@ from gatewaykit.resources.models import (
     VirtualService,
     parse_duration,
 )
-from gatewaykit.translate import hosts as H
 
 __all__ = [
     "ROUTE_SEMANTICS",

@@ -27,7 +27,7 @@ from typing import Any
 
 from gatewaykit.resources import gatewayapi as K
 from gatewaykit.resources.meta import ResourceKey
-from gatewaykit.translate.gatewayapi import (
+from gatewaykit._translate.gatewayapi import (
     MANAGED_CONTROLLER,
     Cond,
     ConfigError,
@@ -36,8 +36,8 @@ from gatewaykit.translate.gatewayapi import (
     ListenerReport,
     convert,
 )
-from gatewaykit.translate.gatewayapi_routes import ParentError, RouteReport, parent_ref_string
-from gatewaykit.translate.mesh import ServiceInfo, build_pods, build_services
+from gatewaykit._translate.gatewayapi_routes import ParentError, RouteReport, parent_ref_string
+from gatewaykit._translate.mesh import ServiceInfo, build_pods, build_services
 
 __all__ = ["human_readable_join", "resolve_gateway_instances", "set_conditions", "statuses"]
 
@@ -426,14 +426,14 @@ def statuses(
         alpha_gateway_api: ``PILOT_ENABLE_ALPHA_GATEWAY_API``; default: from the snapshot's IstioOperator.
         external_addresses: a LoadBalancer Service's external addresses; default: its stored
             ``status.loadBalancer.ingress``.
-        conversion: a :func:`gatewaykit.translate.gatewayapi.convert` result to reuse.
+        conversion: a :func:`gatewaykit._translate.gatewayapi.convert` result to reuse.
 
     Returns:
         ``{key: status}`` for GatewayClasses of Istio's controllers, Gateways of their classes and
         routes with at least one parentRef istiod knows (store keys: the Gateway API's Gateway is
         ``Gateway.gateway.networking.k8s.io``).
     """
-    from gatewaykit.translate import mesh_settings  # noqa: PLC0415 - the package imports this module's siblings
+    from gatewaykit._translate import mesh_settings  # noqa: PLC0415 - the package imports this module's siblings
 
     alpha = mesh_settings(snapshot).alpha_gateway_api if alpha_gateway_api is None else alpha_gateway_api
     conv = conversion if conversion is not None else convert(snapshot, alpha)

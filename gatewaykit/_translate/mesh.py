@@ -13,11 +13,16 @@ that the same configuration always yields the same names and addresses (§3 of t
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Literal, Protocol, cast
 
+from gatewaykit._gofmt import quote
+from gatewaykit._translate import hosts as H
 from gatewaykit.envoy import Endpoint
+from gatewaykit.errors import ValidationError
+from gatewaykit.resources import protocol as P
 from gatewaykit.resources.models import (
     Container,
     Deployment,
@@ -27,7 +32,6 @@ from gatewaykit.resources.models import (
     ServiceEntry,
     Volume,
 )
-from gatewaykit.translate import hosts as H
 
 __all__ = [
     "MeshSettings",
@@ -37,14 +41,13 @@ __all__ = [
     "SnapshotLike",
     "build_pods",
     "build_services",
-    "is_http_protocol",
-    "parse_protocol",
+    "outbound_traffic_policy_mode",
     "pod_protocol_for_port",
 ]
 
 
 class SnapshotLike(Protocol):
-    """What :func:`gatewaykit.translate.translate` needs from a config store snapshot.
+    """What :func:`gatewaykit._translate.translate` needs from a config store snapshot.
 
     ``list(kind)`` returns the typed models of that kind in creation order (oldest first),
     which is the order Istio uses to resolve conflicts (§3, §10).
@@ -53,6 +56,10 @@ class SnapshotLike(Protocol):
     def list(self, kind: str) -> Sequence[Resource]:
         """All objects of ``kind`` in creation order."""
         ...
+
+
+#: ``istio.mesh.v1alpha1.MeshConfig.OutboundTrafficPolicy.Mode``.
+OutboundTrafficPolicyMode = Literal["ALLOW_ANY", "REGISTRY_ONLY"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,8 +72,32 @@ class MeshSettings:
             listeners, TLSRoute and TCPRoute (pilot/pkg/features/experimental.go).
     """
 
-    outbound_traffic_policy: Literal["ALLOW_ANY", "REGISTRY_ONLY"] = "ALLOW_ANY"
+    outbound_traffic_policy: OutboundTrafficPolicyMode = "ALLOW_ANY"
     alpha_gateway_api: bool = False
+
+
+def outbound_traffic_policy_mode(mode: str) -> OutboundTrafficPolicyMode:
+    """Check a ``meshConfig.outboundTrafficPolicy.mode`` as ``istioctl install`` does.
+
+    Args:
+        mode: the mode as given (``REGISTRY_ONLY``, ``ALLOW_ANY``).
+
+    Returns:
+        The mode.
+
+    Raises:
+        ValidationError: any other value, with Istio's words: ``ApplyMeshConfig``
+            (pkg/config/mesh/mesh.go) prefixes ``failed to convert to proto.`` to the jsonpb
+            decoding error of the enum (golang/protobuf ``jsonpb``: ``unknown value %q for enum
+            %s``, the value quoted as its JSON text); ``istioctl install`` prints it after
+            ``Error: generate config: ``.
+    """
+    if mode in ("ALLOW_ANY", "REGISTRY_ONLY"):
+        return cast(OutboundTrafficPolicyMode, mode)
+    raise ValidationError(
+        f"failed to convert to proto. unknown value {quote(json.dumps(mode, ensure_ascii=False))} "
+        "for enum istio.mesh.v1alpha1.MeshConfig.OutboundTrafficPolicy.Mode"
+    )
 
 
 PodKind = Literal["gateway", "sidecar", "plain"]
@@ -165,31 +196,6 @@ class ServiceInfo:
 
 # ----------------------------------------------------------------- protocols
 
-_PROTOCOLS = {
-    "HTTP": "HTTP",
-    "HTTPS": "HTTPS",
-    "HTTP2": "HTTP2",
-    "GRPC": "GRPC",
-    "GRPC-WEB": "GRPC-Web",
-    "TCP": "TCP",
-    "TLS": "TLS",
-    "MONGO": "Mongo",
-    "REDIS": "Redis",
-    "MYSQL": "MySQL",
-    "UDP": "UDP",
-    "HTTP_PROXY": "HTTP_PROXY",
-}
-
-
-def parse_protocol(text: str) -> str:
-    """Istio ``protocol.Parse``: case-insensitive; unknown → ``"UnsupportedProtocol"``."""
-    return _PROTOCOLS.get(text.upper(), "UnsupportedProtocol") if text else "UnsupportedProtocol"
-
-
-def is_http_protocol(p: str) -> bool:
-    """Istio ``Instance.IsHTTP``: HTTP, HTTP2, HTTP_PROXY, GRPC, GRPC-Web."""
-    return p in ("HTTP", "HTTP2", "HTTP_PROXY", "GRPC", "GRPC-Web")
-
 
 def _k8s_port_protocol(name: str, app_protocol: str, proto: str) -> str:
     """Istio's protocol for a Kubernetes Service port (``kube.ConvertProtocol``).
@@ -200,14 +206,14 @@ def _k8s_port_protocol(name: str, app_protocol: str, proto: str) -> str:
     if proto.upper() == "UDP":
         return "UDP"
     if app_protocol:
-        p = parse_protocol(app_protocol)
-        if p != "UnsupportedProtocol":
+        p = P.parse(app_protocol)
+        if p != P.UNSUPPORTED:
             return p
         if app_protocol in ("kubernetes.io/h2c",):
             return "HTTP2"
     prefix = name.split("-", 1)[0]
-    p = parse_protocol(prefix)
-    if p != "UnsupportedProtocol":
+    p = P.parse(prefix)
+    if p != P.UNSUPPORTED:
         return p
     return "auto"
 
@@ -411,7 +417,7 @@ def build_services(
             PortInfo(
                 port=p.number,
                 name=p.name,
-                protocol=parse_protocol(p.protocol) if p.protocol else "TCP",
+                protocol=P.parse(p.protocol) if p.protocol else "TCP",
                 target_port=p.targetPort,
             )
             for p in spec.ports

@@ -14,6 +14,17 @@ from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from gatewaykit._gofmt import format_list, quote
+from gatewaykit._translate import hosts as H
+from gatewaykit._translate.mesh import Pod
+from gatewaykit._translate.routes import (
+    BoundVirtualService,
+    ServiceLookup,
+    build_http_routes,
+    destination_cluster,
+    mirror_destinations,
+    sort_vhost_routes,
+)
 from gatewaykit.envoy import (
     DownstreamTlsContext,
     FilterChain,
@@ -26,29 +37,10 @@ from gatewaykit.envoy import (
     VirtualHost,
     WeightedCluster,
 )
+from gatewaykit.resources import protocol as P
 from gatewaykit.resources.models import Gateway, RouteDestination, Server
-from gatewaykit.translate import hosts as H
-from gatewaykit.translate.mesh import Pod, is_http_protocol, parse_protocol
-from gatewaykit.translate.routes import (
-    BoundVirtualService,
-    ServiceLookup,
-    build_http_routes,
-    destination_cluster,
-    mirror_destinations,
-    sort_vhost_routes,
-)
 
-__all__ = ["GatewayBuild", "Memo", "VirtualServiceIndex", "build_gateway_proxy", "clear_caches", "go_list"]
-
-
-def go_list(items: Sequence[str]) -> str:
-    """Go's ``%v`` rendering of a ``[]string``: ``[a b]``."""
-    return "[" + " ".join(items) + "]"
-
-
-def _quote(s: str) -> str:
-    """Go's ``%q``."""
-    return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
+__all__ = ["GatewayBuild", "Memo", "VirtualServiceIndex", "build_gateway_proxy", "clear_caches"]
 
 
 # ----------------------------------------------------------- VirtualService index
@@ -115,7 +107,7 @@ class _Server:
     passthrough: bool = False
 
     def __post_init__(self) -> None:
-        self.proto = parse_protocol(self.protocol)
+        self.proto = P.parse(self.protocol)
         tls = self.server.tls
         self.passthrough = tls is not None and tls.mode in ("PASSTHROUGH", "AUTO_PASSTHROUGH")
 
@@ -125,11 +117,11 @@ class _Server:
 
     def is_tls_server(self) -> bool:
         """``gateway.IsTLSServer``: non-HTTP with TLS settings."""
-        return self.server.tls is not None and not is_http_protocol(self.proto)
+        return self.server.tls is not None and not P.is_http(self.proto)
 
     def is_http_server(self) -> bool:
         """``gateway.IsHTTPServer``: HTTP, or HTTPS terminating TLS."""
-        if is_http_protocol(self.proto):
+        if P.is_http(self.proto):
             return True
         return self.proto == "HTTPS" and self.server.tls is not None and not self.passthrough
 
@@ -196,7 +188,7 @@ def _servers_of(gw: Gateway) -> tuple[_Server, ...]:
 def _rds_name(s: _Server, resolved: int) -> str:
     """``gatewayRDSRouteName``: ``http.<targetPort>`` or ``https.<port>.<portName>.<gw>.<ns>`` (§4.4)."""
     bind = f".{s.bind}" if s.bind else ""
-    if is_http_protocol(s.proto):
+    if P.is_http(s.proto):
         return f"http.{resolved}{bind}"
     if s.proto == "HTTPS" and not s.passthrough:
         return f"https.{s.number}.{s.port_name}.{s.gw.metadata.name}.{s.gw.metadata.namespace}{bind}"
@@ -219,7 +211,7 @@ def _sni_hosts(hosts: Sequence[str]) -> tuple[str, ...]:
 
 def _can_merge(current: str, p: str) -> bool:
     """``canMergeProtocols``."""
-    return (is_http_protocol(current) or current == p) and is_http_protocol(p)
+    return (P.is_http(current) or current == p) and P.is_http(p)
 
 
 #: ``resolvePorts`` for one Gateway: the listener ports its server port resolves to, or None when the
@@ -268,7 +260,9 @@ def merge_gateways(
                 known = tls_hosts_by_port.setdefault(resolved, {})
                 dups = _check_duplicates(s.hosts, s.bind, known)
                 if dups:
-                    log.append(f"skipping server on gateway {gw_name}, duplicate host names: {go_list(dups)}")
+                    log.append(
+                        f"skipping server on gateway {gw_name}, duplicate host names: {format_list(dups)}"
+                    )
                     continue
                 mg.tls_info[s] = (_sni_hosts(s.hosts), route)
             sp: ServerPort = (resolved, s.protocol, s.bind)
@@ -276,7 +270,7 @@ def merge_gateways(
             if resolved in gateway_ports:
                 current = plain.get(resolved)
                 if current is not None:
-                    if not _can_merge(s.proto, parse_protocol(current[1])) and current[2] == s.bind:
+                    if not _can_merge(s.proto, P.parse(current[1])) and current[2] == s.bind:
                         log.append(
                             f"skipping server on gateway {gw_short} port {port_id}: "
                             f"conflict with existing server {sp[0]}.{sp[1]}"
@@ -338,7 +332,7 @@ def merge_gateways(
     tcp: dict[str, None] = {}
     for sp in mg.server_ports:
         found = mg.merged.get(sp)
-        if found is None or is_http_protocol(parse_protocol(sp[1])):
+        if found is None or P.is_http(P.parse(sp[1])):
             continue
         for srv_ in found.servers:
             if not (srv_.proto == "HTTPS" and srv_.server.tls is not None and not srv_.passthrough):
@@ -672,10 +666,10 @@ def _build_listeners(
         ms = mg.merged.get(sp)
         if ms is None:
             continue
-        p = parse_protocol(protocol)
+        p = P.parse(protocol)
         chains = chains_by_listener[lname]
         origins[lname].extend(s.origin for s in ms.servers)
-        if is_http_protocol(p):
+        if P.is_http(p):
             chains.append(
                 FilterChain(
                     name=ms.route_name,
@@ -722,8 +716,8 @@ def _build_listeners(
         chains = chains_by_listener[lname]
         if not chains:
             log.append(
-                f"gateway omitting listener {_quote(lname)} due to: must have more than 0 chains in listener "
-                f"{_quote(lname)}"
+                f"gateway omitting listener {quote(lname)} due to: must have more than 0 chains in listener "
+                f"{quote(lname)}"
             )
             continue
         for c in chains:
@@ -920,7 +914,7 @@ def _tcp_chains(
                 if dups:
                     log.append(
                         f"skipping VirtualService {b.name} rule #{i} on server port {s.number} of gateway "
-                        f"{s.gw_name}, duplicate SNI host names: {go_list(dups)}"
+                        f"{s.gw_name}, duplicate SNI host names: {format_list(dups)}"
                     )
                     continue
                 out.append(

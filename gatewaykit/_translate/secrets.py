@@ -12,9 +12,9 @@ from __future__ import annotations
 import posixpath
 from collections.abc import Mapping
 
+from gatewaykit._translate.mesh import Pod
 from gatewaykit.envoy import SecretMaterial
 from gatewaykit.resources.models import ConfigMap, Secret
-from gatewaykit.translate.mesh import Pod
 
 __all__ = ["resolve_secret"]
 

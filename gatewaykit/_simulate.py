@@ -39,9 +39,12 @@ from gatewaykit.envoy import (
 )
 
 __all__ = [
+    "CONNECTION_MISSES",
+    "HTTP_MISSES",
     "Action",
     "LocalReply",
     "Miss",
+    "MissReply",
     "Request",
     "RequestProtocol",
     "Result",
@@ -764,6 +767,103 @@ def redirect_location(redirect: RedirectAction, request: Request, match: RouteMa
     return f"{final_scheme}://{final_host}{final_port}{path}"
 
 
+# ---------------------------------------------------------------------- misses → replies
+
+
+@dataclass(frozen=True, slots=True)
+class MissReply:
+    """How Envoy answers one :class:`Miss`: the action, the access-log flag and its own reply.
+
+    Attributes:
+        action: what happens to the request or connection (``Result.action``).
+        flag: the access-log response flag (``NR``, ``NC``, ``UH``, ``DPE``, or ``-``).
+        status: the status of the reply Envoy writes itself; None when the connection just ends
+            or the status comes from the configuration (``cluster_not_found_response_code``,
+            the ``block_all`` direct response).
+        body: the reply's body.
+        codec: written by the HTTP/1 codec (``sendProtocolError``: ``content-length: 0`` and
+            ``connection: close``, no ``server``), not by the HTTP connection manager.
+    """
+
+    action: Action
+    flag: str = "-"
+    status: int | None = None
+    body: str = ""
+    codec: bool = False
+
+
+#: Misses that end the *connection* before any HTTP reply: the kernel refuses it (no listener,
+#: §1.6) or Envoy closes it (no filter chain, TLS failures, a TLS ClientHello in a plaintext
+#: HTTP chain, and tcp_proxy's missing cluster or endpoints). curl's exit code depends on what
+#: the client was speaking, so each call site passes it (§1.6).
+CONNECTION_MISSES: dict[Miss, MissReply] = {
+    Miss.NO_LISTENER: MissReply("refused"),
+    Miss.NO_FILTER_CHAIN: MissReply("reset", "NR"),
+    Miss.TLS_HANDSHAKE_FAILED: MissReply("reset"),
+    Miss.CLIENT_CERT_REQUIRED: MissReply("reset"),
+    Miss.PROTOCOL_ERROR: MissReply("reset", "DPE"),
+    Miss.CLUSTER_NOT_FOUND: MissReply("reset", "NC"),
+    Miss.NO_HEALTHY_UPSTREAM: MissReply("reset", "UH"),
+}
+
+#: Misses Envoy answers over HTTP with a reply of its own (§1.4): the router's 404 ``NR`` for no
+#: virtual host or route, the 301 of ``require_tls`` (httpsRedirect), the 503 ``NC``/``UH`` of a
+#: missing cluster or endpoint, the codec's canned 400 for non-HTTP bytes, and REGISTRY_ONLY's
+#: ``block_all`` direct response (502, §11.2).
+HTTP_MISSES: dict[Miss, MissReply] = {
+    Miss.PROTOCOL_ERROR: MissReply("local_reply", "DPE", 400, codec=True),
+    Miss.NO_VIRTUAL_HOST: MissReply("local_reply", "NR", 404),
+    Miss.TLS_REQUIRED: MissReply("local_reply", "-", 301),
+    Miss.NO_ROUTE: MissReply("local_reply", "NR", 404),
+    Miss.BLOCKED: MissReply("direct_response"),
+    Miss.CLUSTER_NOT_FOUND: MissReply("local_reply", "NC"),
+    Miss.NO_HEALTHY_UPSTREAM: MissReply("local_reply", "UH", 503, "no healthy upstream"),
+}
+
+
+def _connection_miss(base: dict[str, Any], miss: Miss, curl_exit: int | None, detail: str) -> Result:
+    """A :class:`Result` for a miss of :data:`CONNECTION_MISSES`."""
+    fate = CONNECTION_MISSES[miss]
+    return Result(
+        **base, miss=miss, action=fate.action, response_flags=fate.flag, curl_exit=curl_exit, detail=detail
+    )
+
+
+def _http_miss(
+    base: dict[str, Any],
+    miss: Miss,
+    server: str,
+    detail: str,
+    *,
+    delay_flag: str = "",
+    status: int | None = None,
+    extra: Sequence[tuple[str, str]] = (),
+    reply: LocalReply | None = None,
+) -> Result:
+    """A :class:`Result` for a miss of :data:`HTTP_MISSES`.
+
+    ``status`` overrides the table's (a configured code), ``extra`` adds headers (``location``),
+    ``reply`` is a configured reply used as it is; ``delay_flag`` is ``DI`` when the fault filter
+    delayed the request first.
+    """
+    fate = HTTP_MISSES[miss]
+    if reply is None:
+        code = status if status is not None else fate.status
+        assert code is not None, miss
+        if fate.codec:
+            reply = LocalReply(code, fate.body, (("content-length", "0"), ("connection", "close")))
+        else:
+            reply = _local_reply(code, fate.body, server, extra)
+    return Result(
+        **base,
+        miss=miss,
+        action=fate.action,
+        reply=reply,
+        response_flags=_flags(delay_flag, fate.flag),
+        detail=detail,
+    )
+
+
 # ------------------------------------------------------------------------------ simulate
 
 
@@ -808,13 +908,8 @@ def simulate(proxy: ProxyConfig, request: Request, rng: _Rng | None = None) -> R
     listener = match_listener(proxy, request.port, destination=request.destination)
     if listener is None:
         # No listener: the kernel refuses the connection (§1.6, curl exit 7).
-        return Result(
-            miss=Miss.NO_LISTENER,
-            action="refused",
-            curl_exit=7,
-            detail=f"no listener on port {request.port}: connection refused",
-            port=request.port,
-        )
+        detail = f"no listener on port {request.port}: connection refused"
+        return _connection_miss({"port": request.port}, Miss.NO_LISTENER, 7, detail)
 
     transport = "tls" if request.is_tls else "raw_buffer"
     sni = request.sni.lower() if (request.is_tls and request.sni) else None
@@ -831,103 +926,69 @@ def simulate(proxy: ProxyConfig, request: Request, rng: _Rng | None = None) -> R
         # Envoy closes the connection: TLS clients see SSL_ERROR_SYSCALL (exit 35, §1.6, §4.4);
         # the access log flag for "no matching filter chain" is NR.
         what = f'SNI "{sni}"' if sni else ("no SNI" if request.is_tls else "plaintext")
-        return Result(
-            **base,
-            miss=Miss.NO_FILTER_CHAIN,
-            action="reset",
-            response_flags="NR",
-            curl_exit=35 if request.is_tls else (56 if request.is_http else None),
-            detail=f"no filter chain matches {what}: connection closed",
-        )
+        curl_exit = 35 if request.is_tls else (56 if request.is_http else None)
+        detail = f"no filter chain matches {what}: connection closed"
+        return _connection_miss(base, Miss.NO_FILTER_CHAIN, curl_exit, detail)
     base["filter_chain"] = chain.name
 
     ts = chain.transport_socket
-    if ts is not None and not request.is_tls:
-        # Plain HTTP to a TLS chain: the handshake fails on the first bytes and Envoy closes
-        # the connection (§1.6: "curl: (56) Recv failure: Connection reset by peer").
-        return Result(
-            **base,
-            miss=Miss.TLS_HANDSHAKE_FAILED,
-            action="reset",
-            curl_exit=56 if request.is_http else None,
-            detail="plaintext sent to a TLS filter chain: connection reset",
-        )
     if ts is not None:
-        # credentialNames: every certificate must be served before the chain can handshake.
-        problem = None
-        for sds in ts.certificate_sds_list or (ts.certificate_sds,):
-            problem = _secret_problem(proxy, sds)
-            if problem is not None:
-                break
-        if problem is not None:
-            # Missing credential: the listener still exists but has no certificate, so every
-            # handshake for this server fails (§8.1; emulate as exit 35).
-            return Result(
-                **base,
-                miss=Miss.TLS_HANDSHAKE_FAILED,
-                action="reset",
-                curl_exit=35,
-                detail=f"TLS handshake fails, no server certificate ({problem})",
-            )
-        requires_cert = ts.require_client_certificate or ts.mode in ("MUTUAL", "ISTIO_MUTUAL")
-        if requires_cert and not request.client_certificate:
-            # MUTUAL without a client certificate: TLS 1.3 alert "certificate required", curl
-            # exit 56 (§1.6, §7 [DOC-TEST]).
-            return Result(
-                **base,
-                miss=Miss.CLIENT_CERT_REQUIRED,
-                action="reset",
-                curl_exit=56,
-                detail=f"tls.mode {ts.mode} requires a client certificate: alert certificate required",
-            )
-        if ts.mode in ("MUTUAL", "OPTIONAL_MUTUAL") and request.client_certificate:
-            ca_problem = _secret_problem(proxy, ts.validation_sds)
-            if ts.validation_sds is not None and ca_problem is not None:
-                return Result(
-                    **base,
-                    miss=Miss.TLS_HANDSHAKE_FAILED,
-                    action="reset",
-                    curl_exit=35,
-                    detail=f"TLS handshake fails, no CA to verify the client ({ca_problem})",
-                )
+        failed = _tls_miss(proxy, request, ts, base)
+        if failed is not None:
+            return failed
 
     if chain.tcp_proxy is not None:
         return _simulate_tcp(proxy, request, chain.tcp_proxy, base, rng)
     hcm = chain.http_connection_manager
     if hcm is None:
-        return Result(
-            **base,
-            miss=Miss.NO_FILTER_CHAIN,
-            action="reset",
-            response_flags="NR",
-            curl_exit=35 if request.is_tls else 56,
-            detail="filter chain has no network filter",
-        )
+        curl_exit = 35 if request.is_tls else 56
+        return _connection_miss(base, Miss.NO_FILTER_CHAIN, curl_exit, "filter chain has no network filter")
 
     if request.is_tls and ts is None:
         # TLS into a plaintext HTTP chain: the HTTP codec rejects the ClientHello (400 DPE) and
         # curl reports "wrong version number" (§1.6, §13).
-        return Result(
-            **base,
-            miss=Miss.PROTOCOL_ERROR,
-            action="reset",
-            response_flags="DPE",
-            curl_exit=35,
-            detail="TLS sent to a plaintext HTTP port: 400 DPE, wrong version number",
-        )
+        detail = "TLS sent to a plaintext HTTP port: 400 DPE, wrong version number"
+        return _connection_miss(base, Miss.PROTOCOL_ERROR, 35, detail)
     if not request.is_http:
         # Non-HTTP bytes into the HTTP codec: Envoy writes its canned 400 and closes
         # (Http1 ServerConnectionImpl::sendProtocolError).
-        reply = LocalReply(400, "", (("content-length", "0"), ("connection", "close")))
-        return Result(
-            **base,
-            miss=Miss.PROTOCOL_ERROR,
-            action="local_reply",
-            reply=reply,
-            response_flags="DPE",
-            detail="non-HTTP bytes sent to an HTTP port: 400 Bad Request",
-        )
+        detail = "non-HTTP bytes sent to an HTTP port: 400 Bad Request"
+        return _http_miss(base, Miss.PROTOCOL_ERROR, hcm.server_name, detail)
     return _simulate_http(proxy, request, hcm, base, rng)
+
+
+def _tls_miss(
+    proxy: ProxyConfig, request: Request, ts: envoy.DownstreamTlsContext, base: dict[str, Any]
+) -> Result | None:
+    """The TLS handshake of a chain with a transport socket: None when it succeeds."""
+    if not request.is_tls:
+        # Plain HTTP to a TLS chain: the handshake fails on the first bytes and Envoy closes
+        # the connection (§1.6: "curl: (56) Recv failure: Connection reset by peer").
+        detail = "plaintext sent to a TLS filter chain: connection reset"
+        return _connection_miss(base, Miss.TLS_HANDSHAKE_FAILED, 56 if request.is_http else None, detail)
+    # credentialNames: every certificate must be served before the chain can handshake.
+    problem = None
+    for sds in ts.certificate_sds_list or (ts.certificate_sds,):
+        problem = _secret_problem(proxy, sds)
+        if problem is not None:
+            break
+    if problem is not None:
+        # Missing credential: the listener still exists but has no certificate, so every
+        # handshake for this server fails (§8.1; emulate as exit 35).
+        detail = f"TLS handshake fails, no server certificate ({problem})"
+        return _connection_miss(base, Miss.TLS_HANDSHAKE_FAILED, 35, detail)
+    requires_cert = ts.require_client_certificate or ts.mode in ("MUTUAL", "ISTIO_MUTUAL")
+    if requires_cert and not request.client_certificate:
+        # MUTUAL without a client certificate: TLS 1.3 alert "certificate required", curl
+        # exit 56 (§1.6, §7 [DOC-TEST]).
+        detail = f"tls.mode {ts.mode} requires a client certificate: alert certificate required"
+        return _connection_miss(base, Miss.CLIENT_CERT_REQUIRED, 56, detail)
+    if ts.mode in ("MUTUAL", "OPTIONAL_MUTUAL") and request.client_certificate:
+        ca_problem = _secret_problem(proxy, ts.validation_sds)
+        if ts.validation_sds is not None and ca_problem is not None:
+            detail = f"TLS handshake fails, no CA to verify the client ({ca_problem})"
+            return _connection_miss(base, Miss.TLS_HANDSHAKE_FAILED, 35, detail)
+    return None
 
 
 def _simulate_tcp(
@@ -939,27 +1000,13 @@ def _simulate_tcp(
     cluster = proxy.clusters.get(name) if name else None
     if cluster is None:
         # TCP proxy to an unknown cluster closes the downstream connection (flag NC).
-        return Result(
-            **base,
-            cluster=name,
-            miss=Miss.CLUSTER_NOT_FOUND,
-            action="reset",
-            response_flags="NC",
-            curl_exit=fail_exit,
-            detail=f"cluster {name} not found: connection closed",
-        )
+        detail = f"cluster {name} not found: connection closed"
+        return _connection_miss({**base, "cluster": name}, Miss.CLUSTER_NOT_FOUND, fail_exit, detail)
     endpoint = _pick_endpoint(cluster, request, rng)
     if endpoint is None:
         # BlackHoleCluster / no endpoints: the connection is closed (flag UH; §11.2 exit 35 for https).
-        return Result(
-            **base,
-            cluster=name,
-            miss=Miss.NO_HEALTHY_UPSTREAM,
-            action="reset",
-            response_flags="UH",
-            curl_exit=fail_exit,
-            detail=f"cluster {name} has no healthy endpoints: connection closed",
-        )
+        detail = f"cluster {name} has no healthy endpoints: connection closed"
+        return _connection_miss({**base, "cluster": name}, Miss.NO_HEALTHY_UPSTREAM, fail_exit, detail)
     return Result(**base, cluster=name, endpoint=endpoint, action="tcp")
 
 
@@ -976,14 +1023,8 @@ def _simulate_http(
     vhost = match_virtual_host(rc, request.host) if rc is not None else None
     if vhost is None:
         # No virtual host: router sends 404 with an empty body, flag NR (§1.4, §4.3).
-        return Result(
-            **base,
-            miss=Miss.NO_VIRTUAL_HOST,
-            action="local_reply",
-            reply=_local_reply(404, "", server),
-            response_flags="NR",
-            detail=f'no virtual host matches Host "{request.host or ""}": 404',
-        )
+        detail = f'no virtual host matches Host "{request.host or ""}": 404'
+        return _http_miss(base, Miss.NO_VIRTUAL_HOST, server, detail)
     base["virtual_host"] = vhost.name
 
     # require_tls ALL (httpsRedirect, §6) is checked before any route, against
@@ -995,24 +1036,13 @@ def _simulate_http(
     if vhost.require_tls == "ALL" and xfp != "https":
         # Envoy createSslRedirectPath: "https://{host}{path}" with the Host verbatim (§1.4).
         location = f"https://{request.host or ''}{request.path}"
-        return Result(
-            **base,
-            miss=Miss.TLS_REQUIRED,
-            action="local_reply",
-            reply=_local_reply(301, "", server, (("location", location),)),
-            detail=f"virtual host requires TLS: 301 to {location}",
-        )
+        detail = f"virtual host requires TLS: 301 to {location}"
+        return _http_miss(base, Miss.TLS_REQUIRED, server, detail, extra=(("location", location),))
 
     route = match_route(vhost, request)
     if route is None:
-        return Result(
-            **base,
-            miss=Miss.NO_ROUTE,
-            action="local_reply",
-            reply=_local_reply(404, "", server),
-            response_flags="NR",
-            detail=f"no route matches {request.method} {request.path}: 404",
-        )
+        detail = f"no route matches {request.method} {request.path}: 404"
+        return _http_miss(base, Miss.NO_ROUTE, server, detail)
     base["route"] = route.name
     base["route_entry"] = route
 
@@ -1038,7 +1068,20 @@ def _simulate_http(
                 response_flags=_flags(delay_flag, "FI"),
                 detail=f'fault injection abort: {a.http_status} "{body}"',
             )
+    return _route_action(proxy, request, route, vhost, server, base, delay_flag, rng)
 
+
+def _route_action(
+    proxy: ProxyConfig,
+    request: Request,
+    route: Route,
+    vhost: VirtualHost,
+    server: str,
+    base: dict[str, Any],
+    delay_flag: str,
+    rng: _Rng | None,
+) -> Result:
+    """The router: the route's redirect, direct response, or its cluster and endpoint."""
     if route.redirect is not None:
         location = redirect_location(route.redirect, request, route.match)
         extra = (("location", location), *route.response_headers_to_add)
@@ -1052,18 +1095,11 @@ def _simulate_http(
         )
     if route.direct_response is not None:
         dr = route.direct_response
-        body = dr.body or ""
-        reply = _local_reply(dr.status, body, server, route.response_headers_to_add)
+        reply = _local_reply(dr.status, dr.body or "", server, route.response_headers_to_add)
         if vhost.name == "block_all":
             # REGISTRY_ONLY: unknown hosts on an HTTP port get a direct 502, no body (§11.2).
-            return Result(
-                **base,
-                miss=Miss.BLOCKED,
-                action="direct_response",
-                reply=reply,
-                response_flags=_flags(delay_flag),
-                detail=f"REGISTRY_ONLY: host {request.host or ''} is not in the registry: {dr.status}",
-            )
+            detail = f"REGISTRY_ONLY: host {request.host or ''} is not in the registry: {dr.status}"
+            return _http_miss(base, Miss.BLOCKED, server, detail, delay_flag=delay_flag, reply=reply)
         return Result(
             **base,
             action="direct_response",
@@ -1075,29 +1111,16 @@ def _simulate_http(
     action = route.route
     name = pick_cluster(route, rng)
     cluster = proxy.clusters.get(name) if name else None
+    base = {**base, "cluster": name}
     if cluster is None:
         code = action.cluster_not_found_response_code if action is not None else 503
-        return Result(
-            **base,
-            cluster=name,
-            miss=Miss.CLUSTER_NOT_FOUND,
-            action="local_reply",
-            reply=_local_reply(code, "", server),
-            response_flags=_flags(delay_flag, "NC"),
-            detail=f"cluster {name} not found: {code}",
-        )
+        detail = f"cluster {name} not found: {code}"
+        return _http_miss(base, Miss.CLUSTER_NOT_FOUND, server, detail, delay_flag=delay_flag, status=code)
     endpoint = _pick_endpoint(cluster, request, rng)
     if endpoint is None:
-        body = "no healthy upstream"
-        return Result(
-            **base,
-            cluster=name,
-            miss=Miss.NO_HEALTHY_UPSTREAM,
-            action="local_reply",
-            reply=_local_reply(503, body, server),
-            response_flags=_flags(delay_flag, "UH"),
-            detail=f'cluster {name} has no healthy endpoints: 503 "{body}"',
-        )
+        body = HTTP_MISSES[Miss.NO_HEALTHY_UPSTREAM].body
+        detail = f'cluster {name} has no healthy endpoints: 503 "{body}"'
+        return _http_miss(base, Miss.NO_HEALTHY_UPSTREAM, server, detail, delay_flag=delay_flag)
     # Router shadowing: each request_mirror_policy fires with its runtime_fraction; a policy
     # whose cluster does not exist is skipped ("shadow cluster '{}' does not exist").
     mirrors = tuple(
@@ -1107,7 +1130,6 @@ def _simulate_http(
     )
     return Result(
         **base,
-        cluster=name,
         endpoint=endpoint,
         action="http",
         response_flags=_flags(delay_flag),

@@ -36,7 +36,7 @@ from typing import Any
 from gatewaykit.resources import gatewayapi as K
 from gatewaykit.resources.meta import KUBERNETES_GATEWAY
 from gatewaykit.resources.models import Resource
-from gatewaykit.translate.gatewayapi import (
+from gatewaykit._translate.gatewayapi import (
     NAME_OVERRIDE_ANNOTATION,
     SERVICE_TYPE_ANNOTATION,
     Context,
@@ -97,7 +97,7 @@ def gatewayclass_objects(ambient: bool = False) -> list[dict[str, Any]]:
 
     ``istio`` and ``istio-remote`` on a default install; ``istio-waypoint`` with ambient.
     """
-    from gatewaykit.translate.gatewayapi import builtin_classes  # noqa: PLC0415 - keep the list in one place
+    from gatewaykit._translate.gatewayapi import builtin_classes  # noqa: PLC0415 - keep the list in one place
 
     infos = class_infos(ambient)
     return [

@@ -37,8 +37,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
+from gatewaykit._gofmt import format_list, quote
+from gatewaykit._translate.hosts import sanitize_server_hosts
 from gatewaykit.resources.meta import ResourceKey, Source
-from gatewaykit.translate.hosts import sanitize_server_hosts
 
 __all__ = ["CODES", "Message", "analyze"]
 
@@ -88,12 +89,6 @@ class _Snapshot(Protocol):
 # ----------------------------------------------------------------------------- message
 
 
-def _go_quote(value: str) -> str:
-    # Go's %q for plain strings: double quotes, backslash and quote escaped.
-    out = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\t", "\\t")
-    return f'"{out}"'
-
-
 def _go_format(template: str, args: Sequence[Any]) -> str:
     """Render a Go ``fmt.Sprintf`` template with the verbs Istio's messages use (%s %v %q %d)."""
     it = iter(args)
@@ -104,9 +99,9 @@ def _go_format(template: str, args: Sequence[Any]) -> str:
             return "%"
         value = next(it)
         if verb == "q":
-            return _go_quote(str(value))
+            return quote(value)
         if isinstance(value, (list, tuple)):
-            return "[" + " ".join(str(v) for v in value) + "]"  # Go %v of a []string
+            return format_list(value)  # Go %v of a []string
         return str(value)
 
     return re.sub(r"%([sdvq%])", repl, template)

@@ -24,6 +24,30 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
+from gatewaykit._translate import hosts as H
+from gatewaykit._translate.clusters import BoundDestinationRule, build_outbound_clusters
+from gatewaykit._translate.gateway import (
+    _MISS,
+    Memo,
+    RouteCache,
+    VirtualServiceIndex,
+    build_gateway_proxy,
+)
+from gatewaykit._translate.gateway import clear_caches as gateway_clear_caches
+from gatewaykit._translate.gatewayapi import GATEWAY_SERVICE, Conversion, Generated
+from gatewaykit._translate.gatewayapi import convert as convert_gateway_api
+from gatewaykit._translate.mesh import (
+    MeshSettings,
+    Pod,
+    PortInfo,
+    ServiceInfo,
+    SnapshotLike,
+    build_pods,
+    build_services,
+)
+from gatewaykit._translate.routes import BoundVirtualService
+from gatewaykit._translate.secrets import resolve_secret
+from gatewaykit._translate.sidecar import build_sidecar_proxy
 from gatewaykit.envoy import Cluster, ProxyConfig, SecretMaterial
 from gatewaykit.resources.meta import KUBERNETES_GATEWAY
 from gatewaykit.resources.models import (
@@ -39,30 +63,6 @@ from gatewaykit.resources.models import (
     ServiceEntry,
     VirtualService,
 )
-from gatewaykit.translate import hosts as H
-from gatewaykit.translate.clusters import BoundDestinationRule, build_outbound_clusters
-from gatewaykit.translate.gateway import (
-    _MISS,
-    Memo,
-    RouteCache,
-    VirtualServiceIndex,
-    build_gateway_proxy,
-)
-from gatewaykit.translate.gateway import clear_caches as gateway_clear_caches
-from gatewaykit.translate.gatewayapi import GATEWAY_SERVICE, Conversion, Generated
-from gatewaykit.translate.gatewayapi import convert as convert_gateway_api
-from gatewaykit.translate.mesh import (
-    MeshSettings,
-    Pod,
-    PortInfo,
-    ServiceInfo,
-    SnapshotLike,
-    build_pods,
-    build_services,
-)
-from gatewaykit.translate.routes import BoundVirtualService
-from gatewaykit.translate.secrets import resolve_secret
-from gatewaykit.translate.sidecar import build_sidecar_proxy
 
 __all__ = [
     "MeshSettings",
