@@ -22,9 +22,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from gatewaykit._gofmt import quote as goq
 from gatewaykit.errors import ApiError
 from gatewaykit.kube import status as st
-from gatewaykit.resources.validation import goq
 
 __all__ = [
     "FieldSelector",

@@ -30,9 +30,9 @@ import dataclasses
 import functools
 from typing import Any
 
+from gatewaykit._gofmt import quote as goq
 from gatewaykit.kube.gojson import go_type, go_v, same_type
 from gatewaykit.kube.patchmeta import STRUCTS
-from gatewaykit.resources.validation import goq
 
 __all__ = [
     "DiffOptions",
