@@ -12,11 +12,12 @@ that the same configuration always yields the same names and addresses (§3 of t
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol, cast
+from typing import Any, Literal, Protocol, cast
 
 from gatewaykit._gofmt import quote
 from gatewaykit._translate import hosts as H
@@ -240,6 +241,30 @@ def _safe(digest: bytes, n: int) -> str:
     return "".join(_ALNUM[b % len(_ALNUM)] for b in digest[:n])
 
 
+def _canonical(value: Any) -> str:
+    """A stable text of a model for hashing: what is set, not how the model class looks.
+
+    The ReplicaSet's ``pod-template-hash`` must change when the pod template does, and only then:
+    fields a newer model class adds (with their defaults) must not rename every pod.
+    """
+    return json.dumps(_plain(value), sort_keys=True, separators=(",", ":"), default=str)
+
+
+def _plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        out = {}
+        for f in dataclasses.fields(value):
+            v = _plain(getattr(value, f.name))
+            if f.name != "source" and v not in (None, "", (), [], {}, 0, False):
+                out[f.name] = v
+        return out
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
 def _subset(selector: Mapping[str, str], labels: Mapping[str, str]) -> bool:
     return all(labels.get(k) == v for k, v in selector.items())
 
@@ -274,7 +299,7 @@ def build_pods(deployments: Sequence[Deployment], namespaces: Mapping[str, Names
         labels = template.metadata.labels  # FrozenMap: immutable
         annotations = template.metadata.annotations
         # The ReplicaSet's pod-template-hash: deterministic from the pod template.
-        tmpl_hash = _safe(hashlib.sha256(repr(template).encode()).digest(), 10)
+        tmpl_hash = _safe(hashlib.sha256(_canonical(template).encode()).digest(), 10)
         if _is_gateway_template(dep):
             kind: PodKind = "gateway"
         else:
