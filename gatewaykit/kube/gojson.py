@@ -16,6 +16,8 @@ import decimal
 import json
 from typing import Any
 
+from gatewaykit.errors import ValidationError
+
 __all__ = ["format_float", "go_type", "go_v", "marshal", "marshal_indent", "same_type"]
 
 # encoding/json escapes these even inside strings (HTMLEscape, and JS line terminators).
@@ -53,7 +55,9 @@ def _plain_form(value: float) -> str:
 def format_float(value: float) -> str:
     """A float64 as ``encoding/json`` writes it (``floatEncoder``): ``1`` for 1.0, ``1e+21``, ``1e-7``."""
     if value != value or value in (float("inf"), float("-inf")):
-        raise ValueError(f"json: unsupported value: {value}")
+        # encoding/json's UnsupportedValueError, the value as strconv 'g' prints it.
+        shown = "NaN" if value != value else ("+Inf" if value > 0 else "-Inf")
+        raise ValidationError(f"json: unsupported value: {shown}")
     magnitude = abs(value)
     if magnitude != 0 and (magnitude < 1e-6 or magnitude >= 1e21):
         text = _exp_form(value)
@@ -126,6 +130,8 @@ def same_type(a: Any, b: Any) -> bool:
 def _v_float(value: float) -> str:
     # %v of a float64 is %g with the shortest digits: exponent form when exp < -4 || exp >= 6
     # (strconv's 'g' uses precision 6 for that decision when the precision is the shortest).
+    if value != value or value in (float("inf"), float("-inf")):
+        return "NaN" if value != value else ("+Inf" if value > 0 else "-Inf")
     if value == 0:
         return "-0" if str(value)[0] == "-" else "0"
     exp = _shortest(value)[1]

@@ -370,6 +370,14 @@ def test_json_floats_are_written_as_go_writes_them(value: float, text: str) -> N
     assert format_float(value) == text
 
 
+def test_values_json_cannot_hold_are_refused_as_go_refuses_them() -> None:
+    with pytest.raises(ValidationError, match=r"^json: unsupported value: \+Inf$"):
+        kp.last_applied_annotation({"apiVersion": "v1", "kind": "ConfigMap", "data": {"x": float("inf")}})
+    with pytest.raises(ValidationError, match="^json: unsupported value: NaN$"):
+        marshal([float("nan")])
+    assert go_v([float("-inf"), float("nan")]) == "[-Inf NaN]"
+
+
 def test_go_value_formatting() -> None:
     assert (
         marshal({"b": [1, True, None], "a": "<&>\u2028é"})
