@@ -44,8 +44,9 @@ def published_listeners(
         spec = entry.raw.get("spec") or {}
         ns, name = entry.key.namespace, entry.key.name
         for p in spec.get("ports") or []:
+            # A node port wins over a port-forward held for the Service before it had one.
             real = p.get("nodePort") if spec.get("type") in ("NodePort", "LoadBalancer") else None
-            real = forwards.get((ns, name, p.get("port")), real)
+            real = real or forwards.get((ns, name, p.get("port")))
             if real:
                 _publish(xds, ns, spec.get("selector") or {}, p, int(real), fixed)
     return fixed

@@ -203,7 +203,10 @@ class LocalSandbox:
         self._mesh_override: MeshSettings | None = None
         self._forwards: dict[tuple[str, str, int], socket.socket] = {}
         self._xds = XdsState()
-        self._results: collections.deque[tuple[str, Result]] = collections.deque(maxlen=256)
+        # (sequence number, proxy, result) of the latest requests the proxies saw; a curl collects
+        # those numbered after the moment it started (a count, not a position: the deque rolls).
+        self._results: collections.deque[tuple[int, str, Result]] = collections.deque(maxlen=256)
+        self._request_seq = 0
         self._internet: FakeInternet | None = None
         self._dp: DataPlane | None = None
         self._reconciler: Reconciler | None = None
@@ -233,12 +236,13 @@ class LocalSandbox:
             key_dir=self.private_dir / "keys",
         ).start()
         self._reconciler = Reconciler(self._dp, self._internet, self.private_dir / "pods")
+        self._api = ApiServer(self, self.private_dir, controllers.KUBERNETES_VERSION)
         default = load(CLUSTER) + load(DEFAULT_MESH)
         self._change(lambda txn: kubectl_apply(txn, default), journal=False)
         self._defaults = tuple(self._store.snapshot().keys())
         if restore:
             self._restore()
-        self._api = ApiServer(self, self.private_dir, controllers.KUBERNETES_VERSION).start()
+        self._api.start()
         self._publish_env()
         _registry.track(self)
 
@@ -331,7 +335,7 @@ class LocalSandbox:
                 default: the caller's current directory.
         """
         self._check_open()
-        before = len(self._results)
+        before = self._request_seq
         where = os.fspath(cwd) if cwd is not None else os.getcwd()
         if source is None:
             result = run_curl(command, env=self.env, cwd=where, timeout=timeout)
@@ -347,7 +351,7 @@ class LocalSandbox:
                 ca_bundle=self._pod_ca_bundle(),
                 timeout=timeout,
             )
-        results = list(self._results)[before:] if len(self._results) >= before else []
+        results = [(proxy, r) for seq, proxy, r in list(self._results) if seq > before]
         if results:
             result = dataclasses.replace(result, explanation=tuple(results))
         return result
@@ -548,7 +552,8 @@ class LocalSandbox:
             raise SandboxError("this sandbox is closed: start a new one with Sandbox.local()")
 
     def _on_request(self, proxy_id: str, result: Result) -> None:
-        self._results.append((proxy_id, result))
+        self._request_seq += 1
+        self._results.append((self._request_seq, proxy_id, result))
 
     def _load(self, source: ManifestSource, name: str | None) -> list[Any]:
         # The one manifest reader (resources.codecs); inline text is named as a file would be.
@@ -598,7 +603,7 @@ class LocalSandbox:
             self._xds = xds
             self._mesh_override = new_mesh
             self._node_ports.keep(self._node_ports_in(self._store.snapshot()))
-            if self._api is not None:
+            if self._api is not None and self._api.port:
                 self._publish_env()
             return result
 
@@ -619,11 +624,18 @@ class LocalSandbox:
                 f"the sandbox could not serve this change ({exc}); nothing was changed"
             ) from exc
         desired = controllers.cluster_objects(
-            txn, xds, self._reconciler.states(xds), now=time.time(), node=self._node
+            txn, xds, self._reconciler.states(xds), now=time.time(), node=self._node,
+            root_certificates=self._root_certificates(),
         )
         controllers.sync(txn, desired)
         controllers.gateway_api_statuses(txn, time.time())
         return xds
+
+    def _root_certificates(self) -> dict[str, dict[str, str]]:
+        out = {"istio-ca-root-cert": {"root-cert.pem": self._mesh_ca.cert_pem.decode()}}
+        if self._api is not None:
+            out["kube-root-ca.crt"] = {"ca.crt": self._api.ca_pem.decode()}
+        return out
 
     def _roll_back(self) -> None:
         """Serve the committed state again after a change failed midway."""
