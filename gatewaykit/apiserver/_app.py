@@ -29,7 +29,7 @@ from aiohttp import web
 from gatewaykit.errors import ApiError, GatewayKitError, ValidationError
 from gatewaykit.kube import discovery, protobuf, tables
 from gatewaykit.kube import status as st
-from gatewaykit.kube.selectors import Selector, parse_field_selector, parse_label_selector
+from gatewaykit.kube.selectors import FieldSelector, Selector, parse_field_selector, parse_label_selector
 from gatewaykit.resources.meta import KindInfo, Source
 from gatewaykit.store import (
     APPLY_PATCH,
@@ -145,7 +145,7 @@ def parse_route(parts: list[str]) -> Route | None:
     return Route(info, version, namespace if info.namespaced else None, name, sub)
 
 
-def _selectors(request: web.Request) -> tuple[Selector, Selector]:
+def _selectors(request: web.Request) -> tuple[Selector, FieldSelector]:
     try:
         return (
             parse_label_selector(request.query.get("labelSelector", "")),
@@ -155,7 +155,7 @@ def _selectors(request: web.Request) -> tuple[Selector, Selector]:
         raise st.api_error(st.bad_request(str(exc))) from exc
 
 
-def _matches(entry: StoredObject, route: Route, labels: Selector, fields: Selector) -> bool:
+def _matches(entry: StoredObject, route: Route, labels: Selector, fields: FieldSelector) -> bool:
     if route.namespace is not None and entry.key.namespace != route.namespace:
         return False
     meta = entry.raw.get("metadata", {})
