@@ -46,6 +46,7 @@ from gatewaykit.translate.gateway import (
 )
 from gatewaykit.translate.gateway import clear_caches as gateway_clear_caches
 from gatewaykit.translate.mesh import (
+    SIDECAR_STATUS,
     MeshSettings,
     Pod,
     PortInfo,
@@ -185,6 +186,22 @@ def _subset(selector: Mapping[str, str], labels: Mapping[str, str]) -> bool:
     return all(labels.get(k) == v for k, v in selector.items())
 
 
+def _created_pods(snapshot: SnapshotLike) -> tuple[tuple[str, bool], ...]:
+    """``("<namespace>/<pod>", injected)`` for every Pod object in the snapshot.
+
+    The controllers write each pod they derive; the injector's ``sidecar.istio.io/status``
+    annotation on it records that the webhook mutated it when it was created.
+    """
+    out = []
+    for obj in snapshot.list("Pod"):
+        raw = getattr(obj, "raw", None)
+        meta = raw.get("metadata") if isinstance(raw, Mapping) else None
+        if isinstance(meta, Mapping):
+            injected = SIDECAR_STATUS in (meta.get("annotations") or {})
+            out.append((f"{meta.get('namespace', '')}/{meta.get('name', '')}", injected))
+    return tuple(out)
+
+
 def translate(snapshot: SnapshotLike, mesh: MeshSettings | None = None) -> XdsState:
     """Translate a configuration snapshot into per-proxy Envoy config.
 
@@ -210,12 +227,14 @@ def translate(snapshot: SnapshotLike, mesh: MeshSettings | None = None) -> XdsSt
     se_objs = cast(Sequence[ServiceEntry], lst("ServiceEntry"))
     # Pods and the service registry are a pure function of these objects (and their order).
     mesh_objs = (*ns_objs, None, *dep_objs, None, *svc_objs, None, *se_objs)
-    mesh_built = _MEMO.get("mesh", None, mesh_objs)
+    # ... and of what the pods that exist already got from the injector when they were created.
+    created = _created_pods(snapshot)
+    mesh_built = _MEMO.get("mesh", created, mesh_objs)
     if mesh_built is _MISS:
         namespaces = {n.metadata.name: n for n in ns_objs}
-        pods = build_pods(dep_objs, namespaces)
+        pods = build_pods(dep_objs, namespaces, dict(created))
         mesh_built = (pods, build_services(svc_objs, se_objs, pods))
-        _MEMO.put("mesh", None, mesh_objs, mesh_built)
+        _MEMO.put("mesh", created, mesh_objs, mesh_built)
     pods, services = cast(tuple[tuple[Pod, ...], dict[str, ServiceInfo]], mesh_built)
     gateways = cast(Sequence[Gateway], lst("Gateway"))
     gw_objs = tuple(gateways)
@@ -337,6 +356,7 @@ def translate(snapshot: SnapshotLike, mesh: MeshSettings | None = None) -> XdsSt
             type=ptype,  # type: ignore[arg-type]
             namespace=pod.namespace,
             workload=pod.deployment,
+            service_account=pod.service_account,
             labels=tuple(sorted(pod.labels.items())),
             listeners=listeners,
             route_configs=route_configs,
