@@ -45,7 +45,9 @@ def published_listeners(
         ns, name = entry.key.namespace, entry.key.name
         for p in spec.get("ports") or []:
             real = p.get("nodePort") if spec.get("type") in ("NodePort", "LoadBalancer") else None
-            real = forwards.get((ns, name, p.get("port")), real)
+            # A node port wins over a port-forward taken while the Service did not exist yet (or
+            # was a ClusterIP Service): the learner's $VARS name the node port from then on.
+            real = real or forwards.get((ns, name, p.get("port")))
             if real:
                 _publish(xds, ns, spec.get("selector") or {}, p, int(real), fixed)
     return fixed
