@@ -49,7 +49,7 @@ PROXY_IMAGE = f"docker.io/istio/proxyv2:{ISTIO_VERSION}"
 #: The one node: the learner's machine.
 NODE_NAME = "gatewaykit-control-plane"
 
-_SYSTEM_KINDS = ("Pod", "ReplicaSet", "Endpoints", "EndpointSlice", "Node")
+_SYSTEM_KINDS = ("Pod", "ReplicaSet", "Endpoints", "EndpointSlice", "Node", "Event")
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +74,11 @@ class NodeInfo:
 
 def _ts(epoch: float) -> str:
     return datetime.datetime.fromtimestamp(int(epoch), datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _unix_nano(timestamp: str) -> int:
+    parsed = datetime.datetime.strptime(timestamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.UTC)
+    return int(parsed.timestamp()) * 1_000_000_000
 
 
 def _hex(seed: str, n: int) -> str:
@@ -551,12 +556,79 @@ def _deployment_objects(
         )
     ready = sum(p["status"]["phase"] == "Running" for p in made)
     replicas = int(dep["spec"].get("replicas", 1))
-    # The ReplicaSet first: its pods' owner references name its uid.
+    # The ReplicaSet first: its pods' owner references name its uid; events name their pods.
     desired.objects.append(_replica_set(dep, rs_name, hash_, replicas, len(pods), ready))
     desired.objects.extend(made)
+    for pod_obj in made:
+        desired.objects.extend(_pull_failure_events(pod_obj))
     desired.statuses[entry.key] = _deployment_status(
         dep, rs_name, replicas, len(pods), ready, _started(txn, "Deployment", ns, name, now)
     )
+
+
+# What the scheduler and the kubelet record for a pod whose image cannot be had
+# (pkg/kubelet/images/image_manager.go, pkg/kubelet/kuberuntime/kuberuntime_container.go):
+# waiting reason -> (event reason, message) pairs after "Scheduled".
+_PULL_EVENTS: dict[str, tuple[tuple[str, str, str], ...]] = {
+    "ErrImagePull": (
+        ("Normal", "Pulling", 'Pulling image "{image}"'),
+        ("Warning", "Failed", 'Failed to pull image "{image}": {message}'),
+        ("Warning", "Failed", "Error: ErrImagePull"),
+    ),
+    "InvalidImageName": (
+        ("Warning", "InspectFailed", "{message}"),
+        ("Warning", "Failed", "Error: InvalidImageName"),
+    ),
+}
+
+
+def _pull_failure_events(pod: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The core/v1 Events ``kubectl describe pod`` lists for containers whose image failed."""
+    meta, status = pod["metadata"], pod["status"]
+    images = {c["name"]: c.get("image", "") for c in pod["spec"]["containers"]}
+    waiting = [
+        (s["name"], s["state"]["waiting"])
+        for s in status.get("containerStatuses") or []
+        if s["state"].get("waiting", {}).get("reason") in _PULL_EVENTS
+    ]
+    if not waiting:
+        return []
+    assigned = f"Successfully assigned {meta['namespace']}/{meta['name']} to {NODE_NAME}"
+    rows = [("Normal", "Scheduled", assigned, "default-scheduler", "")]
+    for container, state in waiting:
+        image, message = images[container], str(state.get("message", ""))
+        if message.startswith(f'Failed to pull image "{image}": '):
+            message = message.split(": ", 1)[1]  # the sandbox's own message already says it
+        for kind, reason, text in _PULL_EVENTS[state["reason"]]:
+            rows.append((kind, reason, text.format(image=image, message=message), "kubelet", container))
+    return [_event(meta, i, row, status["startTime"]) for i, row in enumerate(rows)]
+
+
+def _event(meta: Mapping[str, Any], i: int, row: tuple[str, str, str, str, str], at: str) -> dict[str, Any]:
+    kind, reason, message, component, container = row
+    ns, name = meta["namespace"], meta["name"]
+    involved: dict[str, Any] = {"apiVersion": "v1", "kind": "Pod", "name": name, "namespace": ns, "uid": ""}
+    if container:
+        involved["fieldPath"] = f"spec.containers{{{container}}}"
+    host = NODE_NAME if component == "kubelet" else ""
+    return {
+        "apiVersion": "v1",
+        "kind": "Event",
+        # The kubelet's recorder names an event "<object>.<UnixNano hex>": listed by name, the
+        # events of a pod come in the order they were made (kubectl describe keeps that order).
+        "metadata": {"name": f"{name}.{_unix_nano(at) + i:x}", "namespace": ns},
+        "involvedObject": involved,
+        "reason": reason,
+        "message": message,
+        "source": {"component": component, **({"host": host} if host else {})},
+        "firstTimestamp": at,
+        "lastTimestamp": at,
+        "count": 1,
+        "type": kind,
+        "eventTime": None,
+        "reportingComponent": component,
+        "reportingInstance": host,
+    }
 
 
 def _replica_set(
@@ -775,9 +847,11 @@ def sync(txn: Transaction, desired: _Desired) -> None:
 
 
 def _fill_owner_uids(txn: Transaction, obj: dict[str, Any]) -> None:
-    """Owner references name objects created in this same pass: fill their uids now."""
+    """Owner references (and an event's object) name objects created in this same pass: fill
+    their uids now."""
     ns = obj["metadata"].get("namespace", "")
-    for ref in obj["metadata"].get("ownerReferences") or []:
+    involved = obj.get("involvedObject")
+    for ref in [*(obj["metadata"].get("ownerReferences") or []), *([involved] if involved else [])]:
         if not ref.get("uid"):
             owner = txn.get(ResourceKey(ref["kind"], ns, ref["name"]))
             if owner is not None:

@@ -173,6 +173,18 @@ def test_seed_annotation_alone_leaves_image_auto_and_the_pod_never_ready(sb, sh)
         "reason": "ErrImagePull",
         "message": AUTO_PULL_ERROR,
     }
+    # What `kubectl describe pod` lists under Events: the scheduler, then the kubelet's pull.
+    pod = row[0]
+    events = "{range .items[*]}{.type}|{.reason}|{.source.component}|{.message}{'\\n'}{end}"
+    assert sh(f"kubectl get events -n {NS} -o jsonpath=\"{events}\"").splitlines() == [
+        f"Normal|Scheduled|default-scheduler|Successfully assigned {NS}/{pod} to gatewaykit-control-plane",
+        'Normal|Pulling|kubelet|Pulling image "auto"',
+        f'Warning|Failed|kubelet|Failed to pull image "auto": {AUTO_PULL_ERROR}',
+        "Warning|Failed|kubelet|Error: ErrImagePull",
+    ]
+    described = sh(f"kubectl describe pod {pod} -n {NS}")
+    last = r"\n  Warning  Failed     \d+s +kubelet +spec\.containers\{istio-proxy\}: Error: ErrImagePull\n$"
+    assert re.search(last, described), described
     # Not ready: no endpoint address, so kube-proxy rejects the LoadBalancer's node port.
     endpoints = sh(f"kubectl get endpoints my-user-gateway -n {NS}").splitlines()
     assert endpoints[0].split() == ["NAME", "ENDPOINTS", "AGE"] and len(endpoints[1].split()) == 2
