@@ -73,6 +73,10 @@ def require_cluster_extra(module: str) -> Any:
 # --------------------------------------------------------------------------- pure helpers
 
 
+# Waiting reasons of a container whose image the kubelet cannot get (pkg/kubelet/images/types.go).
+_PULL_FAILURES = frozenset({"ErrImagePull", "ImagePullBackOff", "InvalidImageName"})
+
+
 @dataclass(frozen=True, slots=True)
 class Document:
     """One object of a manifest, with the file name kubectl would print in errors.
@@ -790,6 +794,8 @@ class KubeClient:
                 and status.get("replicas", 0) == want
             ):
                 return
+            if dep and self._kept_image_auto(namespace, spec):
+                return  # Kubernetes has answered: a pod Istio never injected cannot start
             if time.monotonic() > deadline:
                 raise NotReadyError(
                     f"deployment {namespace}/{name}",
@@ -798,6 +804,29 @@ class KubeClient:
                     self.pod_events(namespace, f"app={name}") if dep else "",
                 )
             time.sleep(0.5)
+
+    def _kept_image_auto(self, namespace: str, spec: Mapping[str, Any]) -> bool:
+        """Whether a pod of the Deployment kept Istio's ``image: auto`` placeholder and the kubelet
+        reports the pull failing: no injection webhook selected it (IST0146,
+        https://istio.io/latest/docs/reference/config/analysis/ist0146/), so waiting longer changes
+        nothing -- that pod's state is the outcome (a lab shows it with ``kubectl get pods``)."""
+        labels = ((spec.get("selector") or {}).get("matchLabels") or {}).items()
+        if not labels:
+            return False
+        try:
+            with kube_errors("pods"):
+                pods = self.core().list_namespaced_pod(
+                    namespace, label_selector=",".join(f"{k}={v}" for k, v in labels)
+                ).items
+        except BackendError:
+            return False
+        for pod in pods:
+            images = {c.name: c.image for c in pod.spec.containers} if pod.spec else {}
+            for cs in (pod.status.container_statuses or []) if pod.status else []:
+                waiting = cs.state.waiting if cs.state else None
+                if images.get(cs.name) == "auto" and waiting and waiting.reason in _PULL_FAILURES:
+                    return True
+        return False
 
     def pod_events(self, namespace: str, selector: str) -> str:
         """Waiting reasons of the pods behind a selector (``ErrImagePull``...), for error messages."""
