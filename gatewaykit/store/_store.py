@@ -27,7 +27,6 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from gatewaykit.errors import ApiError
 from gatewaykit.kube import patch as kpatch
 from gatewaykit.kube import status as st
 from gatewaykit.kube.defaults import NodePortAllocator, NodePortError, ServiceContext, default_object
@@ -621,20 +620,12 @@ APPLY_PATCH = "application/apply-patch+yaml"
 
 
 def apply_patch(info: KindInfo, current: dict[str, Any], patch_type: str, body: Any) -> dict[str, Any]:
-    """The object after applying a patch of ``patch_type`` (raises ApiError for a bad patch)."""
-    try:
-        if patch_type == MERGE_PATCH:
-            if not isinstance(body, dict):
-                raise ValueError("patch must be a JSON object")
-            return kpatch.merge_patch(current, body)
-        if patch_type == JSON_PATCH:
-            return kpatch.json_patch(current, body)
-        if patch_type == STRATEGIC_PATCH:
-            if not info.builtin:
-                raise ApiError(st.unsupported_media_type(patch_type), "")
-            return kpatch.strategic_merge_patch(current, body, info.kind)
-    except ApiError:
-        raise
-    except (ValueError, TypeError, KeyError) as exc:
-        raise st.api_error(st.bad_request(str(exc))) from exc
-    raise st.api_error(st.unsupported_media_type(patch_type))
+    """The object after applying a patch of ``patch_type`` (raises ApiError for a bad patch, with
+    the API server's Status: ``kube.patch`` words each failure as the server does)."""
+    if patch_type == MERGE_PATCH:
+        return kpatch.merge_patch(current, body)
+    if patch_type == JSON_PATCH:
+        return kpatch.json_patch(current, body)
+    if patch_type == STRATEGIC_PATCH and info.builtin:
+        return kpatch.strategic_merge_patch(current, body, info.kind)
+    raise st.api_error(kpatch.unsupported_patch_type(builtin=info.builtin))
