@@ -278,13 +278,17 @@ def _created_pods(snapshot: SnapshotLike) -> tuple[tuple[str, bool], ...]:
     return tuple(out)
 
 
-def translate(snapshot: SnapshotLike, mesh: MeshSettings | None = None) -> XdsState:
+def translate(
+    snapshot: SnapshotLike, mesh: MeshSettings | None = None, *, retired_pods: frozenset[str] = frozenset()
+) -> XdsState:
     """Translate a configuration snapshot into per-proxy Envoy config.
 
     Args:
         snapshot: anything with ``list(kind)`` returning typed models in creation order (the
             config store's ``Snapshot``).
         mesh: overrides the IstioOperator-derived mesh settings.
+        retired_pods: ``"<namespace>/<pod>"`` names of pods clients deleted (their replacements
+            get new names, as the ReplicaSet controller's do).
 
     Returns:
         The :class:`XdsState`. Never raises for odd-but-valid configuration: what istiod
@@ -306,12 +310,12 @@ def translate(snapshot: SnapshotLike, mesh: MeshSettings | None = None) -> XdsSt
     mesh_objs = (*ns_objs, None, *dep_objs, None, *svc_objs, None, *se_objs)
     # ... and of what the pods that exist already got from the injector when they were created.
     created = _created_pods(snapshot)
-    mesh_built = _MEMO.get("mesh", created, mesh_objs)
+    mesh_built = _MEMO.get("mesh", (created, retired_pods), mesh_objs)
     if mesh_built is _MISS:
         namespaces = {n.metadata.name: n for n in ns_objs}
-        pods = build_pods(dep_objs, namespaces, dict(created))
+        pods = build_pods(dep_objs, namespaces, dict(created), retired_pods)
         mesh_built = (pods, build_services(svc_objs, se_objs, pods))
-        _MEMO.put("mesh", created, mesh_objs, mesh_built)
+        _MEMO.put("mesh", (created, retired_pods), mesh_objs, mesh_built)
     pods, services = cast(tuple[tuple[Pod, ...], dict[str, ServiceInfo]], mesh_built)
     # The Gateway API, converted as istiod does (internal Gateways and VirtualServices).
     generated = _gateway_api(snapshot, settings)

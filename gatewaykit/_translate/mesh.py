@@ -380,10 +380,22 @@ def _pod_kind(injected: bool, template: PodTemplateSpec) -> PodKind:
     return "gateway" if _runs_proxy_router(template) else "plain"
 
 
+def _pod_name(ns: str, deployment: str, tmpl_hash: str, slot: int, retired: frozenset[str]) -> str:
+    """``<deployment>-<pod-template-hash>-<5 chars>``, stable per slot until a client deletes the pod."""
+    generation = 0
+    while True:
+        seed = f"{ns}/{deployment}/{tmpl_hash}/{slot}" + (f"/{generation}" if generation else "")
+        name = f"{deployment}-{tmpl_hash}-{_safe(hashlib.sha256(seed.encode()).digest(), 5)}"
+        if f"{ns}/{name}" not in retired:
+            return name
+        generation += 1
+
+
 def build_pods(
     deployments: Sequence[Deployment],
     namespaces: Mapping[str, Namespace],
     created: Mapping[str, bool] | None = None,
+    retired: frozenset[str] = frozenset(),
 ) -> tuple[Pod, ...]:
     """Derive the pods of every Deployment, in Deployment creation order.
 
@@ -395,6 +407,8 @@ def build_pods(
         deployments: Deployments in creation order.
         namespaces: Namespace objects by name (their injection labels).
         created: pods that exist already, ``"<namespace>/<pod name>"`` → whether they were injected.
+        retired: ``"<namespace>/<pod name>"`` of pods a client deleted: the ReplicaSet controller
+            replaces a deleted pod by a new one, with a new name (``kubectl delete pod`` restarts).
 
     Returns:
         The pods; IPs ``10.244.0.N`` are allocated in this order (N from 5; the first
@@ -417,8 +431,7 @@ def build_pods(
             p.containerPort for c in template.spec.containers for p in c.ports if p.containerPort is not None
         )
         for i in range(max(0, dep.spec.replicas)):
-            pod_id = _safe(hashlib.sha256(f"{ns}/{dep.metadata.name}/{tmpl_hash}/{i}".encode()).digest(), 5)
-            name = f"{dep.metadata.name}-{tmpl_hash}-{pod_id}"
+            name = _pod_name(ns, dep.metadata.name, tmpl_hash, i, retired)
             injected = created.get(f"{ns}/{name}", decided)
             ip = f"10.244.{n // 256}.{n % 256}"
             n += 1

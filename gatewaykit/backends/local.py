@@ -203,6 +203,8 @@ class LocalSandbox:
         self._mesh_override: MeshSettings | None = None
         self._forwards: dict[tuple[str, str, int], socket.socket] = {}
         self._xds = XdsState()
+        # Pods clients deleted: their replacements get new names (see translate's retired_pods).
+        self._retired_pods: frozenset[str] = frozenset()
         # (sequence number, proxy, result) of the latest requests the proxies saw; a curl collects
         # those numbered after the moment it started (a count, not a position: the deque rolls).
         self._results: collections.deque[tuple[int, str, Result]] = collections.deque(maxlen=256)
@@ -610,9 +612,15 @@ class LocalSandbox:
     def _settle(self, txn: Transaction, mesh: MeshSettings | None) -> XdsState:
         """Translate the transaction, serve it, and let the controllers write what they make."""
         assert self._reconciler is not None
+        deleted = {
+            f"{e.key.namespace}/{e.key.name}"
+            for e in txn.events
+            if e.type == "DELETED" and e.key.kind == "Pod"
+        }
+        self._retired_pods |= deleted
         controllers.gateway_api_objects(txn)
         snap = txn.snapshot()
-        xds = translate(snap, mesh)
+        xds = translate(snap, mesh, retired_pods=self._retired_pods)
         fixed = published_listeners(xds, snap, self._forward_ports())
         try:
             self._reconciler.reconcile(xds, snap, fixed)
@@ -624,7 +632,11 @@ class LocalSandbox:
                 f"the sandbox could not serve this change ({exc}); nothing was changed"
             ) from exc
         desired = controllers.cluster_objects(
-            txn, xds, self._reconciler.states(xds), now=time.time(), node=self._node,
+            txn,
+            xds,
+            self._reconciler.states(xds),
+            now=time.time(),
+            node=self._node,
             root_certificates=self._root_certificates(),
         )
         controllers.sync(txn, desired)
