@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import pathlib
 import re
 import tempfile
 import time
@@ -31,6 +30,7 @@ import yaml
 from gatewaykit.backends._errormap import foreign_types, kube_errors, map_kube_error
 from gatewaykit.backends.base import ApplyReport, ManifestSource
 from gatewaykit.errors import BackendError, ClusterError, ManifestError, NotReadyError, ValidationError
+from gatewaykit.resources.codecs import load
 
 __all__ = [
     "CLUSTER_EXTRA_HINT",
@@ -115,59 +115,13 @@ class Document:
 
 
 def load_documents(source: ManifestSource) -> list[Document]:
-    """Read YAML text, a YAML file, a dict or a list of dicts into :class:`Document` objects.
-
-    ``List`` objects (``kind: List``, what ``kubectl get -o yaml`` prints) are flattened, as kubectl
-    does. Empty documents are skipped.
+    """Read a manifest source with the one manifest reader (:func:`gatewaykit.resources.codecs.load`,
+    any kind accepted: the cluster decides what it serves) into :class:`Document` objects.
 
     Raises:
-        ManifestError: the YAML cannot be parsed (kubectl's ``error: error parsing`` text).
+        ManifestError: the source cannot be read or parsed (kubectl's text).
     """
-    name = "STDIN"
-    if isinstance(source, pathlib.Path):
-        name, text = str(source), source.read_text()
-        raw: list[Any] = _parse_yaml(text, name)
-    elif isinstance(source, str):
-        # A short single-line string naming an existing file is a path (``sb.apply("gw.yaml")``).
-        if (
-            "\n" not in source
-            and source.strip().endswith((".yaml", ".yml", ".json"))
-            and os.path.exists(source)
-        ):
-            name, text = source, pathlib.Path(source).read_text()
-        else:
-            text = source
-        raw = _parse_yaml(text, name)
-    elif isinstance(source, Mapping):
-        raw = [dict(source)]
-    elif isinstance(source, list):
-        raw = list(source)
-    else:
-        raise TypeError(f"cannot apply a {type(source).__name__}: give YAML text, a path, a dict or a list")
-    docs: list[Document] = []
-    for i, obj in enumerate(raw):
-        if obj is None:
-            continue
-        if not isinstance(obj, Mapping):
-            raise ManifestError(f'error: error validating "{name}": error validating data: invalid object')
-        if obj.get("kind") == "List" and isinstance(obj.get("items"), list):
-            docs.extend(Document(item, name, i) for item in obj["items"])
-        else:
-            docs.append(Document(obj, name, i))
-    return docs
-
-
-def _parse_yaml(text: str, name: str) -> list[Any]:
-    try:
-        return list(yaml.safe_load_all(text))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}: " if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        # kubectl: error: error parsing <file>: error converting YAML to JSON: yaml: line N: <problem>
-        raise ManifestError(
-            f"error: error parsing {name}: error converting YAML to JSON: yaml: {where}{problem}"
-        ) from exc
+    return [Document(m.raw, m.source.file, m.source.index) for m in load(source, any_kind=True)]
 
 
 def kubectl_name(kind: str, group: str, name: str) -> str:

@@ -158,7 +158,7 @@ def test_load_documents_sources(tmp_path) -> None:
     ]
     assert load_documents(str(path))[0].source == str(path)
     assert load_documents(GATEWAY)[0].source == "STDIN"
-    lst = {"apiVersion": "v1", "kind": "List", "items": [{"kind": "Service", "metadata": {"name": "a"}}]}
+    lst = {"apiVersion": "v1", "kind": "List", "items": [{"apiVersion": "v1", "kind": "Service", "metadata": {"name": "a"}}]}
     assert [d.name for d in load_documents(lst)] == ["a"]
     with pytest.raises(
         ManifestError, match=r"^error: error parsing STDIN: error converting YAML to JSON: yaml: line"
