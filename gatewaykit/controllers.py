@@ -327,7 +327,7 @@ def _pod_spec(pod: Pod, template: Mapping[str, Any]) -> dict[str, Any]:
     if pod.injected:
         # The template's istio-proxy merges with the pod's own (by name), and goes last
         # (webhook.go reorderPod); the template's volumes are added.
-        own = next((c for c in containers if c.get("name") == "istio-proxy"), {})
+        own: dict[str, Any] = next((c for c in containers if c.get("name") == "istio-proxy"), {})
         template = _istio_proxy_container(pod) if pod.kind == "sidecar" else _gateway_proxy_container(pod)
         containers = [c for c in containers if c.get("name") != "istio-proxy"]
         containers.append(_merge_container(template, own))
