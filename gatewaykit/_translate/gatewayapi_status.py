@@ -25,8 +25,6 @@ import ipaddress
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from gatewaykit.resources import gatewayapi as K
-from gatewaykit.resources.meta import ResourceKey
 from gatewaykit._translate.gatewayapi import (
     MANAGED_CONTROLLER,
     Cond,
@@ -38,6 +36,8 @@ from gatewaykit._translate.gatewayapi import (
 )
 from gatewaykit._translate.gatewayapi_routes import ParentError, RouteReport, parent_ref_string
 from gatewaykit._translate.mesh import ServiceInfo, build_pods, build_services
+from gatewaykit.resources import gatewayapi as K
+from gatewaykit.resources.meta import ResourceKey
 
 __all__ = ["human_readable_join", "resolve_gateway_instances", "set_conditions", "statuses"]
 

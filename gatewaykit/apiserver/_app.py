@@ -29,7 +29,7 @@ from aiohttp import web
 from gatewaykit.errors import ApiError, GatewayKitError, ValidationError
 from gatewaykit.kube import discovery, protobuf, tables
 from gatewaykit.kube import status as st
-from gatewaykit.kube.selectors import Selector, parse_field_selector, parse_label_selector
+from gatewaykit.kube.selectors import FieldSelector, Selector, parse_field_selector, parse_label_selector
 from gatewaykit.resources.meta import KindInfo, Source
 from gatewaykit.store import (
     APPLY_PATCH,
@@ -145,17 +145,19 @@ def parse_route(parts: list[str]) -> Route | None:
     return Route(info, version, namespace if info.namespaced else None, name, sub)
 
 
-def _selectors(request: web.Request) -> tuple[Selector, Selector]:
+def _selectors(request: web.Request, kind: str | None = None) -> tuple[Selector, FieldSelector]:
+    """The request's label and field selectors; a field selector is checked against the kind's
+    field labels (``metadata.name``, ``status.phase`` of pods...), as the API server does."""
     try:
         return (
             parse_label_selector(request.query.get("labelSelector", "")),
-            parse_field_selector(request.query.get("fieldSelector", "")),
+            parse_field_selector(request.query.get("fieldSelector", ""), kind),
         )
     except ValueError as exc:
         raise st.api_error(st.bad_request(str(exc))) from exc
 
 
-def _matches(entry: StoredObject, route: Route, labels: Selector, fields: Selector) -> bool:
+def _matches(entry: StoredObject, route: Route, labels: Selector, fields: FieldSelector) -> bool:
     if route.namespace is not None and entry.key.namespace != route.namespace:
         return False
     meta = entry.raw.get("metadata", {})
@@ -355,7 +357,7 @@ class Api:
         return _json(obj)
 
     def _list(self, request: web.Request, route: Route) -> web.Response:
-        labels, fields = _selectors(request)
+        labels, fields = _selectors(request, route.info.kind)
         snap = self.backend.store.snapshot()
         items = [
             _served_object(e.raw, route.info, route.version)
@@ -481,7 +483,7 @@ class Api:
         return _json(obj)
 
     async def _delete_collection(self, request: web.Request, route: Route) -> web.Response:
-        labels, fields = _selectors(request)
+        labels, fields = _selectors(request, route.info.kind)
         snap = self.backend.store.snapshot()
         doomed = [e for e in snap.entries(store_kind(route.info)) if _matches(e, route, labels, fields)]
 

@@ -39,6 +39,9 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
 from gatewaykit import controllers
+from gatewaykit._simulate import Request, Result, simulate
+from gatewaykit._translate import MeshSettings, XdsState, translate
+from gatewaykit._translate.mesh import outbound_traffic_policy_mode
 from gatewaykit.apiserver import ApiServer, ExecPlan
 from gatewaykit.backends import _registry
 from gatewaykit.backends._journal import Journal
@@ -48,9 +51,6 @@ from gatewaykit.backends._reconcile import Reconciler, published_listeners
 from gatewaykit.backends.base import ApplyReport, CurlResult, ManifestSource, PodInfo, ShellResult
 from gatewaykit.backends.curl import curl_env, curl_function, run_curl
 from gatewaykit.backends.shell import ShellSession
-from gatewaykit._simulate import Request, Result, simulate
-from gatewaykit._translate import MeshSettings, XdsState, translate
-from gatewaykit._translate.mesh import outbound_traffic_policy_mode
 from gatewaykit.dataplane._tls import MeshCA
 from gatewaykit.dataplane.plane import AddressBook, DataPlane
 from gatewaykit.envoy import ProxyConfig
@@ -203,7 +203,12 @@ class LocalSandbox:
         self._mesh_override: MeshSettings | None = None
         self._forwards: dict[tuple[str, str, int], socket.socket] = {}
         self._xds = XdsState()
-        self._results: collections.deque[tuple[str, Result]] = collections.deque(maxlen=256)
+        # Pods clients deleted: their replacements get new names (see translate's retired_pods).
+        self._retired_pods: frozenset[str] = frozenset()
+        # (sequence number, proxy, result) of the latest requests the proxies saw; a curl collects
+        # those numbered after the moment it started (a count, not a position: the deque rolls).
+        self._results: collections.deque[tuple[int, str, Result]] = collections.deque(maxlen=256)
+        self._request_seq = 0
         self._internet: FakeInternet | None = None
         self._dp: DataPlane | None = None
         self._reconciler: Reconciler | None = None
@@ -233,12 +238,13 @@ class LocalSandbox:
             key_dir=self.private_dir / "keys",
         ).start()
         self._reconciler = Reconciler(self._dp, self._internet, self.private_dir / "pods")
+        self._api = ApiServer(self, self.private_dir, controllers.KUBERNETES_VERSION)
         default = load(CLUSTER) + load(DEFAULT_MESH)
         self._change(lambda txn: kubectl_apply(txn, default), journal=False)
         self._defaults = tuple(self._store.snapshot().keys())
         if restore:
             self._restore()
-        self._api = ApiServer(self, self.private_dir, controllers.KUBERNETES_VERSION).start()
+        self._api.start()
         self._publish_env()
         _registry.track(self)
 
@@ -331,7 +337,7 @@ class LocalSandbox:
                 default: the caller's current directory.
         """
         self._check_open()
-        before = len(self._results)
+        before = self._request_seq
         where = os.fspath(cwd) if cwd is not None else os.getcwd()
         if source is None:
             result = run_curl(command, env=self.env, cwd=where, timeout=timeout)
@@ -347,7 +353,7 @@ class LocalSandbox:
                 ca_bundle=self._pod_ca_bundle(),
                 timeout=timeout,
             )
-        results = list(self._results)[before:] if len(self._results) >= before else []
+        results = [(proxy, r) for seq, proxy, r in list(self._results) if seq > before]
         if results:
             result = dataclasses.replace(result, explanation=tuple(results))
         return result
@@ -552,7 +558,8 @@ class LocalSandbox:
             raise SandboxError("this sandbox is closed: start a new one with Sandbox.local()")
 
     def _on_request(self, proxy_id: str, result: Result) -> None:
-        self._results.append((proxy_id, result))
+        self._request_seq += 1
+        self._results.append((self._request_seq, proxy_id, result))
 
     def _load(self, source: ManifestSource, name: str | None) -> list[Any]:
         # The one manifest reader (resources.codecs); inline text is named as a file would be.
@@ -602,16 +609,22 @@ class LocalSandbox:
             self._xds = xds
             self._mesh_override = new_mesh
             self._node_ports.keep(self._node_ports_in(self._store.snapshot()))
-            if self._api is not None:
+            if self._api is not None and self._api.port:
                 self._publish_env()
             return result
 
     def _settle(self, txn: Transaction, mesh: MeshSettings | None) -> XdsState:
         """Translate the transaction, serve it, and let the controllers write what they make."""
         assert self._reconciler is not None
+        deleted = {
+            f"{e.key.namespace}/{e.key.name}"
+            for e in txn.events
+            if e.type == "DELETED" and e.key.kind == "Pod"
+        }
+        self._retired_pods |= deleted
         controllers.gateway_api_objects(txn)
         snap = txn.snapshot()
-        xds = translate(snap, mesh)
+        xds = translate(snap, mesh, retired_pods=self._retired_pods)
         fixed = published_listeners(xds, snap, self._forward_ports())
         try:
             self._reconciler.reconcile(xds, snap, fixed)
@@ -623,11 +636,22 @@ class LocalSandbox:
                 f"the sandbox could not serve this change ({exc}); nothing was changed"
             ) from exc
         desired = controllers.cluster_objects(
-            txn, xds, self._reconciler.states(xds), now=time.time(), node=self._node
+            txn,
+            xds,
+            self._reconciler.states(xds),
+            now=time.time(),
+            node=self._node,
+            root_certificates=self._root_certificates(),
         )
         controllers.sync(txn, desired)
         controllers.gateway_api_statuses(txn, time.time())
         return xds
+
+    def _root_certificates(self) -> dict[str, dict[str, str]]:
+        out = {"istio-ca-root-cert": {"root-cert.pem": self._mesh_ca.cert_pem.decode()}}
+        if self._api is not None:
+            out["kube-root-ca.crt"] = {"ca.crt": self._api.ca_pem.decode()}
+        return out
 
     def _roll_back(self) -> None:
         """Serve the committed state again after a change failed midway."""

@@ -88,6 +88,10 @@ def test_selector_and_namespace_act_as_kubectl_l_and_n(tmp_path: pathlib.Path) -
             "exactly one of `file:`, `sample:` or `inline:`",
         ),
         (
+            "  - {sample: httpbin/httpbin.yaml, selector: 'app in nothing'}",
+            "unable to parse requirement",
+        ),
+        (
             "  - {sample: httpbin/httpbin.yaml, selector: app=nothing}",
             "no document of samples/httpbin/httpbin.yaml has the labels app=nothing",
         ),
