@@ -30,13 +30,6 @@ SCRIPTS = sorted(p.name for p in HERE.glob("*.sh"))
 
 #: (script, snippet) -> what the local sandbox does instead of what Istio does.
 DEFECTS: dict[tuple[str, str], str] = {
-    ("egress-control.sh", "snip_register_an_http_host_2"): (
-        "httpbin.org/headers from the curl pod ends at X-Envoy-Decorator-Operation: the sidecar does "
-        "not add the metadata-exchange request headers X-Envoy-Peer-Metadata and "
-        "X-Envoy-Peer-Metadata-Id, which Istio 1.27's sidecar outbound HTTP filter adds by default "
-        "(pilot/pkg/networking/core/listener_builder.go appendMxFilter; skipped only with "
-        "proxyHeaders.metadataExchangeHeaders.mode IN_MESH), so the line ends without a comma"
-    ),
     ("egress-control.sh", "snip_time_out_an_outside_host_1"): (
         "kubectl exec ... -- time curl ...: the sandbox's exec refuses `time` (exit 126), which the "
         "curl image's shell runs (busybox time)"
