@@ -402,11 +402,7 @@ class LocalSandbox:
         with self._lock:
             self._check_open()
             svc = self._store.snapshot().entry(ResourceKey("Service", namespace, name))
-            if svc is None:
-                # As `kubectl port-forward svc/NAME` answers; holding a forward for a Service that
-                # does not exist yet would later shadow its node port (published_listeners).
-                raise SandboxError(f'services "{name}" not found in namespace "{namespace}"')
-            spec = svc.raw.get("spec", {})
+            spec = svc.raw.get("spec", {}) if svc else {}
             if spec.get("type") in ("NodePort", "LoadBalancer"):
                 for p in spec.get("ports") or []:
                     if p.get("port") == int(port) and p.get("nodePort"):
