@@ -36,6 +36,7 @@ __all__ = [
     "ContainerState",
     "NodeInfo",
     "cluster_objects",
+    "inject_pod_template",
     "sync",
 ]
 
@@ -122,7 +123,7 @@ def _sidecar_status() -> str:
     )
 
 
-def _istio_proxy_container(pod: Pod) -> dict[str, Any]:
+def _istio_proxy_container(pod: Pod | None) -> dict[str, Any]:
     """The injected ``istio-proxy`` container (abridged to what learners look at)."""
     return {
         "name": "istio-proxy",
@@ -214,7 +215,8 @@ def _pod_spec(pod: Pod, template: Mapping[str, Any]) -> dict[str, Any]:
         ],
     )
     containers = list(spec.get("containers") or [])
-    if pod.kind == "sidecar":
+    if pod.kind == "sidecar" and not any(c.get("name") == "istio-proxy" for c in containers):
+        # (A pod injected by `istioctl kube-inject` already has both.)
         spec["initContainers"] = [*(spec.get("initContainers") or []), _istio_init_container()]
         containers.append(_istio_proxy_container(pod))
     elif pod.kind == "gateway":
@@ -227,27 +229,51 @@ def _pod_spec(pod: Pod, template: Mapping[str, Any]) -> dict[str, Any]:
     return spec
 
 
+def _inject_metadata(labels: dict[str, Any], annotations: dict[str, Any], app: str, workload: str) -> None:
+    """The labels and annotations the sidecar injector adds (injection-template.yaml)."""
+    labels.setdefault("security.istio.io/tlsMode", "istio")
+    labels.setdefault("service.istio.io/canonical-name", labels.get("app", workload))
+    labels.setdefault("service.istio.io/canonical-revision", labels.get("version", "latest"))
+    annotations.update(
+        {
+            "istio.io/rev": "default",
+            "kubectl.kubernetes.io/default-container": app,
+            "kubectl.kubernetes.io/default-logs-container": app,
+            "prometheus.io/path": "/stats/prometheus",
+            "prometheus.io/port": "15020",
+            "prometheus.io/scrape": "true",
+            "sidecar.istio.io/status": _sidecar_status(),
+        }
+    )
+
+
+def inject_pod_template(template: Mapping[str, Any], workload: str) -> dict[str, Any]:
+    """A pod template with the sidecar injected, as ``istioctl kube-inject`` writes it: the same
+    ``istio-init`` and ``istio-proxy`` containers, labels and annotations the sandbox's injector gives
+    its pods (abridged to what learners look at). Already-injected templates are returned as they are."""
+    out = copy.deepcopy(dict(template))
+    meta = out.setdefault("metadata", {})
+    annotations = dict(meta.get("annotations") or {})
+    if "sidecar.istio.io/status" in annotations:
+        return out
+    labels = dict(meta.get("labels") or {})
+    spec = out.setdefault("spec", {})
+    containers = list(spec.get("containers") or [])
+    _inject_metadata(labels, annotations, containers[0]["name"] if containers else "", workload)
+    meta["labels"], meta["annotations"] = labels, annotations
+    spec["initContainers"] = [*(spec.get("initContainers") or []), _istio_init_container()]
+    spec["containers"] = [*containers, _istio_proxy_container(None)]
+    return out
+
+
 def _pod_metadata(pod: Pod, deployment: Mapping[str, Any], rs_name: str, rs_uid: str) -> dict[str, Any]:
     template_meta = (deployment["spec"].get("template") or {}).get("metadata") or {}
     labels = dict(template_meta.get("labels") or {})
     labels["pod-template-hash"] = _template_hash(pod.name, pod.deployment)
     annotations = dict(template_meta.get("annotations") or {})
-    if pod.kind == "sidecar":
+    if pod.kind == "sidecar" and "sidecar.istio.io/status" not in annotations:
         app = next((c["name"] for c in deployment["spec"]["template"]["spec"].get("containers") or []), "")
-        labels.setdefault("security.istio.io/tlsMode", "istio")
-        labels.setdefault("service.istio.io/canonical-name", labels.get("app", pod.deployment))
-        labels.setdefault("service.istio.io/canonical-revision", labels.get("version", "latest"))
-        annotations.update(
-            {
-                "istio.io/rev": "default",
-                "kubectl.kubernetes.io/default-container": app,
-                "kubectl.kubernetes.io/default-logs-container": app,
-                "prometheus.io/path": "/stats/prometheus",
-                "prometheus.io/port": "15020",
-                "prometheus.io/scrape": "true",
-                "sidecar.istio.io/status": _sidecar_status(),
-            }
-        )
+        _inject_metadata(labels, annotations, app, pod.deployment)
     meta: dict[str, Any] = {
         "name": pod.name,
         "namespace": pod.namespace,

@@ -169,7 +169,6 @@ KINDS: tuple[KindInfo, ...] = (
     KindInfo("ServiceAccount", "", ("v1",), "serviceaccounts", short_names=("sa",)),
     KindInfo("Deployment", "apps", ("v1",), "deployments", short_names=("deploy",), categories=("all",),
              subresources=("status", "scale")),
-    KindInfo("IstioOperator", "install.istio.io", ("v1alpha1",), "istiooperators"),
     # Made by controllers; read-only for clients.
     KindInfo("Pod", "", ("v1",), "pods", short_names=("po",), categories=("all",),
              subresources=("status", "log", "exec", "portforward"), system=True),

@@ -1959,7 +1959,7 @@ _MSG_1035 = (
 
 
 def _name_errors(kind: str, name: str) -> list[FieldError]:
-    if kind in ("Gateway", "VirtualService", "DestinationRule", "ServiceEntry", "IstioOperator"):
+    if kind in ("Gateway", "VirtualService", "DestinationRule", "ServiceEntry"):
         # Custom resources only need a valid path segment (apiextensions ValidatePathSegmentName).
         for bad in ("/", "%"):
             if bad in name:

@@ -21,13 +21,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
+import yaml
+
 from gatewaykit.envoy import Cluster, ProxyConfig, SecretMaterial
 from gatewaykit.resources.models import (
     ConfigMap,
     Deployment,
     DestinationRule,
     Gateway,
-    IstioOperator,
     Namespace,
     Resource,
     Secret,
@@ -59,6 +60,7 @@ from gatewaykit.translate.secrets import resolve_secret
 from gatewaykit.translate.sidecar import build_sidecar_proxy
 
 __all__ = [
+    "MESH_CONFIGMAP",
     "MeshSettings",
     "Pod",
     "PortInfo",
@@ -67,6 +69,7 @@ __all__ = [
     "XdsState",
     "clear_caches",
     "mesh_settings",
+    "parse_mesh_config",
     "translate",
 ]
 
@@ -138,14 +141,55 @@ class XdsState:
         return None
 
 
+#: Where istiod reads the mesh config: the ``istio`` ConfigMap (``data.mesh``) in its own namespace
+#: (pilot/pkg/bootstrap/mesh.go; manifests/charts/istio-control/istio-discovery/templates/configmap.yaml).
+MESH_CONFIGMAP = ("istio-system", "istio")
+_MODES = {"ALLOW_ANY": "ALLOW_ANY", "REGISTRY_ONLY": "REGISTRY_ONLY", 0: "REGISTRY_ONLY", 1: "ALLOW_ANY"}
+
+
+def parse_mesh_config(text: str) -> MeshSettings:
+    """The settings gatewaykit models from a ``data.mesh`` YAML text (MeshConfig).
+
+    istiod keeps its defaults when the text cannot be read (pkg/config/mesh ``ApplyMeshConfig``
+    fails, the watcher logs and keeps the previous config); an unknown ``mode`` is refused the
+    same way, so here both give Istio's default ``ALLOW_ANY``.
+    """
+    try:
+        doc = yaml.safe_load(text) if text else {}
+    except yaml.YAMLError:
+        return MeshSettings()
+    policy = doc.get("outboundTrafficPolicy") if isinstance(doc, dict) else None
+    mode = policy.get("mode") if isinstance(policy, dict) else None
+    if isinstance(mode, bool) or mode not in _MODES:
+        return MeshSettings()
+    # jsonpb takes an enum by name or by number (Mode: REGISTRY_ONLY = 0, ALLOW_ANY = 1).
+    return MeshSettings(outbound_traffic_policy=_MODES[mode])  # type: ignore[arg-type]
+
+
 def mesh_settings(snapshot: SnapshotLike) -> MeshSettings:
-    """Mesh settings from the most recently created IstioOperator that sets them (§11.2)."""
-    mode = "ALLOW_ANY"
-    for op in cast(Sequence[IstioOperator], snapshot.list("IstioOperator")):
-        m = op.outbound_traffic_policy
-        if m in ("ALLOW_ANY", "REGISTRY_ONLY"):
-            mode = m
-    return MeshSettings(outbound_traffic_policy=mode)  # type: ignore[arg-type]
+    """Mesh settings from the ``istio`` ConfigMap in ``istio-system``, as istiod watches it (§11.2).
+
+    No ConfigMap (Istio uninstalled): Istio's defaults.
+    """
+    ns, name = MESH_CONFIGMAP
+    for cm in cast(Sequence[ConfigMap], snapshot.list("ConfigMap")):
+        if isinstance(cm, ConfigMap) and cm.metadata.namespace == ns and cm.metadata.name == name:
+            return _parsed_mesh(cm)
+    return MeshSettings()
+
+
+_MESH_MEMO: dict[int, tuple[ConfigMap, MeshSettings]] = {}
+
+
+def _parsed_mesh(cm: ConfigMap) -> MeshSettings:
+    """:func:`parse_mesh_config` of a ConfigMap, remembered per (immutable) object."""
+    got = _MESH_MEMO.get(id(cm))
+    if got is not None and got[0] is cm:
+        return got[1]
+    settings = parse_mesh_config(cm.data.get("mesh", ""))
+    _MESH_MEMO.clear()
+    _MESH_MEMO[id(cm)] = (cm, settings)
+    return settings
 
 
 # Memo of VirtualService → routes, keyed by object identity (see gateway.build_gateway_proxy).
@@ -167,6 +211,7 @@ def clear_caches() -> None:
     """
     _ROUTE_CACHE.clear()
     _MEMO.clear()
+    _MESH_MEMO.clear()
     _BOUND_VS.clear()
     gateway_clear_caches()
 
@@ -191,7 +236,7 @@ def translate(snapshot: SnapshotLike, mesh: MeshSettings | None = None) -> XdsSt
     Args:
         snapshot: anything with ``list(kind)`` returning typed models in creation order (the
             config store's ``Snapshot``).
-        mesh: overrides the IstioOperator-derived mesh settings.
+        mesh: overrides the mesh settings read from the ``istio`` ConfigMap (:func:`mesh_settings`).
 
     Returns:
         The :class:`XdsState`. Never raises for odd-but-valid configuration: what istiod

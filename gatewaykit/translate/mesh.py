@@ -246,6 +246,11 @@ def _is_gateway_template(dep: Deployment) -> bool:
     return False
 
 
+def _is_control_plane(dep: Deployment) -> bool:
+    """istiod, as ``istioctl install`` deploys it (``app: istiod`` in the install namespace)."""
+    return dep.metadata.name.startswith("istiod") and dep.metadata.labels.get("app") == "istiod"
+
+
 def build_pods(deployments: Sequence[Deployment], namespaces: Mapping[str, Namespace]) -> tuple[Pod, ...]:
     """Derive the pods of every Deployment, in Deployment creation order.
 
@@ -255,10 +260,13 @@ def build_pods(deployments: Sequence[Deployment], namespaces: Mapping[str, Names
 
     Returns:
         The pods; IPs ``10.244.0.N`` are allocated in this order (N from 5; the first
-        addresses of a node's pod CIDR are taken by system pods on a real kind cluster).
+        addresses of a node's pod CIDR are taken by system pods on a real kind cluster). istiod's
+        pods count among those system pods (``10.244.0.4`` down), so that workload addresses stay
+        the same whether the control plane was installed first or (re)installed later.
     """
     pods: list[Pod] = []
     n = 5
+    control_plane = 4
     for dep in deployments:
         ns = dep.metadata.namespace
         template = dep.spec.template
@@ -266,8 +274,11 @@ def build_pods(deployments: Sequence[Deployment], namespaces: Mapping[str, Names
         annotations = template.metadata.annotations
         # The ReplicaSet's pod-template-hash: deterministic from the pod template.
         tmpl_hash = _safe(hashlib.sha256(repr(template).encode()).digest(), 10)
-        if _is_gateway_template(dep):
-            kind: PodKind = "gateway"
+        if "sidecar.istio.io/status" in annotations:
+            # Already injected (``istioctl kube-inject``): the injector leaves such pods alone.
+            kind: PodKind = "sidecar"
+        elif _is_gateway_template(dep):
+            kind = "gateway"
         else:
             ns_obj = namespaces.get(ns)
             ns_label = ns_obj.metadata.labels.get("istio-injection") if ns_obj is not None else None
@@ -285,8 +296,12 @@ def build_pods(deployments: Sequence[Deployment], namespaces: Mapping[str, Names
         replicas = max(0, dep.spec.replicas)
         for i in range(replicas):
             pod_id = _safe(hashlib.sha256(f"{ns}/{dep.metadata.name}/{tmpl_hash}/{i}".encode()).digest(), 5)
-            ip = f"10.244.{n // 256}.{n % 256}"
-            n += 1
+            if _is_control_plane(dep) and control_plane > 1:
+                ip = f"10.244.0.{control_plane}"
+                control_plane -= 1
+            else:
+                ip = f"10.244.{n // 256}.{n % 256}"
+                n += 1
             pods.append(
                 Pod(
                     name=f"{dep.metadata.name}-{tmpl_hash}-{pod_id}",

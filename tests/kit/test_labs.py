@@ -63,7 +63,6 @@ def test_lab_manifests_name_real_kinds(lab_id: str) -> None:
         "ConfigMap",
         "ServiceAccount",
         "Deployment",
-        "IstioOperator",
     }
     refs = list(lab.setup.action.manifests)
     for s in lab.steps:

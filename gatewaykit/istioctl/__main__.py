@@ -1,0 +1,7 @@
+"""``python -m gatewaykit.istioctl ...``: the sandbox's istioctl (see :mod:`gatewaykit.istioctl`)."""
+
+import sys
+
+from gatewaykit.istioctl._cli import main
+
+sys.exit(main(sys.argv[1:]))
