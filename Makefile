@@ -1,6 +1,7 @@
-# gatewaykit: two commands.
+# gatewaykit: two commands (and a lint).
 #   make lab   -- set everything up and open JupyterLab on notebooks/ with the embedded sandbox
 #   make test  -- set everything up and run the whole suite
+#   make lint  -- ruff and mypy over gatewaykit/ (CI runs it before make test)
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -34,6 +35,7 @@ test: setup system-deps
 bench: setup
 	$(PY) bench/translate
 	$(PY) bench/sandbox
+	$(PY) bench/kubectl
 
 lint: setup
 	$(VENV)/bin/ruff check gatewaykit

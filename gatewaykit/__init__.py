@@ -43,12 +43,12 @@ _LAZY = {
     "load": "gatewaykit.resources.codecs",
     "validate": "gatewaykit.resources.validation",
     "ConfigStore": "gatewaykit.store",
-    "translate": "gatewaykit.translate",
-    "simulate": "gatewaykit.simulate",
-    "Request": "gatewaykit.simulate",
-    "Result": "gatewaykit.simulate",
-    "Miss": "gatewaykit.simulate",
-    "analyze": "gatewaykit.analyze",
+    "translate": "gatewaykit._translate",
+    "simulate": "gatewaykit._simulate",
+    "Request": "gatewaykit._simulate",
+    "Result": "gatewaykit._simulate",
+    "Miss": "gatewaykit._simulate",
+    "analyze": "gatewaykit._analyze",
     "open_lab": "gatewaykit.kit",
 }
 
@@ -77,6 +77,13 @@ __all__ = [
     "validate",
     "ValidationError",
 ]
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext gatewaykit``: the ``%%gatewaykit`` cell magic (bash against the sandbox)."""
+    from gatewaykit.kit.magic import load_ipython_extension as load
+
+    load(ipython)
 
 
 def __getattr__(name: str) -> Any:

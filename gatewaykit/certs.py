@@ -42,11 +42,11 @@ from dataclasses import dataclass, field
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.utils import CryptographyDeprecationWarning
 from cryptography.x509.oid import NameOID
 
-__all__ = ["CertKey", "istio_docs_certs", "make_ca", "make_cert", "write_all"]
+__all__ = ["CA_PROFILES", "CertKey", "build_ca", "istio_docs_certs", "make_ca", "make_cert", "write_all"]
 
 _DAYS = 365  # -days 365 in every docs command
 
@@ -179,6 +179,95 @@ def _validity() -> tuple[datetime.datetime, datetime.datetime]:
     return now, now + datetime.timedelta(days=_DAYS)
 
 
+#: A CA's private key: RSA (the docs' ``openssl req -newkey rsa:2048``) or ECDSA P-256.
+CAKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
+
+
+def _ca_key_usage(*, digital_signature: bool) -> x509.KeyUsage:
+    """keyCertSign + cRLSign, and digitalSignature when asked."""
+    return x509.KeyUsage(
+        digital_signature=digital_signature,
+        content_commitment=False,
+        key_encipherment=False,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=True,
+        crl_sign=True,
+        encipher_only=False,
+        decipher_only=False,
+    )
+
+
+#: The extensions of each CA gatewaykit makes, in the order they are written (``openssl x509
+#: -text`` lists them in that order) with their criticality:
+#:
+#: * ``openssl-v3_ca``: the docs' ``openssl req -x509`` CA (openssl.cnf ``[v3_ca]``:
+#:   ``subjectKeyIdentifier=hash``, ``authorityKeyIdentifier=keyid:always``,
+#:   ``basicConstraints=critical,CA:true``);
+#: * ``public-root``: the fake internet's public root (what a public CA root carries:
+#:   CA:TRUE, keyCertSign + cRLSign, a key identifier);
+#: * ``mesh-root``: the mesh CA (istiod's ``istio-ca-root-cert``): CA:TRUE, digitalSignature +
+#:   keyCertSign + cRLSign.
+CA_PROFILES: dict[str, tuple[str, ...]] = {
+    "openssl-v3_ca": ("subjectKeyIdentifier", "authorityKeyIdentifier", "basicConstraints"),
+    "public-root": ("basicConstraints", "keyUsage:keyCertSign,cRLSign", "subjectKeyIdentifier"),
+    "mesh-root": ("basicConstraints", "keyUsage:digitalSignature,keyCertSign,cRLSign"),
+}
+
+
+def _ca_extension(name: str, key: CAKey) -> tuple[x509.ExtensionType, bool]:
+    """One CA extension of :data:`CA_PROFILES` for ``key``: (extension, critical)."""
+    ski = x509.SubjectKeyIdentifier.from_public_key(key.public_key())
+    extensions: dict[str, tuple[x509.ExtensionType, bool]] = {
+        "subjectKeyIdentifier": (ski, False),
+        "authorityKeyIdentifier": (
+            x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski),
+            False,
+        ),
+        "basicConstraints": (x509.BasicConstraints(ca=True, path_length=None), True),
+        "keyUsage:keyCertSign,cRLSign": (_ca_key_usage(digital_signature=False), True),
+        "keyUsage:digitalSignature,keyCertSign,cRLSign": (_ca_key_usage(digital_signature=True), True),
+    }
+    return extensions[name]
+
+
+def build_ca(
+    subject: x509.Name,
+    key: CAKey,
+    profile: str,
+    *,
+    not_before: datetime.datetime,
+    not_after: datetime.datetime,
+    serial: int | None = None,
+) -> x509.Certificate:
+    """A self-signed CA certificate (SHA-256), the one builder behind every CA gatewaykit makes.
+
+    Args:
+        subject: the subject, also the issuer.
+        key: the CA's private key.
+        profile: a key of :data:`CA_PROFILES`: which extensions, in which order.
+        not_before: start of validity.
+        not_after: end of validity.
+        serial: the serial number; None for a random one (``x509.random_serial_number``).
+
+    Returns:
+        The certificate.
+    """
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number() if serial is None else serial)
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
+    )
+    for name in CA_PROFILES[profile]:
+        extension, critical = _ca_extension(name, key)
+        builder = builder.add_extension(extension, critical=critical)
+    return builder.sign(key, hashes.SHA256())
+
+
 def make_ca(cn: str = "example.com", org: str = "example Inc.") -> CertKey:
     """Make a self-signed CA like ``openssl req -x509 ... -subj '/O=<org>/CN=<cn>'``.
 
@@ -196,23 +285,9 @@ def make_ca(cn: str = "example.com", org: str = "example Inc.") -> CertKey:
         [x509.NameAttribute(NameOID.ORGANIZATION_NAME, org), x509.NameAttribute(NameOID.COMMON_NAME, cn)]
     )
     not_before, not_after = _validity()
-    ski = x509.SubjectKeyIdentifier.from_public_key(key.public_key())
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        # OpenSSL 3 `req -x509` uses a random 159-bit positive serial.
-        .serial_number(secrets.randbits(159) | 1)
-        .not_valid_before(not_before)
-        .not_valid_after(not_after)
-        # openssl.cnf [v3_ca]: subjectKeyIdentifier=hash, authorityKeyIdentifier=keyid:always,
-        # basicConstraints=critical,CA:true (what `openssl x509 -text` shows for the docs' CA).
-        .add_extension(ski, critical=False)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski), critical=False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
+    # OpenSSL 3 `req -x509` uses a random 159-bit positive serial.
+    serial = secrets.randbits(159) | 1
+    cert = build_ca(name, key, "openssl-v3_ca", not_before=not_before, not_after=not_after, serial=serial)
     return CertKey(
         cert_pem=cert.public_bytes(serialization.Encoding.PEM),
         key_pem=_key_pem(key),

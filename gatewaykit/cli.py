@@ -229,13 +229,54 @@ def _images_load(args: argparse.Namespace, console: Any) -> int:
     return 0
 
 
+def _env(args: argparse.Namespace, console: Any) -> int:
+    """Print the running sandbox's ``export`` lines (``eval "$(gatewaykit env)"``)."""
+    from gatewaykit.backends._registry import current_env_file
+
+    found = current_env_file()
+    if found is None:
+        # stderr: stdout is what `eval "$(gatewaykit env)"` runs.
+        print("error: no running sandbox: open a lab notebook (or start Sandbox.local()) first, then run "
+              '`eval "$(gatewaykit env)"` again', file=sys.stderr)
+        return 1
+    sys.stdout.write(found.read_text())
+    return 0
+
+
+def _samples(args: argparse.Namespace, console: Any) -> int:
+    """Print the samples folder, or link it into a folder (``samples/...`` as in Istio's docs)."""
+    from gatewaykit import samples
+
+    if args.link is not None:
+        made = samples.link(args.link)
+        print(f"{made} -> {samples.path()}")
+    else:
+        print(samples.path())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (no optional dependency imported)."""
     parser = argparse.ArgumentParser(
         prog="gatewaykit",
-        description="gatewaykit: Istio gateways, live. Manage the kind cluster and the offline image bundle.",
+        description="gatewaykit: Istio gateways, live. Point a terminal at the running sandbox, manage the "
+        "kind cluster and the offline image bundle.",
     )
-    sub = parser.add_subparsers(dest="group", metavar="{cluster,images}")
+    sub = parser.add_subparsers(dest="group", metavar="{env,samples,cluster,images}")
+    env = sub.add_parser(
+        "env",
+        help="print export lines that point kubectl and istioctl at the running sandbox "
+        '(eval "$(gatewaykit env)")',
+    )
+    env.set_defaults(func=_env)
+    smp = sub.add_parser(
+        "samples",
+        help="print the folder of Istio 1.27's samples as the sandbox knows them (--link DIR: make "
+        "DIR/samples point at it, so `kubectl apply -f samples/httpbin/httpbin.yaml` works in DIR)",
+    )
+    smp.add_argument("--path", action="store_true", help="print the folder (the default)")
+    smp.add_argument("--link", metavar="DIR", nargs="?", const=".", default=None)
+    smp.set_defaults(func=_samples)
     cluster = sub.add_parser("cluster", help="start, stop and inspect the kind + Istio cluster")
     csub = cluster.add_subparsers(dest="command", metavar="{up,down,status}")
     up = csub.add_parser("up", help="start (or reuse) the cluster and print the ingress variables")

@@ -4,7 +4,7 @@ On a real cluster ``kubectl get pods`` lists objects that the ReplicaSet control
 the kubelet keeps current; ``kubectl get endpoints`` lists what the endpoints controller derived
 from Services and ready pods; a Deployment's ``status`` is the deployment controller's. In the
 sandbox one reconcile computes all of them from the same translation the data plane serves
-(:class:`gatewaykit.translate.XdsState`) and writes them into the store as ``system`` objects,
+(:class:`gatewaykit._translate.XdsState`) and writes them into the store as ``system`` objects,
 so ``kubectl get pods`` and ``sb.pods()`` read the same thing.
 
 Shapes follow the real objects (``k8s.io/api`` types, Istio 1.27's sidecar injection template
@@ -22,12 +22,12 @@ import datetime
 import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from gatewaykit._translate import Pod, XdsState
 from gatewaykit.resources.meta import ResourceKey, kind_info
 from gatewaykit.store import StoredObject, Transaction, store_kind
-from gatewaykit.translate import Pod, XdsState
 
 __all__ = [
     "ISTIO_VERSION",
@@ -49,7 +49,7 @@ PROXY_IMAGE = f"docker.io/istio/proxyv2:{ISTIO_VERSION}"
 #: The one node: the learner's machine.
 NODE_NAME = "gatewaykit-control-plane"
 
-_SYSTEM_KINDS = ("Pod", "ReplicaSet", "Endpoints", "EndpointSlice", "Node")
+_SYSTEM_KINDS = ("Pod", "ReplicaSet", "Endpoints", "EndpointSlice", "Node", "CustomResourceDefinition", "Event")
 
 
 @dataclass(frozen=True, slots=True)
@@ -326,8 +326,12 @@ def _pod_status(
     ready = all(s["ready"] for s in statuses)
 
     def cond(kind: str, ok: bool) -> dict[str, Any]:
-        return {"type": kind, "status": "True" if ok else "False", "lastProbeTime": None,
-                "lastTransitionTime": started}
+        return {
+            "type": kind,
+            "status": "True" if ok else "False",
+            "lastProbeTime": None,
+            "lastTransitionTime": started,
+        }
 
     conditions = [
         cond("PodReadyToStartContainers", True),
@@ -383,6 +387,8 @@ def _pod_status(
 class _Desired:
     objects: list[dict[str, Any]]
     statuses: dict[ResourceKey, dict[str, Any]]
+    #: Objects made once per namespace and then left to clients (they may edit or delete them).
+    namespaced: list[dict[str, Any]] = field(default_factory=list)
 
 
 def cluster_objects(
@@ -392,6 +398,7 @@ def cluster_objects(
     *,
     now: float,
     node: NodeInfo | None = None,
+    root_certificates: Mapping[str, Mapping[str, str]] | None = None,
 ) -> _Desired:
     """Everything the controllers would make for the state in ``txn``.
 
@@ -402,8 +409,11 @@ def cluster_objects(
             grouped: ``{pod key: {container name: state}}``); missing means Running.
         now: the time to stamp on objects made now.
         node: facts about the node.
+        root_certificates: the ConfigMaps every namespace gets, by name, with their data
+            (``kube-root-ca.crt`` from kube-controller-manager's root-CA publisher, and Istio's
+            ``istio-ca-root-cert``).
     """
-    desired = _Desired(objects=[_node(now, node or NodeInfo())], statuses={})
+    desired = _Desired(objects=[_node(now, node or NodeInfo()), *custom_resource_definitions()], statuses={})
     by_deployment: dict[tuple[str, str], list[Pod]] = {}
     for pod in xds.pods:
         by_deployment.setdefault((pod.namespace, pod.deployment), []).append(pod)
@@ -412,7 +422,21 @@ def cluster_objects(
         _deployment_objects(txn, entry, pods, states, now, desired)
     for entry in txn.list("Service"):
         desired.objects.extend(_endpoints(entry, txn, xds, states))
+    desired.namespaced = _namespace_objects(txn, root_certificates or {})
     return desired
+
+
+def _namespace_objects(txn: Transaction, configmaps: Mapping[str, Mapping[str, str]]) -> list[dict[str, Any]]:
+    """What every namespace gets: the ``default`` ServiceAccount (the service account controller)
+    and the root certificate ConfigMaps."""
+    out: list[dict[str, Any]] = []
+    for ns in txn.list("Namespace"):
+        name = ns.key.name
+        out.append({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default", "namespace": name}})
+        for cm, data in configmaps.items():
+            out.append({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": cm, "namespace": name},
+                        "data": dict(data)})
+    return out
 
 
 def _started(txn: Transaction, kind: str, ns: str, name: str, now: float) -> str:
@@ -654,6 +678,125 @@ def _node(now: float, node: NodeInfo) -> dict[str, Any]:
     }
 
 
+# --------------------------------------------------------------------------------- CRDs
+
+
+def custom_resource_definitions() -> list[dict[str, Any]]:
+    """The CRDs installed in the cluster: Istio's networking kinds and the Gateway API's.
+
+    Names, short names, categories, scope, versions and printer columns are the CRDs' own (Istio
+    1.27.1 manifests/charts/base/files/crd-all.gen.yaml; the Gateway API release Istio 1.27
+    supports); the schemas are left open (validation is the sandbox's admission, not a schema).
+    """
+    from gatewaykit.kube import discovery  # noqa: PLC0415
+    from gatewaykit.kube.tables import PRINTER_COLUMNS  # noqa: PLC0415
+
+    out = []
+    for info in discovery.served():
+        if info.builtin:
+            continue
+        names: dict[str, Any] = {
+            "plural": info.plural,
+            "singular": info.singular,
+            "kind": info.kind,
+            "listKind": f"{info.kind}List",
+        }
+        if info.short_names:
+            names["shortNames"] = list(info.short_names)
+        if info.categories:
+            names["categories"] = list(info.categories)
+        columns = [dict(c) for c in PRINTER_COLUMNS.get((info.group, info.kind), ())]
+        versions = []
+        for i, v in enumerate(info.versions):
+            version: dict[str, Any] = {
+                "name": v,
+                "served": True,
+                "storage": i == 0,
+                "schema": {
+                    "openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+                },
+            }
+            if "status" in info.subresources:
+                version["subresources"] = {"status": {}}
+            if columns:
+                version["additionalPrinterColumns"] = columns
+            versions.append(version)
+        cond = {"lastTransitionTime": _ts(0), "status": "True"}
+        out.append(
+            {
+                "apiVersion": "apiextensions.k8s.io/v1",
+                "kind": "CustomResourceDefinition",
+                "metadata": {"name": f"{info.plural}.{info.group}"},
+                "spec": {
+                    "group": info.group,
+                    "names": names,
+                    "scope": "Namespaced" if info.namespaced else "Cluster",
+                    "versions": versions,
+                },
+                "status": {
+                    "acceptedNames": names,
+                    "storedVersions": [info.versions[0]],
+                    "conditions": [
+                        {
+                            **cond,
+                            "type": "NamesAccepted",
+                            "reason": "NoConflicts",
+                            "message": "no conflicts found",
+                        },
+                        {
+                            **cond,
+                            "type": "Established",
+                            "reason": "InitialNamesAccepted",
+                            "message": "the initial names have been accepted",
+                        },
+                    ],
+                },
+            }
+        )
+    return out
+
+
+# ------------------------------------------------------------------------ the Gateway API
+
+_MANAGED = ("gateway.istio.io/managed", "istio.io-gateway-controller")
+
+
+def gateway_api_objects(txn: Transaction) -> None:
+    """istiod's Gateway API controllers that make objects, run before translation.
+
+    The class controller keeps the ``istio``/``istio-remote`` GatewayClasses; the deployment
+    controller applies a ServiceAccount, Deployment and Service ``<gateway>-istio`` for every
+    Gateway of class ``istio`` (``pilot/pkg/config/kube/gateway/deploymentcontroller.go``), and
+    removes the ones it manages that no Gateway wants any more.
+    """
+    from gatewaykit._translate.gatewayapi_deploy import deployment_objects, gatewayclass_objects  # noqa: PLC0415
+
+    for obj in gatewayclass_objects():
+        if txn.get(ResourceKey("GatewayClass", "", obj["metadata"]["name"])) is None:
+            txn.put_system(obj)
+    wanted: set[ResourceKey] = set()
+    for obj in deployment_objects(txn.snapshot()):
+        entry = txn.put_system(obj)
+        wanted.add(entry.key)
+    for kind in ("ServiceAccount", "Deployment", "Service"):
+        for entry in txn.list(kind):
+            labels = entry.raw["metadata"].get("labels") or {}
+            if entry.system and labels.get(_MANAGED[0]) == _MANAGED[1] and entry.key not in wanted:
+                txn.remove_system(entry.key)
+
+
+def gateway_api_statuses(txn: Transaction, now: float) -> None:
+    """istiod's status writes for GatewayClasses, Gateways and routes (``gatewayapi_status``)."""
+    from gatewaykit._translate.gatewayapi_status import statuses  # noqa: PLC0415
+
+    snap = txn.snapshot()
+    if not any(snap.entries(k) for k in ("GatewayClass", "Gateway.gateway.networking.k8s.io", "HTTPRoute",
+                                          "GRPCRoute", "TLSRoute", "TCPRoute")):
+        return
+    for key, status in statuses(snap, _ts(now)).items():
+        txn.set_status(key, status)
+
+
 # ---------------------------------------------------------------------------------- sync
 
 
@@ -669,12 +812,88 @@ def sync(txn: Transaction, desired: _Desired) -> None:
         wanted.add(key)
         _fill_owner_uids(txn, obj)
         txn.put_system(obj)
+    for obj in desired.namespaced:
+        meta = obj["metadata"]
+        existing = txn.get(ResourceKey(obj["kind"], meta["namespace"], meta["name"]))
+        if existing is None or (existing.system and existing.raw.get("data") != obj.get("data")):
+            txn.put_system(obj)
+    for event in pod_events(txn):
+        wanted.add(ResourceKey("Event", event["metadata"]["namespace"], event["metadata"]["name"]))
+        if txn.get(ResourceKey("Event", event["metadata"]["namespace"], event["metadata"]["name"])) is None:
+            txn.put_system(event)  # an event is written once; the kubelet does not rewrite history
     for kind in _SYSTEM_KINDS:
         for entry in txn.list(kind):
             if entry.system and entry.key not in wanted:
                 txn.remove_system(entry.key)
     for key, status in desired.statuses.items():
         txn.set_status(key, status)
+
+
+# ------------------------------------------------------------------------------- events
+
+# What the scheduler and the kubelet report for a container that starts, and for one whose
+# image cannot be pulled (pkg/kubelet/events/event.go reasons; kubectl describe shows them).
+_STARTED_EVENTS = (
+    ("Normal", "Pulled", 'Container image "{image}" already present on machine'),
+    ("Normal", "Created", "Created container: {name}"),
+    ("Normal", "Started", "Started container {name}"),
+)
+_FAILED_EVENTS = (
+    ("Normal", "Pulling", 'Pulling image "{image}"'),
+    ("Warning", "Failed", "{message}"),
+    ("Warning", "Failed", "Error: {reason}"),
+)
+
+
+def _event(pod: Mapping[str, Any], n: int, kind: str, reason: str, message: str, container: str,
+           source: str) -> dict[str, Any]:
+    meta = pod["metadata"]
+    when = meta.get("creationTimestamp")
+    ref: dict[str, Any] = {"apiVersion": "v1", "kind": "Pod", "name": meta["name"], "namespace": meta["namespace"],
+                           "uid": meta.get("uid", "")}
+    if container:
+        ref["fieldPath"] = f"spec.containers{{{container}}}"
+    return {
+        "apiVersion": "v1", "kind": "Event",
+        # The recorder names events <object>.<UnixNano in hex>: listed by name, they are in order.
+        "metadata": {"name": f"{meta['name']}.{_epoch(when) * 10**9 + n:x}", "namespace": meta["namespace"]},
+        "involvedObject": ref, "reason": reason, "message": message, "type": kind, "count": 1,
+        "firstTimestamp": when, "lastTimestamp": when,
+        "source": {"component": source, **({"host": NODE_NAME} if source == "kubelet" else {})},
+        "reportingComponent": source, "reportingInstance": NODE_NAME if source == "kubelet" else "",
+    }
+
+
+def _epoch(timestamp: Any) -> int:
+    try:
+        return int(datetime.datetime.strptime(str(timestamp), "%Y-%m-%dT%H:%M:%SZ")
+                   .replace(tzinfo=datetime.UTC).timestamp())
+    except ValueError:
+        return 0
+
+
+def pod_events(txn: Transaction) -> list[dict[str, Any]]:
+    """The events ``kubectl describe pod`` lists: scheduling, then each container's start or its
+    failure (``Failed to pull image ...``, ``Error: ErrImagePull``)."""
+    out: list[dict[str, Any]] = []
+    for entry in txn.list("Pod"):
+        pod = entry.raw
+        meta = pod["metadata"]
+        n = 0
+        out.append(_event(pod, n, "Normal", "Scheduled",
+                          f"Successfully assigned {meta['namespace']}/{meta['name']} to {NODE_NAME}", "",
+                          "default-scheduler"))
+        statuses = {s["name"]: s for s in (pod.get("status") or {}).get("containerStatuses") or []}
+        for c in (pod.get("spec") or {}).get("containers") or []:
+            waiting = statuses.get(c["name"], {}).get("state", {}).get("waiting")
+            table = _FAILED_EVENTS if waiting else _STARTED_EVENTS
+            for kind, reason, text in table:
+                n += 1
+                message = text.format(image=c.get("image", ""), name=c["name"],
+                                      message=(waiting or {}).get("message", ""),
+                                      reason=(waiting or {}).get("reason", ""))
+                out.append(_event(pod, n, kind, reason, message, c["name"], "kubelet"))
+    return out
 
 
 def _fill_owner_uids(txn: Transaction, obj: dict[str, Any]) -> None:

@@ -230,7 +230,12 @@ class HeaderMatcher:
 
 @dataclass(frozen=True, slots=True)
 class RouteMatch:
-    """Envoy ``RouteMatch``: exactly one of prefix/path/safe_regex (prefix ``/`` = catch-all)."""
+    """Envoy ``RouteMatch``: exactly one of prefix/path/safe_regex/path_separated_prefix.
+
+    ``prefix`` ``/`` is the catch-all. ``path_separated_prefix`` ``/foo`` matches ``/foo`` and
+    ``/foo/...`` but not ``/foobar`` (Istio uses it for Gateway API ``PathPrefix`` matches other than
+    ``/``: pilot/pkg/networking/core/route/route.go ``TranslateRouteMatch``).
+    """
 
     prefix: str | None = None
     path: str | None = None
@@ -238,6 +243,12 @@ class RouteMatch:
     case_sensitive: bool = True
     headers: tuple[HeaderMatcher, ...] = ()
     query_parameters: tuple[HeaderMatcher, ...] = ()
+    path_separated_prefix: str | None = None
+
+    @property
+    def matched_prefix(self) -> str | None:
+        """The prefix a prefix rewrite replaces: ``prefix`` or ``path_separated_prefix``."""
+        return self.prefix if self.prefix is not None else self.path_separated_prefix
 
 
 @dataclass(frozen=True, slots=True)

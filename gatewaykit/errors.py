@@ -5,25 +5,28 @@ Our exception hierarchy::
     GatewayKitError
     ├── ValidationError        Istio/Kubernetes would reject the manifest; str() is what kubectl prints
     │   └── ManifestError      the manifest cannot even be read: YAML syntax, unknown apiVersion/kind
+    │       └── ManifestSyntaxError   the YAML/JSON does not parse (``line``, ``problem``)
     ├── ApiError               the API server refused a request (NotFound, AlreadyExists, Conflict...)
     ├── LabError               a lab file is malformed (file, line, what is wrong)
     └── BackendError           a backend could not do what was asked
         ├── SandboxError       the embedded sandbox failed (bind, TLS setup, workload start)
+        │   └── NginxConfError the nginx stand-in refused its configuration (nginx's ``[emerg]`` line)
         ├── ClusterError       kind / Docker / Kubernetes API problems (wraps the cause with ``from``)
         └── NotReadyError      something did not become ready in time; recent logs attached
 
 Things a learner is *supposed* to see -- no route, no filter chain, TLS required,
-blocked egress -- are not exceptions: they are :class:`gatewaykit.simulate.Result`
+blocked egress -- are not exceptions: they are :class:`gatewaykit.Result`
 values with a ``miss`` (the way Istio's own simulation tests assert ``ErrNoRoute``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import Any
 
-if TYPE_CHECKING:
-    from gatewaykit.kube.status import Status
+# The API server's refusal, a ``gatewaykit.kube.status.Status`` (typed loosely: this module is the
+# bottom layer and imports nothing of the package).
+Status = Any
 
 __all__ = [
     "ApiError",
@@ -32,6 +35,8 @@ __all__ = [
     "GatewayKitError",
     "LabError",
     "ManifestError",
+    "ManifestSyntaxError",
+    "NginxConfError",
     "NotReadyError",
     "SandboxError",
     "ValidationError",
@@ -90,6 +95,21 @@ class ManifestError(ValidationError):
     """The manifest could not be parsed or names an unsupported apiVersion/kind."""
 
 
+class ManifestSyntaxError(ManifestError):
+    """The manifest text is not YAML (or JSON); ``str()`` is kubectl's ``error parsing`` line.
+
+    Attributes:
+        line: the 1-based line of the problem in the whole text (kubectl's own message counts
+            from the start of the document instead); 0 when the parser gives no position.
+        problem: the parser's description of the problem.
+    """
+
+    def __init__(self, rendered: str, *, line: int, problem: str) -> None:
+        super().__init__(rendered)
+        self.line = line
+        self.problem = problem
+
+
 class LabError(GatewayKitError):
     """A lab definition file is malformed; the message names file, line and problem."""
 
@@ -100,6 +120,14 @@ class BackendError(GatewayKitError):
 
 class SandboxError(BackendError):
     """The embedded local sandbox failed: a bind, a TLS setup, a workload start."""
+
+
+class NginxConfError(SandboxError):
+    """nginx refused its configuration; ``str()`` is nginx's ``[emerg]`` line.
+
+    Raised by the nginx stand-in (:mod:`gatewaykit.workloads.nginx`), which turns it into the
+    pod's ``CrashLoopBackOff`` with that line in its log, as the real container would.
+    """
 
 
 class ClusterError(BackendError):

@@ -15,9 +15,22 @@ from __future__ import annotations
 
 import pathlib
 
-__all__ = ["path"]
+__all__ = ["link", "path"]
 
 
 def path() -> pathlib.Path:
     """The ``samples`` directory (``samples.path() / "httpbin/httpbin.yaml"``), shipped as package data."""
     return pathlib.Path(__file__).resolve().parent / "data" / "samples"
+
+
+def link(directory: str | pathlib.Path) -> pathlib.Path:
+    """Make ``directory/samples`` a symlink to :func:`path`, so the docs' relative paths work there.
+
+    Istio's docs run ``kubectl apply -f samples/httpbin/httpbin.yaml`` from the Istio release
+    folder; a ``samples`` link in the learner's working folder gives the same paths. An existing
+    ``samples`` that is not our link is left alone (and returned).
+    """
+    target = pathlib.Path(directory) / "samples"
+    if not target.exists() and not target.is_symlink():
+        target.symlink_to(path(), target_is_directory=True)
+    return target

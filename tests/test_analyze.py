@@ -1,4 +1,4 @@
-"""Tests for gatewaykit.analyze: real YAML applied through the config store, istioctl analyze's exact lines.
+"""Tests for gatewaykit._analyze: real YAML applied through the config store, istioctl analyze's exact lines.
 
 Every expected line below is written out in full in istioctl's format
 ``<Level> [<code>] (<Kind> <ns>/<name>[ <file>:<line>]) <text>`` with the message templates of
@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from gatewaykit.analyze import Message, analyze
+from gatewaykit._analyze import Message, analyze
 from gatewaykit.resources.codecs import load
 from gatewaykit.store import ConfigStore
 

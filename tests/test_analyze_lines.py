@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from gatewaykit.analyze import analyze
+from gatewaykit._analyze import analyze
 from gatewaykit.resources.codecs import load
 from gatewaykit.resources.meta import FieldLines, Source
 from gatewaykit.store import ConfigStore

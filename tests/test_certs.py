@@ -247,3 +247,36 @@ def test_write_creates_files_with_the_docs_names(tmp_path: pathlib.Path) -> None
         "crt": "httpbin.example.com.crt",
     }
     assert stat.S_IMODE(paths["key"].stat().st_mode) == 0o600
+
+
+def test_one_ca_builder_makes_every_ca_with_its_profile(tmp_path: pathlib.Path) -> None:
+    # The docs' CA, the fake internet's public root and the mesh CA all come from build_ca,
+    # each with its profile's extensions in order (openssl x509 -text lists them that way).
+    from cryptography import x509
+
+    from gatewaykit.dataplane import MeshCA
+    from gatewaykit.workloads.internet import FakeInternet
+
+    def extensions(cert: x509.Certificate) -> list[tuple[str, bool]]:
+        return [(type(e.value).__name__, e.critical) for e in cert.extensions]
+
+    docs = make_ca().certificate
+    assert extensions(docs) == [
+        ("SubjectKeyIdentifier", False),
+        ("AuthorityKeyIdentifier", False),
+        ("BasicConstraints", True),
+    ]
+    mesh = x509.load_pem_x509_certificate(MeshCA.generate().cert_pem)
+    assert extensions(mesh) == [("BasicConstraints", True), ("KeyUsage", True)]
+    assert mesh.extensions.get_extension_for_class(x509.KeyUsage).value.digital_signature
+    with FakeInternet(tmp_path).start() as net:
+        public = x509.load_pem_x509_certificate(net.ca_pem)
+    assert extensions(public) == [
+        ("BasicConstraints", True),
+        ("KeyUsage", True),
+        ("SubjectKeyIdentifier", False),
+    ]
+    assert not public.extensions.get_extension_for_class(x509.KeyUsage).value.digital_signature
+    for cert in (docs, mesh, public):
+        assert cert.issuer == cert.subject
+        assert cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca

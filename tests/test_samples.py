@@ -11,7 +11,6 @@ import pathlib
 import pytest
 
 from gatewaykit import samples
-from gatewaykit.errors import ManifestError
 from gatewaykit.resources.codecs import load
 from gatewaykit.store import ConfigStore
 
@@ -43,27 +42,12 @@ EXPECTED = [
     "tcp-echo/tcp-echo.yaml",
 ]
 
-# Kubernetes Gateway API kinds are not in gatewaykit's resource model yet (another branch adds
-# them); strict: these must start passing -- and this marker must go -- once they are.
-GATEWAY_API = pytest.mark.xfail(
-    strict=True,
-    raises=ManifestError,
-    reason="gateway.networking.k8s.io kinds are not supported by gatewaykit.resources yet",
-)
-
-
-def _uses_gateway_api(rel: str) -> bool:
-    return "gateway.networking.k8s.io/" in (ROOT / rel).read_text()
-
-
 def test_layout_is_istios() -> None:
     assert FILES == EXPECTED
     assert isinstance(ROOT, pathlib.Path) and ROOT.name == "samples"
 
 
-@pytest.mark.parametrize(
-    "rel", [pytest.param(f, marks=GATEWAY_API) if _uses_gateway_api(f) else f for f in EXPECTED]
-)
+@pytest.mark.parametrize("rel", EXPECTED)
 def test_every_sample_loads_and_applies(rel: str) -> None:
     manifests = load(ROOT / rel)
     store = ConfigStore()

@@ -1,4 +1,4 @@
-"""Table-driven tests for gatewaykit.simulate, in the style of Istio's gateway_simulation_test.go.
+"""Table-driven tests for gatewaykit._simulate, in the style of Istio's gateway_simulation_test.go.
 
 Each row is (name, proxy, request, expected): the expected fields are the listener / route
 config / virtual host / route / cluster names Envoy would pick, or the miss, plus the exact
@@ -36,7 +36,9 @@ from gatewaykit.envoy import (
     VirtualHost,
     WeightedCluster,
 )
-from gatewaykit.simulate import (
+from gatewaykit._simulate import (
+    CONNECTION_MISSES,
+    HTTP_MISSES,
     LocalReply,
     Miss,
     Request,
@@ -1208,3 +1210,12 @@ def test_x_forwarded_proto_honoured_off_the_edge() -> None:
         GW, Request(port=8080, host="secure.example.com", headers=(("x-forwarded-proto", "https"),))
     )
     assert edge.miss is Miss.TLS_REQUIRED
+
+
+def test_every_miss_has_a_reply_row() -> None:
+    # Each Miss says how Envoy answers: by ending the connection, by an HTTP reply, or both
+    # (tcp_proxy closes where the router answers 503; the codec's 400 vs a TLS ClientHello).
+    assert set(CONNECTION_MISSES) | set(HTTP_MISSES) == set(Miss)
+    assert HTTP_MISSES[Miss.NO_ROUTE].status == 404 and HTTP_MISSES[Miss.NO_ROUTE].flag == "NR"
+    assert HTTP_MISSES[Miss.NO_HEALTHY_UPSTREAM].body == "no healthy upstream"
+    assert CONNECTION_MISSES[Miss.NO_LISTENER].action == "refused"

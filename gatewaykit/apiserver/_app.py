@@ -7,7 +7,10 @@ is validated, served by the data plane, journaled and committed exactly like ``s
 URL layout (``k8s.io/apiserver/pkg/endpoints``): ``/api/v1[/namespaces/{ns}]/{resource}[/{name}
 [/{subresource}]]`` for the core group and ``/apis/{group}/{version}/...`` for the others. Errors
 are ``Status`` objects (``gatewaykit.kube.status``); admission warnings travel in ``Warning``
-headers, which kubectl prints as ``Warning: <text>``.
+headers, which kubectl prints as ``Warning: <text>``. Request bodies are JSON, YAML, or (for
+create and update, as client-go's typed clients send them: ``kubectl create namespace|secret|
+deployment...``) Kubernetes protobuf (``gatewaykit.kube.protobuf``); answers are always JSON, which
+those clients accept too.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import yaml
 from aiohttp import web
 
 from gatewaykit.errors import ApiError, GatewayKitError, ValidationError
-from gatewaykit.kube import discovery, tables
+from gatewaykit.kube import discovery, protobuf, tables
 from gatewaykit.kube import status as st
 from gatewaykit.kube.selectors import Selector, parse_field_selector, parse_label_selector
 from gatewaykit.resources.meta import KindInfo, Source
@@ -201,12 +204,20 @@ def _wants_table(request: web.Request) -> bool:
     return "as=Table" in request.headers.get("Accept", "")
 
 
-async def _body(request: web.Request) -> Any:
+async def _body(request: web.Request, route: Route | None = None) -> Any:
     try:
         raw = await request.read()
     except web.HTTPRequestEntityTooLarge as exc:
         raise st.api_error(st.too_large(MAX_BODY)) from exc
     ctype = request.content_type
+    if ctype == protobuf.CONTENT_TYPE and route is not None:
+        # client-go's typed clients (kubectl create namespace|secret|deployment...) send protobuf.
+        info = route.info
+        into = (f"{info.group}/{route.version}" if info.group else route.version, info.kind)
+        try:
+            return protobuf.decode(raw, into)
+        except protobuf.DecodeError as exc:
+            raise st.api_error(st.bad_request(str(exc))) from exc
     try:
         if ctype in ("application/yaml", APPLY_PATCH) or ctype.endswith("yaml"):
             return yaml.safe_load(raw.decode("utf-8"))
@@ -410,7 +421,7 @@ class Api:
         return await loop.run_in_executor(None, self.backend.transact, mutate)
 
     async def _create(self, request: web.Request, route: Route) -> web.Response:
-        body = await _body(request)
+        body = await _body(request, route)
         if not isinstance(body, dict):
             raise st.api_error(st.bad_request("the body of the request was not an object"))
         dry_run = request.query.get("dryRun") == "All"
@@ -422,7 +433,7 @@ class Api:
         return _json(_served_object(entry.raw, route.info, route.version), 201, _warning_headers(warnings))
 
     async def _update(self, request: web.Request, route: Route) -> web.Response:
-        body = await _body(request)
+        body = await _body(request, route)
         if not isinstance(body, dict):
             raise st.api_error(st.bad_request("the body of the request was not an object"))
         meta = body.setdefault("metadata", {})

@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from gatewaykit._translate import Pod, ServiceInfo
 from gatewaykit.envoy import (
     Cluster,
     DownstreamTlsContext,
@@ -31,7 +32,6 @@ from gatewaykit.envoy import (
     UpstreamTlsContext,
     VirtualHost,
 )
-from gatewaykit.translate import Pod, ServiceInfo
 
 __all__ = ["AdminContext", "ISTIO_PROXY_SHA", "answer"]
 

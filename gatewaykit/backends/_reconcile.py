@@ -16,11 +16,11 @@ import pathlib
 from collections.abc import Mapping
 from typing import Any
 
+from gatewaykit._translate import Pod, XdsState
 from gatewaykit.backends._meshnet import public_ip, resolve_dns_endpoints
 from gatewaykit.controllers import ContainerState
 from gatewaykit.dataplane.plane import AddressBook, DataPlane
 from gatewaykit.envoy import Cluster, ProxyConfig
-from gatewaykit.translate import Pod, XdsState
 from gatewaykit.workloads import FakeInternet, RunningWorkload, WorkloadSpec, start_workload
 
 __all__ = ["Reconciler", "published_listeners"]
@@ -44,8 +44,9 @@ def published_listeners(
         spec = entry.raw.get("spec") or {}
         ns, name = entry.key.namespace, entry.key.name
         for p in spec.get("ports") or []:
+            # A node port wins over a port-forward held for the Service before it had one.
             real = p.get("nodePort") if spec.get("type") in ("NodePort", "LoadBalancer") else None
-            real = forwards.get((ns, name, p.get("port")), real)
+            real = real or forwards.get((ns, name, p.get("port")))
             if real:
                 _publish(xds, ns, spec.get("selector") or {}, p, int(real), fixed)
     return fixed

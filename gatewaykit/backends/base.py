@@ -6,10 +6,11 @@ unchanged on every backend (the httpx transport / testcontainers ``WaitStrategyT
 
 from __future__ import annotations
 
-import pathlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol, Union, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
+
+from gatewaykit.resources.codecs import ManifestSource
 
 __all__ = [
     "ApplyReport",
@@ -21,8 +22,8 @@ __all__ = [
     "parse_curl_output",
 ]
 
-#: What ``apply``/``delete`` accept: YAML text, a path to a YAML file, or parsed dicts.
-ManifestSource = Union[str, pathlib.Path, Mapping, list]
+# What ``apply``/``delete`` accept is what the one manifest reader reads: YAML/JSON text, a path
+# (``Path`` or a one-line str ending in .yaml/.yml/.json), a dict or a list of dicts.
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,7 +4,7 @@
 through the sandbox's API server, ``istioctl``, a widget -- takes one path:
 
 1. it is made in a store transaction (admission rejects bad input: nothing changed);
-2. the transaction's snapshot is translated into per-proxy Envoy config (``gatewaykit.translate``);
+2. the transaction's snapshot is translated into per-proxy Envoy config (``gatewaykit._translate``);
 3. workloads and the data plane are reconciled to it (``_reconcile``); if that fails, the previous
    configuration is restored and the change is refused;
 4. the controllers' objects (pods, endpoints, statuses) are written into the transaction;
@@ -45,7 +45,11 @@ from typing import Any, TypeVar
 import yaml
 
 from gatewaykit import controllers
+from gatewaykit._simulate import Request, Result, simulate
+from gatewaykit._translate import MESH_CONFIGMAP, XdsState, translate
+from gatewaykit._translate.mesh import outbound_traffic_policy_mode
 from gatewaykit.apiserver import ApiServer, ExecPlan, ProxyAnswer
+from gatewaykit.backends import _registry
 from gatewaykit.backends._envoyadmin import AdminContext
 from gatewaykit.backends._envoyadmin import answer as envoy_admin
 from gatewaykit.backends._journal import Journal
@@ -60,11 +64,9 @@ from gatewaykit.dataplane.plane import AddressBook, DataPlane
 from gatewaykit.envoy import ProxyConfig
 from gatewaykit.errors import SandboxError
 from gatewaykit.kube import status as st
-from gatewaykit.resources.codecs import load
+from gatewaykit.resources.codecs import load, manifest_path
 from gatewaykit.resources.meta import ResourceKey, kind_info
-from gatewaykit.simulate import Request, Result, simulate
 from gatewaykit.store import ConfigStore, Snapshot, Transaction, kubectl_apply, kubectl_delete
-from gatewaykit.translate import MESH_CONFIGMAP, XdsState, translate
 from gatewaykit.workloads import FakeInternet
 from gatewaykit.workloads.internet import DEFAULT_HOSTS, ExternalHost
 
@@ -72,7 +74,10 @@ __all__ = ["EGRESS", "INGRESS", "LocalSandbox", "public_ip"]
 
 INGRESS = "istio-system/istio-ingressgateway"
 EGRESS = "istio-system/istio-egressgateway"
-DEFAULT_MESH = pathlib.Path(__file__).resolve().parent.parent / "data" / "default-mesh.yaml"
+_DATA = pathlib.Path(__file__).resolve().parent.parent / "data"
+#: What a new cluster has (system namespaces, the `kubernetes` Service), then Istio's install.
+CLUSTER = _DATA / "cluster.yaml"
+DEFAULT_MESH = _DATA / "default-mesh.yaml"
 
 # The ingress gateway Service's ports as Istio's docs name them, and the variable each sets.
 _PUBLISHED = {"http2": "INGRESS_PORT", "https": "SECURE_INGRESS_PORT", "tcp": "TCP_INGRESS_PORT"}
@@ -101,15 +106,6 @@ def _reap_stale_work_dirs() -> None:
             shutil.rmtree(d, ignore_errors=True)
         except PermissionError:
             continue  # another user's live process
-
-
-def _as_manifest_input(source: ManifestSource) -> Any:
-    """Accept YAML text, a path (str or Path) or dicts, as ``kubectl apply -f`` would."""
-    if isinstance(source, str) and "\n" not in source and source.strip().endswith((".yaml", ".yml", ".json")):
-        path = pathlib.Path(source)
-        if path.exists():
-            return path
-    return source
 
 
 def _external_host(spec: Mapping[str, Any]) -> ExternalHost:
@@ -265,12 +261,17 @@ class LocalSandbox:
         self._xds = XdsState()
         self._pushes = 0
         self._push_version = "1970-01-01T00:00:00.000Z/0"
-        self._results: collections.deque[tuple[str, Result]] = collections.deque(maxlen=256)
+        # (sequence number, proxy, result) of the latest requests the proxies saw; a curl collects
+        # those numbered after the moment it started (a count, not a position: the deque rolls).
+        self._results: collections.deque[tuple[int, str, Result]] = collections.deque(maxlen=256)
+        self._request_seq = 0
         self._internet: FakeInternet | None = None
         self._dp: DataPlane | None = None
         self._reconciler: Reconciler | None = None
         self._node = _node_info()
         self._api: ApiServer | None = None
+        self._registration: pathlib.Path | None = None
+        self._published_env: dict[str, str] = {}
         self._shell = ShellSession(lambda: self.shell_env, state_dir=self.private_dir / "shell")
         try:
             self._start(internet, internet_hosts, restore)
@@ -293,13 +294,16 @@ class LocalSandbox:
             key_dir=self.private_dir / "keys",
         ).start()
         self._reconciler = Reconciler(self._dp, self._internet, self.private_dir / "pods")
-        default = load(DEFAULT_MESH)
+        self._api = ApiServer(self, self.private_dir, controllers.KUBERNETES_VERSION)
+        default = load(CLUSTER) + load(DEFAULT_MESH)
         self._change(lambda txn: kubectl_apply(txn, default), journal=False)
         self._defaults = tuple(self._store.snapshot().keys())
         if restore:
             self._restore()
-        self._api = ApiServer(self, self.private_dir, controllers.KUBERNETES_VERSION).start()
+        self._api.start()
         write_istioctl(self.private_dir / "bin")
+        self._publish_env()
+        _registry.track(self)
 
     # ------------------------------------------------------------------ context manager
 
@@ -387,7 +391,7 @@ class LocalSandbox:
                 default: the caller's current directory.
         """
         self._check_open()
-        before = len(self._results)
+        before = self._request_seq
         where = os.fspath(cwd) if cwd is not None else os.getcwd()
         if source is None:
             result = run_curl(command, env=self.env, cwd=where, timeout=timeout)
@@ -403,7 +407,7 @@ class LocalSandbox:
                 ca_bundle=self._pod_ca_bundle(),
                 timeout=timeout,
             )
-        results = list(self._results)[before:] if len(self._results) >= before else []
+        results = [(proxy, r) for seq, proxy, r in list(self._results) if seq > before]
         if results:
             result = dataclasses.replace(result, explanation=tuple(results))
         return result
@@ -498,6 +502,8 @@ class LocalSandbox:
             if self._closed:
                 return
             self._closed = True
+            if self._registration is not None:
+                _registry.unregister(self._registration)
             if self._api is not None:
                 self._api.close()
             if self._dp is not None:
@@ -513,6 +519,13 @@ class LocalSandbox:
             self._forwards.clear()
             if self._temporary:
                 shutil.rmtree(self.work_dir, ignore_errors=True)
+
+    def _publish_env(self) -> None:
+        """Register this sandbox for ``gatewaykit env`` (another terminal's ``kubectl``)."""
+        env = self.shell_env
+        if env != self._published_env:
+            self._registration = _registry.register(self.private_dir / "env.sh", env)
+            self._published_env = env
 
     # ------------------------------------------------------- what the API server asks for
 
@@ -605,14 +618,11 @@ class LocalSandbox:
         the whole install again).
 
         Raises:
-            SandboxError: an unknown mode, or Istio is not installed (no ``istio`` ConfigMap).
+            ValidationError: not one of Istio's two modes (istioctl's words, see
+                :func:`gatewaykit._translate.mesh.outbound_traffic_policy_mode`).
+            SandboxError: Istio is not installed (no ``istio`` ConfigMap).
         """
-        mode = outbound_traffic_policy.upper()
-        if mode not in ("ALLOW_ANY", "REGISTRY_ONLY"):
-            raise SandboxError(
-                f'unsupported outboundTrafficPolicy mode "{outbound_traffic_policy}": '
-                "use ALLOW_ANY or REGISTRY_ONLY"
-            )
+        mode = outbound_traffic_policy_mode(outbound_traffic_policy.upper())
         self._change(lambda txn: set_outbound_traffic_policy(txn, mode))
 
     @property
@@ -648,13 +658,14 @@ class LocalSandbox:
             raise SandboxError("this sandbox is closed: start a new one with Sandbox.local()")
 
     def _on_request(self, proxy_id: str, result: Result) -> None:
-        self._results.append((proxy_id, result))
+        self._request_seq += 1
+        self._results.append((self._request_seq, proxy_id, result))
 
     def _load(self, source: ManifestSource, name: str | None) -> list[Any]:
-        src = _as_manifest_input(source)
-        if isinstance(src, pathlib.Path) or name is not None:
-            return load(src, name=name) if name else load(src)
-        return load(src, name="manifest.yaml") if isinstance(src, str) else load(src)
+        # The one manifest reader (resources.codecs); inline text is named as a file would be.
+        if name is None and isinstance(source, str) and manifest_path(source) is None:
+            name = "manifest.yaml"
+        return load(source, name=name)
 
     def _meshnet(self) -> MeshNet:
         assert self._dp is not None
@@ -694,6 +705,8 @@ class LocalSandbox:
             now = datetime.datetime.now(datetime.timezone.utc)
             self._push_version = f"{now.strftime('%Y-%m-%dT%H:%M:%S.%f')[:-3]}Z/{self._pushes}"
             self._node_ports.keep(self._node_ports_in(self._store.snapshot()))
+            if self._api is not None and self._api.port:
+                self._publish_env()
             return result
 
     def _settle(self, txn: Transaction) -> XdsState:
@@ -703,6 +716,7 @@ class LocalSandbox:
         of the ConfigMap (``kubectl edit``, ``istioctl install``) is served like any other.
         """
         assert self._reconciler is not None
+        controllers.gateway_api_objects(txn)
         snap = txn.snapshot()
         xds = translate(snap)
         fixed = published_listeners(xds, snap, self._forward_ports())
@@ -716,10 +730,18 @@ class LocalSandbox:
                 f"the sandbox could not serve this change ({exc}); nothing was changed"
             ) from exc
         desired = controllers.cluster_objects(
-            txn, xds, self._reconciler.states(xds), now=time.time(), node=self._node
+            txn, xds, self._reconciler.states(xds), now=time.time(), node=self._node,
+            root_certificates=self._root_certificates(),
         )
         controllers.sync(txn, desired)
+        controllers.gateway_api_statuses(txn, time.time())
         return xds
+
+    def _root_certificates(self) -> dict[str, dict[str, str]]:
+        out = {"istio-ca-root-cert": {"root-cert.pem": self._mesh_ca.cert_pem.decode()}}
+        if self._api is not None:
+            out["kube-root-ca.crt"] = {"ca.crt": self._api.ca_pem.decode()}
+        return out
 
     def _roll_back(self) -> None:
         """Serve the committed state again after a change failed midway."""

@@ -96,17 +96,20 @@ class ShellSession:
         Returns:
             The exit code and the merged output.
         """
+        # The lock guards the exported variables only: two scripts may run at once (a watch in
+        # one cell, an apply in another), each starting from the exports known when it starts.
         with self._lock:
             start = self.environment()
-            self._state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-            fd, out_path = tempfile.mkstemp(prefix="env-", dir=self._state_dir)
-            os.close(fd)
-            try:
-                env = dict(start, __GK_ENV_OUT=out_path)
-                code, output = _run_bash(_EPILOGUE + script, env, cwd or os.getcwd(), timeout)
+        self._state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd, out_path = tempfile.mkstemp(prefix="env-", dir=self._state_dir)
+        os.close(fd)
+        try:
+            env = dict(start, __GK_ENV_OUT=out_path)
+            code, output = _run_bash(_EPILOGUE + script, env, cwd or os.getcwd(), timeout)
+            with self._lock:
                 self._remember(start, pathlib.Path(out_path))
-            finally:
-                pathlib.Path(out_path).unlink(missing_ok=True)
+        finally:
+            pathlib.Path(out_path).unlink(missing_ok=True)
         return ShellResult(script=script, exit_code=code, output=output)
 
     def _remember(self, start: Mapping[str, str], dump: pathlib.Path) -> None:

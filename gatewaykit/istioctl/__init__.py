@@ -8,7 +8,7 @@ shell's ``PATH`` (``python -m gatewaykit.istioctl``); ``Sandbox.kind()`` keeps t
 What it implements, with istioctl 1.27.1's texts, table layouts and exit codes (see ``docs/istioctl.md``):
 
 * ``install`` / ``upgrade`` (``-f``, ``--set``, ``-y``) and ``uninstall --purge`` -- :mod:`._install`
-* ``analyze`` -- :mod:`._analyze` (over :mod:`gatewaykit.analyze`)
+* ``analyze`` -- :mod:`._analyze` (over :mod:`gatewaykit._analyze`)
 * ``proxy-config`` and ``proxy-status`` -- :mod:`._proxyconfig` (Envoy's admin API through the API
   server's pod proxy, where the real istioctl port-forwards to port 15000)
 * ``x describe pod``, ``kube-inject``, ``version``

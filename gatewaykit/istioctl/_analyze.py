@@ -8,7 +8,7 @@ with ``-A``) and printed as ``log`` (one line each), ``json`` or ``yaml``. A suc
 threshold (``Error``) end it with ``Analyzers found issues ...`` and exit code 79; unparsable files
 with exit code 65.
 
-The analyzers are :mod:`gatewaykit.analyze`'s (the gateway-related ones); see ``docs/istioctl.md``.
+The analyzers are :mod:`gatewaykit._analyze`'s (the gateway-related ones); see ``docs/istioctl.md``.
 """
 
 from __future__ import annotations
@@ -232,7 +232,7 @@ def _matches(pattern: str, value: str) -> bool:
 
 
 def _messages(state: _State, selected: str, flags: Flags, streams: Streams) -> list[Any]:
-    from gatewaykit.analyze import CODES, analyze  # noqa: PLC0415
+    from gatewaykit._analyze import CODES, analyze  # noqa: PLC0415
 
     suppressions = []
     for s in flags.get("suppress") or []:

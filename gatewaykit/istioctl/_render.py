@@ -257,7 +257,7 @@ def _pilot(iop: Mapping[str, Any], comp: Component) -> list[dict[str, Any]]:
             "apiVersion": "apps/v1",
             "kind": "Deployment",
             "metadata": _meta("istiod", ns, labels),
-            "spec": _istiod_spec(ns, f"{hub}/pilot:{tag}"),
+            "spec": _istiod_spec(ns, f"{hub}/pilot:{tag}", _pilot_env(iop)),
         },
         {
             "apiVersion": "v1",
@@ -276,7 +276,22 @@ def _pilot(iop: Mapping[str, Any], comp: Component) -> list[dict[str, Any]]:
     ]
 
 
-def _istiod_spec(ns: str, image: str) -> dict[str, Any]:
+def _pilot_env(iop: Mapping[str, Any]) -> list[dict[str, str]]:
+    """``values.pilot.env``, as the chart renders it (``range``: keys sorted, values quoted strings)."""
+    env = (_values(iop).get("pilot") or {}).get("env") or {}
+    if not isinstance(env, Mapping):
+        return []
+    return [{"name": str(k), "value": _helm_string(v)} for k, v in sorted(env.items())]
+
+
+def _helm_string(value: Any) -> str:
+    """``"{{ $val }}"``: Go's text form of a YAML value (``true``, ``5``, the string)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _istiod_spec(ns: str, image: str, extra_env: list[dict[str, str]]) -> dict[str, Any]:
     """istio-discovery/templates/deployment.yaml, abridged to what the sandbox's stand-in needs."""
     template_labels = {
         "app": "istiod",
@@ -327,6 +342,7 @@ def _istiod_spec(ns: str, image: str) -> dict[str, Any]:
                         "env": [
                             {"name": "REVISION", "value": "default"},
                             {"name": "PILOT_CERT_PROVIDER", "value": "istiod"},
+                            *extra_env,
                             {"name": "CLUSTER_ID", "value": "Kubernetes"},
                         ],
                     }

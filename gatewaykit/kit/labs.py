@@ -56,7 +56,8 @@ from typing import Any
 
 import yaml
 
-from gatewaykit.errors import LabError
+from gatewaykit.errors import LabError, ManifestSyntaxError
+from gatewaykit.resources.codecs import read_documents
 
 __all__ = [
     "Condition",
@@ -699,13 +700,12 @@ class _Parser:
 
     def parse_manifest(self, text: str, where: pathlib.Path, base_line: int, path: tuple[Any, ...]) -> tuple:
         try:
-            docs = [d for d in yaml.safe_load_all(text) if d is not None]
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            line = (mark.line + 1 if mark else 0) + base_line
-            raise LabError(
-                f"{where}:{line}: YAML syntax error in manifest: {getattr(exc, 'problem', exc)}"
-            ) from None
+            # The one manifest reader (resources.codecs), without kubectl's checks: the lab's
+            # own checks below name the lab file and line.
+            docs = [d for d, _ in read_documents(text, name=str(where))]
+        except ManifestSyntaxError as exc:
+            line = exc.line + base_line
+            raise LabError(f"{where}:{line}: YAML syntax error in manifest: {exc.problem}") from None
         if not docs:
             raise self.doc.error(path, "the manifest is empty")
         for d in docs:

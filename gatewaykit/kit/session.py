@@ -26,10 +26,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import yaml
-
 from gatewaykit.backends.base import ApplyReport, Backend, CurlResult
-from gatewaykit.errors import GatewayKitError, LabError, ValidationError
+from gatewaykit.errors import GatewayKitError, LabError, ManifestError, ValidationError
 from gatewaykit.kit import verify
 from gatewaykit.kit.labs import (
     Action,
@@ -42,6 +40,7 @@ from gatewaykit.kit.labs import (
     join_yaml,
     load_lab,
 )
+from gatewaykit.resources.codecs import read_documents
 
 __all__ = [
     "ApplyOutcome",
@@ -116,7 +115,22 @@ def open_lab(
     session = LabSession(lab, be, wd)
     if reset:
         session.reset()
+    _enable_shell(be)
     return session
+
+
+def _enable_shell(backend: Backend) -> None:
+    """In a notebook: ``%%gatewaykit`` cells, and ``!kubectl`` pointed at the lab's sandbox."""
+    from gatewaykit.kit.magic import load_ipython_extension, use_backend  # noqa: PLC0415
+
+    use_backend(backend)
+    try:
+        from IPython import get_ipython  # noqa: PLC0415
+    except ImportError:
+        return
+    ip = get_ipython()
+    if ip is not None:
+        load_ipython_extension(ip)
 
 
 # --------------------------------------------------------------------------------------------
@@ -867,9 +881,9 @@ def _documents(source: str | Mapping[str, Any] | list[Any] | ManifestRef) -> lis
     if isinstance(source, list):
         return [dict(d) for d in source]
     try:
-        return [d for d in yaml.safe_load_all(source) if isinstance(d, dict) and d.get("kind")]
-    except yaml.YAMLError:
-        return []
+        return [d for d, _ in read_documents(source) if isinstance(d, dict) and d.get("kind")]
+    except ManifestError:
+        return []  # the backend's apply reports the problem
 
 
 __all__ += ["Solution", "StepResult", "VerifyReport", "default_work_dir", "join_yaml"]

@@ -88,7 +88,7 @@ def normalize(text: str) -> str:
 # Envoy's default access-log format: ... "%UPSTREAM_TRANSPORT_FAILURE_REASON%" %BYTES_RECEIVED%
 # %BYTES_SENT% %DURATION% %RESP(X-ENVOY-UPSTREAM-SERVICE-TIME)% ... and client-side ephemeral ports.
 _LOG_TIMING = re.compile(r'("[^"]*" \d+ \d+ )\d+ (\d+|-)( ")')
-_EPHEMERAL = re.compile(r"\b(\d+\.\d+\.\d+\.\d+):(3[2-9]\d{3}|[4-6]\d{4})\b")
+_EPHEMERAL = re.compile(r"\b(\d+\.\d+\.\d+\.\d+):(3\d{4}|[4-6]\d{4})\b")
 # TCP/TLS entries ("- - -"): the byte counts are TLS record sizes, which vary from run to run
 # (session tickets, padding), so they are not part of what a lesson proves.
 _TCP_BYTES = re.compile(r'^(.*"- - -" .*?"[^"]*") \d+ \d+ ')

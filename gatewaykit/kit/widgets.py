@@ -18,11 +18,12 @@ from collections.abc import Callable
 from typing import Any
 
 import ipywidgets as W
-import yaml
 
+from gatewaykit.errors import ManifestError
 from gatewaykit.kit import verify
 from gatewaykit.kit.labs import Exercise
 from gatewaykit.kit.session import CurlOutcome, LabSession, StepHandle
+from gatewaykit.resources.codecs import dump_yaml, read_documents
 
 __all__ = ["CheckPanel", "CurlPanel", "ManifestEditor", "StatusBar", "Topology", "lab_ui"]
 
@@ -190,9 +191,9 @@ def validate_text(session: LabSession, text: str) -> str:
     Uses the backend's config store when it has one (the local sandbox); otherwise only parses.
     """
     try:
-        docs = [d for d in yaml.safe_load_all(text) if d is not None]
-    except yaml.YAMLError as exc:
-        return f"error: error parsing manifest: {exc}"
+        docs = read_documents(text, name="manifest")  # the one manifest reader, as apply uses
+    except ManifestError as exc:
+        return str(exc)
     store = getattr(session.backend, "store", None)
     if store is None or not hasattr(store, "apply"):
         return f"✓ {len(docs)} document(s) parse (this backend offers no dry run)"
@@ -206,7 +207,7 @@ def validate_text(session: LabSession, text: str) -> str:
         return str(exc)
     lines = [str(dry)]
     try:
-        from gatewaykit.analyze import analyze
+        from gatewaykit._analyze import analyze
 
         scratch = copy.deepcopy(store)
         scratch.apply(text)
@@ -221,17 +222,17 @@ def validate_text(session: LabSession, text: str) -> str:
 def diff_text(session: LabSession, text: str) -> str:
     """A unified diff of the applied objects the text names against the text's objects."""
     try:
-        docs = [d for d in yaml.safe_load_all(text) if isinstance(d, dict)]
-    except yaml.YAMLError as exc:
-        return f"error: error parsing manifest: {exc}"
+        docs = [d for d, _ in read_documents(text, name="manifest") if isinstance(d, dict)]
+    except ManifestError as exc:
+        return str(exc)
     from gatewaykit.kit.session import _key
 
     out: list[str] = []
     for d in docs:
         key = _key(d)
         applied = session.ledger.get(key)
-        before = yaml.safe_dump(applied, sort_keys=False) if applied else ""
-        after = yaml.safe_dump(d, sort_keys=False)
+        before = dump_yaml(applied) if applied else ""
+        after = dump_yaml(d)
         label = f"{key[0]} {key[1] + '/' if key[1] else ''}{key[2]}"
         if before == after:
             out.append(f"= {label}: unchanged")

@@ -77,7 +77,7 @@ def _default_container(c: dict[str, Any]) -> None:
     c.setdefault("resources", {})
     c.setdefault("terminationMessagePath", "/dev/termination-log")
     c.setdefault("terminationMessagePolicy", "File")
-    for p in c.get("ports") or []:
+    for p in c.get("ports") if isinstance(c.get("ports"), list) else []:
         if isinstance(p, dict):
             p.setdefault("protocol", "TCP")
 
@@ -90,28 +90,40 @@ def _default_pod_spec(spec: dict[str, Any]) -> None:
     spec.setdefault("securityContext", {})
     spec.setdefault("schedulerName", "default-scheduler")
     for key in ("containers", "initContainers"):
-        for c in spec.get(key) or []:
+        for c in spec.get(key) if isinstance(spec.get(key), list) else []:
             if isinstance(c, dict):
                 _default_container(c)
 
 
+def _dict_at(obj: dict[str, Any], key: str) -> dict[str, Any] | None:
+    """``obj[key]``, created empty when absent; None when it holds something else than a map
+    (decoding refuses such an object before it is stored; defaulting just leaves it alone)."""
+    value = obj.setdefault(key, {})
+    return value if isinstance(value, dict) else None
+
+
 def _default_deployment(obj: dict[str, Any], _: Any) -> None:
     """``SetDefaults_Deployment`` (apps/v1)."""
-    spec = obj.setdefault("spec", {})
+    spec = _dict_at(obj, "spec")
+    if spec is None:
+        return
     spec.setdefault("replicas", 1)
     spec.setdefault("revisionHistoryLimit", 10)
     spec.setdefault("progressDeadlineSeconds", 600)
-    strategy = spec.setdefault("strategy", {})
-    strategy.setdefault("type", "RollingUpdate")
-    if strategy["type"] == "RollingUpdate":
-        rolling = strategy.setdefault("rollingUpdate", {})
-        rolling.setdefault("maxUnavailable", "25%")
-        rolling.setdefault("maxSurge", "25%")
-    template = spec.setdefault("template", {})
-    if isinstance(template, dict):
-        template.setdefault("metadata", {}).setdefault("creationTimestamp", None)
-        pod_spec = template.setdefault("spec", {})
-        if isinstance(pod_spec, dict):
+    strategy = _dict_at(spec, "strategy")
+    if strategy is not None:
+        strategy.setdefault("type", "RollingUpdate")
+        rolling = _dict_at(strategy, "rollingUpdate") if strategy["type"] == "RollingUpdate" else None
+        if rolling is not None:
+            rolling.setdefault("maxUnavailable", "25%")
+            rolling.setdefault("maxSurge", "25%")
+    template = _dict_at(spec, "template")
+    if template is not None:
+        meta = _dict_at(template, "metadata")
+        if meta is not None:
+            meta.setdefault("creationTimestamp", None)
+        pod_spec = _dict_at(template, "spec")
+        if pod_spec is not None:
             _default_pod_spec(pod_spec)
 
 
@@ -119,9 +131,14 @@ def _default_namespace(obj: dict[str, Any], _: Any) -> None:
     """The namespace's ``kubernetes`` finalizer and the ``kubernetes.io/metadata.name`` label
     (added by the API server since Kubernetes 1.21)."""
     name = obj["metadata"]["name"]
-    obj["metadata"].setdefault("labels", {})["kubernetes.io/metadata.name"] = name
-    obj.setdefault("spec", {}).setdefault("finalizers", ["kubernetes"])
-    obj.setdefault("status", {}).setdefault("phase", "Active")
+    labels = _dict_at(obj["metadata"], "labels")
+    if labels is not None:
+        labels["kubernetes.io/metadata.name"] = name
+    spec, status = _dict_at(obj, "spec"), _dict_at(obj, "status")
+    if spec is not None:
+        spec.setdefault("finalizers", ["kubernetes"])
+    if status is not None:
+        status.setdefault("phase", "Active")
 
 
 def _default_secret(obj: dict[str, Any], _: Any) -> None:
@@ -138,10 +155,12 @@ class ServiceContext:
 
 def _default_service(obj: dict[str, Any], ctx: Any) -> None:
     """``SetDefaults_Service`` plus the allocations of the Service REST storage."""
-    spec = obj.setdefault("spec", {})
+    spec = _dict_at(obj, "spec")
+    if spec is None:
+        return
     stype = spec.setdefault("type", "ClusterIP")
     spec.setdefault("sessionAffinity", "None")
-    for p in spec.get("ports") or []:
+    for p in spec.get("ports") if isinstance(spec.get("ports"), list) else []:
         if isinstance(p, dict):
             p.setdefault("protocol", "TCP")
             if "targetPort" not in p and "port" in p:
@@ -160,13 +179,16 @@ def _default_service(obj: dict[str, Any], ctx: Any) -> None:
         if stype == "LoadBalancer":
             spec.setdefault("allocateLoadBalancerNodePorts", True)
         _allocate_node_ports(obj, ctx)
-    obj.setdefault("status", {}).setdefault("loadBalancer", {})
+    status = _dict_at(obj, "status")
+    if status is not None:
+        status.setdefault("loadBalancer", {})
 
 
 def _allocate_node_ports(obj: dict[str, Any], ctx: Any) -> None:
     allocator = ctx.node_ports if isinstance(ctx, ServiceContext) else None
     meta = obj["metadata"]
-    for i, p in enumerate(obj["spec"].get("ports") or []):
+    ports = obj["spec"].get("ports")
+    for i, p in enumerate(ports if isinstance(ports, list) else []):
         if not isinstance(p, dict):
             continue
         requested = p.get("nodePort") if isinstance(p.get("nodePort"), int) else None

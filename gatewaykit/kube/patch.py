@@ -20,11 +20,10 @@ def go_json(obj: Any) -> str:
 def last_applied_annotation(manifest: dict[str, Any]) -> str:
     """The value kubectl writes into ``kubectl.kubernetes.io/last-applied-configuration``."""
     obj = copy.deepcopy(manifest)
-    ann = obj.get("metadata", {}).get("annotations")
-    if isinstance(ann, dict):
-        ann.pop("kubectl.kubernetes.io/last-applied-configuration", None)
-        if not ann:
-            obj["metadata"].pop("annotations")
+    meta = obj.setdefault("metadata", {})
+    ann = meta.get("annotations") if isinstance(meta.get("annotations"), dict) else {}
+    ann.pop("kubectl.kubernetes.io/last-applied-configuration", None)
+    meta["annotations"] = ann  # kubectl serialises an empty map, not nothing
     return go_json(obj) + "\n"
 
 

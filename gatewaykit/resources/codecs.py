@@ -5,11 +5,16 @@ server: split the stream into documents, parse each one, check ``apiVersion``/``
 ``metadata.name`` and map the kind to a known resource. Its failures are
 :class:`~gatewaykit.errors.ManifestError` s whose text is what kubectl prints.
 
-Rule: no I/O except reading the file a :class:`pathlib.Path` names.
+It is the one manifest reader of gatewaykit: every backend and the teaching kit read YAML (and
+JSON) through :func:`read_documents` (parse only) or :func:`load` (parse plus kubectl's checks).
+
+Rule: no I/O except reading the file a source names (a :class:`pathlib.Path`, or one line of
+text ending in ``.yaml``/``.yml``/``.json``, as ``kubectl apply -f`` takes it).
 """
 
 from __future__ import annotations
 
+import json
 import pathlib
 import re
 from collections.abc import Mapping
@@ -17,10 +22,25 @@ from typing import Any
 
 import yaml
 
-from gatewaykit.errors import ManifestError
+from gatewaykit.errors import ManifestError, ManifestSyntaxError
 from gatewaykit.resources.meta import KINDS, FieldLines, KindInfo, Manifest, Source, kind_info
 
-__all__ = ["NOT_SERVED", "dump_yaml", "load", "resource_string", "supported_kinds_line"]
+__all__ = [
+    "NOT_SERVED",
+    "ManifestSource",
+    "dump_yaml",
+    "load",
+    "manifest_path",
+    "read_documents",
+    "resource_string",
+    "supported_kinds_line",
+]
+
+#: What the reader accepts: YAML/JSON text, a path (``Path``, or a one-line ``str`` ending in
+#: ``.yaml``/``.yml``/``.json``), one manifest dict, or a list of them.
+ManifestSource = str | pathlib.Path | Mapping[str, Any] | list[Any]
+
+_PATH_SUFFIXES = (".yaml", ".yml", ".json")
 
 # kubectl reads YAML with sigs.k8s.io/yaml (go-yaml, YAML 1.1 booleans) and converts it to JSON:
 # timestamps stay strings. PyYAML's SafeLoader would turn `2024-01-01` into a date, so we use a
@@ -80,50 +100,83 @@ def resource_string(info: KindInfo, version: str) -> str:
     return f'Resource: "{gv}, Resource={info.plural}", GroupVersionKind: "{gv}, Kind={info.kind}"'
 
 
-def load(
-    source: str | pathlib.Path | Mapping[str, Any] | list[Any], *, name: str | None = None
-) -> list[Manifest]:
+def manifest_path(source: Any) -> pathlib.Path | None:
+    """The file ``source`` names, or None when it is text or data.
+
+    A :class:`pathlib.Path` is a path; so is one line of text ending in ``.yaml``, ``.yml`` or
+    ``.json`` (``sb.apply("gateway.yaml")``, as ``kubectl apply -f gateway.yaml``).
+    """
+    if isinstance(source, pathlib.Path):
+        return source
+    if isinstance(source, str) and "\n" not in source and source.strip().endswith(_PATH_SUFFIXES):
+        return pathlib.Path(source.strip())
+    return None
+
+
+def read_documents(source: ManifestSource, *, name: str | None = None) -> list[tuple[Any, Source]]:
+    """Parse a manifest source into its documents, without checking them.
+
+    Text is split like kubectl's ``YAMLOrJSONDecoder``: a stream starting with ``{`` is a
+    sequence of JSON objects, anything else YAML documents separated by ``---`` lines (empty
+    documents are skipped). ``kind: List`` is *not* expanded here (see :func:`load`).
+
+    Args:
+        source: YAML/JSON text, a path (see :func:`manifest_path`), a dict, or a list of dicts.
+        name: the file name used in messages; default the path as given, else ``STDIN``.
+
+    Returns:
+        ``(document, Source)`` pairs in order; a document is whatever the text holds (a dict for
+        a manifest, but a learner may have written a list or a scalar).
+
+    Raises:
+        ManifestSyntaxError: the text does not parse (kubectl's ``error parsing`` text).
+        ManifestError: a path that does not exist, or a source of another type.
+    """
+    path = manifest_path(source)
+    if path is not None:
+        file = name or str(source).strip()
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            # kubectl: `error: the path "x.yaml" does not exist`
+            raise ManifestError(f'error: the path "{str(source).strip()}" does not exist') from exc
+        return _parse_text(text, file)
+    file = name or "STDIN"
+    if isinstance(source, str):
+        return _parse_text(source, file)
+    if isinstance(source, Mapping):
+        return [(dict(source), Source(file, 0, 1))]
+    if isinstance(source, list):
+        return [(doc, Source(file, i, 1)) for i, doc in enumerate(source) if doc is not None]
+    raise ManifestError(f"error: cannot read manifests from {type(source).__name__}")
+
+
+def load(source: ManifestSource, *, name: str | None = None, any_kind: bool = False) -> list[Manifest]:
     """Parse manifests the way ``kubectl apply -f`` reads them.
 
     Args:
-        source: YAML text (one or more ``---``-separated documents), a :class:`pathlib.Path` to a
-            YAML file, one manifest as a dict, or a list of dicts.
+        source: YAML or JSON text (one or more documents), a path to a ``.yaml``/``.yml``/
+            ``.json`` file (a :class:`pathlib.Path`, or a one-line ``str``), one manifest as a
+            dict, or a list of dicts.
         name: the file name used in messages (kubectl prints it); default ``STDIN`` for text and
-            dicts, the path as given for a :class:`pathlib.Path`.
+            dicts, the path as given for a path.
+        any_kind: accept kinds gatewaykit has no model for (for a real cluster, whose API
+            server decides); by default they are rejected with kubectl's "no matches for kind".
 
     Returns:
         One :class:`Manifest` per non-empty document (``kind: List`` is expanded like kubectl).
 
     Raises:
-        ManifestError: YAML syntax error, a document that is not a mapping, missing
-            ``apiVersion``/``kind``/``metadata.name``, or an unknown ``apiVersion``/``kind``.
-            The text is what kubectl prints; several bad documents give one line each.
+        ManifestError: YAML/JSON syntax error, a missing file, a document that is not a
+            mapping, missing ``apiVersion``/``kind``/``metadata.name``, or an unknown
+            ``apiVersion``/``kind``. The text is what kubectl prints; several bad documents give
+            one line each.
     """
-    if isinstance(source, pathlib.Path):
-        file = name or str(source)
-        try:
-            text = source.read_text(encoding="utf-8")
-        except OSError as exc:
-            # kubectl: `error: the path "x.yaml" does not exist`
-            raise ManifestError(f'error: the path "{source}" does not exist') from exc
-        docs = _parse_text(text, file)
-    elif isinstance(source, str):
-        file = name or "STDIN"
-        docs = _parse_text(source, file)
-    elif isinstance(source, Mapping):
-        file = name or "STDIN"
-        docs = [(dict(source), Source(file, 0, 1))]
-    elif isinstance(source, list):
-        file = name or "STDIN"
-        docs = [(doc, Source(file, i, 1)) for i, doc in enumerate(source) if doc is not None]
-    else:
-        raise ManifestError(f"error: cannot read manifests from {type(source).__name__}")
-
     manifests: list[Manifest] = []
     problems: list[str] = []
-    for raw, src in docs:
+    for raw, src in read_documents(source, name=name):
         for item, item_src in _expand_list(raw, src):
-            problem = _check_document(item, item_src)
+            problem = _check_document(item, item_src, any_kind=any_kind)
             if problem:
                 problems.append(problem)
             else:
@@ -133,8 +186,37 @@ def load(
     return manifests
 
 
+def _skip_json_space(text: str, pos: int) -> int:
+    while pos < len(text) and text[pos] in " \t\r\n":
+        pos += 1
+    return pos
+
+
+def _parse_json_stream(text: str, file: str) -> list[tuple[Any, Source]] | None:
+    """A stream of JSON objects (k8s ``YAMLOrJSONDecoder`` on a ``{``-prefixed stream).
+
+    Returns None when the text is not JSON after all (a YAML flow mapping): the YAML reader then
+    reads it, and words any error.
+    """
+    decoder = json.JSONDecoder()
+    docs: list[tuple[Any, Source]] = []
+    pos = _skip_json_space(text, 0)
+    while pos < len(text):
+        try:
+            value, end = decoder.raw_decode(text, pos)
+        except json.JSONDecodeError:
+            return None
+        docs.append((value, Source(file, len(docs), text.count("\n", 0, pos) + 1)))
+        pos = _skip_json_space(text, end)
+    return docs
+
+
 def _parse_text(text: str, file: str) -> list[tuple[Any, Source]]:
     """Split like k8s ``YAMLReader`` (a line that is exactly ``---``), parse each document."""
+    if text.lstrip().startswith("{"):
+        json_docs = _parse_json_stream(text, file)
+        if json_docs is not None:
+            return json_docs
     lines = text.splitlines(keepends=True)
     chunks: list[tuple[int, list[str]]] = []  # (0-based first line, lines)
     start, current = 0, []  # type: tuple[int, list[str]]
@@ -161,10 +243,12 @@ def _parse_text(text: str, file: str) -> list[tuple[Any, Source]]:
             finally:
                 loader.dispose()
         except yaml.YAMLError as exc:
-            raise ManifestError(_yaml_error_text(exc, file)) from None
+            raise _syntax_error(exc, file, first) from None
         except (ValueError, OverflowError, RecursionError) as exc:  # e.g. absurd numbers
-            raise ManifestError(
-                f"error: error parsing {file}: error converting YAML to JSON: yaml: {exc}"
+            raise ManifestSyntaxError(
+                f"error: error parsing {file}: error converting YAML to JSON: yaml: {exc}",
+                line=first + 1,
+                problem=str(exc),
             ) from None
         if data is None:
             continue  # empty document (only comments/whitespace): kubectl skips it
@@ -228,8 +312,12 @@ def _walk_mapping(node: yaml.MappingNode, path: str, shift: int, out: dict[str, 
                     _walk_mapping(item, f"{sub}[{j}]", shift, out)
 
 
-def _yaml_error_text(exc: yaml.YAMLError, file: str) -> str:
-    """Render a PyYAML error with go-yaml's wording: ``yaml: line N: <problem>``."""
+def _syntax_error(exc: yaml.YAMLError, file: str, first: int) -> ManifestSyntaxError:
+    """A PyYAML error in go-yaml's wording, ``yaml: line N: <problem>`` (N within the document).
+
+    ``first`` is the 0-based line where the document starts, for the error's ``line`` in the
+    whole text.
+    """
     problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
     mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
     go_problem = problem
@@ -238,7 +326,11 @@ def _yaml_error_text(exc: yaml.YAMLError, file: str) -> str:
             go_problem = theirs
             break
     where = f"line {mark.line + 1}: " if mark is not None else ""
-    return f"error: error parsing {file}: error converting YAML to JSON: yaml: {where}{go_problem}"
+    return ManifestSyntaxError(
+        f"error: error parsing {file}: error converting YAML to JSON: yaml: {where}{go_problem}",
+        line=first + mark.line + 1 if mark is not None else 0,
+        problem=problem,
+    )
 
 
 def _jsonify(value: Any) -> Any:
@@ -275,8 +367,12 @@ def _expand_list(raw: Any, src: Source) -> list[tuple[Any, Source]]:
     return [(raw, src)]
 
 
-def _check_document(raw: Any, src: Source) -> str | None:
-    """kubectl's client-side checks; returns its error text or None."""
+def _check_document(raw: Any, src: Source, *, any_kind: bool = False) -> str | None:
+    """kubectl's client-side checks; returns its error text or None.
+
+    With ``any_kind`` a kind gatewaykit does not model passes (the cluster's API server decides,
+    and reports a missing name itself).
+    """
     if not isinstance(raw, dict):
         # unstructured.UnstructuredJSONScheme decodes into map[string]interface{}.
         go_type = {str: "string", list: "array", bool: "bool", int: "number", float: "number"}.get(
@@ -306,6 +402,8 @@ def _check_document(raw: Any, src: Source) -> str | None:
     namespace = meta.get("namespace")
     ns_text = namespace if isinstance(namespace, str) else ""
     info = kind_info(api_version, kind)
+    if info is None and any_kind:
+        return None
     if info is None:
         text = (
             f'error: resource mapping not found for name: "{name if isinstance(name, str) else ""}" '

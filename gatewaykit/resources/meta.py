@@ -11,7 +11,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["KINDS", "FieldLines", "KindInfo", "Manifest", "ResourceKey", "Source", "kind_info"]
+__all__ = [
+    "GATEWAY_API_GROUP",
+    "KINDS",
+    "KUBERNETES_GATEWAY",
+    "FieldLines",
+    "KindInfo",
+    "Manifest",
+    "ResourceKey",
+    "Source",
+    "kind_info",
+]
 
 
 class FieldLines(dict[str, int]):
@@ -106,7 +116,8 @@ class KindInfo:
     ``short_names`` and ``categories`` are what discovery advertises (``kubectl get gw``,
     ``kubectl get istio-io``). ``system`` kinds are made by controllers (the ReplicaSet
     controller's pods, the endpoints controller's Endpoints): clients may read them, and the
-    sandbox refuses to create them (it runs pods from Deployments only).
+    sandbox refuses to create them (it runs pods from Deployments only). ``store_kind`` is the
+    kind the config store keys objects by (see :attr:`store_kind`).
     """
 
     kind: str
@@ -118,6 +129,19 @@ class KindInfo:
     categories: tuple[str, ...] = ()
     subresources: tuple[str, ...] = ()
     system: bool = False
+    #: The bare kind is taken by another group (the Gateway API's ``Gateway`` vs Istio's).
+    qualified: bool = False
+
+    @property
+    def store_kind(self) -> str:
+        """The kind in :class:`ResourceKey`: the bare kind, or ``<kind>.<group>`` when qualified.
+
+        Istio's ``Gateway`` owns ``"Gateway"`` everywhere (``snapshot.list("Gateway")``); the
+        Kubernetes Gateway API's ``Gateway`` is ``"Gateway.gateway.networking.k8s.io"``, the name
+        ``kubectl get gateways.gateway.networking.k8s.io`` disambiguates it with. Every other kind
+        is unambiguous and keeps its bare kind (``HTTPRoute``, ``GatewayClass``, ...).
+        """
+        return f"{self.kind}.{self.group}" if self.qualified else self.kind
 
     @property
     def kubectl_name(self) -> str:
@@ -148,9 +172,18 @@ class KindInfo:
 _ISTIO = ("v1", "v1beta1", "v1alpha3")
 _ISTIO_CATEGORIES = ("istio-io", "networking-istio-io")
 
+#: The Kubernetes Gateway API group (sigs.k8s.io/gateway-api v1.3.0, the version Istio 1.27's go.mod
+#: pins). The sandbox has the *experimental* channel installed, as Istio's docs instruct for
+#: TLSRoute/TCPRoute (https://istio.io/latest/docs/tasks/traffic-management/ingress/ingress-sni-passthrough/):
+#: it serves every standard kind plus TLSRoute and TCPRoute (config/crd/experimental).
+GATEWAY_API_GROUP = "gateway.networking.k8s.io"
+#: The store kind of the Gateway API's Gateway (:attr:`KindInfo.store_kind`).
+KUBERNETES_GATEWAY = f"Gateway.{GATEWAY_API_GROUP}"
+
 #: Every kind gatewaykit understands, in the order they are listed to learners. Short names and
-#: categories are the CRDs' (Istio 1.27.1 manifests/charts/base/files/crd-all.gen.yaml) and the
-#: built-in resources' (kube-apiserver discovery).
+#: categories are the CRDs' (Istio 1.27.1 manifests/charts/base/files/crd-all.gen.yaml; the Gateway
+#: API v1.3.0 config/crd/experimental) and the built-in resources' (kube-apiserver discovery).
+_GATEWAY_API_CATEGORIES = ("gateway-api",)
 KINDS: tuple[KindInfo, ...] = (
     KindInfo("Gateway", "networking.istio.io", _ISTIO, "gateways", short_names=("gw",),
              categories=_ISTIO_CATEGORIES, subresources=("status",)),
@@ -169,6 +202,21 @@ KINDS: tuple[KindInfo, ...] = (
     KindInfo("ServiceAccount", "", ("v1",), "serviceaccounts", short_names=("sa",)),
     KindInfo("Deployment", "apps", ("v1",), "deployments", short_names=("deploy",), categories=("all",),
              subresources=("status", "scale")),
+    # Gateway API v1.3.0 (experimental channel); versions in the order the CRDs serve them.
+    KindInfo("GatewayClass", GATEWAY_API_GROUP, ("v1", "v1beta1"), "gatewayclasses", namespaced=False,
+             short_names=("gc",), categories=_GATEWAY_API_CATEGORIES, subresources=("status",)),
+    KindInfo("Gateway", GATEWAY_API_GROUP, ("v1", "v1beta1"), "gateways", qualified=True,
+             short_names=("gtw",), categories=_GATEWAY_API_CATEGORIES, subresources=("status",)),
+    KindInfo("HTTPRoute", GATEWAY_API_GROUP, ("v1", "v1beta1"), "httproutes",
+             categories=_GATEWAY_API_CATEGORIES, subresources=("status",)),
+    KindInfo("GRPCRoute", GATEWAY_API_GROUP, ("v1",), "grpcroutes", categories=_GATEWAY_API_CATEGORIES,
+             subresources=("status",)),
+    KindInfo("ReferenceGrant", GATEWAY_API_GROUP, ("v1beta1",), "referencegrants", short_names=("refgrant",),
+             categories=_GATEWAY_API_CATEGORIES),
+    KindInfo("TLSRoute", GATEWAY_API_GROUP, ("v1alpha2",), "tlsroutes", categories=_GATEWAY_API_CATEGORIES,
+             subresources=("status",)),
+    KindInfo("TCPRoute", GATEWAY_API_GROUP, ("v1alpha2",), "tcproutes", categories=_GATEWAY_API_CATEGORIES,
+             subresources=("status",)),
     # Made by controllers; read-only for clients.
     KindInfo("Pod", "", ("v1",), "pods", short_names=("po",), categories=("all",),
              subresources=("status", "log", "exec", "portforward"), system=True),

@@ -301,6 +301,7 @@ class ObjectMeta:
     labels: Mapping[str, str] = field(default_factory=_empty_map)
     annotations: Mapping[str, str] = field(default_factory=_empty_map)
     generation: int | None = None
+    uid: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -1033,6 +1034,11 @@ def from_dict(raw: Mapping[str, Any], source: Source | None = None) -> Resource:
             raise ManifestError(f"error validating data: expected a mapping, got {type(raw).__name__}")
         kind_raw = raw.get("kind")
         api_version = raw.get("apiVersion")
+        if isinstance(api_version, str) and api_version.startswith("gateway.networking.k8s.io/"):
+            # The Kubernetes Gateway API kinds have their own models (and share kind names).
+            from gatewaykit.resources import gatewayapi  # noqa: PLC0415 - gatewayapi imports this module
+
+            return gatewayapi.from_dict(raw, src)
         cls = MODELS.get(kind_raw) if isinstance(kind_raw, str) else None
         if cls is None or not isinstance(kind_raw, str):
             supported = ", ".join(MODELS)

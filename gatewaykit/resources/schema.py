@@ -21,6 +21,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from gatewaykit._gofmt import quote
+
 __all__ = ["FieldError", "SCHEMAS", "check_schema"]
 
 
@@ -597,8 +599,10 @@ def _walk(node: tuple, value: Any, path: str, unknown: list[str], errors: list[F
             errors.append(_type_error(path, "string", value))
             return
         if value not in node[1]:
-            supported = ", ".join(f'"{v}"' for v in node[1])
-            errors.append(FieldError(path, f'Unsupported value: "{value}": supported values: {supported}'))
+            # apimachinery field.NotSupported renders the value and the choices with %q.
+            supported = ", ".join(quote(v) for v in node[1])
+            message = f"Unsupported value: {quote(value)}: supported values: {supported}"
+            errors.append(FieldError(path, message))
         return
     if kind == "duration":
         if not isinstance(value, str):

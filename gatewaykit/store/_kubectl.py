@@ -80,12 +80,16 @@ def _namespace(info: KindInfo, raw: dict[str, Any]) -> str:
     return ns if isinstance(ns, str) and ns else "default"
 
 
-def with_last_applied(raw: dict[str, Any]) -> dict[str, Any]:
-    """The manifest with kubectl's last-applied annotation (``util.GetModifiedConfiguration``)."""
+def with_last_applied(raw: dict[str, Any], namespace: str) -> dict[str, Any]:
+    """The manifest as kubectl sends it: namespace set (the builder's ``DefaultNamespace``) and
+    the last-applied annotation added (``util.GetModifiedConfiguration``)."""
     obj = copy.deepcopy(raw)
     meta = obj.setdefault("metadata", {})
+    if namespace:
+        meta["namespace"] = namespace
     annotations = meta.get("annotations") if isinstance(meta.get("annotations"), dict) else {}
-    meta["annotations"] = {**annotations, LAST_APPLIED: kpatch.last_applied_annotation(raw)}
+    meta["annotations"] = {k: v for k, v in annotations.items() if k != LAST_APPLIED}
+    meta["annotations"][LAST_APPLIED] = kpatch.last_applied_annotation(obj)
     return obj
 
 
@@ -95,7 +99,7 @@ def _apply_one(txn: Transaction, manifest: Manifest, dry_run: bool) -> tuple[str
     ns = _namespace(info, manifest.raw)
     key = ResourceKey(store_kind(info), ns, manifest.name)
     live = txn.get(key)
-    modified = with_last_applied(manifest.raw)
+    modified = with_last_applied(manifest.raw, ns)
     prefix = f"{info.kubectl_name}/{manifest.name}"
     suffix = " (server dry run)" if dry_run else ""
     file = manifest.source.file

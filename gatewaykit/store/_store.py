@@ -31,7 +31,8 @@ from gatewaykit.errors import ApiError
 from gatewaykit.kube import patch as kpatch
 from gatewaykit.kube import status as st
 from gatewaykit.kube.defaults import NodePortAllocator, NodePortError, ServiceContext, default_object
-from gatewaykit.resources.meta import KindInfo, ResourceKey, Source, kind_info
+from gatewaykit.resources.gatewayapi_schema import apply_defaults
+from gatewaykit.resources.meta import GATEWAY_API_GROUP, KindInfo, ResourceKey, Source, kind_info
 from gatewaykit.store import _admission
 from gatewaykit.store._objects import Snapshot, StoredObject, WatchEvent
 
@@ -51,7 +52,7 @@ _SERVER_META = ("uid", "creationTimestamp", "resourceVersion", "generation")
 
 def store_kind(info: KindInfo) -> str:
     """The kind an object is keyed by in the store (group-qualified only where ambiguous)."""
-    return getattr(info, "store_kind", info.kind)
+    return info.store_kind
 
 
 def _rfc3339(epoch: float) -> str:
@@ -304,6 +305,9 @@ class Transaction:
             meta.pop("namespace", None)
         if info.kind == "Secret":
             _fold_secret(out)
+        if info.group == GATEWAY_API_GROUP:
+            # The Gateway API CRDs' schema defaults (and the default Pending status).
+            out = apply_defaults(info.kind, out)
         ctx = None
         if info.kind == "Service":
             used = [

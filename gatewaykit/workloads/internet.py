@@ -33,6 +33,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from gatewaykit.certs import build_ca
 from gatewaykit.workloads._http import HttpRequest, HttpResponse, http_date, serve_connection, wsgi_handler
 from gatewaykit.workloads.base import ServerHandle, ThreadedTCPServer
 
@@ -166,21 +167,12 @@ def _load_or_make_ca(directory: pathlib.Path) -> tuple[x509.Certificate, ec.Elli
         ]
     )
     now = datetime.datetime.now(datetime.timezone.utc)
-    ski = x509.SubjectKeyIdentifier.from_public_key(key.public_key())
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=3650))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True
-        )
-        .add_extension(ski, critical=False)
-        .sign(key, hashes.SHA256())
+    cert = build_ca(
+        name,
+        key,
+        "public-root",
+        not_before=now - datetime.timedelta(days=1),
+        not_after=now + datetime.timedelta(days=3650),
     )
     directory.mkdir(parents=True, exist_ok=True)
     _write_key(key_path, _key_pem(key))

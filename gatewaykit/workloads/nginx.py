@@ -38,6 +38,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from gatewaykit.errors import NginxConfError
 from gatewaykit.workloads._http import HttpRequest, HttpResponse, http_date, serve_connection
 from gatewaykit.workloads.base import (
     LogBuffer,
@@ -108,10 +109,6 @@ _PAGES = {
     ),
 }
 _REASONS = {404: "Not Found", 405: "Not Allowed", 496: "Bad Request", 497: "Bad Request"}
-
-
-class NginxConfError(Exception):
-    """nginx refused its configuration; ``str()`` is nginx's ``[emerg]`` line."""
 
 
 @dataclass(frozen=True, slots=True)

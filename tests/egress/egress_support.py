@@ -98,6 +98,19 @@ spec:
       weight: 100
 """
 
+#: egress-control snips.sh ``snip_access_an_external_http_service_2_out`` (Istio 1.27), verbatim.
+ACCESS_AN_EXTERNAL_HTTP_SERVICE_2_OUT = """\
+{
+  "headers": {
+    "Accept": "*/*",
+    "Host": "httpbin.org",
+    ...
+    "X-Envoy-Decorator-Operation": "httpbin.org:80/*",
+    ...
+  }
+}
+"""
+
 # ------------------------------------------------------------------------- egress-gateway
 
 SE_CNN_HTTP = """\
@@ -307,6 +320,64 @@ spec:
         number: 443
       tls:
         mode: SIMPLE # initiates HTTPS for connections to edition.cnn.com
+"""
+
+#: egress-gateway-tls-origination (Istio 1.27) snip_perform_tls_origination_with_an_egress_gateway_1.
+SE_CNN_FOR_EGRESS_ORIGINATION = """\
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata:
+  name: cnn
+spec:
+  hosts:
+  - edition.cnn.com
+  ports:
+  - number: 80
+    name: http
+    protocol: HTTP
+  - number: 443
+    name: https
+    protocol: HTTPS
+  resolution: DNS
+"""
+
+#: ..._3: the egress gateway's port 80 terminates Istio mTLS (HTTPS + ISTIO_MUTUAL); sidecars reach
+#: it through subset cnn with ISTIO_MUTUAL and SNI edition.cnn.com.
+EGRESS_GATEWAY_ISTIO_MUTUAL_CNN = """\
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata:
+  name: istio-egressgateway
+spec:
+  selector:
+    istio: egressgateway
+  servers:
+  - port:
+      number: 80
+      name: https-port-for-tls-origination
+      protocol: HTTPS
+    hosts:
+    - edition.cnn.com
+    tls:
+      mode: ISTIO_MUTUAL
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata:
+  name: egressgateway-for-cnn
+spec:
+  host: istio-egressgateway.istio-system.svc.cluster.local
+  subsets:
+  - name: cnn
+    trafficPolicy:
+      loadBalancer:
+        simple: ROUND_ROBIN
+      portLevelSettings:
+      - port:
+          number: 80
+        tls:
+          mode: ISTIO_MUTUAL
+          sni: edition.cnn.com
 """
 
 #: Istio's troubleshooting guide, "Double TLS (TLS origination for a TLS request)".

@@ -161,7 +161,7 @@ def test_ingress_gateway_component_deploys_a_gateway_a_gateway_then_selects(
     assert fresh.curl(probe).exit_code == 7
     gw = run(
         fresh,
-        "kubectl patch gateway httpbin-gateway --type merge -p "
+        "kubectl patch gateways.networking.istio.io httpbin-gateway --type merge -p "
         '\'{"spec":{"selector":{"istio":"my-ingressgateway"}}}\'',
     )
     assert gw.out == "gateway.networking.istio.io/httpbin-gateway patched\n"

@@ -116,6 +116,7 @@ def test_clusters_and_endpoints_of_the_ingress_gateway(sb: Sandbox) -> None:
         *["istio-egressgateway.istio-system.svc.cluster.local"] * 2,
         *["istio-ingressgateway.istio-system.svc.cluster.local"] * 4,
         *["istiod.istio-system.svc.cluster.local"] * 4,
+        "kubernetes.default.svc.cluster.local",
         "prometheus_stats",
         "sds-grpc",
         "xds-grpc",

@@ -6,8 +6,8 @@ import pathlib
 
 import pytest
 
-from gatewaykit.errors import ManifestError
-from gatewaykit.resources.codecs import load, supported_kinds_line
+from gatewaykit.errors import ManifestError, ManifestSyntaxError
+from gatewaykit.resources.codecs import load, read_documents, supported_kinds_line
 from gatewaykit.resources.meta import Source
 
 GW = """\
@@ -133,3 +133,60 @@ def test_every_bad_document_is_reported() -> None:
 def test_missing_file() -> None:
     with pytest.raises(ManifestError, match='error: the path "/nonexistent/x.yaml" does not exist'):
         load(pathlib.Path("/nonexistent/x.yaml"))
+
+
+# -- one reader for every backend and the kit -------------------------------------------------
+
+
+def test_one_line_str_naming_a_file_is_a_path(tmp_path: pathlib.Path) -> None:
+    (tmp_path / "gw.yaml").write_text(GW)
+    ns = '{\n\t"apiVersion": "v1", "kind": "Namespace",\n\t"metadata": {"name": "a"}}\n'
+    (tmp_path / "gw.json").write_text(ns)
+    assert load(str(tmp_path / "gw.yaml"))[0].source == Source(str(tmp_path / "gw.yaml"), 0, 2)
+    assert [m.name for m in load(str(tmp_path / "gw.json"))] == ["a"]
+    with pytest.raises(ManifestError, match='error: the path "nope.yml" does not exist'):
+        load("nope.yml")
+
+
+def test_json_stream_is_read_as_json() -> None:
+    # kubectl's YAMLOrJSONDecoder: a stream starting with "{" is JSON (tabs are fine there).
+    text = '{\n\t"apiVersion": "v1",\n\t"kind": "Namespace",\n\t"metadata": {"name": "a"}\n}\n'
+    text += '{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "b"}}\n'
+    manifests = load(text, name="ns.json")
+    assert [(m.name, m.source) for m in manifests] == [
+        ("a", Source("ns.json", 0, 1)),
+        ("b", Source("ns.json", 1, 6)),
+    ]
+
+
+def test_flow_yaml_starting_with_a_brace_is_yaml() -> None:
+    assert load("{apiVersion: v1, kind: Namespace, metadata: {name: a}}")[0].name == "a"
+
+
+def test_any_kind_leaves_unknown_kinds_to_the_api_server() -> None:
+    text = "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {name: r}\n---\n"
+    text += "apiVersion: v1\nkind: List\nitems:\n- {apiVersion: bar/v1, kind: Foo, metadata: {}}\n"
+    manifests = load(text, any_kind=True)
+    assert [m.kind for m in manifests] == ["HTTPRoute", "Foo"]
+    with pytest.raises(ManifestError, match="no matches for kind"):
+        load(text)
+    # Known kinds are still checked as kubectl does.
+    with pytest.raises(ManifestError, match="kind not set"):
+        load("apiVersion: v1\nmetadata: {name: x}\n", any_kind=True)
+
+
+def test_source_of_another_type_is_a_manifest_error() -> None:
+    with pytest.raises(ManifestError, match="error: cannot read manifests from int"):
+        load(42)  # type: ignore[arg-type]
+
+
+def test_syntax_error_knows_its_line_in_the_whole_text() -> None:
+    with pytest.raises(ManifestSyntaxError) as err:
+        read_documents(GW + "---\napiVersion: v1\nkind: Service\nmetadata: name: x\n", name="gw.yaml")
+    assert err.value.line == 13  # line 3 of the second document
+    assert "yaml: line 3: " in str(err.value) and "mapping values" in err.value.problem
+
+
+def test_read_documents_parses_without_checking() -> None:
+    docs = read_documents("- a\n---\nkind: List\nitems: []\n", name="x.yaml")
+    assert [d for d, _ in docs] == [["a"], {"kind": "List", "items": []}]

@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from gatewaykit.resources.validation import validate, validate_webhook
+from gatewaykit.resources.validation import VALIDATORS, validate, validate_webhook
+from gatewaykit.resources.validation.httproute import ROUTE_CONFLICTS
 
 HTTP_SERVER = {"port": {"number": 80, "name": "http", "protocol": "HTTP"}, "hosts": ["a.example.com"]}
 
@@ -1437,3 +1438,41 @@ def test_unknown_fields_on_core_kinds_and_metadata() -> None:
     assert validate(secret).unknown_fields == ("strigData", "metadata.lables")
     svc = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s"}, "sepc": {}}
     assert validate(svc).unknown_fields == ("sepc",)
+
+
+# The webhook's kind -> validator table and validateHTTPRouteConflict for root and delegate routes.
+
+
+def test_one_table_names_every_validated_kind() -> None:
+    assert sorted(VALIDATORS) == [
+        ("networking.istio.io", "DestinationRule"),
+        ("networking.istio.io", "Gateway"),
+        ("networking.istio.io", "ServiceEntry"),
+        ("networking.istio.io", "VirtualService"),
+    ]
+
+
+def test_kinds_outside_the_table_pass_the_webhook() -> None:
+    service = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s"}, "spec": {}}
+    report = validate_webhook(service)
+    assert report.ok and not report.warnings
+
+
+def test_route_conflict_matrix_is_istios() -> None:
+    assert ROUTE_CONFLICTS["redirect"][0] == ("route", "HTTP route cannot contain both route and redirect")
+    fields = [field for field, _ in ROUTE_CONFLICTS["directResponse"]]
+    assert fields == ["route", "fault", "rewrite", "redirect"]
+
+
+def test_root_route_may_only_delegate() -> None:
+    http = {"name": "r", "delegate": {"name": "d"}, "redirect": {"uri": "/x"}, "route": ROUTE}
+    report = validate_webhook(vs({"hosts": ["a.example.com"], "gateways": ["gw"], "http": [http]}))
+    assert report.errors == (
+        "root HTTP route r must not specify redirect",
+        "root HTTP route r must not specify route",
+    )
+
+
+def test_delegate_route_cannot_delegate_again() -> None:
+    report = validate_webhook(vs({"http": [{"delegate": {"name": "d2"}, "route": ROUTE}]}))
+    assert report.errors == ("delegate HTTP route cannot contain delegate",)

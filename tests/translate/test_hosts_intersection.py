@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gatewaykit.translate.hosts import HostIndex, intersection, subset_of
+from gatewaykit._translate.hosts import HostIndex, intersection, subset_of
 
 
 def _pairwise(h: list[str], other: list[str]) -> list[str]:

@@ -1,6 +1,6 @@
 """Re-translation reuses what did not change, and gives exactly what a cold translation gives.
 
-The memos in :mod:`gatewaykit.translate` (mesh, merged gateways, listeners, route configurations,
+The memos in :mod:`gatewaykit._translate` (mesh, merged gateways, listeners, route configurations,
 clusters, SDS material, sidecars) are keyed by the identity of the store's immutable objects. Each
 step below applies a change through the real config store, translates warm, then translates again
 from cold (``clear_caches``) and requires the two states to be equal, log lines included.
@@ -13,9 +13,9 @@ import time
 import pytest
 from _tx import DEFAULT_MESH, INGRESS
 
+from gatewaykit._translate import XdsState, clear_caches, translate
 from gatewaykit.resources.codecs import load
 from gatewaykit.store import ConfigStore
-from gatewaykit.translate import XdsState, clear_caches, translate
 
 START = """
 apiVersion: v1

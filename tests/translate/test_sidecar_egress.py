@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from _tx import EGRESS, xds
 
+from gatewaykit._translate import MeshSettings
 from gatewaykit.envoy import Endpoint, UpstreamTlsContext
-from gatewaykit.translate import MeshSettings
 
 CURL = """
 apiVersion: v1
@@ -140,7 +140,7 @@ def test_mesh_configmap_sets_outbound_policy() -> None:
     ],
 )
 def test_parse_mesh_config(mesh: str, mode: str) -> None:
-    from gatewaykit.translate import parse_mesh_config
+    from gatewaykit._translate import parse_mesh_config
 
     assert parse_mesh_config(mesh).outbound_traffic_policy == mode
 

@@ -1,4 +1,4 @@
-"""Config + request → the path Envoy takes (or the miss), through ``gatewaykit.simulate``.
+"""Config + request → the path Envoy takes (or the miss), through ``gatewaykit._simulate``.
 
 The shape of Istio's ``gateway_simulation_test.go``: ``Call{Port, HostHeader, Protocol}`` →
 ``Result{ListenerMatched, RouteConfigMatched, VirtualHostMatched, ClusterMatched, Error}``.
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import pytest
 from _tx import EGRESS, INGRESS, xds
 
-from gatewaykit.simulate import Miss, Request, simulate
+from gatewaykit._simulate import Miss, Request, simulate
 
 SVC = """
 apiVersion: v1

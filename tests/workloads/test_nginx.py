@@ -376,3 +376,14 @@ def test_listen_http2_offers_h2_and_no_work_dir_leaves_nothing(
         assert "server: nginx/1.15.2" in r.stdout and "content-length: 612" in r.stdout
     finally:
         w.close()
+
+
+def test_nginx_conf_error_is_a_sandbox_error_with_nginx_text() -> None:
+    # One error tree: the stand-in's config rejection is a SandboxError (a GatewayKitError).
+    from gatewaykit.errors import GatewayKitError, SandboxError
+    from gatewaykit.workloads.nginx import NginxConfError, parse_nginx_conf, resolve_servers
+
+    with pytest.raises(NginxConfError) as err:
+        resolve_servers(parse_nginx_conf("events {}\nhttp {\n  server {\n    lisen 80;\n  }\n}\n"))
+    assert isinstance(err.value, SandboxError) and isinstance(err.value, GatewayKitError)
+    assert str(err.value) == 'nginx: [emerg] unknown directive "lisen" in /etc/nginx/nginx.conf:4'

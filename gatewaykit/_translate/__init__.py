@@ -1,0 +1,509 @@
+"""Translation of the configuration into what istiod sends each proxy (xDS), pure.
+
+Rule: no I/O here. ``translate(snapshot)`` derives the mesh (pods, services, endpoints) from the
+applied objects and builds, for every gateway pod and every sidecar, an Envoy-shaped
+:class:`gatewaykit.envoy.ProxyConfig` named exactly as Istio names things (§2–§13).
+
+Module map (mirrors istio ``pilot/pkg/networking/core``):
+
+* :mod:`.mesh` -- pods, Services/ServiceEntries, cluster IPs, endpoints, DNS
+* :mod:`.hosts` -- host-name algebra (wildcards, intersection, short names)
+* :mod:`.routes` -- VirtualService HTTP rules → routes
+* :mod:`.gateway` -- Gateway merging, listeners, route configurations
+* :mod:`.sidecar` -- sidecar outbound/inbound config
+* :mod:`.clusters` -- clusters and DestinationRule TLS
+* :mod:`.secrets` -- SDS material from Secrets and mounted files
+* :mod:`.gatewayapi`, :mod:`.gatewayapi_routes` -- the Kubernetes Gateway API, converted to
+  internal Gateways and VirtualServices as istiod does; :mod:`.gatewayapi_status` and
+  :mod:`.gatewayapi_deploy` -- what istiod's controllers write back (status, gateway Deployments)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+import yaml
+
+from gatewaykit._translate import hosts as H
+from gatewaykit._translate.clusters import BoundDestinationRule, build_outbound_clusters
+from gatewaykit._translate.gateway import (
+    _MISS,
+    Memo,
+    RouteCache,
+    VirtualServiceIndex,
+    build_gateway_proxy,
+)
+from gatewaykit._translate.gateway import clear_caches as gateway_clear_caches
+from gatewaykit._translate.gatewayapi import GATEWAY_SERVICE, Conversion, Generated
+from gatewaykit._translate.gatewayapi import convert as convert_gateway_api
+from gatewaykit._translate.mesh import (
+    MeshSettings,
+    Pod,
+    PortInfo,
+    ServiceInfo,
+    SnapshotLike,
+    build_pods,
+    build_services,
+)
+from gatewaykit._translate.routes import BoundVirtualService
+from gatewaykit._translate.secrets import resolve_secret
+from gatewaykit._translate.sidecar import build_sidecar_proxy
+from gatewaykit.envoy import Cluster, ProxyConfig, SecretMaterial
+from gatewaykit.resources.meta import KUBERNETES_GATEWAY
+from gatewaykit.resources.models import (
+    ConfigMap,
+    Deployment,
+    DestinationRule,
+    Gateway,
+    Namespace,
+    Resource,
+    Secret,
+    Service,
+    ServiceEntry,
+    VirtualService,
+)
+
+__all__ = [
+    "ISTIOD",
+    "MESH_CONFIGMAP",
+    "MeshSettings",
+    "Pod",
+    "PortInfo",
+    "ServiceInfo",
+    "SnapshotLike",
+    "XdsState",
+    "clear_caches",
+    "mesh_settings",
+    "parse_mesh_config",
+    "translate",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class XdsState:
+    """Everything istiod would push, plus the Kubernetes facts it was derived from.
+
+    Attributes:
+        pods: every pod, in creation order.
+        proxies: ``ProxyConfig`` per gateway pod and sidecar, keyed ``"<namespace>/<pod>"``.
+        services: the service registry by host (Kubernetes Services and ServiceEntry hosts).
+        log: istiod log lines (skipped servers, missing secrets, ...), verbatim.
+        mesh: the mesh settings used.
+    """
+
+    pods: tuple[Pod, ...] = ()
+    proxies: Mapping[str, ProxyConfig] = field(default_factory=dict)
+    services: Mapping[str, ServiceInfo] = field(default_factory=dict)
+    log: tuple[str, ...] = ()
+    mesh: MeshSettings = MeshSettings()
+
+    def proxy_for(self, workload: str) -> ProxyConfig | None:
+        """The proxy of a workload: ``"istio-system/istio-ingressgateway"`` (a Deployment),
+        ``"<ns>/<pod name>"``, or a bare Deployment name. The first replica is returned.
+        """
+        if workload in self.proxies:
+            return self.proxies[workload]
+        ns, sep, name = workload.rpartition("/")
+        for pod in self.pods:
+            if pod.deployment == name and (not sep or pod.namespace == ns):
+                got = self.proxies.get(pod.key)
+                if got is not None:
+                    return got
+        return None
+
+    def pods_of(self, workload: str) -> tuple[Pod, ...]:
+        """Pods of ``"<ns>/<deployment>"`` (or a bare Deployment name)."""
+        ns, sep, name = workload.rpartition("/")
+        return tuple(p for p in self.pods if p.deployment == name and (not sep or p.namespace == ns))
+
+    def dns(self, name: str, client_namespace: str = "default") -> str | None:
+        """Cluster DNS as a pod in ``client_namespace`` sees it (resolv.conf search path).
+
+        ``httpbin`` → ``httpbin.<client ns>.svc.cluster.local``; ``httpbin.default`` and
+        ``httpbin.default.svc`` expand too; ServiceEntry hosts resolve to their address (or
+        Istio's auto-allocated ``240.240.x.y``). Unknown names give None.
+        """
+        n = name.rstrip(".").lower()
+        if not n:
+            return None
+        candidates = []
+        if n.count(".") < 5:  # ndots:5
+            candidates += [
+                f"{n}.{client_namespace}.svc.{H.DOMAIN_SUFFIX}",
+                f"{n}.svc.{H.DOMAIN_SUFFIX}",
+                f"{n}.{H.DOMAIN_SUFFIX}",
+            ]
+        candidates.append(n)
+        for c in candidates:
+            svc = self.services.get(c)
+            if svc is None:
+                continue
+            if svc.addresses:
+                return svc.addresses[0]
+            for eps in svc.endpoints.values():
+                for e in eps:
+                    return e.address
+        return None
+
+
+#: Where istiod reads the mesh config: the ``istio`` ConfigMap (``data.mesh``) in its own namespace
+#: (pilot/pkg/bootstrap/mesh.go; manifests/charts/istio-control/istio-discovery/templates/configmap.yaml).
+MESH_CONFIGMAP = ("istio-system", "istio")
+#: istiod itself: its ``discovery`` container's environment holds the ``PILOT_*`` feature flags.
+ISTIOD = ("istio-system", "istiod", "discovery")
+_MODES = {"ALLOW_ANY": "ALLOW_ANY", "REGISTRY_ONLY": "REGISTRY_ONLY", 0: "REGISTRY_ONLY", 1: "ALLOW_ANY"}
+
+
+def parse_mesh_config(text: str) -> MeshSettings:
+    """The settings gatewaykit models from a ``data.mesh`` YAML text (MeshConfig).
+
+    istiod keeps its defaults when the text cannot be read (pkg/config/mesh ``ApplyMeshConfig``
+    fails, the watcher logs and keeps the previous config); an unknown ``mode`` is refused the
+    same way, so here both give Istio's default ``ALLOW_ANY``.
+    """
+    try:
+        doc = yaml.safe_load(text) if text else {}
+    except yaml.YAMLError:
+        return MeshSettings()
+    policy = doc.get("outboundTrafficPolicy") if isinstance(doc, dict) else None
+    mode = policy.get("mode") if isinstance(policy, dict) else None
+    if isinstance(mode, bool) or mode not in _MODES:
+        return MeshSettings()
+    # jsonpb takes an enum by name or by number (Mode: REGISTRY_ONLY = 0, ALLOW_ANY = 1).
+    return MeshSettings(outbound_traffic_policy=_MODES[mode])  # type: ignore[arg-type]
+
+
+def mesh_settings(snapshot: SnapshotLike) -> MeshSettings:
+    """Mesh settings as istiod has them (§11.2): the mesh config from the ``istio`` ConfigMap in
+    ``istio-system``, which istiod watches, and ``PILOT_ENABLE_ALPHA_GATEWAY_API`` from istiod's
+    environment (``istioctl install --set values.pilot.env.PILOT_ENABLE_ALPHA_GATEWAY_API=true``
+    renders it into the istiod Deployment; Go's ``strconv.ParseBool`` decides what counts as true).
+
+    No ConfigMap (Istio uninstalled): Istio's defaults.
+    """
+    settings = MeshSettings()
+    ns, name = MESH_CONFIGMAP
+    for cm in cast(Sequence[ConfigMap], snapshot.list("ConfigMap")):
+        if isinstance(cm, ConfigMap) and cm.metadata.namespace == ns and cm.metadata.name == name:
+            settings = _parsed_mesh(cm)
+    flag = _istiod_env(snapshot, "PILOT_ENABLE_ALPHA_GATEWAY_API")
+    if flag in ("1", "t", "T", "TRUE", "true", "True"):
+        settings = dataclasses.replace(settings, alpha_gateway_api=True)
+    return settings
+
+
+def _istiod_env(snapshot: SnapshotLike, name: str) -> str | None:
+    """An environment variable of istiod's ``discovery`` container (a plain ``value``), or None."""
+    ns, dep_name, container = ISTIOD
+    for dep in cast(Sequence[Deployment], snapshot.list("Deployment")):
+        if not isinstance(dep, Deployment) or (dep.metadata.namespace, dep.metadata.name) != (ns, dep_name):
+            continue
+        for c in dep.containers:
+            if c.name == container:
+                return next((e.value for e in c.env if e.name == name and e.value is not None), None)
+    return None
+
+
+_MESH_MEMO: dict[int, tuple[ConfigMap, MeshSettings]] = {}
+
+
+def _parsed_mesh(cm: ConfigMap) -> MeshSettings:
+    """:func:`parse_mesh_config` of a ConfigMap, remembered per (immutable) object."""
+    got = _MESH_MEMO.get(id(cm))
+    if got is not None and got[0] is cm:
+        return got[1]
+    settings = parse_mesh_config(cm.data.get("mesh", ""))
+    _MESH_MEMO.clear()
+    _MESH_MEMO[id(cm)] = (cm, settings)
+    return settings
+
+
+# Memo of VirtualService → routes, keyed by object identity (see gateway.build_gateway_proxy).
+_ROUTE_CACHE: RouteCache = {}
+_ROUTE_CACHE_MAX = 50_000
+# Memo of everything else that is a pure function of unchanged objects: the mesh (pods and
+# services), bound VirtualServices, outbound clusters, merged gateways, listeners and route
+# configurations per gateway pod (see gateway.Memo). Re-translation after one apply then redoes
+# only what depends on the changed object; results are identical to a fresh translation.
+_MEMO = Memo()
+_BOUND_VS: dict[int, tuple[VirtualService, BoundVirtualService]] = {}
+
+
+def clear_caches() -> None:
+    """Forget every memo of earlier translations (the next :func:`translate` starts cold).
+
+    Never needed for correctness -- memo entries are only reused for the very same input
+    objects -- but useful to compare against, or to measure, a cold translation.
+    """
+    _ROUTE_CACHE.clear()
+    _MEMO.clear()
+    _MESH_MEMO.clear()
+    _BOUND_VS.clear()
+    gateway_clear_caches()
+
+
+def _bound(vs: VirtualService) -> BoundVirtualService:
+    """``BoundVirtualService.of``, remembered per (immutable) VirtualService object."""
+    got = _BOUND_VS.get(id(vs))
+    if got is not None and got[0] is vs:
+        return got[1]
+    b = BoundVirtualService.of(vs)
+    _BOUND_VS[id(vs)] = (vs, b)
+    return b
+
+
+def _subset(selector: Mapping[str, str], labels: Mapping[str, str]) -> bool:
+    return all(labels.get(k) == v for k, v in selector.items())
+
+
+def _gateway_services(gw: Gateway) -> frozenset[str] | None:
+    """The Service hosts a Gateway API gateway binds to (``internal.istio.io/gateway-service``)."""
+    value = gw.metadata.annotations.get(GATEWAY_SERVICE)
+    return None if value is None else frozenset(value.split(","))
+
+
+def _selects(gw: Gateway, pod: Pod, service_hosts: set[str]) -> bool:
+    """``PushContext.mergeGateways``: does ``gw`` apply to ``pod``?
+
+    A Gateway generated from the Gateway API applies to the pods behind its Services "*in the same
+    namespace as the Gateway*"; any other Gateway by its label ``selector`` (none: every gateway).
+    """
+    bound = _gateway_services(gw)
+    if bound is not None:
+        return pod.namespace == gw.metadata.namespace and not bound.isdisjoint(service_hosts)
+    return gw.spec.selector is None or _subset(gw.spec.selector, pod.labels)
+
+
+def _mesh_route_applies(b: BoundVirtualService, pod: Pod, services: Mapping[str, ServiceInfo]) -> bool:
+    """``buildSidecarVirtualHostsForVirtualService``: a Gateway API mesh route applies to clients in its
+    own namespace, or ("producer" routes) when it routes a Service of its own namespace: "Gateway
+    allows only routes from the namespace of the proxy, or namespace of the destination"."""
+    if not b.gateway_semantics or pod.namespace == b.namespace:
+        return True
+    return any((svc := services.get(h)) is not None and svc.namespace == b.namespace for h in b.hosts)
+
+
+def _gateway_api(snapshot: SnapshotLike, settings: MeshSettings) -> Conversion:
+    """:func:`gatewayapi.convert`, remembered while its inputs are the very same objects."""
+    kinds: tuple[str, ...] = (KUBERNETES_GATEWAY, "GatewayClass", "HTTPRoute", "GRPCRoute", "TLSRoute")
+    kinds += ("TCPRoute", "ReferenceGrant")
+    objs: list[object] = []
+    for kind in (*kinds, "Namespace", "Service", "ServiceEntry", "Secret"):
+        objs.extend(snapshot.list(kind))
+        objs.append(None)
+    got = _MEMO.get("gatewayapi", settings.alpha_gateway_api, tuple(objs))
+    if got is _MISS:
+        got = convert_gateway_api(snapshot, settings.alpha_gateway_api)
+        _MEMO.put("gatewayapi", settings.alpha_gateway_api, tuple(objs), got)
+    return cast(Conversion, got)
+
+
+def _by_creation(snapshot: SnapshotLike, own: Sequence[Any], generated: Sequence[Generated]) -> list[Any]:
+    """Istio's objects and the generated ones in creation order (``sortConfigByCreationTime``).
+
+    A generated object has the creation time of the Gateway API object it came from; ties go by
+    namespace, then name. Without creation times (a plain list snapshot) generated ones come last.
+    """
+    if not generated:
+        return list(own)
+    index = getattr(snapshot, "creation_index", None)
+    if index is None:
+        return [*own, *(g.config for g in generated)]
+    rows = [(index(o.key), o.metadata.namespace, o.metadata.name, o) for o in own]
+    rows += [(index(g.origin), g.config.namespace, g.config.name, g.config) for g in generated]
+    rows.sort(key=lambda r: r[:3])
+    return [r[3] for r in rows]
+
+
+def translate(snapshot: SnapshotLike, mesh: MeshSettings | None = None) -> XdsState:
+    """Translate a configuration snapshot into per-proxy Envoy config.
+
+    Args:
+        snapshot: anything with ``list(kind)`` returning typed models in creation order (the
+            config store's ``Snapshot``).
+        mesh: overrides the mesh settings read from the ``istio`` ConfigMap (:func:`mesh_settings`).
+
+    Returns:
+        The :class:`XdsState`. Never raises for odd-but-valid configuration: what istiod
+        would ignore is ignored and logged in ``XdsState.log``.
+    """
+    settings = mesh if mesh is not None else mesh_settings(snapshot)
+
+    def lst(kind: str) -> Sequence[Any]:
+        # The store hands back a bare Manifest when it cannot build a model; istiod would not
+        # have accepted such an object either, so it takes no part. The key's kind tells Istio's
+        # Gateway from the Gateway API's (Gateway.gateway.networking.k8s.io).
+        return [o for o in snapshot.list(kind) if isinstance(o, Resource) and o.key.kind == kind]
+
+    ns_objs = cast(Sequence[Namespace], lst("Namespace"))
+    dep_objs = cast(Sequence[Deployment], lst("Deployment"))
+    svc_objs = cast(Sequence[Service], lst("Service"))
+    se_objs = cast(Sequence[ServiceEntry], lst("ServiceEntry"))
+    # Pods and the service registry are a pure function of these objects (and their order).
+    mesh_objs = (*ns_objs, None, *dep_objs, None, *svc_objs, None, *se_objs)
+    mesh_built = _MEMO.get("mesh", None, mesh_objs)
+    if mesh_built is _MISS:
+        namespaces = {n.metadata.name: n for n in ns_objs}
+        pods = build_pods(dep_objs, namespaces)
+        mesh_built = (pods, build_services(svc_objs, se_objs, pods))
+        _MEMO.put("mesh", None, mesh_objs, mesh_built)
+    pods, services = cast(tuple[tuple[Pod, ...], dict[str, ServiceInfo]], mesh_built)
+    # The Gateway API, converted as istiod does (internal Gateways and VirtualServices).
+    generated = _gateway_api(snapshot, settings)
+    gateways = _by_creation(snapshot, lst("Gateway"), generated.gateways)
+    gw_objs = tuple(gateways)
+    if len(_BOUND_VS) > _ROUTE_CACHE_MAX:
+        _BOUND_VS.clear()
+    vs_objs = _by_creation(snapshot, lst("VirtualService"), generated.virtual_services)
+    bvss = [_bound(v) for v in cast(Sequence[VirtualService], vs_objs)]
+    vs_index = VirtualServiceIndex(bvss)
+    dr_objs = cast(Sequence[DestinationRule], lst("DestinationRule"))
+    drs = [BoundDestinationRule.of(d) for d in dr_objs]
+    secret_list = cast(Sequence[Secret], lst("Secret"))
+    configmap_list = cast(Sequence[ConfigMap], lst("ConfigMap"))
+    secrets = {(s.metadata.namespace, s.metadata.name): s for s in secret_list}
+    configmaps = {(c.metadata.namespace, c.metadata.name): c for c in configmap_list}
+    secret_objs = (*secret_list, None, *configmap_list)
+
+    port_lookup: dict[str, tuple[int, ...]] = {h: tuple(p.port for p in s.ports) for h, s in services.items()}
+
+    def lookup(host: str) -> tuple[int, ...] | None:
+        return port_lookup.get(host)
+
+    if len(_ROUTE_CACHE) > _ROUTE_CACHE_MAX:
+        _ROUTE_CACHE.clear()
+
+    needs_labels = any(d.selector is not None for d in drs)
+    cluster_objs = (services, *dr_objs)
+
+    def clusters_for(pod: Pod) -> tuple[dict[str, Cluster], list[str]]:
+        # Outbound clusters depend on the registry, the DestinationRules and the proxy's
+        # namespace (and labels, for workloadSelector DestinationRules).
+        key = (pod.namespace, tuple(sorted(pod.labels.items())) if needs_labels else ())
+        got = _MEMO.get(("clusters", key), None, cluster_objs)
+        if got is _MISS:
+            got = build_outbound_clusters(services, drs, pod.namespace, pod.labels)
+            _MEMO.put(("clusters", key), None, cluster_objs, got)
+        return cast(tuple[dict[str, Cluster], list[str]], got)
+
+    proxies: dict[str, ProxyConfig] = {}
+    all_log: list[str] = []
+    service_list = list(services.values())
+    for pod in pods:
+        if pod.kind == "plain":
+            continue
+        outbound, cluster_sds = clusters_for(pod)
+        log: list[str] = []
+        if pod.kind == "gateway":
+            # Service targets of the pod: Services in its namespace selecting it (resolvePorts, §2),
+            # as (service host, port, target port).
+            targets: list[tuple[str, int, int]] = []
+            for svc in service_list:
+                if svc.kind != "Service" or svc.namespace != pod.namespace or not svc.selector:
+                    continue
+                if not _subset(svc.selector, pod.labels):
+                    continue
+                for p in svc.ports:
+                    for e in svc.endpoints.get(p.port, ()):
+                        if e.address == pod.ip:
+                            targets.append((svc.hostname, p.port, e.port))
+                            break
+
+            def resolve_port(number: int, _t: list[tuple[str, int, int]] = targets) -> int:
+                for _, port, target in _t:
+                    if port == number:
+                        return target
+                return number
+
+            def resolve_server(
+                gw: Gateway, number: int, _t: list[tuple[str, int, int]] = targets, _r: Any = resolve_port
+            ) -> int | None:
+                bound = _gateway_services(gw)
+                if bound is None:
+                    return int(_r(number))  # legacyGatewaySelector: the port as-is when no Service has it
+                for host, port, target in _t:
+                    if host in bound and port == number:
+                        return target
+                return None
+
+            # The Gateways that apply to this pod (§3; PushContext.mergeGateways), in creation order.
+            labels_key = (tuple(sorted(pod.labels.items())), tuple(targets))
+            selected = _MEMO.get(("selected", pod.key), labels_key, gw_objs)
+            if selected is _MISS:
+                hosts = {t[0] for t in targets}
+                selected = [g for g in gateways if _selects(g, pod, hosts)]
+                _MEMO.put(("selected", pod.key), labels_key, gw_objs, selected)
+            gb = build_gateway_proxy(
+                pod,
+                selected,
+                resolve_port,
+                vs_index,
+                lookup,
+                _ROUTE_CACHE,
+                memo=_MEMO,
+                port_key=tuple(targets),
+                resolve_server=resolve_server,
+                # port_lookup is derived from `services`: the same registry object answers alike.
+                lookup_key=services,
+            )
+            log += gb.log
+            listeners = tuple(gb.listeners)
+            route_configs = gb.route_configs
+            clusters: dict[str, Cluster] = outbound
+            sds = gb.sds + [n for n in cluster_sds if n not in gb.sds]
+            ptype = "router"
+        else:
+            mesh_vs = [
+                b
+                for b in bvss
+                if "mesh" in b.gateways
+                and b.visible_to(pod.namespace)
+                and _mesh_route_applies(b, pod, services)
+            ]
+            # A sidecar's config is a function of the pod, the registry (lookup derives from it),
+            # the mesh VirtualServices it sees and the mesh settings.
+            sidecar_objs = (pod, services, *(b.vs for b in mesh_vs))
+            sb = _MEMO.get(("sidecar", pod.key), settings, sidecar_objs)
+            if sb is _MISS:
+                sb = build_sidecar_proxy(pod, services, mesh_vs, lookup, settings)
+                _MEMO.put(("sidecar", pod.key), settings, sidecar_objs, sb)
+            listeners = tuple(sb.listeners)
+            route_configs = sb.route_configs
+            clusters = {**outbound, **sb.inbound_clusters}
+            sds = list(cluster_sds)
+            ptype = "sidecar"
+        # SDS material depends on the names, the pod (namespace, volumes) and Secrets/ConfigMaps.
+        sds_key = (pod, tuple(sds))  # the pod by value: a rebuilt but equal pod resolves alike
+        got_materials = _MEMO.get(("sds", pod.key), sds_key, secret_objs)
+        if got_materials is _MISS:
+            got_materials = {}
+            for name in sds:
+                m = resolve_secret(name, pod, secrets, configmaps)
+                if m is not None:
+                    got_materials[name] = m
+            _MEMO.put(("sds", pod.key), sds_key, secret_objs, got_materials)
+        materials = cast(dict[str, SecretMaterial], got_materials)
+        log.extend(m.error for m in materials.values() if m.error)
+        proxies[pod.key] = ProxyConfig(
+            id=f"{pod.name}.{pod.namespace}",
+            type=ptype,  # type: ignore[arg-type]
+            namespace=pod.namespace,
+            workload=pod.deployment,
+            labels=tuple(sorted(pod.labels.items())),
+            listeners=listeners,
+            route_configs=route_configs,
+            clusters=clusters,
+            secrets=materials,
+            log=tuple(log),
+        )
+        all_log.extend(log)
+    return XdsState(
+        pods=pods,
+        proxies=proxies,
+        services=services,
+        log=tuple(dict.fromkeys(all_log)),
+        mesh=settings,
+    )

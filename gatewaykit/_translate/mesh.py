@@ -1,0 +1,507 @@
+"""The mesh model: pods derived from Deployments, Services with cluster IPs and endpoints, DNS.
+
+Rule: no I/O here. This is what Kubernetes (kube-controller-manager, the scheduler, kube-proxy's
+cluster IP allocator, CoreDNS) would produce from the applied objects, made deterministic so
+that the same configuration always yields the same names and addresses (§3 of the design):
+
+* pod names ``<deployment>-<10 char template hash>-<5 char id>`` (the ReplicaSet naming scheme),
+* pod IPs ``10.244.0.N`` allocated in Deployment creation order,
+* Service cluster IPs ``10.96.x.y`` derived from the Service's namespace/name,
+* ServiceEntry hosts without ``addresses`` get ``240.240.x.y`` (Istio's auto-allocation range).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol, cast
+
+from gatewaykit._gofmt import quote
+from gatewaykit._translate import hosts as H
+from gatewaykit.envoy import Endpoint
+from gatewaykit.errors import ValidationError
+from gatewaykit.resources import protocol as P
+from gatewaykit.resources.models import (
+    Container,
+    Deployment,
+    Namespace,
+    Resource,
+    Service,
+    ServiceEntry,
+    Volume,
+)
+
+__all__ = [
+    "MeshSettings",
+    "Pod",
+    "PortInfo",
+    "ServiceInfo",
+    "SnapshotLike",
+    "build_pods",
+    "build_services",
+    "outbound_traffic_policy_mode",
+    "pod_protocol_for_port",
+]
+
+
+class SnapshotLike(Protocol):
+    """What :func:`gatewaykit._translate.translate` needs from a config store snapshot.
+
+    ``list(kind)`` returns the typed models of that kind in creation order (oldest first),
+    which is the order Istio uses to resolve conflicts (§3, §10).
+    """
+
+    def list(self, kind: str) -> Sequence[Resource]:
+        """All objects of ``kind`` in creation order."""
+        ...
+
+
+#: ``istio.mesh.v1alpha1.MeshConfig.OutboundTrafficPolicy.Mode``.
+OutboundTrafficPolicyMode = Literal["ALLOW_ANY", "REGISTRY_ONLY"]
+
+
+@dataclass(frozen=True, slots=True)
+class MeshSettings:
+    """Mesh-wide settings (``meshConfig``) that change translation.
+
+    Args:
+        outbound_traffic_policy: ``ALLOW_ANY`` (Istio's default) or ``REGISTRY_ONLY`` (§11.2).
+        alpha_gateway_api: istiod's ``PILOT_ENABLE_ALPHA_GATEWAY_API`` (default false): TLS/TCP
+            listeners, TLSRoute and TCPRoute (pilot/pkg/features/experimental.go).
+    """
+
+    outbound_traffic_policy: OutboundTrafficPolicyMode = "ALLOW_ANY"
+    alpha_gateway_api: bool = False
+
+
+def outbound_traffic_policy_mode(mode: str) -> OutboundTrafficPolicyMode:
+    """Check a ``meshConfig.outboundTrafficPolicy.mode`` as ``istioctl install`` does.
+
+    Args:
+        mode: the mode as given (``REGISTRY_ONLY``, ``ALLOW_ANY``).
+
+    Returns:
+        The mode.
+
+    Raises:
+        ValidationError: any other value, with Istio's words: ``ApplyMeshConfig``
+            (pkg/config/mesh/mesh.go) prefixes ``failed to convert to proto.`` to the jsonpb
+            decoding error of the enum (golang/protobuf ``jsonpb``: ``unknown value %q for enum
+            %s``, the value quoted as its JSON text); ``istioctl install`` prints it after
+            ``Error: generate config: ``.
+    """
+    if mode in ("ALLOW_ANY", "REGISTRY_ONLY"):
+        return cast(OutboundTrafficPolicyMode, mode)
+    raise ValidationError(
+        f"failed to convert to proto. unknown value {quote(json.dumps(mode, ensure_ascii=False))} "
+        "for enum istio.mesh.v1alpha1.MeshConfig.OutboundTrafficPolicy.Mode"
+    )
+
+
+PodKind = Literal["gateway", "sidecar", "plain"]
+
+
+@dataclass(frozen=True, slots=True)
+class Pod:
+    """One pod of a Deployment, as the scheduler would create it.
+
+    ``ports`` are the container ports (``containerPort``) of all containers; ``kind`` says
+    whether the pod runs a gateway proxy, a sidecar, or no proxy at all.
+    """
+
+    name: str
+    namespace: str
+    labels: Mapping[str, str]
+    annotations: Mapping[str, str]
+    ip: str
+    deployment: str
+    containers: tuple[Container, ...]
+    ports: tuple[int, ...]
+    kind: PodKind
+    volumes: tuple[Volume, ...] = ()
+    service_account: str = "default"
+
+    @property
+    def key(self) -> str:
+        """``<namespace>/<pod name>`` (the key of :attr:`XdsState.proxies`)."""
+        return f"{self.namespace}/{self.name}"
+
+    def named_port(self, name: str) -> int | None:
+        """The ``containerPort`` whose ``name`` is ``name`` (Service ``targetPort: http``)."""
+        for c in self.containers:
+            for p in c.ports:
+                if p.name == name and p.containerPort is not None:
+                    return p.containerPort
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class PortInfo:
+    """One port of a Service or ServiceEntry, with its Istio protocol.
+
+    ``target_port`` is the Kubernetes ``targetPort`` (int, a container port name, or None =
+    same as ``port``); for ServiceEntries it is the ``targetPort`` field.
+    """
+
+    port: int
+    name: str
+    protocol: str
+    target_port: int | str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceInfo:
+    """A host in Istio's service registry: a Kubernetes Service or a ServiceEntry host.
+
+    ``endpoints`` maps each service port to the endpoints behind it (pod address and the
+    resolved target port; ServiceEntry endpoints or the DNS host itself).
+    """
+
+    hostname: str
+    namespace: str
+    name: str
+    kind: Literal["Service", "ServiceEntry"]
+    addresses: tuple[str, ...]
+    ports: tuple[PortInfo, ...]
+    endpoints: Mapping[int, tuple[Endpoint, ...]] = field(default_factory=dict)
+    selector: Mapping[str, str] = field(default_factory=dict)
+    resolution: str = "STATIC"
+    location: str = "MESH_INTERNAL"
+    export_to: tuple[str, ...] = ()
+    origin: Resource | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def cluster_ip(self) -> str | None:
+        """The first address (the Kubernetes cluster IP), or None."""
+        return self.addresses[0] if self.addresses else None
+
+    def port(self, number: int) -> PortInfo | None:
+        """The port with ``port == number``."""
+        for p in self.ports:
+            if p.port == number:
+                return p
+        return None
+
+    def visible_to(self, namespace: str) -> bool:
+        """ServiceEntry ``exportTo`` (§4.1); Kubernetes Services are visible everywhere."""
+        if not self.export_to:
+            return True
+        for e in self.export_to:
+            if e == "*" or e == namespace or (e == "." and namespace == self.namespace):
+                return True
+        return False
+
+
+# ----------------------------------------------------------------- protocols
+
+
+def _k8s_port_protocol(name: str, app_protocol: str, proto: str) -> str:
+    """Istio's protocol for a Kubernetes Service port (``kube.ConvertProtocol``).
+
+    ``appProtocol`` wins; else the port name prefix (``http``, ``http-web``, ``grpc``...);
+    else ``auto`` (protocol sniffing, which detects HTTP).
+    """
+    if proto.upper() == "UDP":
+        return "UDP"
+    if app_protocol:
+        p = P.parse(app_protocol)
+        if p != P.UNSUPPORTED:
+            return p
+        if app_protocol in ("kubernetes.io/h2c",):
+            return "HTTP2"
+    prefix = name.split("-", 1)[0]
+    p = P.parse(prefix)
+    if p != P.UNSUPPORTED:
+        return p
+    return "auto"
+
+
+def pod_protocol_for_port(services: Sequence[ServiceInfo], pod: Pod, port: int) -> str:
+    """The protocol of a pod's container port, from the Services that target it (else auto)."""
+    for svc in services:
+        if svc.kind != "Service" or svc.namespace != pod.namespace:
+            continue
+        if not svc.selector or not _subset(svc.selector, pod.labels):
+            continue
+        for p in svc.ports:
+            if _target(p, pod) == port:
+                return p.protocol
+    return "auto"
+
+
+# ---------------------------------------------------------------------- pods
+
+_ALNUM = "bcdfghjklmnpqrstvwxz2456789"  # Kubernetes rand.SafeEncodeString alphabet
+
+
+def _safe(digest: bytes, n: int) -> str:
+    return "".join(_ALNUM[b % len(_ALNUM)] for b in digest[:n])
+
+
+def _canonical(value: Any) -> str:
+    """A stable text of a model for hashing: what is set, not how the model class looks.
+
+    The ReplicaSet's ``pod-template-hash`` must change when the pod template does, and only then:
+    fields a newer model class adds (with their defaults) must not rename every pod.
+    """
+    return json.dumps(_plain(value), sort_keys=True, separators=(",", ":"), default=str)
+
+
+def _plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        out = {}
+        for f in dataclasses.fields(value):
+            v = _plain(getattr(value, f.name))
+            if f.name != "source" and v not in (None, "", (), [], {}, 0, False):
+                out[f.name] = v
+        return out
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _subset(selector: Mapping[str, str], labels: Mapping[str, str]) -> bool:
+    return all(labels.get(k) == v for k, v in selector.items())
+
+
+def _is_gateway_template(dep: Deployment) -> bool:
+    """Gateway pods: an ``istio-proxy`` container (image ``auto`` or a ``proxyv2`` image) or the
+    ``inject.istio.io/templates: gateway`` annotation (how istioctl and the gateway charts deploy)."""
+    if dep.pod_annotations.get("inject.istio.io/templates") == "gateway":
+        return True
+    for c in dep.containers:
+        if c.name == "istio-proxy" and (c.image == "auto" or "proxyv2" in c.image):
+            return True
+    return False
+
+
+def _is_control_plane(dep: Deployment) -> bool:
+    """istiod, as ``istioctl install`` deploys it (``app: istiod`` in the install namespace)."""
+    return dep.metadata.name.startswith("istiod") and dep.metadata.labels.get("app") == "istiod"
+
+
+def build_pods(deployments: Sequence[Deployment], namespaces: Mapping[str, Namespace]) -> tuple[Pod, ...]:
+    """Derive the pods of every Deployment, in Deployment creation order.
+
+    Args:
+        deployments: Deployments in creation order.
+        namespaces: Namespace objects by name (for ``istio-injection=enabled``).
+
+    Returns:
+        The pods; IPs ``10.244.0.N`` are allocated in this order (N from 5; the first
+        addresses of a node's pod CIDR are taken by system pods on a real kind cluster). istiod's
+        pods count among those system pods (``10.244.0.4`` down), so that workload addresses stay
+        the same whether the control plane was installed first or (re)installed later.
+    """
+    pods: list[Pod] = []
+    n = 5
+    control_plane = 4
+    for dep in deployments:
+        ns = dep.metadata.namespace
+        template = dep.spec.template
+        labels = template.metadata.labels  # FrozenMap: immutable
+        annotations = template.metadata.annotations
+        # The ReplicaSet's pod-template-hash: deterministic from the pod template.
+        tmpl_hash = _safe(hashlib.sha256(_canonical(template).encode()).digest(), 10)
+        if "sidecar.istio.io/status" in annotations:
+            # Already injected (``istioctl kube-inject``): the injector leaves such pods alone.
+            kind: PodKind = "sidecar"
+        elif _is_gateway_template(dep):
+            kind = "gateway"
+        else:
+            ns_obj = namespaces.get(ns)
+            ns_label = ns_obj.metadata.labels.get("istio-injection") if ns_obj is not None else None
+            opt_out = (
+                annotations.get("sidecar.istio.io/inject") == "false"
+                or labels.get("sidecar.istio.io/inject") == "false"
+            )
+            # The injector's two webhooks: namespaces labelled istio-injection=enabled, and pods
+            # labelled sidecar.istio.io/inject=true in namespaces not labelled at all.
+            opt_in = labels.get("sidecar.istio.io/inject") == "true" and ns_label is None
+            kind = "sidecar" if (ns_label == "enabled" or opt_in) and not opt_out else "plain"
+        ports = tuple(
+            p.containerPort for c in template.spec.containers for p in c.ports if p.containerPort is not None
+        )
+        replicas = max(0, dep.spec.replicas)
+        for i in range(replicas):
+            pod_id = _safe(hashlib.sha256(f"{ns}/{dep.metadata.name}/{tmpl_hash}/{i}".encode()).digest(), 5)
+            if _is_control_plane(dep) and control_plane > 1:
+                ip = f"10.244.0.{control_plane}"
+                control_plane -= 1
+            else:
+                ip = f"10.244.{n // 256}.{n % 256}"
+                n += 1
+            pods.append(
+                Pod(
+                    name=f"{dep.metadata.name}-{tmpl_hash}-{pod_id}",
+                    namespace=ns,
+                    labels=labels,
+                    annotations=annotations,
+                    ip=ip,
+                    deployment=dep.metadata.name,
+                    containers=template.spec.containers,
+                    ports=ports,
+                    kind=kind,
+                    volumes=template.spec.volumes,
+                    service_account=template.spec.serviceAccountName or "default",
+                )
+            )
+    return tuple(pods)
+
+
+# ------------------------------------------------------------------ services
+
+
+def _target(p: PortInfo, pod: Pod) -> int | None:
+    tp = p.target_port
+    if tp is None:
+        return p.port
+    if isinstance(tp, int):
+        return tp
+    if tp.isdigit():
+        return int(tp)
+    return pod.named_port(tp)
+
+
+def _alloc(used: set[str], seed: str, prefix: tuple[int, int]) -> str:
+    h = int.from_bytes(hashlib.sha256(seed.encode()).digest()[:4], "big")
+    for probe in range(65000):
+        v = (h + probe) % 65024
+        third, fourth = v // 254, v % 254 + 1
+        ip = f"{prefix[0]}.{prefix[1]}.{third}.{fourth}"
+        # 10.96.0.1 (kubernetes) and 10.96.0.10 (kube-dns) are taken on a real cluster.
+        if ip in ("10.96.0.1", "10.96.0.10") or ip in used:
+            continue
+        used.add(ip)
+        return ip
+    return f"{prefix[0]}.{prefix[1]}.255.254"
+
+
+def build_services(
+    services: Sequence[Service], entries: Sequence[ServiceEntry], pods: Sequence[Pod]
+) -> dict[str, ServiceInfo]:
+    """Build the service registry: Kubernetes Services first, then ServiceEntry hosts.
+
+    Args:
+        services: Services in creation order.
+        entries: ServiceEntries in creation order.
+        pods: the pods (for Service endpoints).
+
+    Returns:
+        ``{hostname: ServiceInfo}``. A host defined by a Service is not overridden by a
+        ServiceEntry; of two ServiceEntries for one host the older wins.
+    """
+    out: dict[str, ServiceInfo] = {}
+    used: set[str] = set()
+    for svc in services:
+        if svc.spec.clusterIP and svc.spec.clusterIP != "None":
+            used.add(svc.spec.clusterIP)
+    for svc in services:
+        ns, name = svc.metadata.namespace, svc.metadata.name
+        fqdn = f"{name}.{ns}.svc.{H.DOMAIN_SUFFIX}"
+        cip = svc.spec.clusterIP
+        if not cip:
+            cip = _alloc(used, f"{ns}/{name}", (10, 96))
+        vips: tuple[str, ...] = () if cip == "None" else (cip,)
+        ports = tuple(
+            PortInfo(
+                port=p.port,
+                name=p.name,
+                protocol=_k8s_port_protocol(p.name, p.appProtocol, p.protocol),
+                target_port=p.targetPort,
+            )
+            for p in svc.spec.ports
+            if p.port is not None
+        )
+        selector = svc.spec.selector
+        eps: dict[int, tuple[Endpoint, ...]] = {}
+        selected = [pod for pod in pods if selector and pod.namespace == ns and _subset(selector, pod.labels)]
+        for p in ports:
+            lst = []
+            for pod in selected:
+                tp = _target(p, pod)
+                if tp is None:
+                    # A named targetPort the pod does not define: Kubernetes leaves it out.
+                    continue
+                lst.append(
+                    Endpoint(
+                        address=pod.ip,
+                        port=tp,
+                        workload=pod.name,
+                        labels=tuple(sorted(pod.labels.items())),
+                    )
+                )
+            eps[p.port] = tuple(lst)
+        out[fqdn] = ServiceInfo(
+            hostname=fqdn,
+            namespace=ns,
+            name=name,
+            kind="Service",
+            addresses=vips,
+            ports=ports,
+            endpoints=eps,
+            selector=selector,
+            resolution="STATIC" if vips else "NONE",
+            location="MESH_INTERNAL",
+            origin=svc,
+        )
+    for se in entries:
+        spec = se.spec
+        ns = se.metadata.namespace
+        ports = tuple(
+            PortInfo(
+                port=p.number,
+                name=p.name,
+                protocol=P.parse(p.protocol) if p.protocol else "TCP",
+                target_port=p.targetPort,
+            )
+            for p in spec.ports
+            if p.number is not None
+        )
+        for hostname in spec.hosts:
+            host = hostname.lower()
+            if host in out:
+                continue
+            addresses = tuple(spec.addresses)
+            if not addresses and not H.is_wildcarded(host):
+                # Istio auto-allocates ServiceEntry VIPs from 240.240.0.0/16 (DNS proxying).
+                addresses = (_alloc(used, f"se:{host}", (240, 240)),)
+            eps = {}
+            for p in ports:
+                target = p.target_port if isinstance(p.target_port, int) else p.port
+                if spec.resolution == "NONE":
+                    eps[p.port] = ()
+                elif spec.endpoints:
+                    eps[p.port] = tuple(
+                        Endpoint(
+                            address=e.address,
+                            port=e.ports.get(p.name, target) if p.name else target,
+                            workload=host,
+                            labels=tuple(sorted(e.labels.items())),
+                        )
+                        for e in spec.endpoints
+                    )
+                elif spec.resolution in ("DNS", "DNS_ROUND_ROBIN"):
+                    # No endpoints: the proxy resolves the host itself (§11.1).
+                    eps[p.port] = (Endpoint(address=host, port=target, workload=host),)
+                else:
+                    eps[p.port] = ()
+            out[host] = ServiceInfo(
+                hostname=host,
+                namespace=ns,
+                name=se.metadata.name,
+                kind="ServiceEntry",
+                addresses=addresses,
+                ports=ports,
+                endpoints=eps,
+                resolution=spec.resolution,
+                location=spec.location,
+                export_to=tuple(spec.exportTo),
+                origin=se,
+            )
+    return out
