@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gatewaykit._translate import Pod, XdsState
+from gatewaykit._translate.mesh import SIDECAR_STATUS, PodKind, injection_templates
 from gatewaykit.resources.meta import ResourceKey, kind_info
 from gatewaykit.store import StoredObject, Transaction, store_kind
 
@@ -49,7 +50,15 @@ PROXY_IMAGE = f"docker.io/istio/proxyv2:{ISTIO_VERSION}"
 #: The one node: the learner's machine.
 NODE_NAME = "gatewaykit-control-plane"
 
-_SYSTEM_KINDS = ("Pod", "ReplicaSet", "Endpoints", "EndpointSlice", "Node", "CustomResourceDefinition", "Event")
+_SYSTEM_KINDS = (
+    "Pod",
+    "ReplicaSet",
+    "Endpoints",
+    "EndpointSlice",
+    "Node",
+    "CustomResourceDefinition",
+    "Event",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,22 +109,48 @@ def _template_hash(pod_name: str, deployment: str) -> str:
     return rest.rsplit("-", 1)[0]
 
 
-def _sidecar_status() -> str:
-    """The ``sidecar.istio.io/status`` annotation the injector writes (injection-template)."""
+# The volumes both injection templates add (injection-template.yaml, gateway-injection-template.yaml,
+# with pilotCertProvider istiod), in the templates' order.
+_INJECTED_VOLUMES: tuple[dict[str, Any], ...] = (
+    {"name": "workload-socket", "emptyDir": {}},
+    {"name": "credential-socket", "emptyDir": {}},
+    {"name": "workload-certs", "emptyDir": {}},
+    {"name": "istio-envoy", "emptyDir": {"medium": "Memory"}},
+    {"name": "istio-data", "emptyDir": {}},
+    {
+        "name": "istio-podinfo",
+        "downwardAPI": {
+            "items": [
+                {"path": "labels", "fieldRef": {"fieldPath": "metadata.labels"}},
+                {"path": "annotations", "fieldRef": {"fieldPath": "metadata.annotations"}},
+            ]
+        },
+    },
+    {
+        "name": "istio-token",
+        "projected": {
+            "sources": [
+                {
+                    "serviceAccountToken": {
+                        "path": "istio-token", "expirationSeconds": 43200, "audience": "istio-ca"
+                    }
+                }
+            ]
+        },
+    },
+    {"name": "istiod-ca-cert", "configMap": {"name": "istio-ca-root-cert"}},
+)
+
+
+def _injection_status(pod: Pod) -> str:
+    """The ``sidecar.istio.io/status`` annotation the injector writes (webhook.go
+    getInjectionStatus: what the rendered template added -- the gateway template adds no init
+    container)."""
     return json.dumps(
         {
-            "initContainers": ["istio-init"],
+            "initContainers": ["istio-init"] if pod.kind == "sidecar" else None,
             "containers": ["istio-proxy"],
-            "volumes": [
-                "workload-socket",
-                "credential-socket",
-                "workload-certs",
-                "istio-envoy",
-                "istio-data",
-                "istio-podinfo",
-                "istio-token",
-                "istiod-ca-cert",
-            ],
+            "volumes": [v["name"] for v in _INJECTED_VOLUMES],
             "imagePullSecrets": None,
             "revision": "default",
         },
@@ -123,29 +158,104 @@ def _sidecar_status() -> str:
     )
 
 
-def _istio_proxy_container(pod: Pod | None) -> dict[str, Any]:
+def _proxy_args(mode: str) -> list[str]:
+    """``pilot-agent proxy sidecar|router`` as both injection templates start it (default values)."""
+    return [
+        "proxy",
+        mode,
+        "--domain",
+        "$(POD_NAMESPACE).svc.cluster.local",
+        "--proxyLogLevel=warning",
+        "--proxyComponentLogLevel=misc:error",
+        "--log_output_level=default:info",
+    ]
+
+
+def _readiness_probe() -> dict[str, Any]:
+    """The proxy's readiness probe (readinessFailureThreshold 4, readinessPeriodSeconds 15)."""
+    return {
+        "httpGet": {"path": "/healthz/ready", "port": 15021, "scheme": "HTTP"},
+        "failureThreshold": 4,
+        "periodSeconds": 15,
+        "timeoutSeconds": 3,
+        "successThreshold": 1,
+    }
+
+
+def _gateway_proxy_container(pod: Pod) -> dict[str, Any]:
+    """The ``istio-proxy`` container of gateway-injection-template.yaml (abridged to what learners
+    look at): the proxy image, ``proxy router``, the readiness probe, the pod's identity inputs."""
+
+    def field(path: str) -> dict[str, Any]:
+        return {"valueFrom": {"fieldRef": {"apiVersion": "v1", "fieldPath": path}}}
+
+    return {
+        "name": "istio-proxy",
+        "image": PROXY_IMAGE,
+        "ports": [{"containerPort": 15090, "name": "http-envoy-prom", "protocol": "TCP"}],
+        "args": _proxy_args("router"),
+        "securityContext": {"runAsUser": 1337, "runAsGroup": 1337},
+        "env": [
+            {"name": "PILOT_CERT_PROVIDER", "value": "istiod"},
+            {"name": "CA_ADDR", "value": "istiod.istio-system.svc:15012"},
+            {"name": "POD_NAME", **field("metadata.name")},
+            {"name": "POD_NAMESPACE", **field("metadata.namespace")},
+            {"name": "INSTANCE_IP", **field("status.podIP")},
+            {"name": "SERVICE_ACCOUNT", **field("spec.serviceAccountName")},
+            {"name": "ISTIO_META_WORKLOAD_NAME", "value": pod.deployment},
+            {
+                "name": "ISTIO_META_OWNER",
+                "value": f"kubernetes://apis/apps/v1/namespaces/{pod.namespace}/deployments/{pod.deployment}",
+            },
+        ],
+        "imagePullPolicy": "IfNotPresent",
+        "readinessProbe": _readiness_probe(),
+        "volumeMounts": [
+            {"name": "workload-socket", "mountPath": "/var/run/secrets/workload-spiffe-uds"},
+            {"name": "credential-socket", "mountPath": "/var/run/secrets/credential-uds"},
+            {"name": "workload-certs", "mountPath": "/var/run/secrets/workload-spiffe-credentials"},
+            {"name": "istiod-ca-cert", "mountPath": "/var/run/secrets/istio"},
+            {"name": "istio-data", "mountPath": "/var/lib/istio/data"},
+            {"name": "istio-envoy", "mountPath": "/etc/istio/proxy"},
+            {"name": "istio-token", "mountPath": "/var/run/secrets/tokens"},
+            {"name": "istio-podinfo", "mountPath": "/etc/istio/pod"},
+        ],
+        "terminationMessagePath": "/dev/termination-log",
+        "terminationMessagePolicy": "File",
+    }
+
+
+# Strategic-merge keys of the Container lists (k8s.io/api core/v1 patchMergeKey).
+_MERGE_KEYS = {"ports": "containerPort", "env": "name", "volumeMounts": "mountPath"}
+
+
+def _merge_container(injected: Mapping[str, Any], own: Mapping[str, Any]) -> dict[str, Any]:
+    """The injected ``istio-proxy`` with the pod's own ``istio-proxy`` fields applied on top
+    (webhook.go reapplyOverwrittenContainers: the user's container overrides the template, except
+    ``image: auto``, which is dropped so the proxy image stays)."""
+    out = copy.deepcopy(dict(injected))
+    for key, value in own.items():
+        if key == "image" and value == "auto":
+            continue
+        merge_key = _MERGE_KEYS.get(key)
+        if merge_key and isinstance(value, list):
+            mine = {item.get(merge_key) for item in value if isinstance(item, Mapping)}
+            kept = [item for item in out.get(key) or [] if item.get(merge_key) not in mine]
+            out[key] = kept + copy.deepcopy(value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def _istio_proxy_container(pod: Pod) -> dict[str, Any]:
     """The injected ``istio-proxy`` container (abridged to what learners look at)."""
     return {
         "name": "istio-proxy",
         "image": PROXY_IMAGE,
         "imagePullPolicy": "IfNotPresent",
-        "args": [
-            "proxy",
-            "sidecar",
-            "--domain",
-            "$(POD_NAMESPACE).svc.cluster.local",
-            "--proxyLogLevel=warning",
-            "--proxyComponentLogLevel=misc:error",
-            "--log_output_level=default:info",
-        ],
+        "args": _proxy_args("sidecar"),
         "ports": [{"containerPort": 15090, "name": "http-envoy-prom", "protocol": "TCP"}],
-        "readinessProbe": {
-            "httpGet": {"path": "/healthz/ready", "port": 15021, "scheme": "HTTP"},
-            "failureThreshold": 4,
-            "periodSeconds": 15,
-            "timeoutSeconds": 3,
-            "successThreshold": 1,
-        },
+        "readinessProbe": _readiness_probe(),
         "resources": {
             "limits": {"cpu": "2", "memory": "1Gi"},
             "requests": {"cpu": "100m", "memory": "128Mi"},
@@ -214,56 +324,107 @@ def _pod_spec(pod: Pod, template: Mapping[str, Any]) -> dict[str, Any]:
             },
         ],
     )
-    containers = list(spec.get("containers") or [])
-    if pod.kind == "sidecar" and not any(c.get("name") == "istio-proxy" for c in containers):
-        # (A pod injected by `istioctl kube-inject` already has both.)
-        spec["initContainers"] = [*(spec.get("initContainers") or []), _istio_init_container()]
-        containers.append(_istio_proxy_container(pod))
-    elif pod.kind == "gateway":
-        # The gateway injection template replaces `image: auto` with the proxy image.
-        containers = [
-            dict(c, image=PROXY_IMAGE) if c.get("name") == "istio-proxy" and c.get("image") == "auto" else c
-            for c in containers
-        ]
-    spec["containers"] = containers
+    if pod.injected:
+        _inject_spec(spec, pod, (template.get("metadata") or {}).get("annotations") or {})
     return spec
 
 
-def _inject_metadata(labels: dict[str, Any], annotations: dict[str, Any], app: str, workload: str) -> None:
-    """The labels and annotations the sidecar injector adds (injection-template.yaml)."""
-    labels.setdefault("security.istio.io/tlsMode", "istio")
-    labels.setdefault("service.istio.io/canonical-name", labels.get("app", workload))
-    labels.setdefault("service.istio.io/canonical-revision", labels.get("version", "latest"))
-    annotations.update(
-        {
-            "istio.io/rev": "default",
-            "kubectl.kubernetes.io/default-container": app,
-            "kubectl.kubernetes.io/default-logs-container": app,
-            "prometheus.io/path": "/stats/prometheus",
-            "prometheus.io/port": "15020",
-            "prometheus.io/scrape": "true",
-            "sidecar.istio.io/status": _sidecar_status(),
-        }
-    )
+def _strip_injected(spec: dict[str, Any], annotations: Mapping[str, Any]) -> None:
+    """A pod injected before (``istioctl kube-inject``) first loses the containers its
+    ``sidecar.istio.io/status`` lists, so that injecting again does not add them twice
+    (pkg/kube/inject/inject.go stripPod; an unreadable status strips nothing, as injectionStatus)."""
+    try:
+        status = json.loads(str(annotations.get(SIDECAR_STATUS) or "null"))
+    except ValueError:
+        return
+    if not isinstance(status, dict):
+        return
+    for key in ("containers", "initContainers"):
+        listed = set(status.get(key) or ())
+        kept = [c for c in spec.get(key) or [] if c.get("name") not in listed]
+        if kept or key == "containers":
+            spec[key] = kept
+        else:
+            spec.pop(key, None)
 
 
-def inject_pod_template(template: Mapping[str, Any], workload: str) -> dict[str, Any]:
-    """A pod template with the sidecar injected, as ``istioctl kube-inject`` writes it: the same
-    ``istio-init`` and ``istio-proxy`` containers, labels and annotations the sandbox's injector gives
-    its pods (abridged to what learners look at). Already-injected templates are returned as they are."""
+def _inject_spec(spec: dict[str, Any], pod: Pod, annotations: Mapping[str, Any]) -> None:
+    """What the injection templates add to a pod spec, in place."""
+    _strip_injected(spec, annotations)
+    # The template's istio-proxy merges with the pod's own (by name), and goes last
+    # (webhook.go reorderPod); the template's volumes are added (a strategic merge: by name).
+    containers = list(spec.get("containers") or [])
+    own: dict[str, Any] = next((c for c in containers if c.get("name") == "istio-proxy"), {})
+    template = _istio_proxy_container(pod) if pod.kind == "sidecar" else _gateway_proxy_container(pod)
+    containers = [c for c in containers if c.get("name") != "istio-proxy"]
+    containers.append(_merge_container(template, own))
+    added = {v["name"] for v in _INJECTED_VOLUMES}
+    volumes = [v for v in spec.get("volumes") or [] if v.get("name") not in added]
+    spec["volumes"] = [*volumes, *copy.deepcopy(_INJECTED_VOLUMES)]
+    if pod.kind == "sidecar":
+        spec["initContainers"] = [*(spec.get("initContainers") or []), _istio_init_container()]
+    else:
+        # The gateway template lets the proxy bind ports below 1024 (80, 443).
+        spec.setdefault(
+            "securityContext",
+            {"sysctls": [{"name": "net.ipv4.ip_unprivileged_port_start", "value": "0"}]},
+        )
+    spec["containers"] = containers
+
+
+def inject_pod_template(template: Mapping[str, Any], workload: str, namespace: str = "") -> dict[str, Any]:
+    """A pod template with Istio's injection applied, as ``istioctl kube-inject`` writes it: the
+    containers, volumes, labels and annotations the sandbox's injector gives its pods (abridged to
+    what learners look at). The ``gateway`` template (``inject.istio.io/templates``) is honoured;
+    an already injected template is injected afresh (stripPod), not twice.
+
+    Args:
+        template: the pod template (``metadata`` and ``spec``) or a Pod's.
+        workload: the Deployment (or Pod) name, for the proxy's workload name and canonical name.
+        namespace: the object's namespace (the gateway proxy's owner reference).
+    """
     out = copy.deepcopy(dict(template))
     meta = out.setdefault("metadata", {})
-    annotations = dict(meta.get("annotations") or {})
-    if "sidecar.istio.io/status" in annotations:
-        return out
     labels = dict(meta.get("labels") or {})
+    annotations = dict(meta.get("annotations") or {})
+    kind: PodKind = "gateway" if "gateway" in injection_templates(annotations) else "sidecar"
+    pod = Pod(
+        name="", namespace=namespace, labels=labels, annotations=annotations, ip="",
+        deployment=workload, containers=(), ports=(), kind=kind, injected=True,
+    )
     spec = out.setdefault("spec", {})
-    containers = list(spec.get("containers") or [])
-    _inject_metadata(labels, annotations, containers[0]["name"] if containers else "", workload)
+    _inject_spec(spec, pod, annotations)
+    _injected_metadata(pod, {"spec": {"template": template}}, labels, annotations)
     meta["labels"], meta["annotations"] = labels, annotations
-    spec["initContainers"] = [*(spec.get("initContainers") or []), _istio_init_container()]
-    spec["containers"] = [*containers, _istio_proxy_container(None)]
     return out
+
+
+def _injected_metadata(
+    pod: Pod, deployment: Mapping[str, Any], labels: dict[str, Any], annotations: dict[str, Any]
+) -> None:
+    """Labels and annotations the injection templates and webhook.go postProcessPod add."""
+    if pod.kind == "sidecar":
+        labels.setdefault("security.istio.io/tlsMode", "istio")
+    name = labels.get("app.kubernetes.io/name") or labels.get("app") or pod.deployment
+    labels.setdefault("service.istio.io/canonical-name", name)
+    version = labels.get("app.kubernetes.io/version") or labels.get("version") or "latest"
+    labels.setdefault("service.istio.io/canonical-revision", version)
+    own = [c["name"] for c in deployment["spec"]["template"]["spec"].get("containers") or []]
+    apps = [c for c in own if c != "istio-proxy"]
+    added = {"istio.io/rev": "default"}
+    if apps:
+        added["kubectl.kubernetes.io/default-container"] = apps[0]
+        added["kubectl.kubernetes.io/default-logs-container"] = apps[0]
+    if annotations.get("prometheus.io/scrape") != "false":  # applyPrometheusMerge
+        added["prometheus.io/path"] = "/stats/prometheus"
+        added["prometheus.io/port"] = "15020"
+        added["prometheus.io/scrape"] = "true"
+    added[SIDECAR_STATUS] = _injection_status(pod)
+    for key, value in added.items():
+        if key.startswith("kubectl.kubernetes.io/"):
+            annotations.setdefault(key, value)  # the templates keep the user's choice
+        else:
+            annotations[key] = value
 
 
 def _pod_metadata(pod: Pod, deployment: Mapping[str, Any], rs_name: str, rs_uid: str) -> dict[str, Any]:
@@ -271,9 +432,8 @@ def _pod_metadata(pod: Pod, deployment: Mapping[str, Any], rs_name: str, rs_uid:
     labels = dict(template_meta.get("labels") or {})
     labels["pod-template-hash"] = _template_hash(pod.name, pod.deployment)
     annotations = dict(template_meta.get("annotations") or {})
-    if pod.kind == "sidecar" and "sidecar.istio.io/status" not in annotations:
-        app = next((c["name"] for c in deployment["spec"]["template"]["spec"].get("containers") or []), "")
-        _inject_metadata(labels, annotations, app, pod.deployment)
+    if pod.injected:
+        _injected_metadata(pod, deployment, labels, annotations)
     meta: dict[str, Any] = {
         "name": pod.name,
         "namespace": pod.namespace,
@@ -432,10 +592,18 @@ def _namespace_objects(txn: Transaction, configmaps: Mapping[str, Mapping[str, s
     out: list[dict[str, Any]] = []
     for ns in txn.list("Namespace"):
         name = ns.key.name
-        out.append({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default", "namespace": name}})
+        out.append(
+            {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default", "namespace": name}}
+        )
         for cm, data in configmaps.items():
-            out.append({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": cm, "namespace": name},
-                        "data": dict(data)})
+            out.append(
+                {
+                    "apiVersion": "v1",
+                    "kind": "ConfigMap",
+                    "metadata": {"name": cm, "namespace": name},
+                    "data": dict(data),
+                }
+            )
     return out
 
 
@@ -462,7 +630,7 @@ def _deployment_objects(
     rs_name = f"{name}-{hash_}"
     existing_rs = txn.get(ResourceKey("ReplicaSet", ns, rs_name))
     rs_uid = existing_rs.raw["metadata"]["uid"] if existing_rs else ""
-    made = []
+    made: list[dict[str, Any]] = []
     for pod in pods:
         spec = _pod_spec(pod, dep["spec"]["template"])
         started = _started(txn, "Pod", ns, pod.name, now)
@@ -478,7 +646,7 @@ def _deployment_objects(
         )
     ready = sum(p["status"]["phase"] == "Running" for p in made)
     replicas = int(dep["spec"].get("replicas", 1))
-    # The ReplicaSet first: its pods' owner references name its uid.
+    # The ReplicaSet first: its pods' owner references name its uid; events name their pods.
     desired.objects.append(_replica_set(dep, rs_name, hash_, replicas, len(pods), ready))
     desired.objects.extend(made)
     desired.statuses[entry.key] = _deployment_status(
@@ -790,8 +958,17 @@ def gateway_api_statuses(txn: Transaction, now: float) -> None:
     from gatewaykit._translate.gatewayapi_status import statuses  # noqa: PLC0415
 
     snap = txn.snapshot()
-    if not any(snap.entries(k) for k in ("GatewayClass", "Gateway.gateway.networking.k8s.io", "HTTPRoute",
-                                          "GRPCRoute", "TLSRoute", "TCPRoute")):
+    if not any(
+        snap.entries(k)
+        for k in (
+            "GatewayClass",
+            "Gateway.gateway.networking.k8s.io",
+            "HTTPRoute",
+            "GRPCRoute",
+            "TLSRoute",
+            "TCPRoute",
+        )
+    ):
         return
     for key, status in statuses(snap, _ts(now)).items():
         txn.set_status(key, status)
@@ -838,36 +1015,64 @@ _STARTED_EVENTS = (
     ("Normal", "Created", "Created container: {name}"),
     ("Normal", "Started", "Started container {name}"),
 )
-_FAILED_EVENTS = (
-    ("Normal", "Pulling", 'Pulling image "{image}"'),
-    ("Warning", "Failed", "{message}"),
+# waiting reason -> what the kubelet recorded (pkg/kubelet/images/image_manager.go,
+# pkg/kubelet/kuberuntime/kuberuntime_container.go); other reasons: Failed + BackOff.
+_FAILED_EVENTS: dict[str, tuple[tuple[str, str, str], ...]] = {
+    "ErrImagePull": (
+        ("Normal", "Pulling", 'Pulling image "{image}"'),
+        ("Warning", "Failed", 'Failed to pull image "{image}": {message}'),
+        ("Warning", "Failed", "Error: ErrImagePull"),
+    ),
+    "InvalidImageName": (
+        ("Warning", "InspectFailed", "{message}"),
+        ("Warning", "Failed", "Error: InvalidImageName"),
+    ),
+}
+_OTHER_FAILURE = (
     ("Warning", "Failed", "Error: {reason}"),
+    ("Warning", "BackOff", "Back-off restarting failed container {name} in pod {pod}"),
 )
 
 
-def _event(pod: Mapping[str, Any], n: int, kind: str, reason: str, message: str, container: str,
-           source: str) -> dict[str, Any]:
+def _event(
+    pod: Mapping[str, Any], n: int, kind: str, reason: str, message: str, container: str, source: str
+) -> dict[str, Any]:
     meta = pod["metadata"]
     when = meta.get("creationTimestamp")
-    ref: dict[str, Any] = {"apiVersion": "v1", "kind": "Pod", "name": meta["name"], "namespace": meta["namespace"],
-                           "uid": meta.get("uid", "")}
+    ref: dict[str, Any] = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "name": meta["name"],
+        "namespace": meta["namespace"],
+        "uid": meta.get("uid", ""),
+    }
     if container:
         ref["fieldPath"] = f"spec.containers{{{container}}}"
     return {
-        "apiVersion": "v1", "kind": "Event",
+        "apiVersion": "v1",
+        "kind": "Event",
         # The recorder names events <object>.<UnixNano in hex>: listed by name, they are in order.
         "metadata": {"name": f"{meta['name']}.{_epoch(when) * 10**9 + n:x}", "namespace": meta["namespace"]},
-        "involvedObject": ref, "reason": reason, "message": message, "type": kind, "count": 1,
-        "firstTimestamp": when, "lastTimestamp": when,
+        "involvedObject": ref,
+        "reason": reason,
+        "message": message,
+        "type": kind,
+        "count": 1,
+        "firstTimestamp": when,
+        "lastTimestamp": when,
         "source": {"component": source, **({"host": NODE_NAME} if source == "kubelet" else {})},
-        "reportingComponent": source, "reportingInstance": NODE_NAME if source == "kubelet" else "",
+        "reportingComponent": source,
+        "reportingInstance": NODE_NAME if source == "kubelet" else "",
     }
 
 
 def _epoch(timestamp: Any) -> int:
     try:
-        return int(datetime.datetime.strptime(str(timestamp), "%Y-%m-%dT%H:%M:%SZ")
-                   .replace(tzinfo=datetime.UTC).timestamp())
+        return int(
+            datetime.datetime.strptime(str(timestamp), "%Y-%m-%dT%H:%M:%SZ")
+            .replace(tzinfo=datetime.UTC)
+            .timestamp()
+        )
     except ValueError:
         return 0
 
@@ -880,26 +1085,38 @@ def pod_events(txn: Transaction) -> list[dict[str, Any]]:
         pod = entry.raw
         meta = pod["metadata"]
         n = 0
-        out.append(_event(pod, n, "Normal", "Scheduled",
-                          f"Successfully assigned {meta['namespace']}/{meta['name']} to {NODE_NAME}", "",
-                          "default-scheduler"))
+        out.append(
+            _event(
+                pod,
+                n,
+                "Normal",
+                "Scheduled",
+                f"Successfully assigned {meta['namespace']}/{meta['name']} to {NODE_NAME}",
+                "",
+                "default-scheduler",
+            )
+        )
         statuses = {s["name"]: s for s in (pod.get("status") or {}).get("containerStatuses") or []}
         for c in (pod.get("spec") or {}).get("containers") or []:
             waiting = statuses.get(c["name"], {}).get("state", {}).get("waiting")
-            table = _FAILED_EVENTS if waiting else _STARTED_EVENTS
+            table = _FAILED_EVENTS.get(waiting["reason"], _OTHER_FAILURE) if waiting else _STARTED_EVENTS
+            image, message = c.get("image", ""), str((waiting or {}).get("message", ""))
+            if message.startswith(f'Failed to pull image "{image}": '):
+                message = message.split(": ", 1)[1]  # the stand-in's message already says it
             for kind, reason, text in table:
                 n += 1
-                message = text.format(image=c.get("image", ""), name=c["name"],
-                                      message=(waiting or {}).get("message", ""),
-                                      reason=(waiting or {}).get("reason", ""))
-                out.append(_event(pod, n, kind, reason, message, c["name"], "kubelet"))
+                text = text.format(image=image, name=c["name"], message=message, pod=meta["name"],
+                                   reason=(waiting or {}).get("reason", ""))
+                out.append(_event(pod, n, kind, reason, text, c["name"], "kubelet"))
     return out
 
 
 def _fill_owner_uids(txn: Transaction, obj: dict[str, Any]) -> None:
-    """Owner references name objects created in this same pass: fill their uids now."""
+    """Owner references (and an event's object) name objects created in this same pass: fill
+    their uids now."""
     ns = obj["metadata"].get("namespace", "")
-    for ref in obj["metadata"].get("ownerReferences") or []:
+    involved = obj.get("involvedObject")
+    for ref in [*(obj["metadata"].get("ownerReferences") or []), *([involved] if involved else [])]:
         if not ref.get("uid"):
             owner = txn.get(ResourceKey(ref["kind"], ns, ref["name"]))
             if owner is not None:

@@ -435,6 +435,8 @@ class ProxyConfig:
     clusters: Mapping[str, Cluster] = field(default_factory=dict)
     secrets: Mapping[str, SecretMaterial] = field(default_factory=dict)
     log: tuple[str, ...] = ()
+    # The pod's ServiceAccount: its SPIFFE identity is spiffe://cluster.local/ns/<ns>/sa/<this>.
+    service_account: str = ""
 
     def listener(self, port: int) -> Listener | None:
         """Return the listener bound on ``port`` (0.0.0.0), or None."""

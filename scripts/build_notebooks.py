@@ -76,7 +76,9 @@ that makes it reachable from outside, in front of a **Deployment** of Envoy prox
 such workloads for you from its install spec (`IstioOperator` → `components.ingressGateways`,
 `istio-ingressgateway`), or you deploy your own with the injection template: the pod annotations
 `sidecar.istio.io/inject: "true"` and `inject.istio.io/templates: gateway`, a container named
-`istio-proxy` with image `auto` (both fixed).
+`istio-proxy` with image `auto` (both fixed) -- in a namespace where Istio's injector is called for
+new pods (labelled `istio-injection=enabled`; elsewhere `sidecar.istio.io/inject: "true"` must be a
+pod *label*, as lab 12 shows).
 
 An Istio `Gateway` **resource** is a different thing: it only *configures* gateway workloads that
 already exist, picked by its label `selector`. Creating one deploys nothing. This is the big
@@ -137,7 +139,9 @@ outside host's port). The application gets simpler, and the proxy can still see 
 request.""",
     "12-my-gateway": """\
 Everything together: the seed's complete Gateway `my-gateway`, with its four servers, configured on
-your **own** gateway workload (selector `app: my-gateway-controller`):
+your **own** gateway workload (selector `app: my-gateway-controller`). That workload is deployed the
+seed's way -- `image: auto`, filled in by Istio's injector -- so first it has to be injected at all:
+the injector is called for a pod only through labels (of its namespace, or of the pod itself).
 
 | port | protocol | hosts | what it does |
 |---|---|---|---|
@@ -307,6 +311,10 @@ def build(lab_id: str, verdicts: Verdicts) -> tuple[nbformat.NotebookNode, list[
                 pending.append(f"step {i + 1} ({step.id}) probe {j + 1}: {probe.command}")
             where = f" (inside `{probe.source}`, through its sidecar)" if probe.source else ""
             says = f" -- {probe.says}" if probe.says else ""
+            if probe.kubectl:
+                cells.append(md(f"Ask Kubernetes{says}:"))
+                cells.append(code(marker, f"print(lab.kubectl({probe.command!r}))"))
+                continue
             cells.append(md(f"Run curl{where}{says}:"))
             cells.append(code(marker, f"print({curl_call(probe.command, probe.source)})"))
             if verdicts.explain_after.get(i) == j:

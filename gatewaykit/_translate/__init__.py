@@ -40,6 +40,7 @@ from gatewaykit._translate.gateway import clear_caches as gateway_clear_caches
 from gatewaykit._translate.gatewayapi import GATEWAY_SERVICE, Conversion, Generated
 from gatewaykit._translate.gatewayapi import convert as convert_gateway_api
 from gatewaykit._translate.mesh import (
+    SIDECAR_STATUS,
     MeshSettings,
     Pod,
     PortInfo,
@@ -318,13 +319,33 @@ def _by_creation(snapshot: SnapshotLike, own: Sequence[Any], generated: Sequence
     return [r[3] for r in rows]
 
 
-def translate(snapshot: SnapshotLike, mesh: MeshSettings | None = None) -> XdsState:
+def _created_pods(snapshot: SnapshotLike) -> tuple[tuple[str, bool], ...]:
+    """``("<namespace>/<pod>", injected)`` for every Pod object in the snapshot.
+
+    The controllers write each pod they derive; the injector's ``sidecar.istio.io/status``
+    annotation on it records that the webhook mutated it when it was created.
+    """
+    out = []
+    for obj in snapshot.list("Pod"):
+        raw = getattr(obj, "raw", None)
+        meta = raw.get("metadata") if isinstance(raw, Mapping) else None
+        if isinstance(meta, Mapping):
+            injected = SIDECAR_STATUS in (meta.get("annotations") or {})
+            out.append((f"{meta.get('namespace', '')}/{meta.get('name', '')}", injected))
+    return tuple(out)
+
+
+def translate(
+    snapshot: SnapshotLike, mesh: MeshSettings | None = None, *, retired_pods: frozenset[str] = frozenset()
+) -> XdsState:
     """Translate a configuration snapshot into per-proxy Envoy config.
 
     Args:
         snapshot: anything with ``list(kind)`` returning typed models in creation order (the
             config store's ``Snapshot``).
         mesh: overrides the mesh settings read from the ``istio`` ConfigMap (:func:`mesh_settings`).
+        retired_pods: ``"<namespace>/<pod>"`` names of pods clients deleted (their replacements
+            get new names, as the ReplicaSet controller's do).
 
     Returns:
         The :class:`XdsState`. Never raises for odd-but-valid configuration: what istiod
@@ -344,12 +365,14 @@ def translate(snapshot: SnapshotLike, mesh: MeshSettings | None = None) -> XdsSt
     se_objs = cast(Sequence[ServiceEntry], lst("ServiceEntry"))
     # Pods and the service registry are a pure function of these objects (and their order).
     mesh_objs = (*ns_objs, None, *dep_objs, None, *svc_objs, None, *se_objs)
-    mesh_built = _MEMO.get("mesh", None, mesh_objs)
+    # ... and of what the pods that exist already got from the injector when they were created.
+    created = _created_pods(snapshot)
+    mesh_built = _MEMO.get("mesh", (created, retired_pods), mesh_objs)
     if mesh_built is _MISS:
         namespaces = {n.metadata.name: n for n in ns_objs}
-        pods = build_pods(dep_objs, namespaces)
+        pods = build_pods(dep_objs, namespaces, dict(created), retired_pods)
         mesh_built = (pods, build_services(svc_objs, se_objs, pods))
-        _MEMO.put("mesh", None, mesh_objs, mesh_built)
+        _MEMO.put("mesh", (created, retired_pods), mesh_objs, mesh_built)
     pods, services = cast(tuple[tuple[Pod, ...], dict[str, ServiceInfo]], mesh_built)
     # The Gateway API, converted as istiod does (internal Gateways and VirtualServices).
     generated = _gateway_api(snapshot, settings)
@@ -492,6 +515,7 @@ def translate(snapshot: SnapshotLike, mesh: MeshSettings | None = None) -> XdsSt
             type=ptype,  # type: ignore[arg-type]
             namespace=pod.namespace,
             workload=pod.deployment,
+            service_account=pod.service_account,
             labels=tuple(sorted(pod.labels.items())),
             listeners=listeners,
             route_configs=route_configs,

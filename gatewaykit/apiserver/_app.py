@@ -29,7 +29,7 @@ from aiohttp import web
 from gatewaykit.errors import ApiError, GatewayKitError, ValidationError
 from gatewaykit.kube import discovery, protobuf, tables
 from gatewaykit.kube import status as st
-from gatewaykit.kube.selectors import Selector, parse_field_selector, parse_label_selector
+from gatewaykit.kube.selectors import FieldSelector, Selector, parse_field_selector, parse_label_selector
 from gatewaykit.resources.meta import KindInfo, Source
 from gatewaykit.store import (
     APPLY_PATCH,
@@ -157,8 +157,8 @@ def parse_route(parts: list[str]) -> Route | None:
 
 
 def _proxy_route(info: KindInfo, version: str, namespace: str | None, rest: list[str]) -> Route | None:
-    """``pods/{[scheme:]name[:port]}/proxy/{path...}`` "
-    "(``k8s.io/apimachinery/pkg/util/net.SplitSchemeNamePort``)."""
+    """``pods/{[scheme:]name[:port]}/proxy/{path...}``
+    (``k8s.io/apimachinery/pkg/util/net.SplitSchemeNamePort``)."""
     if namespace is None:
         return None
     parts = rest[1].split(":")
@@ -170,17 +170,19 @@ def _proxy_route(info: KindInfo, version: str, namespace: str | None, rest: list
     return Route(info, version, namespace, name, "proxy", int(port or 0), "/".join(rest[3:]))
 
 
-def _selectors(request: web.Request) -> tuple[Selector, Selector]:
+def _selectors(request: web.Request, kind: str | None = None) -> tuple[Selector, FieldSelector]:
+    """The request's label and field selectors; a field selector is checked against the kind's
+    field labels (``metadata.name``, ``status.phase`` of pods...), as the API server does."""
     try:
         return (
             parse_label_selector(request.query.get("labelSelector", "")),
-            parse_field_selector(request.query.get("fieldSelector", "")),
+            parse_field_selector(request.query.get("fieldSelector", ""), kind),
         )
     except ValueError as exc:
         raise st.api_error(st.bad_request(str(exc))) from exc
 
 
-def _matches(entry: StoredObject, route: Route, labels: Selector, fields: Selector) -> bool:
+def _matches(entry: StoredObject, route: Route, labels: Selector, fields: FieldSelector) -> bool:
     if route.namespace is not None and entry.key.namespace != route.namespace:
         return False
     meta = entry.raw.get("metadata", {})
@@ -380,7 +382,7 @@ class Api:
         return _json(obj)
 
     def _list(self, request: web.Request, route: Route) -> web.Response:
-        labels, fields = _selectors(request)
+        labels, fields = _selectors(request, route.info.kind)
         snap = self.backend.store.snapshot()
         items = [
             _served_object(e.raw, route.info, route.version)
@@ -506,7 +508,7 @@ class Api:
         return _json(obj)
 
     async def _delete_collection(self, request: web.Request, route: Route) -> web.Response:
-        labels, fields = _selectors(request)
+        labels, fields = _selectors(request, route.info.kind)
         snap = self.backend.store.snapshot()
         doomed = [e for e in snap.entries(store_kind(route.info)) if _matches(e, route, labels, fields)]
 

@@ -205,8 +205,9 @@ async def _run(ws: web.WebSocketResponse, plan: ExecPlan) -> int:
             if msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSED, WSMsgType.ERROR):
                 break
 
-    pumps = asyncio.gather(pump(proc.stdout, _STDOUT), pump(proc.stderr, _STDERR))
-    watcher = asyncio.ensure_future(client_gone())
+    pumps: asyncio.Future[Any] = asyncio.ensure_future(
+        asyncio.gather(pump(proc.stdout, _STDOUT), pump(proc.stderr, _STDERR)))
+    watcher: asyncio.Future[Any] = asyncio.ensure_future(client_gone())
     try:
         done, _ = await asyncio.wait({pumps, watcher}, return_when=asyncio.FIRST_COMPLETED)
         if watcher in done:  # kubectl went away (Ctrl-C): stop what it started

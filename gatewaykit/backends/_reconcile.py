@@ -88,11 +88,9 @@ class Reconciler:
     def _wanted(self, xds: XdsState, snap: Any) -> dict[str, WorkloadSpec]:
         wanted: dict[str, WorkloadSpec] = {}
         for pod in xds.pods:
-            if pod.kind == "gateway":
-                continue  # a gateway pod is only its proxy; the data plane plays it
             for c in pod.containers:
-                if c.name == "istio-proxy":
-                    continue
+                if c.name == "istio-proxy" and pod.kind != "plain":
+                    continue  # the proxy (injected, or the gateway charts' own): the data plane plays it
                 wanted[f"{pod.key}/{c.name}"] = WorkloadSpec(
                     pod_name=pod.name,
                     namespace=pod.namespace,
@@ -176,10 +174,13 @@ class Reconciler:
         http2 = frozenset(
             (host, p.port) for host, info in xds.services.items() for p in info.ports if p.protocol in _HTTP2
         )
+        # A pod that is not Ready is no Service endpoint: kube-proxy rejects connections to a
+        # node port with no ready endpoint (curl exit 7), so its listeners are not published.
+        ready_fixed = {key: port for key, port in fixed.items() if _pod_ip(xds, key[0]) not in down}
         bound = self.dp.update(
             proxies,
             book,
-            fixed_ports=dict(fixed),
+            fixed_ports=ready_fixed,
             pod_ips={p.key: p.ip for p in xds.pods},
             http2_services=http2,
         )
@@ -229,6 +230,10 @@ class Reconciler:
             with contextlib.suppress(Exception):
                 w.close()
         self.workloads.clear()
+
+
+def _pod_ip(xds: XdsState, pod_key: str) -> str | None:
+    return next((p.ip for p in xds.pods if p.key == pod_key), None)
 
 
 def mark_down(proxy: ProxyConfig, down_ips: set[str]) -> ProxyConfig:

@@ -261,6 +261,8 @@ class LocalSandbox:
         self._xds = XdsState()
         self._pushes = 0
         self._push_version = "1970-01-01T00:00:00.000Z/0"
+        # Pods clients deleted: their replacements get new names (see translate's retired_pods).
+        self._retired_pods: frozenset[str] = frozenset()
         # (sequence number, proxy, result) of the latest requests the proxies saw; a curl collects
         # those numbered after the moment it started (a count, not a position: the deque rolls).
         self._results: collections.deque[tuple[int, str, Result]] = collections.deque(maxlen=256)
@@ -716,9 +718,15 @@ class LocalSandbox:
         of the ConfigMap (``kubectl edit``, ``istioctl install``) is served like any other.
         """
         assert self._reconciler is not None
+        deleted = {
+            f"{e.key.namespace}/{e.key.name}"
+            for e in txn.events
+            if e.type == "DELETED" and e.key.kind == "Pod"
+        }
+        self._retired_pods |= deleted
         controllers.gateway_api_objects(txn)
         snap = txn.snapshot()
-        xds = translate(snap)
+        xds = translate(snap, retired_pods=self._retired_pods)
         fixed = published_listeners(xds, snap, self._forward_ports())
         try:
             self._reconciler.reconcile(xds, snap, fixed)
@@ -730,7 +738,11 @@ class LocalSandbox:
                 f"the sandbox could not serve this change ({exc}); nothing was changed"
             ) from exc
         desired = controllers.cluster_objects(
-            txn, xds, self._reconciler.states(xds), now=time.time(), node=self._node,
+            txn,
+            xds,
+            self._reconciler.states(xds),
+            now=time.time(),
+            node=self._node,
             root_certificates=self._root_certificates(),
         )
         controllers.sync(txn, desired)

@@ -618,14 +618,13 @@ class DataPlane:
     def identity(self, proxy: envoy.ProxyConfig) -> str:
         """Return the proxy's SPIFFE id, the URI SAN of its ISTIO_MUTUAL certificate.
 
-        Istio's gateway charts run ``istio-ingressgateway`` / ``istio-egressgateway`` under
-        ``<name>-service-account`` (§12: ``.../sa/istio-egressgateway-service-account``); the
-        samples (httpbin, sleep, curl) use a ServiceAccount named like the app.
+        istiod signs the identity of the pod's ServiceAccount
+        (``spiffe://<trust domain>/ns/<namespace>/sa/<service account>``,
+        https://istio.io/latest/docs/concepts/security/#istio-identity): Istio's gateway charts
+        run ``istio-ingressgateway`` under ``istio-ingressgateway-service-account`` (§12), a pod
+        without ``serviceAccountName`` runs as ``default``.
         """
-        sa = proxy.workload
-        if sa.startswith("istio-") and sa.endswith("gateway"):
-            sa += "-service-account"
-        return f"spiffe://cluster.local/ns/{proxy.namespace}/sa/{sa}"
+        return f"spiffe://cluster.local/ns/{proxy.namespace}/sa/{proxy.service_account or 'default'}"
 
     # ----------------------------------------------------------------- connections
 

@@ -30,6 +30,8 @@ applies, which doc-style ``curl`` commands they run, and what real Istio answers
           - curl: curl -s -I -HHost:httpbin.example.com "http://$INGRESS_HOST:$INGRESS_PORT/status/200"
             source: default/curl         # run inside a mesh workload (optional)
             expect: {status: 200, http_version: "1.1", headers: {server: istio-envoy}}
+          - kubectl: kubectl get pods -n some-ns   # what Kubernetes says (stdout_* and exit_code)
+            expect: {stdout_contains: [ErrImagePull]}
     exercises:
       - id: ...
         title: ...
@@ -188,7 +190,7 @@ class Expect:
 
 @dataclass(frozen=True, slots=True)
 class Probe:
-    """A doc-style curl command and its expected outcome.
+    """A doc-style curl command (or a ``kubectl`` command) and its expected outcome.
 
     Attributes:
         command: as written in Istio's docs (``$INGRESS_HOST`` etc. are expanded by the backend).
@@ -196,6 +198,8 @@ class Probe:
         expect: the expected outcome.
         says: one sentence on what the probe shows (printed with its result).
         line: line in lab.yaml (for messages).
+        kubectl: the command is ``kubectl ...``, run in the backend's shell; its output is judged
+            as stdout (what Kubernetes says about pods and Services, e.g. ``ErrImagePull``).
     """
 
     command: str
@@ -203,6 +207,7 @@ class Probe:
     expect: Expect
     says: str = ""
     line: int = 0
+    kubectl: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -792,6 +797,9 @@ class _Parser:
         out = []
         for i, pr in enumerate(self.listof(value, path)):
             p = path + (i,)
+            if isinstance(pr, Mapping) and "kubectl" in pr:
+                out.append(self.kubectl_probe(pr, p))
+                continue
             pr = self.mapping(pr, p, {"curl", "source", "expect", "says"}, {"curl", "expect"})
             cmd = self.string(pr["curl"], p + ("curl",)).strip()
             if not re.search(r"(^|[|;&]\s*)curl\s", cmd):
@@ -813,6 +821,26 @@ class _Parser:
                 )
             )
         return tuple(out)
+
+    def kubectl_probe(self, value: Mapping[str, Any], path: tuple[Any, ...]) -> Probe:
+        m = self.mapping(value, path, {"kubectl", "expect", "says"}, {"kubectl", "expect"})
+        cmd = self.string(m["kubectl"], path + ("kubectl",)).strip()
+        if not cmd.startswith("kubectl "):
+            raise self.doc.error(path + ("kubectl",), "the command must start with `kubectl `")
+        expect = self.expect(m["expect"], path + ("expect",))
+        http = (expect.status, expect.http_version, expect.reason, expect.headers, expect.body, expect.log)
+        if any(x not in (None, ()) for x in http):
+            raise self.doc.error(
+                path + ("expect",), "a kubectl probe is judged on its output: use exit_code and stdout_*"
+            )
+        return Probe(
+            command=cmd,
+            source=None,
+            expect=expect,
+            says=str(m.get("says") or ""),
+            line=self.doc.line(path),
+            kubectl=True,
+        )
 
     def expect(self, value: Any, path: tuple[Any, ...]) -> Expect:
         m = self.mapping(value, path, _EXPECT_KEYS)

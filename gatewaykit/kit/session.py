@@ -530,9 +530,21 @@ class LabSession:
         self.last = CurlOutcome(command=command, source=source, result=result)
         return self.last
 
+    def kubectl(self, command: str, timeout: float = 60.0) -> CurlOutcome:
+        """Run a ``kubectl`` command line in the backend's shell (its cluster, its kubeconfig).
+
+        The output (stdout and stderr as a terminal shows them) is the result's ``stdout``.
+        """
+        shell = self.backend.shell(self._command(command, None), timeout=timeout)
+        result = CurlResult(command=command, exit_code=shell.exit_code, stdout=shell.output, stderr="")
+        return CurlOutcome(command=command, source=None, result=result)
+
     def probe(self, probe: Probe) -> ProbeResult:
         """Run one probe and judge it (a probe that cannot run is a failed probe, not an exception)."""
         try:
+            if probe.kubectl:
+                outcome = self.kubectl(probe.command)
+                return ProbeResult(probe, outcome, verify.judge(probe.expect, outcome.result))
             outcome = self.curl(probe.command, source=probe.source)
         except GatewayKitError as exc:
             failed = CurlResult(command=probe.command, exit_code=-1, stdout="", stderr=str(exc))

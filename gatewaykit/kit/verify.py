@@ -423,6 +423,11 @@ def body_excerpt(body: str | None, max_lines: int = 8, max_chars: int = 400) -> 
     return out
 
 
+# The AGE column of `kubectl get` tables (k8s.io/apimachinery duration.HumanDuration): "0s", "5m2s",
+# "3h", "12d" at the end of a row.
+_AGE = re.compile(r"(?m)(\s)(?:\d+[smhdy])+$")
+
+
 def summarize(result: CurlResult, *, command: str | None = None, body_lines: int = 8) -> str:
     """A stable, readable text for a curl result (what notebooks print and nbval compares).
 
@@ -433,6 +438,10 @@ def summarize(result: CurlResult, *, command: str | None = None, body_lines: int
     """
     r = result
     lines = [f"$ {command or r.command}"]
+    if lines[0].startswith("$ kubectl "):
+        # kubectl's own table; only the AGE column (the last one) changes from run to run.
+        table = _AGE.sub(r"\1<age>", normalize(r.stdout.rstrip("\n")))
+        return "\n".join([*lines, table, f"exit code {r.exit_code}"])
     if r.status_line:
         lines.append(r.status_line)
         for name in SHOWN_HEADERS:

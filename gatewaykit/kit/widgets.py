@@ -295,7 +295,7 @@ class CurlPanel(W.VBox):
         self.session = session
         self.source = source
         if not command:
-            probes = [p for s in session.steps for p in s.probes]
+            probes = [p for s in session.steps for p in s.probes if not p.kubectl]
             command = probes[0].command if probes else 'curl -s -I "http://$INGRESS_HOST:$INGRESS_PORT/"'
             source = source or (probes[0].source if probes else None)
             self.source = source
@@ -434,7 +434,7 @@ def lab_ui(
         handle = session.steps[int(step) - 1]
     else:
         handle = next(s for s in session.steps if s.id == step)
-    probe = handle.probes[0] if handle.probes else None
+    probe = next((p for p in handle.probes if not p.kubectl), None)
     panel = CurlPanel(session, command or (probe.command if probe else ""), probe.source if probe else None)
     return W.VBox(
         [

@@ -27,7 +27,6 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from gatewaykit.errors import ApiError
 from gatewaykit.kube import patch as kpatch
 from gatewaykit.kube import status as st
 from gatewaykit.kube.defaults import NodePortAllocator, NodePortError, ServiceContext, default_object
@@ -66,6 +65,12 @@ def _tracks_generation(info: KindInfo) -> bool:
 
 def _spec_part(obj: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in obj.items() if k not in ("metadata", "status")}
+
+
+def _meta_of(obj: dict[str, Any]) -> dict[str, Any]:
+    """``obj["metadata"]`` when it is a map, else an empty one (admission rejects the object)."""
+    meta = obj.get("metadata")
+    return meta if isinstance(meta, dict) else {}
 
 
 def _fold_secret(obj: dict[str, Any]) -> None:
@@ -285,7 +290,7 @@ class Transaction:
     def _resolve_namespace(info: KindInfo, obj: dict[str, Any], namespace: str | None) -> str:
         if not info.namespaced:
             return ""
-        meta = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+        meta = _meta_of(obj)
         body_ns = meta.get("namespace") if isinstance(meta.get("namespace"), str) else ""
         if namespace and body_ns and body_ns != namespace:
             raise st.api_error(
@@ -363,8 +368,8 @@ class Transaction:
             ValidationError: rejected by admission (with ``status``); ApiError: AlreadyExists,
             BadRequest, Forbidden.
         """
-        meta = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
-        name = meta.get("name") if isinstance(meta.get("name"), str) else ""
+        meta = _meta_of(obj)
+        name = str(meta.get("name")) if isinstance(meta.get("name"), str) else ""
         if not name:
             cause = st.Cause(
                 "metadata.name", "Required value: name or generateName is required", "FieldValueRequired"
@@ -402,8 +407,8 @@ class Transaction:
         subresource: str = "",
     ) -> tuple[StoredObject, tuple[str, ...]]:
         """``PUT``: replace an object (or only its ``status`` with ``subresource="status"``)."""
-        meta = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
-        name = meta.get("name") if isinstance(meta.get("name"), str) else ""
+        meta = _meta_of(obj)
+        name = str(meta.get("name")) if isinstance(meta.get("name"), str) else ""
         ns = self._resolve_namespace(info, obj, namespace)
         key = ResourceKey(store_kind(info), ns, name)
         old = self.entries.get(key)
@@ -615,20 +620,12 @@ APPLY_PATCH = "application/apply-patch+yaml"
 
 
 def apply_patch(info: KindInfo, current: dict[str, Any], patch_type: str, body: Any) -> dict[str, Any]:
-    """The object after applying a patch of ``patch_type`` (raises ApiError for a bad patch)."""
-    try:
-        if patch_type == MERGE_PATCH:
-            if not isinstance(body, dict):
-                raise ValueError("patch must be a JSON object")
-            return kpatch.merge_patch(current, body)
-        if patch_type == JSON_PATCH:
-            return kpatch.json_patch(current, body)
-        if patch_type == STRATEGIC_PATCH:
-            if not info.builtin:
-                raise ApiError(st.unsupported_media_type(patch_type), "")
-            return kpatch.strategic_merge_patch(current, body, info.kind)
-    except ApiError:
-        raise
-    except (ValueError, TypeError, KeyError) as exc:
-        raise st.api_error(st.bad_request(str(exc))) from exc
-    raise st.api_error(st.unsupported_media_type(patch_type))
+    """The object after applying a patch of ``patch_type`` (raises ApiError for a bad patch, with
+    the API server's Status: ``kube.patch`` words each failure as the server does)."""
+    if patch_type == MERGE_PATCH:
+        return kpatch.merge_patch(current, body)
+    if patch_type == JSON_PATCH:
+        return kpatch.json_patch(current, body)
+    if patch_type == STRATEGIC_PATCH and info.builtin:
+        return kpatch.strategic_merge_patch(current, body, info.kind)
+    raise st.api_error(kpatch.unsupported_patch_type(builtin=info.builtin))

@@ -28,7 +28,7 @@ from typing import Any, Literal
 
 __all__ = ["LogBuffer", "RunningWorkload", "WorkloadSpec", "WorkloadStatus"]
 
-WorkloadStatus = Literal["Running", "ErrImagePull", "CrashLoopBackOff"]
+WorkloadStatus = Literal["Running", "ErrImagePull", "InvalidImageName", "CrashLoopBackOff"]
 
 
 @dataclass(frozen=True, slots=True)

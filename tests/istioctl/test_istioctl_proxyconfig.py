@@ -336,3 +336,20 @@ def test_kube_inject_gives_a_pod_the_sandbox_runs_with_its_sidecar(sb: Sandbox, 
     finally:
         sb.set_mesh_config(outbound_traffic_policy="ALLOW_ANY")
         sb.delete("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: injected\n")
+
+
+def test_kube_injected_pod_in_an_injecting_namespace_gets_one_sidecar(sb: Sandbox) -> None:
+    """The webhook re-injects a kube-injected pod (inject.go stripPod): one istio-init, one istio-proxy."""
+    sample = pathlib.Path(__file__).resolve().parents[2] / "labs" / "samples" / "curl.yaml"
+    ns = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: twice\n  labels:\n    istio-injection: enabled\n"
+    sb.apply(ns)
+    try:
+        r = run(
+            sb,
+            f"istioctl kube-inject -f {sample} | istioctl kube-inject -f - | kubectl apply -n twice -f - && "
+            "kubectl get pods -n twice -o jsonpath='{.items[0].spec.initContainers[*].name}/"
+            "{.items[0].spec.containers[*].name}/{.items[0].status.phase}'",
+        )
+        assert (r.code, r.out.splitlines()[-1]) == (0, "istio-init/curl istio-proxy/Running")
+    finally:
+        sb.delete(ns)
