@@ -485,7 +485,8 @@ def render_matches(matches: Any) -> str:
 
 def subsets_of(dr: Mapping[str, Any] | None, labels: Mapping[str, str]) -> tuple[list[str], list[str]]:
     """``getDestRuleSubsets``: subsets whose labels the pod has, and the others."""
-    matching, nonmatching = [], []
+    matching: list[str] = []
+    nonmatching: list[str] = []
     for s in ((dr or {}).get("spec") or {}).get("subsets") or []:
         want = s.get("labels") or {}
         (matching if all(labels.get(k) == v for k, v in want.items()) else nonmatching).append(

@@ -492,4 +492,4 @@ def outbound_mode(mesh: Mapping[str, Any]) -> str:
     """The effective ``outboundTrafficPolicy.mode`` of a rendered mesh config (number or name)."""
     policy = mesh.get("outboundTrafficPolicy") or {}
     mode = policy.get("mode", "ALLOW_ANY") if isinstance(policy, dict) else "ALLOW_ANY"
-    return _MODE_NUMBERS.get(mode, mode) if isinstance(mode, int) else str(mode)
+    return _MODE_NUMBERS.get(mode, str(mode)) if isinstance(mode, int) else str(mode)

@@ -658,7 +658,8 @@ def _secret_items(dump: ConfigDump) -> list[dict[str, Any]]:
             secret = s.get("secret") or {}
             chain = ((secret.get("tls_certificate") or {}).get("certificate_chain") or {}).get("inline_bytes")
             ca = (((secret.get("validation_context") or {}).get("trusted_ca")) or {}).get("inline_bytes")
-            data = base64.b64decode(chain or ca) if (chain or ca) else b""
+            inline = chain or ca
+            data = base64.b64decode(inline) if isinstance(inline, str) and inline else b""
             item = {"name": s.get("name", ""), "state": state, **_cert_meta(data)}
             if state == "ACTIVE" and s.get("version_info") == "uninitialized":
                 item["state"] = "UNINITIALIZED"
