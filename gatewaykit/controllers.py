@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gatewaykit._translate import Pod, XdsState
-from gatewaykit._translate.mesh import SIDECAR_STATUS
+from gatewaykit._translate.mesh import SIDECAR_STATUS, PodKind, injection_templates
 from gatewaykit.resources.meta import ResourceKey, kind_info
 from gatewaykit.store import StoredObject, Transaction, store_kind
 
@@ -37,6 +37,7 @@ __all__ = [
     "ContainerState",
     "NodeInfo",
     "cluster_objects",
+    "inject_pod_template",
     "sync",
 ]
 
@@ -323,25 +324,79 @@ def _pod_spec(pod: Pod, template: Mapping[str, Any]) -> dict[str, Any]:
             },
         ],
     )
-    containers = list(spec.get("containers") or [])
     if pod.injected:
-        # The template's istio-proxy merges with the pod's own (by name), and goes last
-        # (webhook.go reorderPod); the template's volumes are added.
-        own: dict[str, Any] = next((c for c in containers if c.get("name") == "istio-proxy"), {})
-        template = _istio_proxy_container(pod) if pod.kind == "sidecar" else _gateway_proxy_container(pod)
-        containers = [c for c in containers if c.get("name") != "istio-proxy"]
-        containers.append(_merge_container(template, own))
-        spec["volumes"] = [*(spec.get("volumes") or []), *copy.deepcopy(_INJECTED_VOLUMES)]
-        if pod.kind == "sidecar":
-            spec["initContainers"] = [*(spec.get("initContainers") or []), _istio_init_container()]
-        else:
-            # The gateway template lets the proxy bind ports below 1024 (80, 443).
-            spec.setdefault(
-                "securityContext",
-                {"sysctls": [{"name": "net.ipv4.ip_unprivileged_port_start", "value": "0"}]},
-            )
-    spec["containers"] = containers
+        _inject_spec(spec, pod, (template.get("metadata") or {}).get("annotations") or {})
     return spec
+
+
+def _strip_injected(spec: dict[str, Any], annotations: Mapping[str, Any]) -> None:
+    """A pod injected before (``istioctl kube-inject``) first loses the containers its
+    ``sidecar.istio.io/status`` lists, so that injecting again does not add them twice
+    (pkg/kube/inject/inject.go stripPod; an unreadable status strips nothing, as injectionStatus)."""
+    try:
+        status = json.loads(str(annotations.get(SIDECAR_STATUS) or "null"))
+    except ValueError:
+        return
+    if not isinstance(status, dict):
+        return
+    for key in ("containers", "initContainers"):
+        listed = set(status.get(key) or ())
+        kept = [c for c in spec.get(key) or [] if c.get("name") not in listed]
+        if kept or key == "containers":
+            spec[key] = kept
+        else:
+            spec.pop(key, None)
+
+
+def _inject_spec(spec: dict[str, Any], pod: Pod, annotations: Mapping[str, Any]) -> None:
+    """What the injection templates add to a pod spec, in place."""
+    _strip_injected(spec, annotations)
+    # The template's istio-proxy merges with the pod's own (by name), and goes last
+    # (webhook.go reorderPod); the template's volumes are added (a strategic merge: by name).
+    containers = list(spec.get("containers") or [])
+    own: dict[str, Any] = next((c for c in containers if c.get("name") == "istio-proxy"), {})
+    template = _istio_proxy_container(pod) if pod.kind == "sidecar" else _gateway_proxy_container(pod)
+    containers = [c for c in containers if c.get("name") != "istio-proxy"]
+    containers.append(_merge_container(template, own))
+    added = {v["name"] for v in _INJECTED_VOLUMES}
+    volumes = [v for v in spec.get("volumes") or [] if v.get("name") not in added]
+    spec["volumes"] = [*volumes, *copy.deepcopy(_INJECTED_VOLUMES)]
+    if pod.kind == "sidecar":
+        spec["initContainers"] = [*(spec.get("initContainers") or []), _istio_init_container()]
+    else:
+        # The gateway template lets the proxy bind ports below 1024 (80, 443).
+        spec.setdefault(
+            "securityContext",
+            {"sysctls": [{"name": "net.ipv4.ip_unprivileged_port_start", "value": "0"}]},
+        )
+    spec["containers"] = containers
+
+
+def inject_pod_template(template: Mapping[str, Any], workload: str, namespace: str = "") -> dict[str, Any]:
+    """A pod template with Istio's injection applied, as ``istioctl kube-inject`` writes it: the
+    containers, volumes, labels and annotations the sandbox's injector gives its pods (abridged to
+    what learners look at). The ``gateway`` template (``inject.istio.io/templates``) is honoured;
+    an already injected template is injected afresh (stripPod), not twice.
+
+    Args:
+        template: the pod template (``metadata`` and ``spec``) or a Pod's.
+        workload: the Deployment (or Pod) name, for the proxy's workload name and canonical name.
+        namespace: the object's namespace (the gateway proxy's owner reference).
+    """
+    out = copy.deepcopy(dict(template))
+    meta = out.setdefault("metadata", {})
+    labels = dict(meta.get("labels") or {})
+    annotations = dict(meta.get("annotations") or {})
+    kind: PodKind = "gateway" if "gateway" in injection_templates(annotations) else "sidecar"
+    pod = Pod(
+        name="", namespace=namespace, labels=labels, annotations=annotations, ip="",
+        deployment=workload, containers=(), ports=(), kind=kind, injected=True,
+    )
+    spec = out.setdefault("spec", {})
+    _inject_spec(spec, pod, annotations)
+    _injected_metadata(pod, {"spec": {"template": template}}, labels, annotations)
+    meta["labels"], meta["annotations"] = labels, annotations
+    return out
 
 
 def _injected_metadata(

@@ -408,6 +408,8 @@ class Cluster:
     port: int | None = None
     subset: str | None = None
     connect_timeout: float = 10.0
+    # "<ns>/<destinationrule>" that shaped this cluster (Istio's ``istio.config`` cluster metadata).
+    origin: str | None = None
 
 
 # -------------------------------------------------------------------------- Proxy

@@ -309,6 +309,16 @@ def build(lab_id: str, verdicts: Verdicts) -> tuple[nbformat.NotebookNode, list[
         if not step.action.empty:
             if step.expect_rejected:
                 cells.append(md("Apply it -- and read Istio's answer:"))
+            elif step.action.outbound_traffic_policy and not step.action.manifests:
+                mode = step.action.outbound_traffic_policy
+                cells.append(
+                    md(
+                        f"Switch the mesh to `{mode}`. It changes the mesh config in the `istio` "
+                        "ConfigMap (in "
+                        "the sandbox's terminal: `istioctl install -f <your install file> --set "
+                        f"meshConfig.outboundTrafficPolicy.mode={mode} -y`):"
+                    )
+                )
             else:
                 cells.append(md("Apply it (`kubectl apply -f ...` prints the same lines):"))
             cells.append(code(CHECK, f"print(lab.steps[{i}].apply())"))

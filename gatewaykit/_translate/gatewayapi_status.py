@@ -423,7 +423,8 @@ def statuses(
     Args:
         snapshot: the config store snapshot (models with their current ``status``).
         now: the ``lastTransitionTime`` for conditions that change (RFC 3339, from the caller's clock).
-        alpha_gateway_api: ``PILOT_ENABLE_ALPHA_GATEWAY_API``; default: from the snapshot's IstioOperator.
+        alpha_gateway_api: ``PILOT_ENABLE_ALPHA_GATEWAY_API``; default: from istiod's environment in
+            the snapshot.
         external_addresses: a LoadBalancer Service's external addresses; default: its stored
             ``status.loadBalancer.ingress``.
         conversion: a :func:`gatewaykit._translate.gatewayapi.convert` result to reuse.

@@ -312,6 +312,11 @@ _IGNORED_NAMESPACES = frozenset({"kube-system", "kube-public", "kube-node-lease"
 SIDECAR_STATUS = "sidecar.istio.io/status"
 
 
+def _is_control_plane(dep: Deployment) -> bool:
+    """istiod, as ``istioctl install`` deploys it (``app: istiod`` in the install namespace)."""
+    return dep.metadata.name.startswith("istiod") and dep.metadata.labels.get("app") == "istiod"
+
+
 def _requirement_holds(req: _Requirement, labels: Mapping[str, str]) -> bool:
     """One ``matchExpressions`` entry (k8s.io/apimachinery labels.Requirement.Matches)."""
     key, op, values = req
@@ -412,11 +417,14 @@ def build_pods(
 
     Returns:
         The pods; IPs ``10.244.0.N`` are allocated in this order (N from 5; the first
-        addresses of a node's pod CIDR are taken by system pods on a real kind cluster).
+        addresses of a node's pod CIDR are taken by system pods on a real kind cluster). istiod's
+        pods count among those system pods (``10.244.0.4`` down), so that workload addresses stay
+        the same whether the control plane was installed first or (re)installed later.
     """
     created = created or {}
     pods: list[Pod] = []
     n = 5
+    control_plane = 4
     for dep in deployments:
         ns = dep.metadata.namespace
         template = dep.spec.template
@@ -424,7 +432,9 @@ def build_pods(
         annotations = template.metadata.annotations
         ns_obj = namespaces.get(ns)
         ns_labels = ns_obj.metadata.labels if ns_obj is not None else {}
-        decided = injection_required(ns, ns_labels, labels, annotations)
+        # A template ``istioctl kube-inject`` wrote carries its sidecar whether a webhook selects
+        # the pod or not (when one does, the injector strips and injects afresh: inject.go stripPod).
+        decided = SIDECAR_STATUS in annotations or injection_required(ns, ns_labels, labels, annotations)
         # The ReplicaSet's pod-template-hash: deterministic from the pod template.
         tmpl_hash = _safe(hashlib.sha256(_canonical(template).encode()).digest(), 10)
         ports = tuple(
@@ -433,8 +443,12 @@ def build_pods(
         for i in range(max(0, dep.spec.replicas)):
             name = _pod_name(ns, dep.metadata.name, tmpl_hash, i, retired)
             injected = created.get(f"{ns}/{name}", decided)
-            ip = f"10.244.{n // 256}.{n % 256}"
-            n += 1
+            if _is_control_plane(dep) and control_plane > 1:
+                ip = f"10.244.0.{control_plane}"
+                control_plane -= 1
+            else:
+                ip = f"10.244.{n // 256}.{n % 256}"
+                n += 1
             pods.append(
                 Pod(
                     name=name,

@@ -25,11 +25,11 @@ import yaml
 from aiohttp import web
 
 from gatewaykit.apiserver._app import Api, ApiBackend, make_app
-from gatewaykit.apiserver._exec import ExecPlan
+from gatewaykit.apiserver._exec import ExecPlan, ProxyAnswer
 from gatewaykit.apiserver._tls import make_serving_cert
 from gatewaykit.errors import SandboxError
 
-__all__ = ["ApiBackend", "ApiServer", "ExecPlan"]
+__all__ = ["ApiBackend", "ApiServer", "ExecPlan", "ProxyAnswer"]
 
 #: The kubeconfig's cluster, user and context name.
 CONTEXT = "gatewaykit"

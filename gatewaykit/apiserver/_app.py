@@ -69,6 +69,10 @@ class ApiBackend(Protocol):
         """A container's log (``kubectl logs``); ``istio-proxy`` is the proxy's access log."""
         ...
 
+    def pod_proxy(self, namespace: str, pod: str, port: int, path: str, query: str) -> Any:
+        """What ``GET pods/{pod}:{port}/proxy/{path}?{query}`` answers (a ``ProxyAnswer``)."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class Route:
@@ -79,6 +83,9 @@ class Route:
     namespace: str | None  # None: all namespaces (a list), or a cluster-scoped resource
     name: str | None
     subresource: str = ""
+    #: ``pods/{name}[:port]/proxy/{path}``: the port (0: the pod's first) and the path after ``proxy/``.
+    proxy_port: int = 0
+    proxy_path: str = ""
 
 
 # ------------------------------------------------------------------------------ helpers
@@ -136,13 +143,31 @@ def parse_route(parts: list[str]) -> Route | None:
     if len(rest) >= 3 and rest[0] == "namespaces" and _find(group, version, rest[2]) is not None:
         namespace, rest = rest[1], rest[2:]
     info = _find(group, version, rest[0])
-    if info is None or len(rest) > 3:
+    if info is None:
+        return None
+    if len(rest) >= 3 and rest[2] == "proxy" and info.kind == "Pod":
+        return _proxy_route(info, version, namespace, rest)
+    if len(rest) > 3:
         return None
     name = rest[1] if len(rest) >= 2 else None
     sub = rest[2] if len(rest) == 3 else ""
     if info.namespaced and name is not None and namespace is None:
         return None
     return Route(info, version, namespace if info.namespaced else None, name, sub)
+
+
+def _proxy_route(info: KindInfo, version: str, namespace: str | None, rest: list[str]) -> Route | None:
+    """``pods/{[scheme:]name[:port]}/proxy/{path...}``
+    (``k8s.io/apimachinery/pkg/util/net.SplitSchemeNamePort``)."""
+    if namespace is None:
+        return None
+    parts = rest[1].split(":")
+    if len(parts) == 3:
+        parts = parts[1:]
+    name, port = parts[0], parts[1] if len(parts) == 2 else ""
+    if not name or (port and not port.isdigit()) or len(parts) > 2:
+        return None
+    return Route(info, version, namespace, name, "proxy", int(port or 0), "/".join(rest[3:]))
 
 
 def _selectors(request: web.Request, kind: str | None = None) -> tuple[Selector, FieldSelector]:
@@ -311,7 +336,7 @@ class Api:
 
     async def _dispatch(self, request: web.Request, route: Route) -> web.StreamResponse:
         m = request.method
-        if route.subresource in ("exec", "log", "portforward", "attach"):
+        if route.subresource in ("exec", "log", "portforward", "attach", "proxy"):
             from gatewaykit.apiserver._exec import pod_subresource  # noqa: PLC0415
 
             return await pod_subresource(self, request, route)

@@ -23,6 +23,8 @@ applies, which doc-style ``curl`` commands they run, and what real Istio answers
         manifests: [{file: gateway.yaml}, {inline: "..."}]
         delete: [...]                    # manifests deleted before applying (optional)
         secrets: [...]                   # secrets (re-)created by this step (optional)
+        mesh_config:                     # the mesh-wide outbound policy (optional)
+          outboundTrafficPolicy: {mode: REGISTRY_ONLY}
         expect_apply: {warnings: [...]}  # or {rejected: "text"}
         probes:
           - curl: curl -s -I -HHost:httpbin.example.com "http://$INGRESS_HOST:$INGRESS_PORT/status/200"
@@ -227,16 +229,24 @@ class Condition:
 
 @dataclass(frozen=True, slots=True)
 class Action:
-    """Things to do to the cluster: delete, then create secrets, then apply manifests."""
+    """Things to do to the cluster: switch the mesh config, delete, create secrets, apply manifests.
+
+    ``outbound_traffic_policy`` (``mesh_config: {outboundTrafficPolicy: {mode: ...}}`` in lab.yaml)
+    is the mesh-wide setting Istio's docs change with ``istioctl install --set
+    meshConfig.outboundTrafficPolicy.mode=...``; the kit sets it with the backend's
+    ``set_mesh_config`` (the ``istio`` ConfigMap, which istiod watches), keeping the rest of the
+    install as it is.
+    """
 
     manifests: tuple[ManifestRef, ...] = ()
     delete: tuple[ManifestRef, ...] = ()
     secrets: tuple[SecretSpec, ...] = ()
+    outbound_traffic_policy: str | None = None
 
     @property
     def empty(self) -> bool:
         """True when the action does nothing."""
-        return not (self.manifests or self.delete or self.secrets)
+        return not (self.manifests or self.delete or self.secrets or self.outbound_traffic_policy)
 
 
 @dataclass(frozen=True, slots=True)
@@ -646,12 +656,26 @@ class _Parser:
     def action(self, value: Any, path: tuple[Any, ...]) -> Action:
         if value is None:
             return Action()
-        m = self.mapping(value, path, {"manifests", "delete", "secrets"})
+        m = self.mapping(value, path, {"manifests", "delete", "secrets", "mesh_config"})
         return Action(
             manifests=self.manifests(m.get("manifests"), path + ("manifests",)),
             delete=self.manifests(m.get("delete"), path + ("delete",)),
             secrets=self.secrets(m.get("secrets"), path + ("secrets",)),
+            outbound_traffic_policy=self.mesh_config(m.get("mesh_config"), path + ("mesh_config",)),
         )
+
+    def mesh_config(self, value: Any, path: tuple[Any, ...]) -> str | None:
+        """``mesh_config: {outboundTrafficPolicy: {mode: ALLOW_ANY|REGISTRY_ONLY}}`` (the one setting
+        the kit switches)."""
+        if value is None:
+            return None
+        m = self.mapping(value, path, {"outboundTrafficPolicy"}, {"outboundTrafficPolicy"})
+        p = path + ("outboundTrafficPolicy",)
+        policy = self.mapping(m["outboundTrafficPolicy"], p, {"mode"}, {"mode"})
+        mode = self.string(policy["mode"], p + ("mode",))
+        if mode not in ("ALLOW_ANY", "REGISTRY_ONLY"):
+            raise self.doc.error(p + ("mode",), f"mode must be ALLOW_ANY or REGISTRY_ONLY, got {mode!r}")
+        return mode
 
     def manifests(self, value: Any, path: tuple[Any, ...]) -> tuple[ManifestRef, ...]:
         out = []
@@ -788,13 +812,15 @@ class _Parser:
         m = self.mapping(
             value,
             path,
-            {"id", "title", "explain", "manifests", "delete", "secrets", "probes", "expect_apply"},
+            {"id", "title", "explain", "manifests", "delete", "secrets", "mesh_config", "probes"}
+            | {"expect_apply"},
             {"id", "title", "explain"},
         )
         action = Action(
             manifests=self.manifests(m.get("manifests"), path + ("manifests",)),
             delete=self.manifests(m.get("delete"), path + ("delete",)),
             secrets=self.secrets(m.get("secrets"), path + ("secrets",)),
+            outbound_traffic_policy=self.mesh_config(m.get("mesh_config"), path + ("mesh_config",)),
         )
         warnings: tuple[str, ...] = ()
         rejected = None

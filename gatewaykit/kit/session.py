@@ -357,6 +357,10 @@ class VerifyReport(_Printable):
 # The session
 
 
+#: The ledger entry of a mesh config switch (not an object the kit applied).
+_MESH_KEY = ("MeshConfig", "default", "outboundTrafficPolicy")
+
+
 def _key(doc: Mapping[str, Any]) -> tuple[str, str, str]:
     meta = doc.get("metadata") or {}
     kind = str(doc.get("kind"))
@@ -584,10 +588,31 @@ class LabSession:
         self._save_ledger()
         return ApplyOutcome(lines=tuple(lines))
 
+    def set_mesh_config(self, mode: str) -> ApplyOutcome:
+        """Switch ``meshConfig.outboundTrafficPolicy.mode`` (what the docs do with ``istioctl install
+        --set meshConfig.outboundTrafficPolicy.mode=...``); :meth:`reset` puts ``ALLOW_ANY`` back."""
+        switch = getattr(self.backend, "set_mesh_config", None)
+        if switch is None:
+            return ApplyOutcome(
+                error=f"this backend cannot change the mesh config (outboundTrafficPolicy {mode})"
+            )
+        try:
+            switch(outbound_traffic_policy=mode)
+        except GatewayKitError as exc:
+            return ApplyOutcome(error=str(exc))
+        self.ledger[_MESH_KEY] = {"kind": _MESH_KEY[0], "metadata": {"name": _MESH_KEY[2]}, "mode": mode}
+        self._save_ledger()
+        return ApplyOutcome(lines=("configmap/istio configured",))
+
     def run_action(self, action: Action) -> ApplyOutcome:
-        """Run a step/exercise/solution action: delete, then secrets, then manifests."""
+        """Run a step/exercise/solution action: the mesh config, delete, secrets, then manifests."""
         lines: list[str] = []
         warnings: list[str] = []
+        if action.outbound_traffic_policy:
+            out = self.set_mesh_config(action.outbound_traffic_policy)
+            lines += out.lines
+            if out.error:
+                return out
         for ref in action.delete:
             lines += self.delete(list(ref.documents)).lines
         # Namespaces first: the Secrets (and everything else) may live in them.
@@ -675,10 +700,15 @@ class LabSession:
         """Delete what the kit applied earlier (this lab or another), then re-apply the setup."""
         for key in reversed(list(self.ledger)):
             doc = self.ledger.get(key)
-            if doc is not None:
+            if doc is not None and key == _MESH_KEY:
+                self._reset_mesh()
+            elif doc is not None:
                 self.delete([doc])
         for doc in reversed(self._load_ledger()):
-            self.delete([doc])
+            if _key(doc) == _MESH_KEY:
+                self._reset_mesh()
+            else:
+                self.delete([doc])
         self._hint_index.clear()
         if self.lab.setup.certificates:
             self.ensure_certificates()
@@ -791,12 +821,21 @@ class LabSession:
 
     # -- persistence of the ledger (so a kernel restart can still clean up a long-lived cluster) --
 
+    def _reset_mesh(self) -> None:
+        """Istio's default outbound policy again (undo :meth:`set_mesh_config`)."""
+        switch = getattr(self.backend, "set_mesh_config", None)
+        if switch is not None:
+            with contextlib.suppress(GatewayKitError):
+                switch(outbound_traffic_policy="ALLOW_ANY")
+        self.ledger.pop(_MESH_KEY, None)
+        self._save_ledger()
+
     def _ledger_file(self) -> pathlib.Path:
         return self.work_dir / "applied.json"
 
     def _save_ledger(self) -> None:
         try:
-            stubs = [_stub(d) for d in self.ledger.values()]
+            stubs = [d if _key(d) == _MESH_KEY else _stub(d) for d in self.ledger.values()]
             self._ledger_file().write_text(json.dumps(stubs))
         except OSError:
             pass

@@ -202,7 +202,6 @@ KINDS: tuple[KindInfo, ...] = (
     KindInfo("ServiceAccount", "", ("v1",), "serviceaccounts", short_names=("sa",)),
     KindInfo("Deployment", "apps", ("v1",), "deployments", short_names=("deploy",), categories=("all",),
              subresources=("status", "scale")),
-    KindInfo("IstioOperator", "install.istio.io", ("v1alpha1",), "istiooperators"),
     # Gateway API v1.3.0 (experimental channel); versions in the order the CRDs serve them.
     KindInfo("GatewayClass", GATEWAY_API_GROUP, ("v1", "v1beta1"), "gatewayclasses", namespaced=False,
              short_names=("gc",), categories=_GATEWAY_API_CATEGORIES, subresources=("status",)),

@@ -26,6 +26,7 @@ SUPPORTED_IMAGES: tuple[str, ...] = (
     "curlimages/curl",
     "governmentpaas/curl-ssl",
     "sleep (Istio's sleep sample)",
+    "docker.io/istio/pilot (istiod: a stand-in that stays Running)",
 )
 
 
@@ -110,8 +111,8 @@ def classify_image(image: str) -> str | None:
     Returns:
         ``"go-httpbin"`` (Istio 1.24+'s sample, ``mccutchen/go-httpbin``), ``"httpbin"`` (the Python
         httpbin: ``kong/httpbin``, ``kennethreitz/httpbin``, any other ``*httpbin*``),
-        ``"helloworld"``, ``"tcp-echo"``, ``"nginx"``, ``"client"``, or ``None`` when the image is not
-        supported (the pod then reports ErrImagePull).
+        ``"helloworld"``, ``"tcp-echo"``, ``"nginx"``, ``"client"``, ``"pilot"`` (istiod), or ``None``
+        when the image is not supported (the pod then reports ErrImagePull).
     """
     repo = _repository(image)
     last = repo.rsplit("/", 1)[-1]
@@ -125,6 +126,8 @@ def classify_image(image: str) -> str | None:
         return "tcp-echo"
     if last == "nginx":
         return "nginx"
+    if last == "pilot" and (repo == "istio/pilot" or repo.endswith("/istio/pilot")):
+        return "pilot"
     if (
         repo.endswith("curlimages/curl")
         or repo.endswith("governmentpaas/curl-ssl")
@@ -136,6 +139,18 @@ def classify_image(image: str) -> str | None:
     ):
         return "client"
     return None
+
+
+def start_pilot(spec: WorkloadSpec) -> RunningWorkload:
+    """istiod's ``discovery`` container, as a stand-in: Running, serving nothing on its ports.
+
+    The sandbox's control plane is gatewaykit's own translation (``gatewaykit.translate``), which
+    reads the same ``istio`` ConfigMap istiod watches; this stand-in only makes the istiod pod of
+    ``istioctl install`` exist and run, so that ``kubectl get pods -n istio-system`` and
+    ``istioctl version`` see a control plane. Its declared ports (15010, 15012, 15017...) refuse
+    connections: nothing in the sandbox dials xDS.
+    """
+    return RunningWorkload(spec, kind="pilot", log=LogBuffer())
 
 
 def _starters() -> dict[str, Callable[[WorkloadSpec], RunningWorkload]]:
@@ -150,6 +165,7 @@ def _starters() -> dict[str, Callable[[WorkloadSpec], RunningWorkload]]:
         "tcp-echo": start_tcp_echo,
         "nginx": start_nginx,
         "client": start_client,
+        "pilot": start_pilot,
     }
 
 

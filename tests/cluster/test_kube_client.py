@@ -7,7 +7,6 @@ The real ``kubernetes`` ApiClient, DynamicClient and websocket exec talk HTTP to
 from __future__ import annotations
 
 import json
-import pathlib
 import shutil
 
 import pytest
@@ -490,7 +489,8 @@ def test_server_rejection_and_local_validation_print_the_same(fake_api, tmp_path
 
 
 def test_kind_applies_istio_operators_as_an_install(kube, fake_api, tmp_path) -> None:
-    """An IstioOperator (lab 09) is installed like `istioctl install -f`, not sent to the API server."""
+    """An IstioOperator (the egress docs' snippet) is installed like `istioctl install -f`, not sent to
+    the API server."""
     from gatewaykit.backends.kind import KindSandbox, operator_mode
 
     sb = KindSandbox(start=False, state_dir=tmp_path)
@@ -501,11 +501,12 @@ def test_kind_applies_istio_operators_as_an_install(kube, fake_api, tmp_path) ->
         setattr(sb, "outbound_traffic_policy", mode),
     )  # type: ignore[method-assign]
     sb._save_marker = lambda: None  # type: ignore[method-assign]
-    operator = (
-        pathlib.Path(__file__).resolve().parents[2] / "labs" / "09-egress-policy" / "registry-only.yaml"
+    operator = tmp_path / "registry-only.yaml"
+    operator.write_text(
+        "apiVersion: install.istio.io/v1alpha1\nkind: IstioOperator\nmetadata:\n  name: installed-state\n"
+        "  namespace: istio-system\nspec:\n  meshConfig:\n    outboundTrafficPolicy:\n"
+        "      mode: REGISTRY_ONLY\n"
     )
-    if not operator.exists():
-        pytest.skip("lab 09 is not present")
     assert operator_mode(load_documents(operator)[0].obj) == "REGISTRY_ONLY"
     report = sb.apply(GATEWAY + "---\n" + operator.read_text())
     assert report.lines == (

@@ -13,6 +13,7 @@ import base64
 import os
 import pathlib
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 
 import pytest
 import yaml
@@ -28,20 +29,26 @@ SOURCE = "default/curl"
 
 # ------------------------------------------------------------------ mesh configuration (§11.2)
 
-#: The docs' IstioOperator snippet (egress-control "Change to the blocking-by-default policy").
-REGISTRY_ONLY_OPERATOR = """\
-apiVersion: install.istio.io/v1alpha1
-kind: IstioOperator
-metadata:
-  name: installed-state
-  namespace: istio-system
-spec:
-  meshConfig:
-    outboundTrafficPolicy:
-      mode: REGISTRY_ONLY
-"""
+#: How the sandbox's Istio was installed (the docs' "<flags-you-used-to-install-Istio>").
+SANDBOX_INSTALL = ROOT / "gatewaykit" / "data" / "sandbox-install.yaml"
 
-ALLOW_ANY_OPERATOR = REGISTRY_ONLY_OPERATOR.replace("REGISTRY_ONLY", "ALLOW_ANY")
+
+@dataclass(frozen=True)
+class IstioctlInstall:
+    """``istioctl install <flags-you-used-to-install-Istio> --set ...``: how the docs change the mesh
+    config since Istio 1.24 (egress-control "Change to the blocking-by-default policy"), run in the
+    sandbox's shell."""
+
+    sets: tuple[str, ...]
+
+    @property
+    def command(self) -> str:
+        flags = " ".join(f"--set {s}" for s in self.sets)
+        return f"istioctl install -f {SANDBOX_INSTALL} {flags} -y"
+
+
+REGISTRY_ONLY_INSTALL = IstioctlInstall(("meshConfig.outboundTrafficPolicy.mode=REGISTRY_ONLY",))
+ALLOW_ANY_INSTALL = IstioctlInstall(("meshConfig.outboundTrafficPolicy.mode=ALLOW_ANY",))
 
 # ------------------------------------------------------------------------- egress-control
 
@@ -657,9 +664,15 @@ class Kubectl:
         self.sb = sb
         self._applied: list[str] = []
 
-    def apply(self, *manifests: str) -> None:
-        """``kubectl apply -f -`` for each manifest, in order."""
+    def apply(self, *manifests: str | IstioctlInstall) -> None:
+        """``kubectl apply -f -`` for each manifest, in order (an :class:`IstioctlInstall` runs
+        ``istioctl install`` in the sandbox's shell instead)."""
         for m in manifests:
+            if isinstance(m, IstioctlInstall):
+                r = self.sb.shell(m.command)
+                assert r.exit_code == 0, r.output
+                assert r.output.rstrip().endswith("✔ Installation complete"), r.output
+                continue
             self.sb.apply(m)
             self._applied.append(m)
 

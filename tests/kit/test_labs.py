@@ -91,7 +91,6 @@ def test_lab_manifests_name_real_kinds(lab_id: str) -> None:
         "ConfigMap",
         "ServiceAccount",
         "Deployment",
-        "IstioOperator",
         "HTTPRoute",
         "TLSRoute",
     }

@@ -93,15 +93,21 @@ spec:
     backendRefs: [{name: httpbin, port: 8000}]
 """
 
-#: An IstioOperator setting istiod's PILOT_ENABLE_ALPHA_GATEWAY_API, as the TLS/TCP tasks install Istio.
-ALPHA = """
----
-apiVersion: install.istio.io/v1alpha1
-kind: IstioOperator
-metadata: {name: installed-state, namespace: istio-system}
-spec:
-  values: {pilot: {env: {PILOT_ENABLE_ALPHA_GATEWAY_API: "true"}}}
-"""
+def _istiod_with_alpha() -> str:
+    """The istiod Deployment as ``istioctl install -f sandbox-install.yaml --set
+    values.pilot.env.PILOT_ENABLE_ALPHA_GATEWAY_API=true`` renders it (the TLS/TCP tasks' install)."""
+    import pathlib
+
+    from gatewaykit.istioctl import _iop, _render
+
+    install = pathlib.Path(__file__).resolve().parents[2] / "gatewaykit" / "data" / "sandbox-install.yaml"
+    iop = _iop.merge_inputs([str(install)], ["values.pilot.env.PILOT_ENABLE_ALPHA_GATEWAY_API=true"])
+    pilot = next(m for m in _render.render(iop) if m.component.name == "Pilot")
+    return yaml.safe_dump(next(o for o in pilot.objects if o["kind"] == "Deployment"), sort_keys=False)
+
+
+#: istiod with PILOT_ENABLE_ALPHA_GATEWAY_API in its environment, as the TLS/TCP tasks install Istio.
+ALPHA = "\n---\n" + _istiod_with_alpha()
 
 #: A kubernetes.io/tls Secret whose data PEM framing passes Go's tls.X509KeyPair scan.
 TLS_SECRET = """

@@ -11,10 +11,10 @@ from typing import Any
 
 import yaml
 
+from gatewaykit._translate import XdsState, translate
 from gatewaykit.envoy import ProxyConfig, Route
 from gatewaykit.resources.meta import Source
 from gatewaykit.resources.models import Resource, from_dict
-from gatewaykit._translate import XdsState, translate
 
 DEFAULT_MESH = pathlib.Path(__file__).resolve().parents[2] / "gatewaykit" / "data" / "default-mesh.yaml"
 

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import pytest
 from _tx import proxy
 
+from gatewaykit._simulate import LocalReply, Request, simulate
+from gatewaykit._translate.routes import translate_fault
 from gatewaykit.envoy import (
     FaultAbort,
     FaultDelay,
@@ -21,8 +23,6 @@ from gatewaykit.envoy import (
     RequestMirrorPolicy,
     Route,
 )
-from gatewaykit._simulate import LocalReply, Request, simulate
-from gatewaykit._translate.routes import translate_fault
 
 BASE = """
 apiVersion: networking.istio.io/v1

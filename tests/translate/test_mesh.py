@@ -94,10 +94,13 @@ def test_pods_names_ips_kinds() -> None:
     assert len({p.name for p in web}) == 3
     # Same template hash for replicas of one Deployment.
     assert len({p.name.rsplit("-", 2)[1] for p in web}) == 1
-    ips = [p.ip for p in state.pods]
+    # istiod takes one of the addresses kind's system pods use (.4); workloads count from .5.
+    assert [p.ip for p in state.pods if p.deployment == "istiod"] == ["10.244.0.4"]
+    ips = [p.ip for p in state.pods if p.deployment != "istiod"]
     assert ips == [f"10.244.0.{n}" for n in range(5, 5 + len(ips))]
     kinds = {p.deployment: p.kind for p in pods.values()}
     assert kinds == {
+        "istiod": "plain",
         "istio-ingressgateway": "gateway",
         "istio-egressgateway": "gateway",
         "web": "sidecar",

@@ -333,11 +333,13 @@ spec:
   ports: [{name: http, port: 80}]
   selector: {app: curl}
 ---
-apiVersion: install.istio.io/v1alpha1
-kind: IstioOperator
-metadata: {name: installed-state, namespace: istio-system}
-spec:
-  meshConfig: {outboundTrafficPolicy: {mode: REGISTRY_ONLY}}
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: istio, namespace: istio-system}
+data:
+  mesh: |-
+    outboundTrafficPolicy:
+      mode: REGISTRY_ONLY
 """
     p = xds(cfg).proxy_for("default/curl")
     assert p is not None
