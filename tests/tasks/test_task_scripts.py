@@ -18,8 +18,6 @@ import functools
 import io
 import pathlib
 import re
-from typing import Any
-from unittest import mock
 
 import pytest
 
@@ -54,59 +52,12 @@ DEFECTS: dict[tuple[str, str], str] = {
 _LINE = re.compile(r"^(PASS|FAIL|SKIP) (snip_[A-Za-z0-9_]+) \(")
 
 
-class _InstallShim:
-    """TEMPORARY, until the sandbox's shell has ``istioctl``: ``istioctl install --set ...`` snippets
-    become the IstioOperator those flags describe, applied with ``sb.apply`` (which, like a new
-    ``istioctl install``, replaces the earlier install settings). Only the settings the sandbox models
-    are kept (``meshConfig.*``, ``values.pilot.env.*``); list-indexed keys are dropped. Every other
-    script goes to the real ``sb.shell``. Once ``command -v istioctl`` succeeds in the sandbox's
-    shell, this class passes everything through."""
-
-    def __init__(self, backend: Any) -> None:
-        self.backend = backend
-        self.real = backend.shell("command -v istioctl").exit_code == 0
-
-    def shell(self, script: str, timeout: float = 60.0, cwd: Any = None) -> Any:
-        install = re.search(r"^istioctl install (.*?)\s*$", script, re.M)
-        if self.real or install is None:
-            return self.backend.shell(script, timeout=timeout, cwd=cwd)
-        spec: dict[str, Any] = {}
-        for key, value in re.findall(r"--set\s+([^\s=]+)=(\S+)", install.group(1)):
-            if "[" in key or not key.startswith(("meshConfig.", "values.pilot.env.")):
-                continue
-            *path, leaf = key.split(".")
-            node = spec
-            for part in path:
-                node = node.setdefault(part, {})
-            node[leaf] = value
-        operator = {
-            "apiVersion": "install.istio.io/v1alpha1",
-            "kind": "IstioOperator",
-            "metadata": {"name": "installed-with-set", "namespace": "istio-system"},
-            "spec": spec,
-        }
-        self.backend.apply(operator)
-        from gatewaykit.backends.base import ShellResult
-
-        return ShellResult(script=script, exit_code=0, output="")
-
-    def close(self) -> None:
-        self.backend.close()
-
-
-def _backend(name: str) -> Any:
-    from gatewaykit import Sandbox
-
-    assert name == "local"
-    return _InstallShim(Sandbox.local())
-
-
 @functools.cache
 def run(script: str) -> tuple[int, str, dict[str, str]]:
     """``gatewaykit verify tests/tasks/<script> --keep-going --backend local``: exit code, output,
     snippet -> PASS/FAIL/SKIP."""
     out = io.StringIO()
-    with mock.patch.object(cli, "_verify_backend", _backend), contextlib.redirect_stdout(out):
+    with contextlib.redirect_stdout(out):
         code = cli.main(["verify", str(HERE / script), "--keep-going", "--backend", "local"])
     text = out.getvalue()
     statuses = {m.group(2): m.group(1) for m in map(_LINE.match, text.splitlines()) if m}
