@@ -14,12 +14,14 @@ from dataclasses import dataclass
 
 import pytest
 
+from gatewaykit import samples
 from gatewaykit.sandbox import Sandbox
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 SANDBOX_INSTALL = ROOT / "gatewaykit" / "data" / "sandbox-install.yaml"
-HTTPBIN = (ROOT / "labs" / "samples" / "httpbin.yaml").read_text()
-CURL = (ROOT / "labs" / "samples" / "curl.yaml").read_text()
+#: Istio 1.27's samples/httpbin/httpbin.yaml (go-httpbin on 8080) and samples/curl/curl.yaml.
+HTTPBIN = (samples.path() / "httpbin" / "httpbin.yaml").read_text()
+CURL = (samples.path() / "curl" / "curl.yaml").read_text()
 
 #: The docs' httpbin ingress (istio.io ingress-control, Istio APIs), as lab 02 applies it.
 GATEWAY_VS = "---\n".join(

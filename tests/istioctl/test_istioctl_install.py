@@ -12,6 +12,7 @@ import pathlib
 import pytest
 from istioctl_support import ART, SANDBOX_INSTALL, pod_of, run
 
+from gatewaykit import samples
 from gatewaykit.errors import ManifestError
 from gatewaykit.sandbox import Sandbox
 
@@ -308,7 +309,7 @@ def test_mesh_config_lives_in_the_istio_configmap(fresh: Sandbox, tmp_path: path
     work = tmp_path / "work"
     with Sandbox.local(work) as first:
         first.apply(
-            (pathlib.Path(__file__).resolve().parents[2] / "labs" / "samples" / "curl.yaml").read_text()
+            (samples.path() / "curl" / "curl.yaml").read_text()
         )
         first.set_mesh_config(outbound_traffic_policy="REGISTRY_ONLY")
     with Sandbox.local(work) as again:

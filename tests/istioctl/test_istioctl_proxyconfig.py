@@ -14,6 +14,7 @@ import re
 import pytest
 from istioctl_support import pod_of, run
 
+from gatewaykit import samples
 from gatewaykit.sandbox import Sandbox
 
 GW = "deploy/istio-ingressgateway -n istio-system"
@@ -126,8 +127,8 @@ def test_clusters_and_endpoints_of_the_ingress_gateway(sb: Sandbox) -> None:
         f"istioctl proxy-config endpoints {GW} --cluster 'outbound|8000||httpbin.default.svc.cluster.local'",
     )
     assert r.out == (
-        "ENDPOINT          STATUS      OUTLIER CHECK     CLUSTER\n"
-        "10.244.0.7:80     HEALTHY     OK                outbound|8000||httpbin.default.svc.cluster.local\n"
+        "ENDPOINT            STATUS      OUTLIER CHECK     CLUSTER\n"
+        "10.244.0.7:8080     HEALTHY     OK                outbound|8000||httpbin.default.svc.cluster.local\n"
     )
     r = run(sb, f"istioctl pc ep {GW} --port 15000")
     assert r.out == (
@@ -304,8 +305,8 @@ def test_describe_pod(sb: Sandbox) -> None:
     r = run(sb, f"istioctl x describe pod {pod}")
     assert (r.code, r.err) == (0, "")
     assert r.out == (
-        f"Pod: {pod}\n   Pod Revision: default\n   Pod Ports: 80 (httpbin), 15090 (istio-proxy)\n"
-        "--------------------\nService: httpbin\n   Port: http 8000/HTTP targets pod port 80\n"
+        f"Pod: {pod}\n   Pod Revision: default\n   Pod Ports: 8080 (httpbin), 15090 (istio-proxy)\n"
+        "--------------------\nService: httpbin\n   Port: http 8000/HTTP targets pod port 8080\n"
         "--------------------\nEffective PeerAuthentication:\n   Workload mTLS mode: PERMISSIVE\n"
         "--------------------\nExposed on Ingress Gateway http://127.0.0.1\nVirtualService: httpbin\n"
         "   Match: /status*, Match: /delay*\n"
@@ -315,7 +316,7 @@ def test_describe_pod(sb: Sandbox) -> None:
 
 @pytest.mark.parametrize("manifest", ["curl.yaml"])
 def test_kube_inject_gives_a_pod_the_sandbox_runs_with_its_sidecar(sb: Sandbox, manifest: str) -> None:
-    sample = pathlib.Path(__file__).resolve().parents[2] / "labs" / "samples" / manifest
+    sample = samples.path() / manifest.removesuffix(".yaml") / manifest
     out = run(sb, f"istioctl kube-inject -f {sample}").out
     assert out.endswith("status: {}\n---\n") and out.count("---\n") == 3
     assert "sidecar.istio.io/status:" in out and "name: istio-proxy" in out and "name: istio-init" in out
@@ -340,7 +341,7 @@ def test_kube_inject_gives_a_pod_the_sandbox_runs_with_its_sidecar(sb: Sandbox, 
 
 def test_kube_injected_pod_in_an_injecting_namespace_gets_one_sidecar(sb: Sandbox) -> None:
     """The webhook re-injects a kube-injected pod (inject.go stripPod): one istio-init, one istio-proxy."""
-    sample = pathlib.Path(__file__).resolve().parents[2] / "labs" / "samples" / "curl.yaml"
+    sample = samples.path() / "curl" / "curl.yaml"
     ns = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: twice\n  labels:\n    istio-injection: enabled\n"
     sb.apply(ns)
     try:
