@@ -37,6 +37,7 @@ from gatewaykit.resources.meta import KINDS, FieldLines, KindInfo, Manifest, Sou
 
 __all__ = [
     "ManifestSource",
+    "decode_body",
     "dump_yaml",
     "load",
     "manifest_path",
@@ -478,6 +479,36 @@ def _check_document(raw: Any, src: Source, *, any_kind: bool = False) -> str | N
             f'from server for: "{src.file}": resource name may not be empty'
         )
     return None
+
+
+def decode_body(raw: bytes, *, yaml_body: bool = False) -> Any:
+    """A request body as the sandbox's API server reads it, within the reader's limits.
+
+    JSON (or, for ``application/yaml`` and apply patches, one YAML document) becomes JSON data as
+    :func:`load` makes it: go-yaml's aliasing limits, the nesting limit, no NaN.
+
+    Raises:
+        ValueError: the body does not decode; ``str()`` is the decoder's problem.
+    """
+    text = raw.decode("utf-8")  # UnicodeDecodeError is a ValueError
+    try:
+        if not yaml_body:
+            return to_json(json.loads(text, parse_constant=_no_constant))
+        loader = _KubeLoader(clean_text(text))
+        try:
+            node = loader.get_single_node()
+            if node is None:
+                return None
+            check_node_graph(node, text)
+            return to_json(loader.construct_document(node))
+        finally:
+            loader.dispose()
+    except RecursionError:
+        raise ValueError(f"exceeded max depth of {MAX_DEPTH}") from None
+    except DecodeLimitError as exc:
+        raise ValueError(exc.problem) from None
+    except yaml.YAMLError as exc:
+        raise ValueError(str(exc).splitlines()[0]) from None
 
 
 def dump_yaml(raw: Mapping[str, Any]) -> str:
