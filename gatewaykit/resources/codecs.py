@@ -46,9 +46,9 @@ __all__ = [
     "supported_kinds_line",
 ]
 
-#: What the reader accepts: YAML/JSON text, a path (``Path``, or a one-line ``str`` ending in
-#: ``.yaml``/``.yml``/``.json``), one manifest dict, or a list of them.
-ManifestSource = str | pathlib.Path | Mapping[str, Any] | list[Any]
+#: What the reader accepts: YAML/JSON text (or its bytes), a path (``Path``, or a one-line ``str``
+#: ending in ``.yaml``/``.yml``/``.json``), one manifest dict, or a list of them.
+ManifestSource = str | bytes | pathlib.Path | Mapping[str, Any] | list[Any]
 
 _PATH_SUFFIXES = (".yaml", ".yml", ".json")
 
@@ -182,6 +182,8 @@ def read_documents(source: ManifestSource, *, name: str | None = None) -> list[t
     file = name or "STDIN"
     if isinstance(source, str):
         return _parse_text(clean_text(source), file)
+    if isinstance(source, (bytes, bytearray)):  # what `kubectl apply -f -` reads from stdin
+        return _parse_text(decode_bytes(bytes(source)), file)
     if isinstance(source, Mapping):
         return [(_data_as_json(source, file), Source(file, 0, 1))]
     if isinstance(source, list):

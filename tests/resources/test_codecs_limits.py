@@ -143,6 +143,10 @@ def test_utf16_with_a_byte_order_mark(tmp_path: pathlib.Path) -> None:
     assert load(path)[0].raw["data"] == {"a": "café"}
 
 
+def test_bytes_are_read_like_a_file() -> None:
+    assert load((CM.format(name="b") + "  a: caf\xe9\n").encode("latin-1"))[0].raw["data"] == {"a": "caf\ufffd"}
+
+
 def test_lone_surrogates_in_python_text() -> None:
     assert load(CM.format(name="s") + "  a: x\ud800y\n")[0].raw["data"] == {"a": "x\ufffdy"}
 
