@@ -509,7 +509,7 @@ def translate(
                     got_materials[name] = m
             _MEMO.put(("sds", pod.key), sds_key, secret_objs, got_materials)
         materials = cast(dict[str, SecretMaterial], got_materials)
-        log.extend(m.error for m in materials.values() if m.error)
+        log.extend(m.error or m.invalid or "" for m in materials.values() if m.error or m.invalid)
         proxies[pod.key] = ProxyConfig(
             id=f"{pod.name}.{pod.namespace}",
             type=ptype,  # type: ignore[arg-type]

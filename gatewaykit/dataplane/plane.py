@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import datetime
 import logging
 import os
 import random
@@ -37,6 +38,7 @@ from gatewaykit import envoy
 from gatewaykit._simulate import Request as SimRequest
 from gatewaykit._simulate import match_filter_chain, match_listener
 from gatewaykit._simulate import simulate as run_simulation
+from gatewaykit._translate.secrets import secret_rejected_log
 from gatewaykit.dataplane._accesslog import AccessLogEntry, format_entry
 from gatewaykit.dataplane._body import BUFFER_LIMIT
 from gatewaykit.dataplane._clienthello import NEED_MORE, ClientHello, parse_client_hello
@@ -241,6 +243,7 @@ class DataPlane:
         self._ports: dict[ListenerKey, int] = {}
         self._dest_bound: dict[tuple[str, str, int], _Bound] = {}
         self._logs: dict[str, deque[str]] = {}
+        self._rejected_seen: set[tuple[str, str, int]] = set()  # (proxy, secret, content) logged
         self._log_lock = threading.Lock()
         self._inflight: dict[str, int] = {}
         self._idle = threading.Condition(self._log_lock)
@@ -422,6 +425,7 @@ class DataPlane:
         self._bound.update(new_bound)
         for pid in proxies:
             self._logs.setdefault(pid, deque(maxlen=_LOG_LINES))
+        self._log_rejected_secrets(proxies)
         self._ports = {k: b.real_port for k, b in self._bound.items()}
         self._served = set(self._ports.values()) | {b.real_port for b in self._dest_bound.values()}
         return dict(self._ports)
@@ -540,6 +544,18 @@ class DataPlane:
             self._idle.wait_for(lambda: self._inflight.get(pid, 0) == 0, timeout=0.5)
             lines = list(self._logs.get(pid, ()))
         return "".join(line + "\n" for line in lines)
+
+    def _log_rejected_secrets(self, proxies: Mapping[str, envoy.ProxyConfig]) -> None:
+        """Envoy's warning in a proxy's log when it rejects an SDS secret, once per secret version."""
+        now = datetime.datetime.now(datetime.timezone.utc)
+        with self._log_lock:
+            for pid, proxy in proxies.items():
+                for material in proxy.secrets.values():
+                    content = hash((material.certificate_chain, material.private_key, material.trusted_ca))
+                    seen = (pid, material.name, content)
+                    if material.rejected and seen not in self._rejected_seen:
+                        self._rejected_seen.add(seen)
+                        self._logs[pid].append(secret_rejected_log(material, now))
 
     def log(self, state: _State, entry: AccessLogEntry) -> None:
         """Append an access-log entry for the connection's proxy (loop thread)."""

@@ -794,6 +794,13 @@ class Secret(Resource):
     data: Mapping[str, bytes] = field(default_factory=_empty_map)
     KIND: ClassVar[str] = "Secret"
 
+    def __repr__(self) -> str:
+        # The data are credentials (a TLS Secret's private key): shown as kubectl describe
+        # shows them, by size; metadata's annotations may hold kubectl's copy of them.
+        sizes = ", ".join(f"{k}: {len(v)} bytes" for k, v in self.data.items())
+        where = f"{self.metadata.namespace}/{self.metadata.name}"
+        return f"Secret({where}, type={self.type!r}, data=<redacted: {sizes}>)"
+
     @staticmethod
     def _decode_hook(raw: Mapping[str, Any]) -> Mapping[str, Any]:
         merged: dict[str, bytes] = {}
