@@ -2,7 +2,7 @@
 
 Rule: no I/O here. ``translate(snapshot)`` derives the mesh (pods, services, endpoints) from the
 applied objects and builds, for every gateway pod and every sidecar, an Envoy-shaped
-:class:`gatewaykit.envoy.ProxyConfig` named exactly as Istio names things (§2–§13).
+:class:`gatewaykit.envoy.ProxyConfig` named exactly as Istio names things (docs/behaviour.md §2–§13).
 
 Module map (mirrors istio ``pilot/pkg/networking/core``):
 
@@ -146,7 +146,7 @@ class XdsState:
 
 
 def mesh_settings(snapshot: SnapshotLike) -> MeshSettings:
-    """Mesh settings from the most recently created IstioOperator that sets them (§11.2).
+    """Mesh settings from the most recently created IstioOperator that sets them (docs/behaviour.md §11.2).
 
     ``PILOT_ENABLE_ALPHA_GATEWAY_API`` comes from ``values.pilot.env``, as Istio's docs set it
     (``istioctl install --set values.pilot.env.PILOT_ENABLE_ALPHA_GATEWAY_API=true``); Go's
@@ -364,8 +364,8 @@ def translate(
         outbound, cluster_sds = clusters_for(pod)
         log: list[str] = []
         if pod.kind == "gateway":
-            # Service targets of the pod: Services in its namespace selecting it (resolvePorts, §2),
-            # as (service host, port, target port).
+            # Service targets of the pod: Services in its namespace selecting it (resolvePorts,
+            # docs/behaviour.md §2), as (service host, port, target port).
             targets: list[tuple[str, int, int]] = []
             for svc in service_list:
                 if svc.kind != "Service" or svc.namespace != pod.namespace or not svc.selector:
@@ -395,7 +395,8 @@ def translate(
                         return target
                 return None
 
-            # The Gateways that apply to this pod (§3; PushContext.mergeGateways), in creation order.
+            # The Gateways that apply to this pod (docs/behaviour.md §3; PushContext.mergeGateways), in
+            # creation order.
             labels_key = (tuple(sorted(pod.labels.items())), tuple(targets))
             selected = _MEMO.get(("selected", pod.key), labels_key, gw_objs)
             if selected is _MISS:

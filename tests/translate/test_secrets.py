@@ -1,4 +1,5 @@
-"""Credentials for gateway TLS (§8): SDS names, every Secret key layout, file mounts, istiod errors."""
+"""Credentials for gateway TLS (docs/behaviour.md §8): SDS names, every Secret key layout, file mounts, istiod
+errors."""
 
 from __future__ import annotations
 

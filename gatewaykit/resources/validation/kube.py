@@ -1,6 +1,6 @@
 """The API server's gates before Istio's webhook: strict decoding, schema, object validation.
 
-Gates 1 and 2 of istio-behavior.md §14.0. The CRD schema and CEL rules are in
+Gates 1 and 2 of docs/behaviour.md §14.0. The CRD schema and CEL rules are in
 :mod:`gatewaykit.resources.schema`; this module adds the Kubernetes object checks a learner's
 manifests meet -- ``metadata.name`` rules (``ValidateObjectMeta``'s name function per kind) and
 a few fields of Services, Secrets and Deployments (k8s.io/kubernetes
