@@ -1005,8 +1005,8 @@ def _simulate_tcp(
         return _connection_miss({**base, "cluster": name}, Miss.CLUSTER_NOT_FOUND, fail_exit, detail)
     endpoint = _pick_endpoint(cluster, request, rng)
     if endpoint is None:
-        # BlackHoleCluster / no endpoints: the connection is closed (flag UH; docs/behaviour.md §11.2 exit 35
-        # for https).
+        # BlackHoleCluster / no endpoints: the connection is closed, flag UH; curl over https exits
+        # with 35 (docs/behaviour.md §11.2).
         detail = f"cluster {name} has no healthy endpoints: connection closed"
         return _connection_miss({**base, "cluster": name}, Miss.NO_HEALTHY_UPSTREAM, fail_exit, detail)
     return Result(**base, cluster=name, endpoint=endpoint, action="tcp")

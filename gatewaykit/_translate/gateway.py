@@ -347,8 +347,7 @@ def merge_gateways(
 
 
 def downstream_tls(s: _Server) -> DownstreamTlsContext | None:
-    """``BuildListenerTLSContext`` for a terminating server: SDS names per docs/behaviour.md §8 (pure
-    naming)."""
+    """``BuildListenerTLSContext`` for a terminating server: SDS names only (docs/behaviour.md §8)."""
     tls = s.server.tls
     if tls is None or s.passthrough:
         return None

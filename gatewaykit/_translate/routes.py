@@ -246,8 +246,9 @@ def _operation(r: Route, vs_name: str, port: int) -> str:
 
 
 def _retry(in_route: HTTPRoute) -> RetryPolicy | None:
-    """Istio ``retry.ConvertPolicy``: default 2 retries; ``attempts: 0`` disables (docs/behaviour.md §1.4
-    notes)."""
+    """Istio ``retry.ConvertPolicy``: default 2 retries, ``attempts: 0`` disables them.
+
+    See docs/behaviour.md §1.4 (the notes under the table)."""
     r = in_route.retries
     if r is None:
         return DEFAULT_RETRY

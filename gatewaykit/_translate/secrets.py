@@ -194,10 +194,11 @@ def resolve_secret(
 ) -> SecretMaterial | None:
     """What SDS serves ``pod`` for ``resource``, or None for names not modelled here.
 
-    ``kubernetes://`` Secrets are looked up in the **proxy pod's namespace** (docs/behaviour.md §8.1: "we
-    require the secret to be in the same namespace as the proxy"); file names are read from the pod's
-    mounted volumes (docs/behaviour.md §8.2). ``kubernetes-gateway://<ns>/<name>`` (Gateway API
-    ``certificateRefs``) names its namespace. Istio's mesh identity (``default``, ``ROOTCA``) is not modelled.
+    ``kubernetes://`` Secrets are looked up in the **proxy pod's namespace** (docs/behaviour.md §8.1;
+    pilot/pkg/xds/sds.go: "we require the secret to be in the same namespace as the proxy"); file
+    names are read from the pod's mounted volumes (docs/behaviour.md §8.2).
+    ``kubernetes-gateway://<ns>/<name>`` (Gateway API ``certificateRefs``) names its namespace. Istio's
+    mesh identity (``default``, ``ROOTCA``) is not modelled.
     """
     if resource.startswith(("kubernetes://", KUBERNETES_GATEWAY)):
         return _kubernetes(resource, pod.namespace, secrets)

@@ -221,8 +221,9 @@ def _route_config(
 def _mesh_tls_chains(
     port: int, mesh_vs: Sequence[BoundVirtualService], lookup: ServiceLookup, seen: set[str]
 ) -> list[FilterChain]:
-    """TLS routes of ``mesh`` VirtualServices: an SNI chain per ``sniHosts`` (docs/behaviour.md §12, HTTPS
-    egress)."""
+    """TLS routes of ``mesh`` VirtualServices: an SNI chain per ``sniHosts`` (HTTPS egress).
+
+    See docs/behaviour.md §12."""
     out: list[FilterChain] = []
     for b in mesh_vs:
         for tls in b.vs.spec.tls:

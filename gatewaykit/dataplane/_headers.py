@@ -46,8 +46,8 @@ __all__ = [
 
 Headers = list[tuple[str, str]]
 
-# Hop-by-hop headers Envoy never forwards (RFC 9110 §7.6.1; HTTP/2 forbids them, RFC 9113
-# docs/behaviour.md §8.2.2). Envoy removes them in mutateRequestHeaders and its codecs re-frame the message.
+# Hop-by-hop headers Envoy never forwards (RFC 9110 §7.6.1; HTTP/2 forbids them,
+# RFC 9113 §8.2.2). Envoy removes them in mutateRequestHeaders and its codecs re-frame the message.
 HOP_BY_HOP = frozenset(
     {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te", "http2-settings"}
 )

@@ -2,8 +2,8 @@
 
 A lab is a directory ``labs/NN-topic/`` holding ``lab.yaml`` and the manifest files it names.
 ``lab.yaml`` says, in the curriculum's order of ideas (``../shared/seed/``), what the learner
-applies, which doc-style ``curl`` commands they run, and what real Istio answers
-(``../shared/reference/istio-behavior.md``, cited as docs/behaviour.md §N in the lab files)::
+applies, which doc-style ``curl`` commands they run, and what real Istio answers (the lab files
+cite istio.io pages; docs/behaviour.md is the project's reference behind them)::
 
     id: 01-virtual-hosts
     title: The gateway and its virtual hosts

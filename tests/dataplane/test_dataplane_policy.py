@@ -1,5 +1,6 @@
-"""The data plane's pure policies, table-tested: request/response headers (docs/behaviour.md §1.1–§1.3) and
-retries.
+"""The data plane's pure policies, table-tested: request/response headers and retries.
+
+Headers: docs/behaviour.md §1.1–§1.3.
 
 Each row is one rule of Envoy's connection manager / router or of Istio's configuration, so a
 failing row names the rule that broke.

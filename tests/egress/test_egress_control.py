@@ -33,8 +33,8 @@ BLOCKED_PROBE = (
 
 
 def test_allow_any_lets_https_out(sb, kubectl):
-    # docs/behaviour.md §11.2 ALLOW_ANY: unknown TLS destinations leave through PassthroughCluster (original
-    # dst).
+    # ALLOW_ANY: unknown TLS destinations leave through PassthroughCluster, to the original destination
+    # (docs/behaviour.md §11.2).
     r = sb.curl(PASSTHROUGH_PROBE, source=SOURCE)
     # (curl 7.88 prints "HTTP/2 200 " with a trailing space; the docs' checker trims lines)
     assert [line.rstrip() for line in r.stdout.splitlines()] == ["HTTP/2 200", "HTTP/2 200"]

@@ -1,6 +1,6 @@
 """Istio's *Egress TLS Origination* and *TLS Origination with an Egress Gateway* tasks
-(docs/behaviour.md §13), and
-the classic mistakes of Istio's troubleshooting guide (docs/behaviour.md §1.6), in the embedded sandbox.
+(docs/behaviour.md §13), and the classic mistakes of Istio's troubleshooting guide
+(docs/behaviour.md §1.6), in the embedded sandbox.
 
 Commands and outputs are the docs' (istio.io ``egress-tls-origination/snips.sh``,
 ``egress-gateway-tls-origination/snips.sh``), run in the ``curl`` pod.
@@ -153,8 +153,8 @@ def test_mutual_tls_origination_at_the_egress_gateway(sb, kubectl, docs_certs, m
 
 def test_mutual_tls_origination_at_the_sidecar(sb, kubectl, docs_certs, my_nginx):
     # egress-tls-origination "Mutual TLS origination": secret in the client's namespace and a
-    # DestinationRule with a workloadSelector (docs/behaviour.md §13). Without it the sidecar sends plain
-    # HTTP.
+    # DestinationRule with a workloadSelector (docs/behaviour.md §13). Without it the sidecar sends
+    # plain HTTP.
     r = sb.curl("curl -sS http://my-nginx.mesh-external.svc.cluster.local:443", source=SOURCE)
     assert "<title>400 The plain HTTP request was sent to HTTPS port</title>" in r.stdout
     kubectl.apply(client_credential(docs_certs, "default"), DR_ORIGINATE_MTLS_AT_SIDECAR)

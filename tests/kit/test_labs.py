@@ -82,8 +82,8 @@ def test_lab_manifests_name_real_kinds(lab_id: str) -> None:
 @pytest.mark.parametrize("lab_id", EXPECTED)
 def test_lab_manifests_pass_istio_validation(lab_id: str) -> None:
     """Every manifest a lab applies -- except a step that demonstrates a rejection -- is accepted by
-    Istio's validation (CRD schema and webhook, docs/behaviour.md §14), and warnings are only the expected
-    ones."""
+    Istio's validation (CRD schema and webhook, docs/behaviour.md §14), and warnings are only the
+    expected ones."""
     from gatewaykit.resources.codecs import load
     from gatewaykit.resources.validation import validate
 

@@ -2,8 +2,8 @@
 each exercise's reference solution passes that exercise's own check (``LabSession.verify()``).
 
 This is the test that keeps the labs honest: the expected outcomes in ``labs/*/lab.yaml`` are
-Istio's (docs/behaviour.md §N of the behaviour reference), and the sandbox must reproduce them. The
-``sandbox`` fixture (``conftest.py``) is the one ``Sandbox.local()`` shared by every kit test.
+Istio's (docs/behaviour.md), and the sandbox must reproduce them. The ``sandbox`` fixture
+(``conftest.py``) is the one ``Sandbox.local()`` shared by every kit test.
 """
 
 from __future__ import annotations

@@ -1,5 +1,4 @@
-"""Every validation message of docs/behaviour.md §14 for Gateway, VirtualService, ServiceEntry and
-DestinationRule.
+"""Every validation message for Gateway, VirtualService, ServiceEntry and DestinationRule.
 
 One row per message, asserting Istio's exact text (docs/behaviour.md §14; Istio sources
 pkg/config/validation/{validation.go,virtualservice.go,agent/validation.go} and the CRDs).

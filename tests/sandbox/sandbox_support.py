@@ -23,8 +23,7 @@ from gatewaykit.sandbox import Sandbox
 # ------------------------------------------------------------------------------ Istio samples
 
 #: istio/istio samples/httpbin/httpbin.yaml from the Python-httpbin era (before Istio 1.24,
-#: docs/behaviour.md §1.7,
-#: docs/behaviour.md §16): Service port 8000 -> targetPort 80 -> containerPort 80, image
+#: docs/behaviour.md §1.7, §16): Service port 8000 -> targetPort 80 -> containerPort 80, image
 #: docker.io/kong/httpbin.
 HTTPBIN_YAML = """\
 apiVersion: v1

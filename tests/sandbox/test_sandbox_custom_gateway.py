@@ -4,8 +4,8 @@ come from a mounted Secret (file paths, docs/behaviour.md §8.2).
 
 A custom gateway's Service is not published on the host, so (as on a cluster without a load
 balancer) the learner reaches it from a mesh client: ``sb.curl(..., source="default/curl")``.
-Docs: istio.io "Installing Gateways" (gateway injection); rules: docs/behaviour.md §2, §3, §8.2 of
-../shared/reference/istio-behavior.md.
+Docs: https://istio.io/latest/docs/setup/additional-setup/gateway/ (gateway injection); rules:
+docs/behaviour.md §2, §3, §8.2.
 """
 
 from __future__ import annotations

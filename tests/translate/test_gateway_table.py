@@ -2,7 +2,7 @@
 
 Each row: configuration (applied on top of the default mesh through the real store) → expected
 listener / route configuration / virtual host / route / filter chain names and istiod log lines.
-Rules are cited as docs/behaviour.md §N of ``istio-behavior.md``.
+Rules are cited as sections of docs/behaviour.md (``# ---- docs/behaviour.md §N``).
 """
 
 from __future__ import annotations
