@@ -1,4 +1,5 @@
-"""SDS secret material for a proxy: ``credentialName`` Secrets and file-mounted certificates (§8).
+"""SDS secret material for a proxy: ``credentialName`` Secrets and file-mounted certificates
+(docs/behaviour.md §8).
 
 Rule: no I/O here. Mirrors istiod's ``credentials/kube/secrets.go`` (``ExtractCertInfo``,
 ``ExtractRoot``, ``GetCaCert``) and ``xds/sds.go`` for ``kubernetes://<name>`` resources, and
@@ -51,7 +52,8 @@ def _has_keys(d: Mapping[str, bytes], *keys: str) -> bool:
 
 
 def extract_cert_info(data: Mapping[str, bytes]) -> tuple[bytes, bytes] | str:
-    """istiod ``ExtractCertInfo``: ``cert``/``key`` first, then ``tls.crt``/``tls.key`` (§8.1)."""
+    """istiod ``ExtractCertInfo``: ``cert``/``key`` first, then ``tls.crt``/``tls.key``
+    (docs/behaviour.md §8.1)."""
     if _has_value(data, "cert", "key"):
         return data["cert"], data["key"]
     if _has_value(data, "tls.crt", "tls.key"):
@@ -67,7 +69,7 @@ def extract_cert_info(data: Mapping[str, bytes]) -> tuple[bytes, bytes] | str:
 
 
 def extract_root(data: Mapping[str, bytes]) -> bytes | str:
-    """istiod ``ExtractRoot``: ``cacert`` first, then ``ca.crt`` (§8.1)."""
+    """istiod ``ExtractRoot``: ``cacert`` first, then ``ca.crt`` (docs/behaviour.md §8.1)."""
     if _has_value(data, "cacert"):
         return data["cacert"]
     if _has_value(data, "ca.crt"):
@@ -124,7 +126,7 @@ def _read_file(
     secrets: Mapping[tuple[str, str], Secret],
     configmaps: Mapping[tuple[str, str], ConfigMap],
 ) -> bytes | str:
-    """Read ``path`` inside ``pod`` from its mounted Secret/ConfigMap volumes (§8.2).
+    """Read ``path`` inside ``pod`` from its mounted Secret/ConfigMap volumes (docs/behaviour.md §8.2).
 
     Returns the bytes, or the Go ``os.ReadFile`` error text.
     """
@@ -204,10 +206,11 @@ def resolve_secret(
 ) -> SecretMaterial | None:
     """What SDS serves ``pod`` for ``resource``, or None for names not modelled here.
 
-    ``kubernetes://`` Secrets are looked up in the **proxy pod's namespace** (§8.1: "we require
-    the secret to be in the same namespace as the proxy"); file names are read from the pod's
-    mounted volumes (§8.2). ``kubernetes-gateway://<ns>/<name>`` (Gateway API ``certificateRefs``)
-    names its namespace. Istio's mesh identity (``default``, ``ROOTCA``) is not modelled.
+    ``kubernetes://`` Secrets are looked up in the **proxy pod's namespace** (docs/behaviour.md §8.1;
+    pilot/pkg/xds/sds.go: "we require the secret to be in the same namespace as the proxy"); file
+    names are read from the pod's mounted volumes (docs/behaviour.md §8.2).
+    ``kubernetes-gateway://<ns>/<name>`` (Gateway API ``certificateRefs``) names its namespace. Istio's
+    mesh identity (``default``, ``ROOTCA``) is not modelled.
     """
     if resource.startswith(("kubernetes://", KUBERNETES_GATEWAY)):
         return _kubernetes(resource, pod.namespace, secrets)

@@ -6,7 +6,7 @@ through the same steps Envoy takes -- and the matching itself is done by
 
 1. ``match_listener`` (the socket already tells us the listener port);
 2. Envoy's ``tls_inspector``: read the ClientHello *without* consuming it, for SNI/ALPN;
-3. ``match_filter_chain``; none → the connection is closed (curl exit 35 for TLS, §1.6);
+3. ``match_filter_chain``; none → the connection is closed (curl exit 35 for TLS, docs/behaviour.md §1.6);
 4. TLS termination with the chain's certificate (SIMPLE / MUTUAL / OPTIONAL_MUTUAL /
    ISTIO_MUTUAL), or none (plaintext, or PASSTHROUGH which forwards the raw ClientHello);
 5. the network filter: TCP proxy (bytes both ways) or the HTTP connection manager
@@ -356,7 +356,7 @@ class DataPlane:
             pod_ips: proxy id → pod IP, shown in access logs (``10.244.0.5``).
             http2_services: ``(service host, port)`` pairs whose port protocol is HTTP2/gRPC;
                 clusters of these speak HTTP/2 upstream (Istio sets ``http2_protocol_options``
-                on them, e.g. the egress gateway's port 80 named ``http2``, §12). None keeps
+                on them, e.g. the egress gateway's port 80 named ``http2``, docs/behaviour.md §12). None keeps
                 the previous set.
             timeout: seconds to wait for the loop.
 
@@ -615,7 +615,7 @@ class DataPlane:
     def note_source(self, local_port: int, pod_ip: str, target_port: int) -> None:
         """Record that a proxy's upstream connection from ``local_port`` comes from ``pod_ip``.
 
-        When that connection reaches another proxy here (sidecar → egress gateway, §12), the
+        When that connection reaches another proxy here (sidecar → egress gateway, docs/behaviour.md §12), the
         receiving proxy sees the source pod as its downstream peer, as Envoy would. Only
         connections to this data plane's own listeners (``target_port``) are recorded: the
         entry is consumed when the listener accepts the connection.
@@ -637,8 +637,8 @@ class DataPlane:
         istiod signs the identity of the pod's ServiceAccount
         (``spiffe://<trust domain>/ns/<namespace>/sa/<service account>``,
         https://istio.io/latest/docs/concepts/security/#istio-identity): Istio's gateway charts
-        run ``istio-ingressgateway`` under ``istio-ingressgateway-service-account`` (§12), a pod
-        without ``serviceAccountName`` runs as ``default``.
+        run ``istio-ingressgateway`` under ``istio-ingressgateway-service-account`` (docs/behaviour.md §12), a
+        pod without ``serviceAccountName`` runs as ``default``.
         """
         return f"spiffe://cluster.local/ns/{proxy.namespace}/sa/{proxy.service_account or 'default'}"
 
@@ -693,8 +693,8 @@ class DataPlane:
             listener,
             port,
             pod_ip,
-            # A sidecar's outbound connection comes from the app in the same pod (§11.1 access
-            # log: downstream remote = pod IP, downstream local = the original destination).
+            # A sidecar's outbound connection comes from the app in the same pod (docs/behaviour.md §11.1
+            # access log: downstream remote = pod IP, downstream local = the original destination).
             pod_ip if outbound else self._sources.pop(int(peer[1]), self.client_address),
             int(peer[1]),
             destination=destination,
@@ -737,7 +737,7 @@ class DataPlane:
 
     def _no_filter_chain(self, state: _State, hello: ClientHello, start: float) -> None:
         # No filter chain: Envoy closes the connection; TLS clients see SSL_ERROR_SYSCALL
-        # (curl exit 35, §1.6 / §4.4). Istio's listener access log records it with NR.
+        # (curl exit 35, docs/behaviour.md §1.6 / §4.4). Istio's listener access log records it with NR.
         self.log(
             state,
             AccessLogEntry(
@@ -768,13 +768,13 @@ class DataPlane:
             return raw
         if not hello.is_tls:
             # Plaintext to a TLS chain: the handshake fails on the first byte and Envoy resets
-            # the connection (§1.6 "Connection reset by peer").
+            # the connection (docs/behaviour.md §1.6 "Connection reset by peer").
             raw.abort()
             return None
         ctx = self.contexts.server_context(state.proxy, tls_ctx, self.identity(state.proxy))
         if ctx is None:
-            # No certificate (missing credentialName secret, §8.1): close during the handshake
-            # → curl exit 35 SSL_ERROR_SYSCALL.
+            # No certificate (missing credentialName secret, docs/behaviour.md §8.1): close during the
+            # handshake → curl exit 35 SSL_ERROR_SYSCALL.
             raw.close()
             return None
         tls = TlsStream(raw, ctx)
@@ -892,7 +892,7 @@ async def _linger_after_alert(raw: PlainStream) -> None:
     discard what the client still sends (its request, written right after its Finished):
     closing with unread data would make the kernel send a RST that can overtake the alert, and
     curl would print "Connection reset by peer" instead of "tlsv13 alert certificate required"
-    (§1.6).
+    (docs/behaviour.md §1.6).
     """
     with contextlib.suppress(Exception):
         await raw.drain()

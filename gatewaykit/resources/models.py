@@ -360,7 +360,8 @@ class Port:
 
 @dataclass(frozen=True, slots=True)
 class ServerTLSSettings:
-    """Gateway ``Server.tls``. ``mode`` defaults to PASSTHROUGH, the proto's zero value (§6)."""
+    """Gateway ``Server.tls``. ``mode`` defaults to PASSTHROUGH, the proto's zero value
+    (docs/behaviour.md §6)."""
 
     httpsRedirect: bool = False
     mode: str = "PASSTHROUGH"
@@ -642,7 +643,7 @@ class VirtualService(Resource):
 
 @dataclass(frozen=True, slots=True)
 class ClientTLSSettings:
-    """Istio ``ClientTLSSettings`` (upstream TLS, §13). ``mode`` defaults to DISABLE."""
+    """Istio ``ClientTLSSettings`` (upstream TLS, docs/behaviour.md §13). ``mode`` defaults to DISABLE."""
 
     mode: str = "DISABLE"
     clientCertificate: str = ""

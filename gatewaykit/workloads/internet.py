@@ -1,7 +1,7 @@
 """The fake internet: deterministic outside hosts for the egress tasks, served on 127.0.0.1.
 
 Istio's egress tasks call ``httpbin.org``, ``edition.cnn.com`` and ``www.google.com`` from inside the
-mesh (§16). Nothing may leave the machine, so these hosts are played here, with:
+mesh (docs/behaviour.md §16). Nothing may leave the machine, so these hosts are played here, with:
 
 * their own **public root CA** (generated once per work dir, kept in ``<work_dir>/fake-internet/``), which
   mesh clients trust the way a real pod trusts the public CAs in its image;

@@ -1,4 +1,6 @@
-"""Credentials for gateway TLS (§8): SDS names, every Secret key layout, file mounts, istiod errors."""
+"""Credentials for gateway TLS: SDS names, every Secret key layout, file mounts, istiod errors.
+
+Rules: docs/behaviour.md §8."""
 
 from __future__ import annotations
 

@@ -256,7 +256,8 @@ ROWS = [
         miss=Miss.NO_FILTER_CHAIN,
     ),
     Row(
-        "SNI selects gw1 but Host is gw2's: that route config has no such vhost (404, §4.4)",
+        "SNI selects gw1 but Host is gw2's: that route config has no such vhost "
+        "(404, docs/behaviour.md §4.4)",
         SVC + TWO_HTTPS,
         Request(port=8443, protocol="https", sni="a.example.com", host="b.example.com"),
         "0.0.0.0_8443",

@@ -1,6 +1,6 @@
 """The API server's gates before Istio's webhook: decoding, schema, object validation.
 
-Gates 1 and 2 of istio-behavior.md §14.0. Built-in kinds are decoded into their Go types
+Gates 1 and 2 of docs/behaviour.md §14.0. Built-in kinds are decoded into their Go types
 (:mod:`.decode`: wrong JSON types, unknown fields); the CRD schema and CEL rules are in
 :mod:`gatewaykit.resources.schema`. This module adds the Kubernetes object checks a learner's
 manifests meet -- ``ValidateObjectMeta`` (the name function per kind, label and annotation
