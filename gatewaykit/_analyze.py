@@ -400,8 +400,8 @@ def _secrets(snapshot: _Snapshot, pods: list[_Pod], now: _dt.datetime) -> list[M
 def _conflicting_gateways(snapshot: _Snapshot, pods: list[_Pod]) -> list[Message]:
     """gateway.ConflictingGatewayAnalyzer: IST0145 (duplicate host+bind on the same selector and port).
 
-    Istio flags duplicates even for plain HTTP servers, which merge at runtime (§10). Istio's
-    ``CheckDuplicates`` also adds hosts to the *other* gateway's map as a side effect, which makes
+    Istio flags duplicates even for plain HTTP servers, which merge at runtime (docs/behaviour.md §10).
+    Istio's ``CheckDuplicates`` also adds hosts to the *other* gateway's map as a side effect, which makes
     its results depend on Go map order with three or more gateways; this port checks each pair
     against the other gateway's own hosts only.
     """

@@ -7,7 +7,7 @@ route → cluster → endpoint -- over the frozen :mod:`gatewaykit.envoy` model,
 
 Misses are results, not exceptions (Istio asserts ``simulation.ErrNoRoute`` the same way):
 a learner is *supposed* to see "no route → 404". Each miss carries the exact reply Envoy
-sends itself (a "local reply", §1.4) or says how the connection ends (refused, reset).
+sends itself (a "local reply", docs/behaviour.md §1.4) or says how the connection ends (refused, reset).
 
 The step functions (:func:`match_listener`, :func:`match_filter_chain`,
 :func:`match_virtual_host`, :func:`match_route`, :func:`pick_cluster`) are the single
@@ -196,7 +196,7 @@ class Result:
 
     ``response_flags`` is the Envoy access-log flag (``NR``, ``NC``, ``UH``, ``DPE``, or ``-``).
     ``curl_exit`` is the curl exit code a learner sees when the connection itself fails
-    (7 refused, 35 TLS handshake, 52 empty reply, 56 receive failure; §1.6), else None.
+    (7 refused, 35 TLS handshake, 52 empty reply, 56 receive failure; docs/behaviour.md §1.6), else None.
     ``detail`` says in words what Envoy does at the point of failure.
     ``fault_delay`` is the delay the fault filter injected (seconds, flag ``DI``); a fault
     abort is a deliberate local reply (``action="local_reply"``, ``miss`` None, flag ``FI``).
@@ -297,7 +297,8 @@ def match_listener(proxy: ProxyConfig, port: int, *, destination: str | None = N
     A listener bound to the exact original destination address wins over ``0.0.0.0`` (sidecar
     outbound TCP listeners ``10.96.0.12_9000``). On a sidecar, a connection that matches no
     listener is kept by the ``virtualOutbound`` listener (``0.0.0.0_15001``), whose chains send
-    it to ``PassthroughCluster`` or ``BlackHoleCluster`` (§11.2, Istio traffic_registry_only_test).
+    it to ``PassthroughCluster`` or ``BlackHoleCluster`` (docs/behaviour.md §11.2, Istio
+    traffic_registry_only_test).
 
     Args:
         proxy: The proxy's configuration.
@@ -457,7 +458,7 @@ def match_virtual_host(route_config: RouteConfiguration, host: str | None) -> Vi
     """Find the virtual host for a Host header (Envoy ``RouteMatcher::findVirtualHost``).
 
     The Host is lower-cased ("hostnames are case insensitive") and, with
-    ``ignore_port_in_host_matching`` (Istio gateways, §4.3), stripped of ``:port``. Lookup
+    ``ignore_port_in_host_matching`` (Istio gateways, docs/behaviour.md §4.3), stripped of ``:port``. Lookup
     order: exact domain, then suffix wildcards (``*.example.com``, longest suffix first, the
     wildcard must cover at least one character), then prefix wildcards (``foo.*``, longest
     first), then the ``*`` virtual host.
@@ -671,7 +672,7 @@ def pick_cluster(route_or_tcp_proxy: Route | RouteAction | TcpProxy, rng: _Rng |
 
 def _pick_endpoint(cluster: envoy.Cluster, request: Request, rng: _Rng | None) -> str | None:
     if cluster.type == "ORIGINAL_DST":
-        # PassthroughCluster forwards to the address the client dialled (§11.2).
+        # PassthroughCluster forwards to the address the client dialled (docs/behaviour.md §11.2).
         target = request.destination or _strip_port(request.host) or request.sni
         return f"{target}:{request.port}" if target else None
     healthy = [e for e in cluster.endpoints if e.healthy]
@@ -699,7 +700,7 @@ def _local_reply(
 ) -> LocalReply:
     # Envoy Utility::sendLocalReply sets content-length and content-type: text/plain only for a
     # non-empty body; the HCM then adds date and server; for an empty body the HTTP/1 codec
-    # appends content-length: 0 last (§1.2; GH-31363 shows location, date, server).
+    # appends content-length: 0 last (docs/behaviour.md §1.2; GH-31363 shows location, date, server).
     headers: list[tuple[str, str]] = []
     if body:
         headers.append(("content-length", str(len(body.encode()))))
@@ -793,9 +794,9 @@ class MissReply:
 
 
 #: Misses that end the *connection* before any HTTP reply: the kernel refuses it (no listener,
-#: §1.6) or Envoy closes it (no filter chain, TLS failures, a TLS ClientHello in a plaintext
+#: docs/behaviour.md §1.6) or Envoy closes it (no filter chain, TLS failures, a TLS ClientHello in a plaintext
 #: HTTP chain, and tcp_proxy's missing cluster or endpoints). curl's exit code depends on what
-#: the client was speaking, so each call site passes it (§1.6).
+#: the client was speaking, so each call site passes it (docs/behaviour.md §1.6).
 CONNECTION_MISSES: dict[Miss, MissReply] = {
     Miss.NO_LISTENER: MissReply("refused"),
     Miss.NO_FILTER_CHAIN: MissReply("reset", "NR"),
@@ -806,10 +807,10 @@ CONNECTION_MISSES: dict[Miss, MissReply] = {
     Miss.NO_HEALTHY_UPSTREAM: MissReply("reset", "UH"),
 }
 
-#: Misses Envoy answers over HTTP with a reply of its own (§1.4): the router's 404 ``NR`` for no
-#: virtual host or route, the 301 of ``require_tls`` (httpsRedirect), the 503 ``NC``/``UH`` of a
+#: Misses Envoy answers over HTTP with a reply of its own (docs/behaviour.md §1.4): the router's 404 ``NR``
+#: for no virtual host or route, the 301 of ``require_tls`` (httpsRedirect), the 503 ``NC``/``UH`` of a
 #: missing cluster or endpoint, the codec's canned 400 for non-HTTP bytes, and REGISTRY_ONLY's
-#: ``block_all`` direct response (502, §11.2).
+#: ``block_all`` direct response (502, docs/behaviour.md §11.2).
 HTTP_MISSES: dict[Miss, MissReply] = {
     Miss.PROTOCOL_ERROR: MissReply("local_reply", "DPE", 400, codec=True),
     Miss.NO_VIRTUAL_HOST: MissReply("local_reply", "NR", 404),
@@ -878,6 +879,8 @@ def _secret_problem(proxy: ProxyConfig, sds: str | None) -> str | None:
         return f"SDS resource {sds} not served"
     if material.error:
         return material.error
+    if material.rejected:  # served, but Envoy cannot load it (docs/behaviour.md §8)
+        return material.rejected
     if material.certificate_chain is None and material.trusted_ca is None:
         return f"SDS resource {sds} is empty"
     return None
@@ -907,7 +910,7 @@ def simulate(proxy: ProxyConfig, request: Request, rng: _Rng | None = None) -> R
     """
     listener = match_listener(proxy, request.port, destination=request.destination)
     if listener is None:
-        # No listener: the kernel refuses the connection (§1.6, curl exit 7).
+        # No listener: the kernel refuses the connection (docs/behaviour.md §1.6, curl exit 7).
         detail = f"no listener on port {request.port}: connection refused"
         return _connection_miss({"port": request.port}, Miss.NO_LISTENER, 7, detail)
 
@@ -923,8 +926,8 @@ def simulate(proxy: ProxyConfig, request: Request, rng: _Rng | None = None) -> R
     )
     base: dict[str, Any] = {"listener": listener.name, "port": request.port}
     if chain is None:
-        # Envoy closes the connection: TLS clients see SSL_ERROR_SYSCALL (exit 35, §1.6, §4.4);
-        # the access log flag for "no matching filter chain" is NR.
+        # Envoy closes the connection: TLS clients see SSL_ERROR_SYSCALL (exit 35,
+        # docs/behaviour.md §1.6, §4.4); the access log flag for "no matching filter chain" is NR.
         what = f'SNI "{sni}"' if sni else ("no SNI" if request.is_tls else "plaintext")
         curl_exit = 35 if request.is_tls else (56 if request.is_http else None)
         detail = f"no filter chain matches {what}: connection closed"
@@ -946,7 +949,7 @@ def simulate(proxy: ProxyConfig, request: Request, rng: _Rng | None = None) -> R
 
     if request.is_tls and ts is None:
         # TLS into a plaintext HTTP chain: the HTTP codec rejects the ClientHello (400 DPE) and
-        # curl reports "wrong version number" (§1.6, §13).
+        # curl reports "wrong version number" (docs/behaviour.md §1.6, §13).
         detail = "TLS sent to a plaintext HTTP port: 400 DPE, wrong version number"
         return _connection_miss(base, Miss.PROTOCOL_ERROR, 35, detail)
     if not request.is_http:
@@ -963,7 +966,7 @@ def _tls_miss(
     """The TLS handshake of a chain with a transport socket: None when it succeeds."""
     if not request.is_tls:
         # Plain HTTP to a TLS chain: the handshake fails on the first bytes and Envoy closes
-        # the connection (§1.6: "curl: (56) Recv failure: Connection reset by peer").
+        # the connection (docs/behaviour.md §1.6: "curl: (56) Recv failure: Connection reset by peer").
         detail = "plaintext sent to a TLS filter chain: connection reset"
         return _connection_miss(base, Miss.TLS_HANDSHAKE_FAILED, 56 if request.is_http else None, detail)
     # credentialNames: every certificate must be served before the chain can handshake.
@@ -974,13 +977,13 @@ def _tls_miss(
             break
     if problem is not None:
         # Missing credential: the listener still exists but has no certificate, so every
-        # handshake for this server fails (§8.1; emulate as exit 35).
+        # handshake for this server fails (docs/behaviour.md §8.1; emulate as exit 35).
         detail = f"TLS handshake fails, no server certificate ({problem})"
         return _connection_miss(base, Miss.TLS_HANDSHAKE_FAILED, 35, detail)
     requires_cert = ts.require_client_certificate or ts.mode in ("MUTUAL", "ISTIO_MUTUAL")
     if requires_cert and not request.client_certificate:
         # MUTUAL without a client certificate: TLS 1.3 alert "certificate required", curl
-        # exit 56 (§1.6, §7 [DOC-TEST]).
+        # exit 56 (docs/behaviour.md §1.6, §7 [DOC-TEST]).
         detail = f"tls.mode {ts.mode} requires a client certificate: alert certificate required"
         return _connection_miss(base, Miss.CLIENT_CERT_REQUIRED, 56, detail)
     if ts.mode in ("MUTUAL", "OPTIONAL_MUTUAL") and request.client_certificate:
@@ -1004,7 +1007,8 @@ def _simulate_tcp(
         return _connection_miss({**base, "cluster": name}, Miss.CLUSTER_NOT_FOUND, fail_exit, detail)
     endpoint = _pick_endpoint(cluster, request, rng)
     if endpoint is None:
-        # BlackHoleCluster / no endpoints: the connection is closed (flag UH; §11.2 exit 35 for https).
+        # BlackHoleCluster / no endpoints: the connection is closed, flag UH; curl over https exits
+        # with 35 (docs/behaviour.md §11.2).
         detail = f"cluster {name} has no healthy endpoints: connection closed"
         return _connection_miss({**base, "cluster": name}, Miss.NO_HEALTHY_UPSTREAM, fail_exit, detail)
     return Result(**base, cluster=name, endpoint=endpoint, action="tcp")
@@ -1022,19 +1026,19 @@ def _simulate_http(
     rc = proxy.route_configs.get(hcm.route_config_name)
     vhost = match_virtual_host(rc, request.host) if rc is not None else None
     if vhost is None:
-        # No virtual host: router sends 404 with an empty body, flag NR (§1.4, §4.3).
+        # No virtual host: router sends 404 with an empty body, flag NR (docs/behaviour.md §1.4, §4.3).
         detail = f'no virtual host matches Host "{request.host or ""}": 404'
         return _http_miss(base, Miss.NO_VIRTUAL_HOST, server, detail)
     base["virtual_host"] = vhost.name
 
-    # require_tls ALL (httpsRedirect, §6) is checked before any route, against
+    # require_tls ALL (httpsRedirect, docs/behaviour.md §6) is checked before any route, against
     # x-forwarded-proto; at the gateway edge (use_remote_address) Envoy sets that from the
     # connection, elsewhere a client-sent value is trusted (Envoy VirtualHostImpl).
     xfp = request.scheme
     if not hcm.use_remote_address:
         xfp = request.header("x-forwarded-proto") or request.scheme
     if vhost.require_tls == "ALL" and xfp != "https":
-        # Envoy createSslRedirectPath: "https://{host}{path}" with the Host verbatim (§1.4).
+        # Envoy createSslRedirectPath: "https://{host}{path}" with the Host verbatim (docs/behaviour.md §1.4).
         location = f"https://{request.host or ''}{request.path}"
         detail = f"virtual host requires TLS: 301 to {location}"
         return _http_miss(base, Miss.TLS_REQUIRED, server, detail, extra=(("location", location),))
@@ -1097,7 +1101,8 @@ def _route_action(
         dr = route.direct_response
         reply = _local_reply(dr.status, dr.body or "", server, route.response_headers_to_add)
         if vhost.name == "block_all":
-            # REGISTRY_ONLY: unknown hosts on an HTTP port get a direct 502, no body (§11.2).
+            # REGISTRY_ONLY: unknown hosts on an HTTP port get a direct 502, no body
+            # (docs/behaviour.md §11.2).
             detail = f"REGISTRY_ONLY: host {request.host or ''} is not in the registry: {dr.status}"
             return _http_miss(base, Miss.BLOCKED, server, detail, delay_flag=delay_flag, reply=reply)
         return Result(

@@ -1,7 +1,7 @@
 """The Istio docs' certificates, made without the ``openssl`` binary.
 
-Istio's ingress/egress tasks create their certificates with three ``openssl`` commands (§16 of
-``../shared/reference/istio-behavior.md``)::
+Istio's ingress/egress tasks create their certificates with three ``openssl`` commands
+(https://istio.io/latest/docs/tasks/traffic-management/ingress/secure-ingress/, docs/behaviour.md §16)::
 
     openssl req -x509 -sha256 -nodes -days 365 -newkey rsa:2048 \\
         -subj '/O=example Inc./CN=example.com' -keyout example_certs1/example.com.key \\

@@ -4,13 +4,13 @@ Rule: no I/O here. These are frozen dataclasses that mirror the Envoy xDS types
 istiod sends to a proxy, named exactly as Istio names them, so that what a learner
 sees in the explain view lines up with ``istioctl proxy-config ... -o json``:
 
-* listeners ``0.0.0.0_8080`` (gateway; the *pod* port, after Service port → targetPort, §2)
-* route configurations ``http.8080`` and ``https.443.https.<gateway>.<namespace>`` (§4.4)
-* virtual hosts ``httpbin.example.com:80`` and the ``blackhole:80`` catch-all (§2)
+* listeners ``0.0.0.0_8080`` (gateway; the *pod* port, after Service port → targetPort, docs/behaviour.md §2)
+* route configurations ``http.8080`` and ``https.443.https.<gateway>.<namespace>`` (docs/behaviour.md §4.4)
+* virtual hosts ``httpbin.example.com:80`` and the ``blackhole:80`` catch-all (docs/behaviour.md §2)
 * clusters ``outbound|8000||httpbin.default.svc.cluster.local``, ``PassthroughCluster``,
-  ``BlackHoleCluster`` (§11)
+  ``BlackHoleCluster`` (docs/behaviour.md §11)
 * SDS secrets ``kubernetes://httpbin-credential``, ``kubernetes://httpbin-credential-cacert``,
-  ``file-cert:<cert>~<key>``, ``file-root:<ca>`` (§8)
+  ``file-cert:<cert>~<key>``, ``file-root:<ca>`` (docs/behaviour.md §8)
 
 Field names are Envoy's snake_case. ``to_dict()`` renders each object the way
 ``istioctl proxy-config`` prints it (abridged to the fields gatewaykit models).
@@ -108,7 +108,7 @@ class DownstreamTlsContext:
 
 @dataclass(frozen=True, slots=True)
 class UpstreamTlsContext:
-    """TLS origination towards a cluster (DestinationRule ``trafficPolicy.tls``, §13)."""
+    """TLS origination towards a cluster (DestinationRule ``trafficPolicy.tls``, docs/behaviour.md §13)."""
 
     mode: Literal["SIMPLE", "MUTUAL", "ISTIO_MUTUAL"]
     sni: str | None = None
@@ -124,9 +124,17 @@ class SecretMaterial:
     """What SDS would serve for one resource name, or why it serves nothing.
 
     Exactly one of (``certificate_chain`` + ``private_key``), ``trusted_ca`` or ``error`` is
-    set. ``error`` holds istiod's log text (§8.1), e.g. ``secret istio-system/x not found``;
+    set. ``error`` holds istiod's log text (docs/behaviour.md §8.1), e.g. ``secret istio-system/x not found``;
     a filter chain whose certificate secret has an error fails its handshakes (exit 35).
     ``private_key`` is never included in :func:`to_dict` output.
+
+    Material that is served but broken carries two more texts: ``invalid``, istiod's warning
+    when the certificate does not parse (``invalid certificates: ns/name "kubernetes://name":
+    pem decode failed``, pilot/pkg/xds/sds.go ``ValidateCertificate``), and ``rejected``, why
+    Envoy refuses to load it (``Failed to load private key from <inline>, Cause: ...``). Envoy
+    keeps a rejected secret out of its active secrets (``istioctl proxy-config secret`` shows
+    it ``WARMING``), logs ``gRPC config for ...Secret rejected: <rejected>``, and its filter
+    chain fails handshakes (exit 35).
     """
 
     name: str
@@ -134,6 +142,8 @@ class SecretMaterial:
     private_key: bytes | None = field(default=None, repr=False, metadata={"json": "_private_key"})
     trusted_ca: bytes | None = None
     error: str | None = None
+    invalid: str | None = None
+    rejected: str | None = None
 
 
 # ---------------------------------------------------------------------- Listeners
@@ -143,7 +153,7 @@ class SecretMaterial:
 class FilterChainMatch:
     """Envoy ``FilterChainMatch``: empty ``server_names`` matches any SNI (and no SNI).
 
-    Istio leaves ``server_names`` empty when the server's hosts contain ``*`` (§4.4).
+    Istio leaves ``server_names`` empty when the server's hosts contain ``*`` (docs/behaviour.md §4.4).
     ``transport_protocol`` is ``"tls"`` for TLS chains, ``"raw_buffer"`` for plaintext chains
     on listeners that have both, else None (any).
     """
@@ -159,8 +169,9 @@ class FilterChainMatch:
 class HttpConnectionManager:
     """The HCM network filter: HTTP routing through route configuration ``route_config_name``.
 
-    ``server_name`` is ``istio-envoy`` on gateways and ``envoy`` on sidecars (§1.1).
-    ``use_remote_address`` is True at the gateway edge (adds x-envoy-external-address, §1.3).
+    ``server_name`` is ``istio-envoy`` on gateways and ``envoy`` on sidecars (docs/behaviour.md §1.1).
+    ``use_remote_address`` is True at the gateway edge (adds x-envoy-external-address,
+    docs/behaviour.md §1.3).
     """
 
     route_config_name: str
@@ -253,7 +264,7 @@ class RouteMatch:
 
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
-    """Envoy retry policy (Istio default: 2 retries, §1.4 notes)."""
+    """Envoy retry policy (Istio default: 2 retries, docs/behaviour.md §1.4 notes)."""
 
     retry_on: str = "connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes"
     num_retries: int = 2
@@ -301,7 +312,7 @@ class RouteAction:
     """Forward to a cluster (or weighted clusters).
 
     ``timeout`` is seconds; ``0.0`` means disabled (Istio's default for VirtualService routes).
-    ``cluster_not_found_response_code`` is 503 for Istio VirtualServices (§1.4).
+    ``cluster_not_found_response_code`` is 503 for Istio VirtualServices (docs/behaviour.md §1.4).
     """
 
     cluster: str | None = None
@@ -356,7 +367,7 @@ class Route:
 
 @dataclass(frozen=True, slots=True)
 class VirtualHost:
-    """Envoy virtual host. ``require_tls`` is ``"ALL"`` for ``httpsRedirect`` (§6)."""
+    """Envoy virtual host. ``require_tls`` is ``"ALL"`` for ``httpsRedirect`` (docs/behaviour.md §6)."""
 
     name: str
     domains: tuple[str, ...]
@@ -422,7 +433,7 @@ class ProxyConfig:
     ``id`` is ``<pod>.<namespace>`` like ``istioctl proxy-status``; ``type`` is ``router``
     for gateways and ``sidecar`` for injected workloads. ``labels`` are the pod labels
     (what Gateway ``selector`` matches). ``log`` lists istiod messages about this proxy
-    (skipped servers, missing secrets), verbatim (§8.1, §10).
+    (skipped servers, missing secrets), verbatim (docs/behaviour.md §8.1, §10).
     """
 
     id: str

@@ -50,8 +50,8 @@ class GatewayKitError(Exception):
 class ValidationError(GatewayKitError):
     """A manifest was rejected the way ``kubectl apply`` against Istio would reject it.
 
-    ``str(err)`` is exactly what kubectl prints (one or more lines, see
-    ``../shared/reference/istio-behavior.md`` §14.0). ``errors`` holds the bare
+    ``str(err)`` is exactly what kubectl prints (one or more lines, see docs/behaviour.md §14.0).
+    ``errors`` holds the bare
     messages, ``warnings`` the ``Warning: ...`` texts of objects that *would* have
     been accepted. Nothing is changed when this is raised.
     """

@@ -404,7 +404,8 @@ def test_ist0101_credential_missing() -> None:
 
 
 def test_credential_in_gateway_namespace_is_not_found() -> None:
-    # The secret must be in the *workload's* namespace (istio-system), not the Gateway's (§8.1).
+    # The secret must be in the *workload's* namespace (istio-system), not the Gateway's
+    # (docs/behaviour.md §8.1).
     cert, key = _cert_pem()
     secret = _secret("httpbin-credential", {"tls.crt": cert, "tls.key": key}, namespace="default")
     assert [m.code for m in analyze(_store((HTTPS_GATEWAY, None), (secret, None)).snapshot())] == ["IST0101"]

@@ -144,7 +144,8 @@ def _gateway() -> ProxyConfig:
                 name="httpbin.example.com:443",
                 domains=("httpbin.example.com",),
                 routes=(_route("all", HTTPBIN, prefix="/"),),
-                # httpsRedirect on an HTTPS server has no effect: requests are already TLS (§6).
+                # httpsRedirect on an HTTPS server has no effect: requests are already TLS
+                # (docs/behaviour.md §6).
                 require_tls="ALL",
             ),
         ),
@@ -221,7 +222,8 @@ def _gateway() -> ProxyConfig:
                 address="0.0.0.0",
                 port=9443,
                 filter_chains=(
-                    # hosts: "*" on an HTTPS server -> no server_names: matches any SNI and none (§4.4)
+                    # hosts: "*" on an HTTPS server -> no server_names: matches any SNI and none
+                    # (docs/behaviour.md §4.4)
                     FilterChain(
                         name="any-sni",
                         transport_socket=_tls(),
@@ -366,7 +368,7 @@ class Case:
 
 
 CASES: list[Case] = [
-    # ---- listeners (§2)
+    # ---- listeners (docs/behaviour.md §2)
     Case(
         "undefined port is refused",
         Request(port=9999, host="httpbin.example.com"),
@@ -460,7 +462,7 @@ CASES: list[Case] = [
         Request(port=8081, host=None),
         {"miss": Miss.NO_ROUTE, "virtual_host": "blackhole:81"},
     ),
-    # ---- httpsRedirect (§6)
+    # ---- httpsRedirect (docs/behaviour.md §6)
     Case(
         "require_tls redirects plaintext with Host verbatim",
         Request(port=8080, host="Secure.example.com:8080", path="/a?b=1"),
@@ -496,7 +498,7 @@ CASES: list[Case] = [
             "cluster": HTTPBIN,
         },
     ),
-    # ---- local replies (§1.4)
+    # ---- local replies (docs/behaviour.md §1.4)
     Case(
         "cluster not found is 503 NC with empty body",
         Request(port=8080, host="httpbin.example.com", path="/ghost"),
@@ -553,7 +555,7 @@ CASES: list[Case] = [
             ),
         },
     ),
-    # ---- SNI / filter chains (§4.4)
+    # ---- SNI / filter chains (docs/behaviour.md §4.4)
     Case(
         "exact SNI",
         Request(port=8443, protocol="https", sni="httpbin.example.com", host="httpbin.example.com"),
@@ -610,7 +612,7 @@ CASES: list[Case] = [
         Request(port=8443, protocol="https", sni="httpbin.example.com", host="helloworld.example.com"),
         {"filter_chain": "httpbin", "miss": Miss.NO_VIRTUAL_HOST},
     ),
-    # ---- TLS contexts (§7, §8)
+    # ---- TLS contexts (docs/behaviour.md §7, §8)
     Case(
         "missing credential: handshake fails",
         Request(port=8443, protocol="https", sni="broken.example.org", host="x"),
@@ -652,7 +654,7 @@ CASES: list[Case] = [
         Request(port=8080, protocol="https", sni="httpbin.example.com", host="httpbin.example.com"),
         {"miss": Miss.PROTOCOL_ERROR, "curl_exit": 35, "response_flags": "DPE", "action": "reset"},
     ),
-    # ---- TCP / passthrough (§5)
+    # ---- TCP / passthrough (docs/behaviour.md §5)
     Case(
         "TLS passthrough by SNI",
         Request(port=15443, protocol="https", sni="nginx.example.com", host="nginx.example.com"),
@@ -675,7 +677,7 @@ CASES: list[Case] = [
         Request(port=31400, protocol="tcp"),
         {"action": "tcp", "cluster": ECHO_V1, "endpoint": "10.244.0.10:9000"},
     ),
-    # ---- sidecar outbound (§11)
+    # ---- sidecar outbound (docs/behaviour.md §11)
     Case(
         "sidecar routes a registered host",
         Request(port=80, host="httpbin.org", path="/headers"),

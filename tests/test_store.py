@@ -1,4 +1,5 @@
-"""ConfigStore: kubectl apply/delete semantics, creation order, all-or-nothing applies (§3, §10)."""
+"""ConfigStore: kubectl apply/delete semantics, creation order, all-or-nothing applies
+(docs/behaviour.md §3, §10)."""
 
 from __future__ import annotations
 

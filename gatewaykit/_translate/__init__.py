@@ -2,7 +2,7 @@
 
 Rule: no I/O here. ``translate(snapshot)`` derives the mesh (pods, services, endpoints) from the
 applied objects and builds, for every gateway pod and every sidecar, an Envoy-shaped
-:class:`gatewaykit.envoy.ProxyConfig` named exactly as Istio names things (§2–§13).
+:class:`gatewaykit.envoy.ProxyConfig` named exactly as Istio names things (docs/behaviour.md §2–§13).
 
 Module map (mirrors istio ``pilot/pkg/networking/core``):
 
@@ -178,8 +178,8 @@ def parse_mesh_config(text: str) -> MeshSettings:
 
 
 def mesh_settings(snapshot: SnapshotLike) -> MeshSettings:
-    """Mesh settings as istiod has them (§11.2): the mesh config from the ``istio`` ConfigMap in
-    ``istio-system``, which istiod watches, and ``PILOT_ENABLE_ALPHA_GATEWAY_API`` from istiod's
+    """Mesh settings as istiod has them (docs/behaviour.md §11.2): the mesh config from the ``istio``
+    ConfigMap in ``istio-system``, which istiod watches, and ``PILOT_ENABLE_ALPHA_GATEWAY_API`` from istiod's
     environment (``istioctl install --set values.pilot.env.PILOT_ENABLE_ALPHA_GATEWAY_API=true``
     renders it into the istiod Deployment; Go's ``strconv.ParseBool`` decides what counts as true).
 
@@ -421,7 +421,8 @@ def translate(
         outbound, cluster_sds = clusters_for(pod)
         log: list[str] = []
         if pod.kind == "gateway":
-            # Service targets of the pod: Services in its namespace selecting it (resolvePorts, §2),
+            # Service targets of the pod: Services in its namespace selecting it (resolvePorts,
+            # docs/behaviour.md §2),
             # as (service host, port, target port).
             targets: list[tuple[str, int, int]] = []
             for svc in service_list:
@@ -452,7 +453,8 @@ def translate(
                         return target
                 return None
 
-            # The Gateways that apply to this pod (§3; PushContext.mergeGateways), in creation order.
+            # The Gateways that apply to this pod (docs/behaviour.md §3; PushContext.mergeGateways), in
+            # creation order.
             labels_key = (tuple(sorted(pod.labels.items())), tuple(targets))
             selected = _MEMO.get(("selected", pod.key), labels_key, gw_objs)
             if selected is _MISS:
@@ -509,7 +511,7 @@ def translate(
                     got_materials[name] = m
             _MEMO.put(("sds", pod.key), sds_key, secret_objs, got_materials)
         materials = cast(dict[str, SecretMaterial], got_materials)
-        log.extend(m.error for m in materials.values() if m.error)
+        log.extend(m.error or m.invalid or "" for m in materials.values() if m.error or m.invalid)
         proxies[pod.key] = ProxyConfig(
             id=f"{pod.name}.{pod.namespace}",
             type=ptype,  # type: ignore[arg-type]

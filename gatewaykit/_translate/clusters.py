@@ -1,4 +1,5 @@
-"""Clusters: ``outbound|<port>|<subset>|<host>`` with endpoints and DestinationRule TLS (§11, §13).
+"""Clusters: ``outbound|<port>|<subset>|<host>`` with endpoints and DestinationRule TLS
+(docs/behaviour.md §11, §13).
 
 Rule: no I/O here. Follows ``cluster_builder.go`` for names and types: EDS for Kubernetes
 Services and STATIC ServiceEntries, STRICT_DNS/LOGICAL_DNS for DNS resolution, ORIGINAL_DST for
@@ -100,7 +101,7 @@ def _tls_from_policy(
         return current
     out = tp.tls if tp.tls is not None else current
     for pls in tp.portLevelSettings:
-        # portLevelSettings override the top-level policy for that port (§13).
+        # portLevelSettings override the top-level policy for that port (docs/behaviour.md §13).
         if pls.port is not None and pls.port.number == port and pls.tls is not None:
             out = pls.tls
     return out

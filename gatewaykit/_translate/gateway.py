@@ -4,7 +4,7 @@ Rule: no I/O here. A port of istiod's ``pilot/pkg/model/gateway.go`` (``mergeGat
 ``resolvePorts``, ``gatewayRDSRouteName``, ``sanitizeServerHostNamespace``, ``CheckDuplicates``)
 and ``pilot/pkg/networking/core/gateway.go`` (``buildGatewayListeners``,
 ``buildGatewayHTTPRouteConfig``, ``createGatewayTCPFilterChainOpts``,
-``buildGatewayNetworkFiltersFromTCPRoutes/TLSRoutes``, ``collapseDuplicateRoutes``), §2–§10.
+``buildGatewayNetworkFiltersFromTCPRoutes/TLSRoutes``, ``collapseDuplicateRoutes``), docs/behaviour.md §2–§10.
 istiod's log lines are reproduced verbatim (Go ``%v`` of a string slice prints ``[a b]``).
 """
 
@@ -186,7 +186,8 @@ def _servers_of(gw: Gateway) -> tuple[_Server, ...]:
 
 
 def _rds_name(s: _Server, resolved: int) -> str:
-    """``gatewayRDSRouteName``: ``http.<targetPort>`` or ``https.<port>.<portName>.<gw>.<ns>`` (§4.4)."""
+    """``gatewayRDSRouteName``: ``http.<targetPort>`` or ``https.<port>.<portName>.<gw>.<ns>``
+    (docs/behaviour.md §4.4)."""
     bind = f".{s.bind}" if s.bind else ""
     if P.is_http(s.proto):
         return f"http.{resolved}{bind}"
@@ -227,7 +228,8 @@ def merge_gateways(
     log: list[str],
     resolve_server: ServerPortResolver | None = None,
 ) -> _MergedGateway:
-    """``mergeGateways`` for one gateway workload; appends istiod's log lines to ``log`` (§10).
+    """``mergeGateways`` for one gateway workload; appends istiod's log lines to ``log``
+    (docs/behaviour.md §10).
 
     ``resolve_server`` (when given) resolves each Gateway's server ports instead of ``resolve_port``;
     a None skips the server.
@@ -345,7 +347,7 @@ def merge_gateways(
 
 
 def downstream_tls(s: _Server) -> DownstreamTlsContext | None:
-    """``BuildListenerTLSContext`` for a terminating server: SDS names per §8 (pure naming)."""
+    """``BuildListenerTLSContext`` for a terminating server: SDS names only (docs/behaviour.md §8)."""
     tls = s.server.tls
     if tls is None or s.passthrough:
         return None
@@ -386,7 +388,7 @@ def downstream_tls(s: _Server) -> DownstreamTlsContext | None:
 
 
 def _fc_match(sni: Sequence[str]) -> FilterChainMatch:
-    # toFilterChainMatch: a host list containing "*" disables SNI matching (§4.4); sorted.
+    # toFilterChainMatch: a host list containing "*" disables SNI matching (docs/behaviour.md §4.4); sorted.
     if not sni or "*" in sni:
         return FilterChainMatch()
     return FilterChainMatch(server_names=tuple(sorted(sni)))
@@ -508,8 +510,8 @@ def build_gateway_proxy(
 
     Args:
         pod: the gateway pod (its namespace scopes VirtualService visibility and secrets).
-        gateways: the Gateways selecting it, in creation order (§3).
-        resolve_port: Gateway port number → listener port (``resolvePorts``, §2).
+        gateways: the Gateways selecting it, in creation order (docs/behaviour.md §3).
+        resolve_port: Gateway port number → listener port (``resolvePorts``, docs/behaviour.md §2).
         vs_index: VirtualServices by gateway.
         lookup: service ports by host (for destination clusters).
         route_cache: optional memo of VirtualService routes, shared across translations.
@@ -810,7 +812,8 @@ def _route_config(
                     vhosts[h] = _VHost(
                         name=f"{h}:{port}", domains=[h], routes=list(routes), require_tls=redirect
                     )
-        # httpsRedirect: every server host gets a vhost that redirects, VirtualService or not (§6).
+        # httpsRedirect: every server host gets a vhost that redirects, VirtualService or not
+        # (docs/behaviour.md §6).
         if redirect:
             for h in s.hosts:
                 h = h.lower()
@@ -866,7 +869,8 @@ def _tcp_chains(
     mg: _MergedGateway,
     log: list[str],
 ) -> list[FilterChain]:
-    """``createGatewayTCPFilterChainOpts``: TCP, TLS-terminated TCP, or PASSTHROUGH chains (§5)."""
+    """``createGatewayTCPFilterChainOpts``: TCP, TLS-terminated TCP, or PASSTHROUGH chains
+    (docs/behaviour.md §5)."""
     tls = s.server.tls
     vss = vs_index.for_gateway(proxy_ns, s.gw_name)
     if tls is None or not s.passthrough:

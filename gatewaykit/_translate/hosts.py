@@ -2,7 +2,7 @@
 
 Rule: no I/O here. A faithful port of ``pkg/config/host/name.go`` and ``names.go`` plus the
 short-name resolution of ``pilot/pkg/model/config.go`` (``ResolveShortnameToFQDN``,
-``resolveGatewayName``) -- the rules of §4.1 and §4.2.
+``resolveGatewayName``) -- the rules of docs/behaviour.md §4.1 and §4.2.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ DOMAIN_SUFFIX = "cluster.local"
 
 
 def intersection(h: Sequence[str], other: Sequence[str]) -> list[str]:
-    """Istio ``Names.Intersection``: for each pair the narrower name wins (§4.2).
+    """Istio ``Names.Intersection``: for each pair the narrower name wins (docs/behaviour.md §4.2).
 
     The result keeps the order of ``h`` (the server hosts at a gateway).
     """
@@ -119,7 +119,7 @@ class HostIndex:
 def names_for_namespace(hosts: Iterable[str], namespace: str) -> list[str]:
     """Istio ``NamesForNamespace``: the server hosts a VirtualService in ``namespace`` may use.
 
-    ``ns/host`` is kept (without ``ns/``) only when ``ns`` is the namespace or ``*`` (§4.1).
+    ``ns/host`` is kept (without ``ns/``) only when ``ns`` is the namespace or ``*`` (docs/behaviour.md §4.1).
     """
     out: list[str] = []
     for h in hosts:
@@ -161,7 +161,8 @@ def resolve_shortname(hostname: str, namespace: str) -> str:
 
 
 def resolve_gateway_name(gwname: str, namespace: str) -> str:
-    """Istio ``resolveGatewayName``: a VirtualService's gateway reference as ``<ns>/<name>`` (§4.2).
+    """Istio ``resolveGatewayName``: a VirtualService's gateway reference as ``<ns>/<name>``
+    (docs/behaviour.md §4.2).
 
     ``mesh`` is returned unchanged; ``./gw`` and short names use the VirtualService namespace; the
     legacy FQDN form ``gw.ns.svc.cluster.local`` becomes ``ns/gw``.
@@ -184,7 +185,8 @@ def resolve_gateway_name(gwname: str, namespace: str) -> str:
 
 
 def sanitize_server_hosts(hosts: Sequence[str], namespace: str) -> list[str]:
-    """``sanitizeServerHostNamespace``: ``./h`` → ``<ns>/h``, ``*/h`` → ``h``, ``*/*`` → ``*`` (§4.1)."""
+    """``sanitizeServerHostNamespace``: ``./h`` → ``<ns>/h``, ``*/h`` → ``h``, ``*/*`` → ``*``
+    (docs/behaviour.md §4.1)."""
     out = list(hosts)
     for i, h in enumerate(hosts):
         if "/" in h:

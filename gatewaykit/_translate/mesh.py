@@ -2,7 +2,7 @@
 
 Rule: no I/O here. This is what Kubernetes (kube-controller-manager, the scheduler, kube-proxy's
 cluster IP allocator, CoreDNS) would produce from the applied objects, made deterministic so
-that the same configuration always yields the same names and addresses (§3 of the design):
+that the same configuration always yields the same names and addresses (docs/design.md §3):
 
 * pod names ``<deployment>-<10 char template hash>-<5 char id>`` (the ReplicaSet naming scheme),
 * pod IPs ``10.244.0.N`` allocated in Deployment creation order,
@@ -55,7 +55,7 @@ class SnapshotLike(Protocol):
     """What :func:`gatewaykit._translate.translate` needs from a config store snapshot.
 
     ``list(kind)`` returns the typed models of that kind in creation order (oldest first),
-    which is the order Istio uses to resolve conflicts (§3, §10).
+    which is the order Istio uses to resolve conflicts (docs/behaviour.md §3, §10).
     """
 
     def list(self, kind: str) -> Sequence[Resource]:
@@ -72,7 +72,8 @@ class MeshSettings:
     """Mesh-wide settings (``meshConfig``) that change translation.
 
     Args:
-        outbound_traffic_policy: ``ALLOW_ANY`` (Istio's default) or ``REGISTRY_ONLY`` (§11.2).
+        outbound_traffic_policy: ``ALLOW_ANY`` (Istio's default) or ``REGISTRY_ONLY``
+        (docs/behaviour.md §11.2).
         alpha_gateway_api: istiod's ``PILOT_ENABLE_ALPHA_GATEWAY_API`` (default false): TLS/TCP
             listeners, TLSRoute and TCPRoute (pilot/pkg/features/experimental.go).
     """
@@ -193,7 +194,7 @@ class ServiceInfo:
         return None
 
     def visible_to(self, namespace: str) -> bool:
-        """ServiceEntry ``exportTo`` (§4.1); Kubernetes Services are visible everywhere."""
+        """ServiceEntry ``exportTo`` (docs/behaviour.md §4.1); Kubernetes Services are visible everywhere."""
         if not self.export_to:
             return True
         for e in self.export_to:
@@ -602,7 +603,7 @@ def build_services(
                         for e in spec.endpoints
                     )
                 elif spec.resolution in ("DNS", "DNS_ROUND_ROBIN"):
-                    # No endpoints: the proxy resolves the host itself (§11.1).
+                    # No endpoints: the proxy resolves the host itself (docs/behaviour.md §11.1).
                     eps[p.port] = (Endpoint(address=host, port=target, workload=host),)
                 else:
                     eps[p.port] = ()

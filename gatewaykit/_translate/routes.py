@@ -3,7 +3,7 @@
 Rule: no I/O here. A port of ``pilot/pkg/networking/core/route/route.go``:
 ``BuildHTTPRoutesForVirtualService``, ``TranslateRoute``, ``TranslateRouteMatch``,
 ``GetDestinationCluster``, ``ApplyRedirect``, ``GetRouteOperation``, ``SortVHostRoutes`` and the
-default retry policy of ``route/retry/retry.go`` (§1.3, §1.4, §4.2).
+default retry policy of ``route/retry/retry.go`` (docs/behaviour.md §1.3, §1.4, §4.2).
 """
 
 from __future__ import annotations
@@ -73,7 +73,7 @@ class BoundVirtualService:
 
     ``hosts`` are short names expanded to FQDNs in the VirtualService namespace
     (``ResolveShortnameToFQDN``); ``gateways`` are ``<ns>/<name>`` or ``mesh`` (``mesh`` when
-    omitted, §4.2); ``export_to`` has ``.`` replaced by the namespace.
+    omitted, docs/behaviour.md §4.2); ``export_to`` has ``.`` replaced by the namespace.
     """
 
     vs: VirtualService
@@ -107,7 +107,7 @@ class BoundVirtualService:
         )
 
     def visible_to(self, namespace: str) -> bool:
-        """``exportTo`` check (§4.1): ``*``, the namespace itself; ``~`` hides it."""
+        """``exportTo`` check (docs/behaviour.md §4.1): ``*``, the namespace itself; ``~`` hides it."""
         if "~" in self.export_to:
             return False
         return "*" in self.export_to or namespace in self.export_to
@@ -132,7 +132,7 @@ def destination_cluster(dest: Destination | None, ns: str, lookup: ServiceLookup
     """Istio ``GetDestinationCluster``: the cluster a destination refers to.
 
     The port is the destination's ``port.number``; else the service's only port; else the
-    listener port (§4.2, route.go).
+    listener port (docs/behaviour.md §4.2, route.go).
     """
     if dest is None or not dest.host:
         return "UnknownService"
@@ -218,7 +218,8 @@ def is_catch_all(r: Route) -> bool:
 
 
 def sort_vhost_routes(routes: list[Route]) -> list[Route]:
-    """Istio ``SortVHostRoutes``: catch-all routes move to the end, order otherwise kept (§4.2)."""
+    """Istio ``SortVHostRoutes``: catch-all routes move to the end, order otherwise kept
+    (docs/behaviour.md §4.2)."""
     normal: list[Route] = []
     catch_all: list[Route] = []
     for r in routes:
@@ -227,7 +228,7 @@ def sort_vhost_routes(routes: list[Route]) -> list[Route]:
 
 
 def _operation(r: Route, vs_name: str, port: int) -> str:
-    """Istio ``GetRouteOperation`` → ``x-envoy-decorator-operation`` (§1.3)."""
+    """Istio ``GetRouteOperation`` → ``x-envoy-decorator-operation`` (docs/behaviour.md §1.3)."""
     m = r.match
     if m.matched_prefix is not None:
         path = m.matched_prefix + "*"
@@ -245,7 +246,9 @@ def _operation(r: Route, vs_name: str, port: int) -> str:
 
 
 def _retry(in_route: HTTPRoute) -> RetryPolicy | None:
-    """Istio ``retry.ConvertPolicy``: default 2 retries; ``attempts: 0`` disables (§1.4 notes)."""
+    """Istio ``retry.ConvertPolicy``: default 2 retries, ``attempts: 0`` disables them.
+
+    See docs/behaviour.md §1.4 (the notes under the table)."""
     r = in_route.retries
     if r is None:
         return DEFAULT_RETRY

@@ -1,4 +1,5 @@
-"""Sidecar proxies: outbound listeners and route configurations, inbound listener (§11, §12).
+"""Sidecar proxies: outbound listeners and route configurations, inbound listener
+(docs/behaviour.md §11, §12).
 
 Rule: no I/O here. Follows ``httproute.go`` (``BuildSidecarOutboundVirtualHosts``,
 ``generateVirtualHostDomains``, ``buildCatchAllVirtualHost``) and ``route.go``
@@ -100,7 +101,7 @@ def _domains(svc: ServiceInfo, proxy_ns: str) -> list[str]:
 
 
 def _catch_all(mesh: MeshSettings) -> VirtualHost:
-    """``buildCatchAllVirtualHost``: ``allow_any`` or ``block_all`` (§11.2)."""
+    """``buildCatchAllVirtualHost``: ``allow_any`` or ``block_all`` (docs/behaviour.md §11.2)."""
     if mesh.outbound_traffic_policy == "ALLOW_ANY":
         return VirtualHost(
             name="allow_any",
@@ -220,7 +221,9 @@ def _route_config(
 def _mesh_tls_chains(
     port: int, mesh_vs: Sequence[BoundVirtualService], lookup: ServiceLookup, seen: set[str]
 ) -> list[FilterChain]:
-    """TLS routes of ``mesh`` VirtualServices: an SNI chain per ``sniHosts`` (§12, HTTPS egress)."""
+    """TLS routes of ``mesh`` VirtualServices: an SNI chain per ``sniHosts`` (HTTPS egress).
+
+    See docs/behaviour.md §12."""
     out: list[FilterChain] = []
     for b in mesh_vs:
         for tls in b.vs.spec.tls:
@@ -304,8 +307,8 @@ def build_sidecar_proxy(
             c = cluster_name(port, "", s.hostname)
             tp = _mesh_tcp_proxy(s, port, mesh_vs, lookup) or TcpProxy(stat_prefix=c, cluster=c)
             if pinfo.protocol in _TLS and (s.kind == "ServiceEntry" or not s.addresses):
-                # TLS to an external host: matched on SNI (§11.1: "HTTPS/TLS ports are TCP-proxied
-                # keyed on SNI").
+                # TLS to an external host: matched on SNI (docs/behaviour.md §11.1: "HTTPS/TLS ports are
+                # TCP-proxied keyed on SNI").
                 if s.hostname in seen_sni:
                     continue
                 seen_sni.add(s.hostname)
@@ -337,7 +340,8 @@ def build_sidecar_proxy(
                     http_connection_manager=HttpConnectionManager(
                         route_config_name=str(port),
                         stat_prefix=f"outbound_0.0.0.0_{port}",
-                        server_name="envoy",  # sidecar outbound keeps Envoy's default name (§1.1)
+                        # sidecar outbound keeps Envoy's default name (docs/behaviour.md §1.1)
+                        server_name="envoy",
                     ),
                 )
             )
@@ -360,7 +364,7 @@ def build_sidecar_proxy(
             traffic_direction="OUTBOUND",
         )
     )
-    # Inbound: the pod's ports (istio-envoy server name, §1.1).
+    # Inbound: the pod's ports (istio-envoy server name, docs/behaviour.md §1.1).
     inbound_chains: list[FilterChain] = []
     inbound: dict[str, Cluster] = {}
     for cport in sorted(set(pod.ports)):

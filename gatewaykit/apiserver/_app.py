@@ -23,13 +23,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
-import yaml
 from aiohttp import web
 
 from gatewaykit.errors import ApiError, GatewayKitError, ValidationError
 from gatewaykit.kube import discovery, protobuf, tables
 from gatewaykit.kube import status as st
 from gatewaykit.kube.selectors import FieldSelector, Selector, parse_field_selector, parse_label_selector
+from gatewaykit.resources.codecs import decode_body
 from gatewaykit.resources.meta import KindInfo, Source
 from gatewaykit.store import (
     APPLY_PATCH,
@@ -221,10 +221,10 @@ async def _body(request: web.Request, route: Route | None = None) -> Any:
         except protobuf.DecodeError as exc:
             raise st.api_error(st.bad_request(str(exc))) from exc
     try:
-        if ctype in ("application/yaml", APPLY_PATCH) or ctype.endswith("yaml"):
-            return yaml.safe_load(raw.decode("utf-8"))
-        return json.loads(raw)
-    except (ValueError, yaml.YAMLError, UnicodeDecodeError) as exc:
+        # The one reader's decoding, with its limits (aliasing, nesting): a body is a manifest too.
+        yaml_body = ctype in ("application/yaml", APPLY_PATCH) or ctype.endswith("yaml")
+        return decode_body(raw, yaml_body=yaml_body)
+    except ValueError as exc:
         raise st.api_error(
             st.bad_request(f"the body of the request was in an unknown format: {exc}")
         ) from exc
@@ -333,6 +333,11 @@ class Api:
             return status_response(status)
         except GatewayKitError as exc:
             return status_response(st.internal_error(str(exc)))
+        except (LookupError, TypeError, ValueError, AttributeError, ArithmeticError, RecursionError) as exc:
+            # A request the sandbox did not foresee still gets a Status, as a Go panic caught
+            # by kube-apiserver's handler chain does (500 InternalError).
+            log.exception("request %s %s failed", request.method, request.path)
+            return status_response(st.internal_error(f"{type(exc).__name__}: {exc}"))
 
     async def _dispatch(self, request: web.Request, route: Route) -> web.StreamResponse:
         m = request.method

@@ -343,9 +343,9 @@ def render_istio_operator(
     """The ``IstioOperator`` for ``istioctl install -f`` (``cluster/istio/operator.yaml`` filled in).
 
     Raises:
-        ValueError: ``outbound_traffic_policy`` is not one of Istio's two modes (§11.2).
+        ValueError: ``outbound_traffic_policy`` is not one of Istio's two modes (docs/behaviour.md §11.2).
     """
-    # meshConfig.outboundTrafficPolicy.mode: ALLOW_ANY | REGISTRY_ONLY (istio-behavior.md §11.2).
+    # meshConfig.outboundTrafficPolicy.mode: ALLOW_ANY | REGISTRY_ONLY (docs/behaviour.md §11.2).
     if outbound_traffic_policy not in ("ALLOW_ANY", "REGISTRY_ONLY"):
         raise ValueError(
             f"outboundTrafficPolicy mode must be ALLOW_ANY or REGISTRY_ONLY, not {outbound_traffic_policy!r}"
@@ -380,7 +380,7 @@ def ingress_env(mapped: Mapping[str, int], host: str = "127.0.0.1") -> dict[str,
 
     The ports are the host ports the node ports of the ingress Service ports ``http2``, ``https``
     and ``tcp`` are published on -- what the docs' ``kubectl get svc ... nodePort`` recipe yields
-    for a NodePort Service (istio-behavior.md §0).
+    for a NodePort Service (docs/behaviour.md §0).
     """
     return {
         "INGRESS_HOST": host,

@@ -151,7 +151,7 @@ def render_api_rejection(
     * a 422 ``Invalid`` status with details prints ``The <Kind> "<name>" is invalid: <field>: <msg>``
       (several causes: one ``* field: msg`` line each);
     * any other status prints ``Error from server[ (<Reason>)]: error when <verb> "<file>": <message>``.
-      Istio's validating webhook denial has no reason, so it reads (istio-behavior.md §14.0)
+      Istio's validating webhook denial has no reason, so it reads (docs/behaviour.md §14.0)
       ``Error from server: error when creating "<file>": admission webhook "validation.istio.io"
       denied the request: configuration is invalid: <msg>``.
     """
@@ -858,7 +858,7 @@ class KubeClient:
     def wait_mesh_config(self, want: Mapping[str, Any], timeout: float = 60.0) -> None:
         """Wait until istiod's active mesh config (``/debug/mesh``) contains ``want``.
 
-        ``outboundTrafficPolicy.mode`` absent means ``ALLOW_ANY``, Istio's default (§11.2).
+        ``outboundTrafficPolicy.mode`` absent means ``ALLOW_ANY``, Istio's default (docs/behaviour.md §11.2).
         """
         self._poll(
             "mesh config",

@@ -97,7 +97,7 @@ def detect_istio(deployments: Sequence[Mapping[str, Any]]) -> IstioInfo | None:
 def ingress_env_from_service(
     service: Mapping[str, Any], node_addresses: Sequence[str] = ()
 ) -> dict[str, str]:
-    """The docs' ingress variables for a gateway Service (istio-behavior.md §0).
+    """The docs' ingress variables for a gateway Service (docs/behaviour.md §0).
 
     A LoadBalancer with an address: that address and the Service ports named ``http2``/``https``/
     ``tcp`` (the docs' first recipe); otherwise the NodePorts on the first node address (the docs'

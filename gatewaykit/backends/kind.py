@@ -404,7 +404,8 @@ class KindSandbox(ClusterBackend):
             raise fail("istio install", f"istioctl install exited {code}", logs)
 
     def set_outbound_traffic_policy(self, mode: str) -> None:
-        """Switch ``meshConfig.outboundTrafficPolicy.mode`` by re-running the install (§11.2).
+        """Switch ``meshConfig.outboundTrafficPolicy.mode`` by re-running the install
+        (docs/behaviour.md §11.2).
 
         Returns when istiod runs with the new mesh config and the proxies have ACKed it.
         """
@@ -557,7 +558,7 @@ class KindSandbox(ClusterBackend):
         ``IstioOperator`` documents are not sent to the API server (``istioctl install`` does not
         install that CRD): as with ``istioctl install -f``, their mesh settings are installed, and the
         report says ``istiooperator.install.istio.io/<name> created|configured|unchanged`` like the
-        embedded sandbox. The mesh follows the latest applied operator (§11.2).
+        embedded sandbox. The mesh follows the latest applied operator (docs/behaviour.md §11.2).
         """
         kube = self._check_open()
         docs = load_documents(source)

@@ -66,7 +66,14 @@ from gatewaykit.errors import SandboxError
 from gatewaykit.kube import status as st
 from gatewaykit.resources.codecs import load, manifest_path
 from gatewaykit.resources.meta import ResourceKey, kind_info
-from gatewaykit.store import ConfigStore, Snapshot, Transaction, kubectl_apply, kubectl_delete
+from gatewaykit.store import (
+    ConfigStore,
+    Snapshot,
+    Transaction,
+    kubectl_apply,
+    kubectl_delete,
+    pod_limit_message,
+)
 from gatewaykit.workloads import FakeInternet
 from gatewaykit.workloads.internet import DEFAULT_HOSTS, ExternalHost
 
@@ -81,6 +88,13 @@ DEFAULT_MESH = _DATA / "default-mesh.yaml"
 
 # The ingress gateway Service's ports as Istio's docs name them, and the variable each sets.
 _PUBLISHED = {"http2": "INGRESS_PORT", "https": "SECURE_INGRESS_PORT", "tcp": "TCP_INGRESS_PORT"}
+
+#: The most pods a sandbox runs: its one node's pod capacity (kubelet's default ``--max-pods``).
+#: Each pod is a stand-in with its listening sockets (and, injected, its sidecar's listeners):
+#: the limit keeps a manifest from making the sandbox consume without bound.
+MAX_PODS = 110
+#: Open files the sandbox asks for: about 8 sockets per pod, the API server's and curl's.
+_OPEN_FILES = 8192
 
 _TMP_PREFIX = "gatewaykit-sandbox-"
 #: The sandbox's private folder inside its work dir (mode 0700): journal, keys, kubeconfig, token.
@@ -123,6 +137,22 @@ def _external_host(spec: Mapping[str, Any]) -> ExternalHost:
         return ExternalHost(**fields)
     except TypeError as exc:
         raise SandboxError(f"invalid outside host {spec!r}: {exc}") from exc
+
+
+def _raise_open_file_limit() -> None:
+    """Raise the soft limit on open files towards the hard one, as Go programs do when they start.
+
+    Many desktops start a notebook kernel with 1024; MAX_PODS pods need several thousand sockets.
+    """
+    try:
+        import resource  # noqa: PLC0415 - POSIX only
+    except ImportError:
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = _OPEN_FILES if hard == resource.RLIM_INFINITY else min(_OPEN_FILES, hard)
+    if soft != resource.RLIM_INFINITY and soft < want:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
 
 
 def _node_info() -> controllers.NodeInfo:
@@ -254,7 +284,10 @@ class LocalSandbox:
         self._closed = False
         self._node_ports = NodePorts()
         self._store = ConfigStore(
-            clock=time.time, uid=lambda: str(uuid.uuid4()), node_ports=self._node_ports.allocate
+            clock=time.time,
+            uid=lambda: str(uuid.uuid4()),
+            node_ports=self._node_ports.allocate,
+            max_pods=MAX_PODS,
         )
         self._journal = Journal(self.private_dir / "state")
         self._forwards: dict[tuple[str, str, int], socket.socket] = {}
@@ -284,6 +317,7 @@ class LocalSandbox:
     def _start(
         self, internet: bool, hosts: Iterable[ExternalHost | Mapping[str, Any]], restore: bool
     ) -> None:
+        _raise_open_file_limit()
         if internet:
             extra = [h if isinstance(h, ExternalHost) else _external_host(h) for h in hosts]
             self._internet = FakeInternet(self.private_dir / "internet", (*DEFAULT_HOSTS, *extra)).start()
@@ -725,6 +759,11 @@ class LocalSandbox:
         }
         self._retired_pods |= deleted
         controllers.gateway_api_objects(txn)
+        wanted = txn.pods_wanted()
+        if wanted > MAX_PODS:
+            # Deployments the controllers make (a Gateway API Gateway's) are not admitted one
+            # by one; nothing is started before the whole change is known to fit.
+            raise st.api_error(st.forbidden("pods", "", "", pod_limit_message(MAX_PODS, wanted)))
         snap = txn.snapshot()
         xds = translate(snap, retired_pods=self._retired_pods)
         fixed = published_listeners(xds, snap, self._forward_ports())

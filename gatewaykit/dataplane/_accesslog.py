@@ -11,7 +11,7 @@ Format (Istio ``pilot/pkg/model/telemetry_logging.go``, ``EnvoyTextLogFormat``):
     %REQUESTED_SERVER_NAME% %ROUTE_NAME%
 
 Envoy prints ``-`` for every missing value; TCP proxy entries have no HTTP fields, hence
-``"- - -"`` and response code 0 (§11.1).
+``"- - -"`` and response code 0 (docs/behaviour.md §11.1).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Envoy's HTTP/1 codec writes the status line itself from this table; codes it does not
 list print ``Unknown`` -- which is why ``curl -v`` through a gateway shows
-``HTTP/1.1 418 Unknown`` (§1.5) even though the upstream said ``I'm a teapot``.
+``HTTP/1.1 418 Unknown`` (docs/behaviour.md §1.5) even though the upstream said ``I'm a teapot``.
 """
 
 from __future__ import annotations

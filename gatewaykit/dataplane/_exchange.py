@@ -264,7 +264,7 @@ class Exchange:
         try:
             try:
                 # Route timeout: 504 "upstream request timeout" when the response does not arrive
-                # in time (router.cc onResponseTimeout → onUpstreamTimeoutAbort, §1.4).
+                # in time (router.cc onResponseTimeout → onUpstreamTimeoutAbort, docs/behaviour.md §1.4).
                 async with self.route_timeout():
                     conn, ev = await self._tries(conn)
             except TimeoutError:
@@ -329,7 +329,7 @@ class Exchange:
 
         Istio gives clusters of HTTP2/gRPC service ports ``http2_protocol_options``: Envoy then
         speaks HTTP/2 upstream whatever the client spoke, which is why the egress gateway logs
-        ``GET /politics HTTP/2`` for a client's HTTP/1.1 request (§12).
+        ``GET /politics HTTP/2`` for a client's HTTP/1.1 request (docs/behaviour.md §12).
         """
         s = self.s
         s.entry.update(upstream_host=conn.endpoint, upstream_local_address=conn.local)

@@ -13,8 +13,8 @@ lists; the tables say what happens to each header and cite where Envoy/Istio dec
   response ``x-envoy-upstream-service-time``;
 * Istio's ``ServerHeaderTransformation: OVERWRITE`` (``httproute.go``): the ``server`` header.
 
-The headers a learner sees through httpbin ``/headers`` (§1.3) and on responses (§1.1–§1.2) come
-from here, so every rule names its source.
+The headers a learner sees through httpbin ``/headers`` (docs/behaviour.md §1.3) and on responses (§1.1–§1.2)
+come from here, so every rule names its source.
 """
 
 from __future__ import annotations
@@ -46,8 +46,8 @@ __all__ = [
 
 Headers = list[tuple[str, str]]
 
-# Hop-by-hop headers Envoy never forwards (RFC 9110 §7.6.1; HTTP/2 forbids them, RFC 9113
-# §8.2.2). Envoy removes them in mutateRequestHeaders and its codecs re-frame the message.
+# Hop-by-hop headers Envoy never forwards (RFC 9110 §7.6.1; HTTP/2 forbids them,
+# RFC 9113 §8.2.2). Envoy removes them in mutateRequestHeaders and its codecs re-frame the message.
 HOP_BY_HOP = frozenset(
     {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te", "http2-settings"}
 )
@@ -109,7 +109,7 @@ class Hop:
 
     Attributes:
         authority: the ``:authority``/Host the upstream gets (after ``host_rewrite_literal``).
-        edge: the HCM has ``use_remote_address`` (Istio gateways, §1.3).
+        edge: the HCM has ``use_remote_address`` (Istio gateways, docs/behaviour.md §1.3).
         inbound: the listener is a sidecar's inbound one (not the edge, no tracing decorator).
         tls: the downstream connection is TLS (``x-forwarded-proto: https`` at the edge).
         client_ip: the downstream peer address (``x-envoy-external-address`` at the edge).
@@ -227,9 +227,9 @@ def response_headers(
     """The headers Envoy sends downstream for an upstream response.
 
     Names are lower-cased; ``server`` is overwritten in place (Istio
-    ``ServerHeaderTransformation: OVERWRITE``, §1.1); hop-by-hop headers are dropped; the
+    ``ServerHeaderTransformation: OVERWRITE``, docs/behaviour.md §1.1); hop-by-hop headers are dropped; the
     upstream ``date`` is kept (or one is added); the route's response header edits apply; and
-    ``x-envoy-upstream-service-time`` is appended (router.cc ``onUpstreamHeaders``, §1.2),
+    ``x-envoy-upstream-service-time`` is appended (router.cc ``onUpstreamHeaders``, docs/behaviour.md §1.2),
     replacing a peer proxy's value. An outbound or gateway hop's metadata-exchange filter reads
     and removes the peer's ``x-envoy-peer-metadata*`` headers (upstream discovery).
     """
@@ -261,7 +261,7 @@ def response_headers(
 def local_reply_headers(
     status: int, body: str, server: str, extra: tuple[tuple[str, str], ...] = ()
 ) -> tuple[tuple[str, str], ...]:
-    """Headers of a local reply (Envoy ``sendLocalReply``), laid out like simulate's (§1.2).
+    """Headers of a local reply (Envoy ``sendLocalReply``), laid out like simulate's (docs/behaviour.md §1.2).
 
     ``content-length``/``content-type: text/plain`` for a body, extra headers, ``date``,
     ``server``, and ``content-length: 0`` last for an empty body; never

@@ -1,8 +1,8 @@
 """The HTTP connection manager's HTTP/1.1 codec (h11), server side.
 
 Envoy's HTTP/1 codec writes the status line and the framing itself: its own reason phrases
-(``418 Unknown``, §1.5), lower-case ``transfer-encoding``/``connection`` headers, and protocol
-errors as local replies (400 DPE, 431, 501, 426 for HTTP/1.0).
+(``418 Unknown``, docs/behaviour.md §1.5), lower-case ``transfer-encoding``/``connection`` headers, and
+protocol errors as local replies (400 DPE, 431, 501, 426 for HTTP/1.0).
 
 A request is routed as soon as its head is decoded; the body is read only as the router sends
 it upstream (:class:`_H1Body`), so a local reply (404 NR, 503 UH...) goes out before the body
@@ -68,12 +68,12 @@ class _H1Responder:
             # A response before the end of the request: Envoy drains the connection (above).
             hdrs.append(("connection", "close"))
             self.close_after = True
-        # Envoy's HTTP/1 codec writes its own reason phrase table (418 → "Unknown", §1.5).
+        # Envoy's HTTP/1 codec writes its own reason phrase table (418 → "Unknown", docs/behaviour.md §1.5).
         event = h11.Response(status_code=status, headers=hdrs, reason=reason_phrase(status).encode())
         wire = self.conn.send(event) or b""
         # h11 writes the framing header it adds as "Transfer-Encoding"; Envoy's is lower-case.
         wire = wire.replace(b"\r\nTransfer-Encoding: chunked\r\n", b"\r\ntransfer-encoding: chunked\r\n")
-        # Likewise the "Connection: close" it adds when the client asked to close (§1.5).
+        # Likewise the "Connection: close" it adds when the client asked to close (docs/behaviour.md §1.5).
         wire = wire.replace(b"\r\nConnection: close\r\n", b"\r\nconnection: close\r\n")
         self.stream.write(wire)
         if end_stream:

@@ -1,4 +1,5 @@
-"""Envoy's local replies: exact bodies, response code details and protocol-error responses (§1.4).
+"""Envoy's local replies: exact bodies, response code details and protocol-error responses
+(docs/behaviour.md §1.4).
 
 Rule: no I/O here. The texts are what curl prints, so each one names the Envoy function that
 writes it.
@@ -34,7 +35,7 @@ SIMULATE_DETAILS = {
 
 
 def reset_before_headers(reason: str, *, retried: bool = False, transport_failure: str | None = None) -> str:
-    """The body of router ``onUpstreamReset``'s 503 (``absl::StrCat`` in router.cc, §1.4).
+    """The body of router ``onUpstreamReset``'s 503 (``absl::StrCat`` in router.cc, docs/behaviour.md §1.4).
 
     Args:
         reason: ``resetReasonToString``: ``remote connection failure``, ``connection termination``...

@@ -2,11 +2,11 @@
 
 Per request :func:`gatewaykit._simulate.simulate` says where the request goes (virtual host,
 route, cluster, endpoint) or what Envoy answers itself (404 NR, 503 UH, 301 for
-``require_tls``, direct responses, §1.4, §6). The request is routed on its head alone, like
+``require_tls``, direct responses, docs/behaviour.md §1.4, §6). The request is routed on its head alone, like
 Envoy: a local reply never waits for the body. Everything that needs a real upstream is done
 here and in :mod:`._exchange`: connect with the route's retries, the route timeout (504),
-rewrites, the request headers Envoy adds (:mod:`._headers`, §1.3), the response headers it sets
-(§1.1–§1.2), and one access-log line per request.
+rewrites, the request headers Envoy adds (:mod:`._headers`, docs/behaviour.md §1.3), the response headers it
+sets (docs/behaviour.md §1.1–§1.2), and one access-log line per request.
 """
 
 from __future__ import annotations
@@ -37,7 +37,8 @@ __all__ = ["ActiveStream", "DownstreamRequest", "Responder", "handle_request", "
 
 
 def server_name(hcm: envoy.HttpConnectionManager) -> str:
-    """The ``server`` header value: an empty ``server_name`` means Envoy's default ``envoy`` (§1.1)."""
+    """The ``server`` header value: an empty ``server_name`` means Envoy's default ``envoy``
+    (docs/behaviour.md §1.1)."""
     return hcm.server_name or "envoy"
 
 
@@ -203,7 +204,7 @@ class ActiveStream:
         return result
 
     def _log_fields(self, result: Result) -> dict[str, Any]:
-        # Envoy's edge headers (§1.3): x-request-id is generated when absent; with
+        # Envoy's edge headers (docs/behaviour.md §1.3): x-request-id is generated when absent; with
         # use_remote_address the client address is appended to x-forwarded-for.
         req, state = self.req, self.state
         self.request_id = req.header("x-request-id") or str(uuid.uuid4())
@@ -337,7 +338,7 @@ class ActiveStream:
         return None
 
     async def _connect_failed(self, attempt: int, failure: str, endpoint: str) -> None:
-        # Envoy Filter::onUpstreamReset (router.cc): 503, body exact (§1.4).
+        # Envoy Filter::onUpstreamReset (router.cc): 503, body exact (docs/behaviour.md §1.4).
         reason = failure.replace(" ", "_")
         with contextlib.suppress(ConnectionError, OSError):
             await self.local_reply(

@@ -27,7 +27,7 @@ async def serve_tcp_proxy(dp: DataPlane, state: _State, stream: Stream, start: f
     """Envoy's tcp_proxy: connect to an endpoint of the chosen cluster and copy bytes both ways.
 
     PASSTHROUGH chains get the raw stream, including the ClientHello the inspector read, so
-    the backend terminates TLS with its own certificate (§5, §7).
+    the backend terminates TLS with its own certificate (docs/behaviour.md §5, §7).
     """
     with dp.in_flight(state):
         await _TcpSession(dp, state, stream, start).run()
@@ -92,7 +92,7 @@ class _TcpSession:
         self.log(flags)
         # Envoy has already read what the client sent (a ClientHello) when it closes; closing
         # with unread bytes would make the kernel send a RST ("Connection reset by peer")
-        # instead of the FIN a TLS client reports as SSL_ERROR_SYSCALL (§1.6, §11.2).
+        # instead of the FIN a TLS client reports as SSL_ERROR_SYSCALL (docs/behaviour.md §1.6, §11.2).
         with contextlib.suppress(Exception):
             async with asyncio.timeout(0.05):
                 await self.stream.read()

@@ -6,10 +6,10 @@ same effect by reading the ClientHello into a buffer and then replaying it into 
 ourselves matters for fidelity: when OpenSSL rejects a TLS 1.3 client without a
 certificate it writes the ``certificate required`` alert into the outgoing BIO, and we
 flush it before closing -- so curl prints ``tlsv13 alert certificate required`` and exits
-56 (§1.6), as it does against Envoy.
+56 (docs/behaviour.md §1.6), as it does against Envoy.
 
 SSL contexts are cached by the *content* of the secret material, so a rotated Kubernetes
-Secret (new PEM bytes under the same SDS name) is used by the next connection (§8.1).
+Secret (new PEM bytes under the same SDS name) is used by the next connection (docs/behaviour.md §8.1).
 Private keys are written only to a private temporary directory (mode 0700, files 0600),
 for the instant ``load_cert_chain`` needs a path, and never logged.
 """
@@ -234,7 +234,7 @@ class MeshCA:
     """The mesh's own CA (istiod's ``istio-ca-root-cert``): mints workload certificates.
 
     ISTIO_MUTUAL servers and clients present SPIFFE certificates signed by this CA and trust
-    only it (Gateway ``ISTIO_MUTUAL``, DestinationRule ``ISTIO_MUTUAL``, §7, §12).
+    only it (Gateway ``ISTIO_MUTUAL``, DestinationRule ``ISTIO_MUTUAL``, docs/behaviour.md §7, §12).
 
     Attributes:
         cert_pem: the root certificate, PEM.
@@ -404,7 +404,7 @@ class ContextCache:
     ) -> ssl.SSLContext | None:
         """Return the server context for a terminating filter chain, or None if it cannot serve.
 
-        None means Envoy has no usable certificate (missing/broken secret, §8.1) or no CA to
+        None means Envoy has no usable certificate (missing/broken secret, docs/behaviour.md §8.1) or no CA to
         validate clients for MUTUAL: the handshake then fails (connection closed, exit 35).
 
         Args:
@@ -422,10 +422,12 @@ class ContextCache:
             secret = proxy.secrets.get(tls.certificate_sds or "")
             if secret is None or secret.error or not secret.certificate_chain or not secret.private_key:
                 return None
+            if secret.rejected:
+                return None  # Envoy rejected the secret: the chain has no certificate
             cert, key = secret.certificate_chain, secret.private_key
             if tls.mode in ("MUTUAL", "OPTIONAL_MUTUAL"):
                 vs = proxy.secrets.get(tls.validation_sds or "")
-                if vs is not None and not vs.error:
+                if vs is not None and not vs.error and not vs.rejected:
                     ca = vs.trusted_ca
                 if not ca and tls.mode == "MUTUAL":
                     return None
@@ -452,7 +454,7 @@ class ContextCache:
             except (ssl.SSLError, ValueError, OSError) as exc:
                 raise SandboxError(f"TLS material for {tls.certificate_sds} is unusable: {exc}") from exc
             # MUTUAL: "at least one valid certificate is required"; OPTIONAL_MUTUAL: validate
-            # it if presented (§7).
+            # it if presented (docs/behaviour.md §7).
             if ca:
                 ctx.verify_mode = ssl.CERT_REQUIRED if require else ssl.CERT_OPTIONAL
             if tls.alpn_protocols:
@@ -487,7 +489,8 @@ class ContextCache:
     def client_context(
         self, proxy: envoy.ProxyConfig, tls: envoy.UpstreamTlsContext, identity: str
     ) -> ssl.SSLContext | None:
-        """Return the client context for TLS origination towards a cluster (DestinationRule tls, §13).
+        """Return the client context for TLS origination towards a cluster (DestinationRule tls,
+        docs/behaviour.md §13).
 
         Args:
             proxy: the proxy whose ``secrets`` hold the SDS material.
@@ -506,7 +509,7 @@ class ContextCache:
         else:
             if tls.mode == "MUTUAL":
                 secret = proxy.secrets.get(tls.certificate_sds or "")
-                if secret is None or secret.error or not secret.certificate_chain:
+                if secret is None or secret.error or secret.rejected or not secret.certificate_chain:
                     return None
                 cert, key = secret.certificate_chain, secret.private_key
             if tls.validation_sds == "file-root:system":
@@ -515,7 +518,7 @@ class ContextCache:
                 ca = self.trust_store
             elif tls.validation_sds:
                 vs = proxy.secrets.get(tls.validation_sds)
-                if vs is None or vs.error:
+                if vs is None or vs.error or vs.rejected:
                     return None
                 ca = vs.trusted_ca or vs.certificate_chain
             else:

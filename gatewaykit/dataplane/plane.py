@@ -6,7 +6,7 @@ through the same steps Envoy takes -- and the matching itself is done by
 
 1. ``match_listener`` (the socket already tells us the listener port);
 2. Envoy's ``tls_inspector``: read the ClientHello *without* consuming it, for SNI/ALPN;
-3. ``match_filter_chain``; none → the connection is closed (curl exit 35 for TLS, §1.6);
+3. ``match_filter_chain``; none → the connection is closed (curl exit 35 for TLS, docs/behaviour.md §1.6);
 4. TLS termination with the chain's certificate (SIMPLE / MUTUAL / OPTIONAL_MUTUAL /
    ISTIO_MUTUAL), or none (plaintext, or PASSTHROUGH which forwards the raw ClientHello);
 5. the network filter: TCP proxy (bytes both ways) or the HTTP connection manager
@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import datetime
 import logging
 import os
 import random
@@ -37,6 +38,7 @@ from gatewaykit import envoy
 from gatewaykit._simulate import Request as SimRequest
 from gatewaykit._simulate import match_filter_chain, match_listener
 from gatewaykit._simulate import simulate as run_simulation
+from gatewaykit._translate.secrets import secret_rejected_log
 from gatewaykit.dataplane._accesslog import AccessLogEntry, format_entry
 from gatewaykit.dataplane._body import BUFFER_LIMIT
 from gatewaykit.dataplane._clienthello import NEED_MORE, ClientHello, parse_client_hello
@@ -241,6 +243,7 @@ class DataPlane:
         self._ports: dict[ListenerKey, int] = {}
         self._dest_bound: dict[tuple[str, str, int], _Bound] = {}
         self._logs: dict[str, deque[str]] = {}
+        self._rejected_seen: set[tuple[str, str, int]] = set()  # (proxy, secret, content) logged
         self._log_lock = threading.Lock()
         self._inflight: dict[str, int] = {}
         self._idle = threading.Condition(self._log_lock)
@@ -353,7 +356,7 @@ class DataPlane:
             pod_ips: proxy id → pod IP, shown in access logs (``10.244.0.5``).
             http2_services: ``(service host, port)`` pairs whose port protocol is HTTP2/gRPC;
                 clusters of these speak HTTP/2 upstream (Istio sets ``http2_protocol_options``
-                on them, e.g. the egress gateway's port 80 named ``http2``, §12). None keeps
+                on them, e.g. the egress gateway's port 80 named ``http2``, docs/behaviour.md §12). None keeps
                 the previous set.
             timeout: seconds to wait for the loop.
 
@@ -422,6 +425,7 @@ class DataPlane:
         self._bound.update(new_bound)
         for pid in proxies:
             self._logs.setdefault(pid, deque(maxlen=_LOG_LINES))
+        self._log_rejected_secrets(proxies)
         self._ports = {k: b.real_port for k, b in self._bound.items()}
         self._served = set(self._ports.values()) | {b.real_port for b in self._dest_bound.values()}
         return dict(self._ports)
@@ -541,6 +545,18 @@ class DataPlane:
             lines = list(self._logs.get(pid, ()))
         return "".join(line + "\n" for line in lines)
 
+    def _log_rejected_secrets(self, proxies: Mapping[str, envoy.ProxyConfig]) -> None:
+        """Envoy's warning in a proxy's log when it rejects an SDS secret, once per secret version."""
+        now = datetime.datetime.now(datetime.timezone.utc)
+        with self._log_lock:
+            for pid, proxy in proxies.items():
+                for material in proxy.secrets.values():
+                    content = hash((material.certificate_chain, material.private_key, material.trusted_ca))
+                    seen = (pid, material.name, content)
+                    if material.rejected and seen not in self._rejected_seen:
+                        self._rejected_seen.add(seen)
+                        self._logs[pid].append(secret_rejected_log(material, now))
+
     def log(self, state: _State, entry: AccessLogEntry) -> None:
         """Append an access-log entry for the connection's proxy (loop thread)."""
         line = format_entry(entry)
@@ -599,7 +615,7 @@ class DataPlane:
     def note_source(self, local_port: int, pod_ip: str, target_port: int) -> None:
         """Record that a proxy's upstream connection from ``local_port`` comes from ``pod_ip``.
 
-        When that connection reaches another proxy here (sidecar → egress gateway, §12), the
+        When that connection reaches another proxy here (sidecar → egress gateway, docs/behaviour.md §12), the
         receiving proxy sees the source pod as its downstream peer, as Envoy would. Only
         connections to this data plane's own listeners (``target_port``) are recorded: the
         entry is consumed when the listener accepts the connection.
@@ -621,8 +637,8 @@ class DataPlane:
         istiod signs the identity of the pod's ServiceAccount
         (``spiffe://<trust domain>/ns/<namespace>/sa/<service account>``,
         https://istio.io/latest/docs/concepts/security/#istio-identity): Istio's gateway charts
-        run ``istio-ingressgateway`` under ``istio-ingressgateway-service-account`` (§12), a pod
-        without ``serviceAccountName`` runs as ``default``.
+        run ``istio-ingressgateway`` under ``istio-ingressgateway-service-account`` (docs/behaviour.md §12), a
+        pod without ``serviceAccountName`` runs as ``default``.
         """
         return f"spiffe://cluster.local/ns/{proxy.namespace}/sa/{proxy.service_account or 'default'}"
 
@@ -677,8 +693,8 @@ class DataPlane:
             listener,
             port,
             pod_ip,
-            # A sidecar's outbound connection comes from the app in the same pod (§11.1 access
-            # log: downstream remote = pod IP, downstream local = the original destination).
+            # A sidecar's outbound connection comes from the app in the same pod (docs/behaviour.md §11.1
+            # access log: downstream remote = pod IP, downstream local = the original destination).
             pod_ip if outbound else self._sources.pop(int(peer[1]), self.client_address),
             int(peer[1]),
             destination=destination,
@@ -721,7 +737,7 @@ class DataPlane:
 
     def _no_filter_chain(self, state: _State, hello: ClientHello, start: float) -> None:
         # No filter chain: Envoy closes the connection; TLS clients see SSL_ERROR_SYSCALL
-        # (curl exit 35, §1.6 / §4.4). Istio's listener access log records it with NR.
+        # (curl exit 35, docs/behaviour.md §1.6 / §4.4). Istio's listener access log records it with NR.
         self.log(
             state,
             AccessLogEntry(
@@ -752,13 +768,13 @@ class DataPlane:
             return raw
         if not hello.is_tls:
             # Plaintext to a TLS chain: the handshake fails on the first byte and Envoy resets
-            # the connection (§1.6 "Connection reset by peer").
+            # the connection (docs/behaviour.md §1.6 "Connection reset by peer").
             raw.abort()
             return None
         ctx = self.contexts.server_context(state.proxy, tls_ctx, self.identity(state.proxy))
         if ctx is None:
-            # No certificate (missing credentialName secret, §8.1): close during the handshake
-            # → curl exit 35 SSL_ERROR_SYSCALL.
+            # No certificate (missing credentialName secret, docs/behaviour.md §8.1): close during the
+            # handshake → curl exit 35 SSL_ERROR_SYSCALL.
             raw.close()
             return None
         tls = TlsStream(raw, ctx)
@@ -876,7 +892,7 @@ async def _linger_after_alert(raw: PlainStream) -> None:
     discard what the client still sends (its request, written right after its Finished):
     closing with unread data would make the kernel send a RST that can overtake the alert, and
     curl would print "Connection reset by peer" instead of "tlsv13 alert certificate required"
-    (§1.6).
+    (docs/behaviour.md §1.6).
     """
     with contextlib.suppress(Exception):
         await raw.drain()

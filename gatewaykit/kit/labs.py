@@ -2,8 +2,8 @@
 
 A lab is a directory ``labs/NN-topic/`` holding ``lab.yaml`` and the manifest files it names.
 ``lab.yaml`` says, in the curriculum's order of ideas (``../shared/seed/``), what the learner
-applies, which doc-style ``curl`` commands they run, and what real Istio answers
-(``../shared/reference/istio-behavior.md``, cited as §N in the lab files)::
+applies, which doc-style ``curl`` commands they run, and what real Istio answers (the lab files
+cite istio.io pages; docs/behaviour.md is the project's reference behind them)::
 
     id: 01-virtual-hosts
     title: The gateway and its virtual hosts
@@ -116,11 +116,11 @@ class SecretSpec:
     ``type: tls`` makes ``kubernetes.io/tls`` with ``tls.crt``/``tls.key`` (``kubectl create secret tls
     --cert --key``); ``type: generic`` makes an ``Opaque`` secret with the chosen key layout
     (``kubectl create secret generic --from-file=<key>=<file>``), e.g. ``cert``/``key``/``cacert``
-    (§8.1 layouts 1-3).
+    (docs/behaviour.md §8.1 layouts 1-3).
 
     Attributes:
         name: the Secret's name.
-        namespace: its namespace (the gateway workload's, §8.1).
+        namespace: its namespace (the gateway workload's, docs/behaviour.md §8.1).
         type: ``"tls"`` or ``"generic"``.
         files: secret key -> file path relative to the work dir.
     """

@@ -642,7 +642,8 @@ class LabSession:
         """Kubernetes Secrets built from certificate files in the work dir.
 
         ``tls`` → ``kubernetes.io/tls`` (``kubectl create secret tls``); ``generic`` → ``Opaque``
-        (``kubectl create secret generic --from-file=<key>=<file>``), any of §8.1's key layouts.
+        (``kubectl create secret generic --from-file=<key>=<file>``), in any key layout of
+        docs/behaviour.md §8.1.
         """
         self.ensure_certificates()
         out = []

@@ -255,7 +255,7 @@ def _last_error(stderr: str) -> str | None:
 def plain_words(result: CurlResult) -> str:
     """One sentence saying what a result means, the way an instructor would read it.
 
-    The readings follow §1.4 (local replies) and §1.6 (curl exit codes) of the behaviour reference.
+    The readings follow docs/behaviour.md §1.4 (local replies) and §1.6 (curl exit codes).
     """
     r = result
     err = (r.stderr or "").lower()

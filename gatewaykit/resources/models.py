@@ -360,7 +360,8 @@ class Port:
 
 @dataclass(frozen=True, slots=True)
 class ServerTLSSettings:
-    """Gateway ``Server.tls``. ``mode`` defaults to PASSTHROUGH, the proto's zero value (§6)."""
+    """Gateway ``Server.tls``. ``mode`` defaults to PASSTHROUGH, the proto's zero value
+    (docs/behaviour.md §6)."""
 
     httpsRedirect: bool = False
     mode: str = "PASSTHROUGH"
@@ -642,7 +643,7 @@ class VirtualService(Resource):
 
 @dataclass(frozen=True, slots=True)
 class ClientTLSSettings:
-    """Istio ``ClientTLSSettings`` (upstream TLS, §13). ``mode`` defaults to DISABLE."""
+    """Istio ``ClientTLSSettings`` (upstream TLS, docs/behaviour.md §13). ``mode`` defaults to DISABLE."""
 
     mode: str = "DISABLE"
     clientCertificate: str = ""
@@ -793,6 +794,13 @@ class Secret(Resource):
     type: str = "Opaque"
     data: Mapping[str, bytes] = field(default_factory=_empty_map)
     KIND: ClassVar[str] = "Secret"
+
+    def __repr__(self) -> str:
+        # The data are credentials (a TLS Secret's private key): shown as kubectl describe
+        # shows them, by size; metadata's annotations may hold kubectl's copy of them.
+        sizes = ", ".join(f"{k}: {len(v)} bytes" for k, v in self.data.items())
+        where = f"{self.metadata.namespace}/{self.metadata.name}"
+        return f"Secret({where}, type={self.type!r}, data=<redacted: {sizes}>)"
 
     @staticmethod
     def _decode_hook(raw: Mapping[str, Any]) -> Mapping[str, Any]:

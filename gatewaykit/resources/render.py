@@ -1,7 +1,8 @@
 """What ``kubectl apply`` prints when an object is rejected, given a validation :class:`Report`.
 
 kubectl formats API errors in ``cmdutil.StandardErrorMessage`` and prefixes the source with
-``cmdutil.AddSourceToErr`` (``error when creating "<file>": ...``). Four shapes matter here (§14.0):
+``cmdutil.AddSourceToErr`` (``error when creating "<file>": ...``). Four shapes matter here
+(docs/behaviour.md §14.0):
 
 * webhook denial (no reason in the Status, hence no ``(Reason)``)::
 

@@ -3,8 +3,8 @@
 Before Istio's webhook sees an object, the Kubernetes API server (1) decodes it strictly --
 unknown fields are rejected (kubectl >= 1.27 asks for ``fieldValidation=Strict``) -- and
 (2) validates it against the CRD's structural schema and ``x-kubernetes-validations`` (CEL)
-rules from ``manifests/charts/base/files/crd-all.gen.yaml`` (§14.0, [I-CRD]). This module holds a
-compact transcription of those schemas for Gateway, VirtualService, DestinationRule and
+rules from ``manifests/charts/base/files/crd-all.gen.yaml`` (docs/behaviour.md §14.0, [I-CRD]). This module
+holds a compact transcription of those schemas for Gateway, VirtualService, DestinationRule and
 ServiceEntry and walks a raw dict against it.
 
 Kubernetes' message shapes (apiextensions-apiserver / kube-openapi):

@@ -32,10 +32,11 @@ from gatewaykit.kube import status as st
 from gatewaykit.kube.defaults import NodePortAllocator, NodePortError, ServiceContext, default_object
 from gatewaykit.resources.gatewayapi_schema import apply_defaults
 from gatewaykit.resources.meta import GATEWAY_API_GROUP, KindInfo, ResourceKey, Source, kind_info
+from gatewaykit.resources.validation.decode import coerce_custom_metadata
 from gatewaykit.store import _admission
 from gatewaykit.store._objects import Snapshot, StoredObject, WatchEvent
 
-__all__ = ["ConfigStore", "Transaction", "store_kind"]
+__all__ = ["ConfigStore", "Transaction", "deployment_replicas", "pod_limit_message", "store_kind"]
 
 #: How many changes a watch can resume from (older resourceVersions get 410 Gone, as etcd's
 #: compaction makes the API server answer).
@@ -92,6 +93,8 @@ class ConfigStore:
         uid: a factory for ``metadata.uid``; default: stable uuids from a counter.
         node_ports: allocates Service node ports (the sandbox's allocator holds real 127.0.0.1
             ports); default: stable ports in 30000-32767.
+        max_pods: refuse a client's Deployment that would make the Deployments' replicas add up
+            to more pods than this (a sandbox's limit; a real API server has none); None: no limit.
     """
 
     def __init__(
@@ -100,6 +103,7 @@ class ConfigStore:
         clock: Callable[[], float] | None = None,
         uid: Callable[[], str] | None = None,
         node_ports: NodePortAllocator | None = None,
+        max_pods: int | None = None,
     ) -> None:
         self._entries: dict[ResourceKey, StoredObject] = {}
         self._rv = 0
@@ -113,6 +117,7 @@ class ConfigStore:
         self._uid_seq = 0
         self._uid = uid
         self.node_ports = node_ports
+        self.max_pods = max_pods
 
     # -- reading
 
@@ -342,10 +347,31 @@ class Transaction:
                     "(put the pod's spec into a Deployment's spec.template)",
                 )
             )
+        _admission.check_size(obj)
         if info.namespaced and not self.namespace_exists(namespace):
             status = st.not_found("namespaces", "", namespace)
             raise _admission.rejection(status, [f'namespaces "{namespace}" not found'])
-        return _admission.check(info, obj, source)
+        warnings = _admission.check(info, obj, source)
+        if info.kind == "Deployment" and self.store.max_pods is not None:
+            self._check_pod_capacity(info, obj, namespace, self.store.max_pods)
+        return warnings
+
+    def pods_wanted(self, replace: tuple[ResourceKey, dict[str, Any]] | None = None) -> int:
+        """How many pods the Deployments ask for (with ``replace``'s object in place of its key's)."""
+        total = 0
+        for entry in self.list("Deployment"):
+            if replace is None or entry.key != replace[0]:
+                total += deployment_replicas(entry.raw)
+        return total + (deployment_replicas(replace[1]) if replace is not None else 0)
+
+    def _check_pod_capacity(self, info: KindInfo, obj: dict[str, Any], namespace: str, limit: int) -> None:
+        """The sandbox's pod limit, refused like an admission quota (``Forbidden``)."""
+        name = obj.get("metadata", {}).get("name", "")
+        wanted = self.pods_wanted((ResourceKey(store_kind(info), namespace, name), obj))
+        if wanted > limit:
+            why = pod_limit_message(limit, wanted)
+            status = st.forbidden(info.plural, info.group, name, why)
+            raise _admission.rejection(status, [status.message])
 
     # -- the REST verbs
 
@@ -379,6 +405,8 @@ class Transaction:
         key = ResourceKey(store_kind(info), ns, name)
         if key in self.entries:
             raise st.api_error(st.already_exists(info.plural, info.group, name))
+        if not info.builtin and not system:
+            obj = coerce_custom_metadata(obj)
         warnings = () if system else self._admit(info, obj, ns, source)
         stored = self._prepare(info, obj, ns)
         smeta = stored["metadata"]
@@ -426,6 +454,8 @@ class Transaction:
                 )
             )
         new = self._merge_subresource(info, old.raw, obj, subresource)
+        if not info.builtin and not system:
+            new = coerce_custom_metadata(new)
         warnings = () if (system or subresource == "status") else self._admit(info, new, ns, source)
         return self._replace(info, old, new, source, dry_run, system), warnings
 
@@ -589,6 +619,25 @@ class Transaction:
         if entry is not None:
             self._remove(entry)
             self._collect_garbage()
+
+
+def deployment_replicas(raw: dict[str, Any]) -> int:
+    """The pods a Deployment asks for: ``spec.replicas``, 1 when unset."""
+    spec = raw.get("spec")
+    replicas = spec.get("replicas", 1) if isinstance(spec, dict) else 1
+    if replicas is None:
+        return 1
+    return replicas if isinstance(replicas, int) and not isinstance(replicas, bool) and replicas > 0 else 0
+
+
+def pod_limit_message(limit: int, wanted: int) -> str:
+    """Why the sandbox refuses more pods (a sandbox limit, worded as an admission refusal)."""
+    return (
+        f"the gatewaykit sandbox runs at most {limit} pods (the pod capacity of its one node, "
+        f"kubelet's default --max-pods); with this change its Deployments would ask for {wanted}. "
+        "A real cluster accepts the Deployment and leaves the pods that do not fit Pending "
+        "(FailedScheduling: Too many pods)"
+    )
 
 
 def _carry_allocations(new: dict[str, Any], old: dict[str, Any]) -> None:

@@ -179,8 +179,8 @@ def helloworld_version(spec: WorkloadSpec) -> str:
 def start_helloworld(spec: WorkloadSpec) -> RunningWorkload:
     """Serve Istio's helloworld sample: ``GET /hello`` -> ``Hello version: v1, instance: <pod>\\n``.
 
-    Mirrors samples/helloworld/src/app.py (§16): the instance is the pod's HOSTNAME (its name),
-    ``/health`` answers ``Helloworld is healthy``; Flask's ``text/html; charset=utf-8``.
+    Mirrors samples/helloworld/src/app.py (docs/behaviour.md §16): the instance is the pod's HOSTNAME (its
+    name), ``/health`` answers ``Helloworld is healthy``; Flask's ``text/html; charset=utf-8``.
 
     Args:
         spec: the container.

@@ -1,7 +1,7 @@
 """The fake internet: deterministic outside hosts for the egress tasks, served on 127.0.0.1.
 
 Istio's egress tasks call ``httpbin.org``, ``edition.cnn.com`` and ``www.google.com`` from inside the
-mesh (§16). Nothing may leave the machine, so these hosts are played here, with:
+mesh (docs/behaviour.md §16). Nothing may leave the machine, so these hosts are played here, with:
 
 * their own **public root CA** (generated once per work dir, kept in ``<work_dir>/fake-internet/``), which
   mesh clients trust the way a real pod trusts the public CAs in its image;
@@ -361,7 +361,7 @@ class FakeInternet:
     @property
     def threads(self) -> tuple[threading.Thread, ...]:
         """The serve threads (for leak checks)."""
-        return tuple(h.thread for h in self._handles)
+        return tuple(h.thread for h in self._handles if h.thread is not None)
 
     def close(self) -> None:
         """Stop every host and free every port and thread (idempotent)."""

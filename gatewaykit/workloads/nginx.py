@@ -1,7 +1,7 @@
 """The nginx stand-in: a ConfigMap-mounted ``nginx.conf`` executed for the directives Istio's tasks use.
 
 Istio's ingress-sni-passthrough and egress-gateway-tls-origination tasks run ``nginx`` with a
-ConfigMap ``nginx.conf`` and Secret-mounted certificates (§16)::
+ConfigMap ``nginx.conf`` and Secret-mounted certificates (docs/behaviour.md §16)::
 
     server {
       listen 443 ssl;

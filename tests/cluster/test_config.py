@@ -158,7 +158,7 @@ def test_istio_operator_default_profile_egress_nodeports_zero_requests() -> None
     svc = ingress["k8s"]["service"]
     assert svc["type"] == "NodePort"
     ports = {p["name"]: (p["port"], p["targetPort"], p["nodePort"]) for p in svc["ports"]}
-    # Service ports as in istio-behavior.md §2 (http2 80→8080, https 443→8443, tcp 31400).
+    # Service ports as in docs/behaviour.md §2 (http2 80→8080, https 443→8443, tcp 31400).
     assert ports["http2"] == (80, 8080, 30080)
     assert ports["https"] == (443, 8443, 30443)
     assert ports["tcp"] == (31400, 31400, 31400)

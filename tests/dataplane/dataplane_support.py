@@ -533,7 +533,8 @@ def build_proxy(certs: Certs, *, httpbin_cert: Pem | None = None) -> envoy.Proxy
                     sans=("client.example.com",),
                 ),
                 envoy.FilterChain(
-                    # a TLS server terminating TLS in front of tcp: routes (§5: TLS + SIMPLE)
+                    # a TLS server terminating TLS in front of tcp: routes (TLS + SIMPLE,
+                    # docs/behaviour.md §5)
                     name="tcp-tls",
                     filter_chain_match=envoy.FilterChainMatch(server_names=("echo.example.com",)),
                     transport_socket=envoy.DownstreamTlsContext(

@@ -32,7 +32,7 @@ def test_http11_200_with_envoy_headers(gateway: Gateway) -> None:
     assert head.startswith("HTTP/1.1 200 OK\r\n")
     hdrs = _headers(r.stdout)
     assert all(k == k.lower() for k in hdrs)
-    assert hdrs["server"] == "istio-envoy"  # the upstream said upstream-test/1.0 (§1.1)
+    assert hdrs["server"] == "istio-envoy"  # the upstream said upstream-test/1.0 (docs/behaviour.md §1.1)
     assert "date" in hdrs
     assert re.fullmatch(r"\d+", hdrs["x-envoy-upstream-service-time"])
     seen = json.loads(body)["headers"]
@@ -47,7 +47,7 @@ def test_http11_200_with_envoy_headers(gateway: Gateway) -> None:
 
 def test_418_reason_phrase_is_unknown(gateway: Gateway) -> None:
     r = curl("-s", "-i", "-HHost:httpbin.example.com", f"http://127.0.0.1:{gateway.http}/status/418")
-    assert r.stdout.startswith("HTTP/1.1 418 Unknown\r\n")  # §1.5
+    assert r.stdout.startswith("HTTP/1.1 418 Unknown\r\n")  # docs/behaviour.md §1.5
     assert r.stdout.endswith("teapot\n")
     assert _headers(r.stdout)["x-more-info"] == "http://tools.ietf.org/html/rfc2324"
 
@@ -57,7 +57,7 @@ def test_404_no_route_is_a_local_reply(gateway: Gateway) -> None:
     assert r.stdout.startswith("HTTP/1.1 404 Not Found\r\n")
     hdrs = _headers(r.stdout)
     assert hdrs["content-length"] == "0" and hdrs["server"] == "istio-envoy"
-    assert "x-envoy-upstream-service-time" not in hdrs  # only on upstream responses (§1.2)
+    assert "x-envoy-upstream-service-time" not in hdrs  # only on upstream responses (docs/behaviour.md §1.2)
     assert '"GET /status/200 HTTP/1.1" 404 NR route_not_found' in gateway.log()
 
 

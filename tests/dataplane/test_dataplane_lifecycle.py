@@ -214,12 +214,14 @@ def test_destination_ports_carry_the_original_destination(upstreams: Upstreams) 
     book.add("10.96.0.50", 80, upstreams.httpbin_port)  # what kube-proxy would do for a cluster IP
     with DataPlane(book) as dp:
         dp.update({side: _sidecar()}, pod_ips={side: "10.244.0.20"})
-        # HTTP to PassthroughCluster goes to the address the client dialled (ORIGINAL_DST, §11.2)
+        # HTTP to PassthroughCluster goes to the address the client dialled (ORIGINAL_DST,
+        # docs/behaviour.md §11.2)
         p = dp.destination_port(side, "10.96.0.50", 80)
         assert dp.destination_port(side, "10.96.0.50", 80) == p  # idempotent
         r = curl("-s", "-i", "-HHost:anything.example", f"http://127.0.0.1:{p}/headers")
         assert r.stdout.startswith("HTTP/1.1 200 OK\r\n")
-        assert "server: envoy\r\n" in r.stdout  # sidecar outbound: Envoy's default name (§1.1)
+        # sidecar outbound: Envoy's default name (docs/behaviour.md §1.1)
+        assert "server: envoy\r\n" in r.stdout
         assert '"10.96.0.50:80" PassthroughCluster 10.244.0.20:' in dp.logs(side)
         # a listener bound to one Service IP serves only connections dialled to that IP
         with socket.create_connection(("127.0.0.1", dp.destination_port(side, "10.96.0.20", 9000)), 5) as s:

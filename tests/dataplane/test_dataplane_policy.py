@@ -1,4 +1,6 @@
-"""The data plane's pure policies, table-tested: request/response headers (§1.1–§1.3) and retries.
+"""The data plane's pure policies, table-tested: request/response headers and retries.
+
+Headers: docs/behaviour.md §1.1–§1.3.
 
 Each row is one rule of Envoy's connection manager / router or of Istio's configuration, so a
 failing row names the rule that broke.
@@ -54,8 +56,8 @@ def _hop(**kw: object) -> Hop:
 # (rule, hop, expected upstream headers)
 HEADER_CASES = [
     (
-        # Istio gateway (use_remote_address, §1.3): hop-by-hop dropped, internal x-envoy-* cleaned,
-        # XFF appended, XFP from the connection, external address set, own decorator.
+        # Istio gateway (use_remote_address, docs/behaviour.md §1.3): hop-by-hop dropped, internal x-envoy-*
+        # cleaned, XFF appended, XFP from the connection, external address set, own decorator.
         "gateway edge",
         _hop(
             edge=True,
@@ -194,11 +196,11 @@ def test_response_headers() -> None:
     ]
     out = _headers.response_headers(raw, "istio-envoy", 5, remove=("x-secret",), add=(("X-Added", "a"),))
     assert out == [
-        ("server", "istio-envoy"),  # ServerHeaderTransformation OVERWRITE, in place (§1.1)
+        ("server", "istio-envoy"),  # ServerHeaderTransformation OVERWRITE, in place (docs/behaviour.md §1.1)
         ("date", "Mon, 01 Jan 2024 00:00:00 GMT"),
         ("content-type", "application/json"),
         ("x-added", "a"),
-        ("x-envoy-upstream-service-time", "5"),  # last (§1.2)
+        ("x-envoy-upstream-service-time", "5"),  # last (docs/behaviour.md §1.2)
     ]
     # No server or date from the upstream: Envoy adds both in front.
     bare = _headers.response_headers([(b"content-length", b"0")], "envoy", 1)

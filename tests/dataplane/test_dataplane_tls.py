@@ -42,7 +42,7 @@ def _https(gw: Gateway, host: str, path: str, *extra: str) -> list[str]:
 def test_http2_via_alpn_prints_http2_418(gateway: Gateway) -> None:
     r = curl("-s", "-i", *_https(gateway, "httpbin.example.com", "/status/418"))
     assert r.returncode == 0, r.stderr
-    assert r.stdout.startswith("HTTP/2 418 \r\n")  # §1.5: no phrase over HTTP/2
+    assert r.stdout.startswith("HTTP/2 418 \r\n")  # docs/behaviour.md §1.5: no phrase over HTTP/2
     assert "server: istio-envoy\r\n" in r.stdout
     assert "x-envoy-upstream-service-time: " in r.stdout
     assert '"GET /status/418 HTTP/2" 418 - via_upstream' in gateway.log()
@@ -65,7 +65,8 @@ def test_sni_selects_the_certificate(gateway: Gateway) -> None:
 
 
 def test_sni_chain_has_its_own_routes(gateway: Gateway) -> None:
-    # SNI helloworld, Host httpbin: the helloworld server's route config has no such host → 404 (§4.4).
+    # SNI helloworld, Host httpbin: the helloworld server's route config has no such host → 404
+    # (docs/behaviour.md §4.4).
     r = curl(
         "-s",
         "-o",
@@ -93,7 +94,7 @@ def test_missing_credential_fails_the_handshake(gateway: Gateway) -> None:
 def test_mutual_requires_a_client_certificate(gateway: Gateway) -> None:
     r = curl("-s", "-S", "-v", *_https(gateway, "mutual.example.com", "/status/200"))
     assert r.returncode == 56
-    assert "alert certificate required" in r.stderr  # §1.6 [DOC-TEST]
+    assert "alert certificate required" in r.stderr  # docs/behaviour.md §1.6 [DOC-TEST]
     c = gateway.certs.client
     ok = curl(
         "-s",
@@ -162,7 +163,8 @@ def test_passthrough_forwards_the_raw_tls_stream(gateway: Gateway) -> None:
     r = curl("-s", "-i", "-v", *_https(gateway, "nginx.example.com", "/"))
     assert r.returncode == 0, r.stderr
     assert "subject: CN=nginx.example.com" in r.stderr  # the backend's own certificate
-    assert "Server: nginx/1.15.2" in r.stdout  # not parsed or rewritten by the gateway (§1.1)
+    # not parsed or rewritten by the gateway (docs/behaviour.md §1.1)
+    assert "Server: nginx/1.15.2" in r.stdout
     assert "Welcome to nginx!" in r.stdout
     for _ in range(50):
         lines = [ln for ln in gateway.log().splitlines() if NGINX in ln]

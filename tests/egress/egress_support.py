@@ -1,7 +1,7 @@
 """Support for the egress tests: one running ``Sandbox.local()`` per module with Istio's ``curl``
 sample deployed, a ``kubectl`` stand-in that deletes what a test applied, and the manifests of
 Istio's egress tasks (istio.io ``content/en/docs/tasks/traffic-management/egress/*/snips.sh``),
-verbatim except ``networking.istio.io/v1`` and ``curl`` for the old ``sleep`` sample (§1.7).
+verbatim except ``networking.istio.io/v1`` and ``curl`` for the old ``sleep`` sample (docs/behaviour.md §1.7).
 
 Every test runs the docs' command with ``source="default/curl"`` -- the docs'
 ``kubectl exec "$SOURCE_POD" -c sleep -- curl ...`` -- through the real curl binary.
@@ -27,7 +27,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 CURL_SAMPLE = samples.path() / "curl" / "curl.yaml"
 SOURCE = "default/curl"
 
-# ------------------------------------------------------------------ mesh configuration (§11.2)
+# --------------------------------------------------------------- mesh configuration (docs/behaviour.md §11.2)
 
 #: How the sandbox's Istio was installed (the docs' "<flags-you-used-to-install-Istio>").
 SANDBOX_INSTALL = ROOT / "gatewaykit" / "data" / "sandbox-install.yaml"
@@ -408,7 +408,7 @@ spec:
       mode: SIMPLE
 """
 
-# ------------------------------------------------- mutual TLS origination (my-nginx, §13, §16)
+# ---------------------------------------------- mutual TLS origination (my-nginx, docs/behaviour.md §13, §16)
 
 NGINX_CONF = """\
 events {

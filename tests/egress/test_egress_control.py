@@ -1,7 +1,7 @@
 """Istio's *Accessing External Services* task (egress-control), in the embedded sandbox.
 
 Commands and expected outputs are the docs' (istio.io ``egress-control/snips.sh``), run in the
-``curl`` pod (``source="default/curl"``) through its emulated sidecar (§11).
+``curl`` pod (``source="default/curl"``) through its emulated sidecar (docs/behaviour.md §11).
 """
 
 from __future__ import annotations
@@ -33,7 +33,8 @@ BLOCKED_PROBE = (
 
 
 def test_allow_any_lets_https_out(sb, kubectl):
-    # §11.2 ALLOW_ANY: unknown TLS destinations leave through PassthroughCluster (original dst).
+    # ALLOW_ANY (docs/behaviour.md §11.2): unknown TLS destinations leave through PassthroughCluster
+    # (original dst).
     r = sb.curl(PASSTHROUGH_PROBE, source=SOURCE)
     # (curl 7.88 prints "HTTP/2 200 " with a trailing space; the docs' checker trims lines)
     assert [line.rstrip() for line in r.stdout.splitlines()] == ["HTTP/2 200", "HTTP/2 200"]
@@ -44,7 +45,7 @@ def test_allow_any_lets_https_out(sb, kubectl):
 def test_allow_any_http_is_answered_by_the_site_through_the_sidecar(sb, kubectl):
     r = sb.curl("curl -sSI http://httpbin.org/status/200", source=SOURCE)
     assert r.exit_code == 0 and r.status == 200
-    assert r.headers["server"] == "envoy"  # the sidecar overwrites the site's Server (§1.1)
+    assert r.headers["server"] == "envoy"  # the sidecar overwrites the site's Server (docs/behaviour.md §1.1)
     assert "x-envoy-upstream-service-time" in r.headers
     assert '"HEAD /status/200 HTTP/1.1" 200' in last_line(sb.logs(SOURCE), "PassthroughCluster", "allow_any")
 
@@ -58,7 +59,7 @@ def test_istioctl_install_registry_only_blocks_https_with_exit_35(sb, kubectl):
     r = sb.curl("curl -sI https://edition.cnn.com", source=SOURCE)
     assert (r.exit_code, r.stdout) == (35, "")
     assert sb.curl(BLOCKED_PROBE, source=SOURCE).stdout == ""
-    # With -S curl says why: the sidecar's BlackHoleCluster closed the connection (§1.6).
+    # With -S curl says why: the sidecar's BlackHoleCluster closed the connection (docs/behaviour.md §1.6).
     r = sb.curl("curl -sSI https://www.google.com", source=SOURCE)
     assert r.exit_code == 35
     assert "SSL_ERROR_SYSCALL in connection to www.google.com:443" in r.stderr
@@ -70,7 +71,7 @@ def test_registry_only_http_gets_the_sidecars_empty_502(sb, kubectl):
     r = sb.curl("curl -sS -i http://httpbin.org/headers", source=SOURCE)
     assert r.exit_code == 0
     assert r.stdout.splitlines()[0] == "HTTP/1.1 502 Bad Gateway"
-    assert r.body == ""  # block_all: directResponse 502 without a body (§1.4)
+    assert r.body == ""  # block_all: directResponse 502 without a body (docs/behaviour.md §1.4)
     assert r.headers["server"] == "envoy"
     assert r.headers["content-length"] == "0"
     assert "x-envoy-upstream-service-time" not in r.headers
@@ -202,7 +203,8 @@ def test_in_mesh_service_answers_through_both_sidecars(sb, kubectl):
 
 
 def test_service_entry_resolution_none_keeps_the_original_destination(sb, kubectl):
-    # resolution NONE: ORIGINAL_DST cluster, forwarded to the address the pod dialled (§11.1).
+    # resolution NONE: ORIGINAL_DST cluster, forwarded to the address the pod dialled
+    # (docs/behaviour.md §11.1).
     kubectl.apply(REGISTRY_ONLY_INSTALL, SE_HTTPBIN.replace("resolution: DNS", "resolution: NONE"))
     r = sb.curl("curl -sS -o /dev/null -w '%{http_code}' http://httpbin.org/status/418", source=SOURCE)
     assert r.stdout == "418"
@@ -272,7 +274,7 @@ spec:
     kubectl.apply(REGISTRY_ONLY_INSTALL, se)
     r = sb.curl("curl -sS -I http://www.google.com", source=SOURCE)
     assert r.status == 200
-    assert r.headers["server"] == "gws"  # a TCP proxy never touches HTTP headers (§1.1)
+    assert r.headers["server"] == "gws"  # a TCP proxy never touches HTTP headers (docs/behaviour.md §1.1)
     assert "x-envoy-upstream-service-time" not in r.headers
     assert '"- - -" 0 -' in last_line(sb.logs(SOURCE), "outbound|80||www.google.com")
 

@@ -1,4 +1,4 @@
-"""Istio's *Egress Gateways* task (egress-gateway), in the embedded sandbox (§12).
+"""Istio's *Egress Gateways* task (egress-gateway), in the embedded sandbox (docs/behaviour.md §12).
 
 The docs' commands (istio.io ``egress-gateway/snips.sh``) run in the ``curl`` pod; the docs check
 the egress gateway's access log (``kubectl logs -l istio=egressgateway -c istio-proxy``).
@@ -92,7 +92,7 @@ def test_https_through_the_egress_gateway(sb, kubectl):
 
 def test_missing_destination_rule_subset_gives_503(sb, kubectl):
     # The VirtualService names subset "cnn" but no DestinationRule defines it: the sidecar's route
-    # points at a cluster that does not exist → 503 NC with an empty body (§1.4, §12).
+    # points at a cluster that does not exist → 503 NC with an empty body (docs/behaviour.md §1.4, §12).
     gateway_only = EGRESS_GATEWAY_HTTP.split("---")[0]
     before = sb.logs(EGRESS)
     kubectl.apply(SE_CNN_HTTP, gateway_only, VS_CNN_THROUGH_EGRESS_HTTP.format(upstream_port=80))

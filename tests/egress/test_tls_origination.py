@@ -1,5 +1,6 @@
-"""Istio's *Egress TLS Origination* and *TLS Origination with an Egress Gateway* tasks (§13), and
-the classic mistakes of Istio's troubleshooting guide (§1.6), in the embedded sandbox.
+"""Istio's *Egress TLS Origination* and *TLS Origination with an Egress Gateway* tasks
+(docs/behaviour.md §13), and the classic mistakes of Istio's troubleshooting guide
+(docs/behaviour.md §1.6), in the embedded sandbox.
 
 Commands and outputs are the docs' (istio.io ``egress-tls-origination/snips.sh``,
 ``egress-gateway-tls-origination/snips.sh``), run in the ``curl`` pod.
@@ -59,7 +60,7 @@ def test_tls_origination_at_the_sidecar(sb, kubectl):
 
 def test_https_to_an_http_port_is_a_wrong_version_number(sb, kubectl):
     # Troubleshooting "Sending HTTPS to an HTTP port": the sidecar answers the ClientHello with a
-    # plain-text 400, which curl's TLS library reads as a bad record (§1.6).
+    # plain-text 400, which curl's TLS library reads as a bad record (docs/behaviour.md §1.6).
     kubectl.apply(SE_CNN_ORIGINATION)
     r = sb.curl("curl -sS https://edition.cnn.com:80/politics", source=SOURCE)
     assert r.exit_code == 35
@@ -130,7 +131,7 @@ def test_mutual_tls_origination_at_the_egress_gateway(sb, kubectl, docs_certs, m
     kubectl.apply(client_credential(docs_certs, "istio-system"), EGRESS_MTLS_NGINX)
     before = sb.logs(EGRESS)
 
-    # Only SIMPLE towards nginx: nginx wants a client certificate (§16).
+    # Only SIMPLE towards nginx: nginx wants a client certificate (docs/behaviour.md §16).
     kubectl.apply(DR_ORIGINATE_MTLS_AT_EGRESS.format(mode="SIMPLE"))
     r = sb.curl("curl -sS http://my-nginx.mesh-external.svc.cluster.local", source=SOURCE)
     assert "<title>400 No required SSL certificate was sent</title>" in r.stdout
@@ -152,7 +153,8 @@ def test_mutual_tls_origination_at_the_egress_gateway(sb, kubectl, docs_certs, m
 
 def test_mutual_tls_origination_at_the_sidecar(sb, kubectl, docs_certs, my_nginx):
     # egress-tls-origination "Mutual TLS origination": secret in the client's namespace and a
-    # DestinationRule with a workloadSelector (§13). Without it the sidecar sends plain HTTP.
+    # DestinationRule with a workloadSelector (docs/behaviour.md §13). Without it the sidecar sends
+    # plain HTTP.
     r = sb.curl("curl -sS http://my-nginx.mesh-external.svc.cluster.local:443", source=SOURCE)
     assert "<title>400 The plain HTTP request was sent to HTTPS port</title>" in r.stdout
     kubectl.apply(client_credential(docs_certs, "default"), DR_ORIGINATE_MTLS_AT_SIDECAR)

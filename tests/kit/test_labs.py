@@ -109,7 +109,8 @@ def test_lab_manifests_name_real_kinds(lab_id: str) -> None:
 @pytest.mark.parametrize("lab_id", EXPECTED)
 def test_lab_manifests_pass_istio_validation(lab_id: str) -> None:
     """Every manifest a lab applies -- except a step that demonstrates a rejection -- is accepted by
-    Istio's validation (CRD schema and webhook, §14), and warnings are only the expected ones."""
+    Istio's validation (CRD schema and webhook, docs/behaviour.md §14), and warnings are only the
+    expected ones."""
     from gatewaykit.resources.codecs import load
     from gatewaykit.resources.validation import validate
 
@@ -138,7 +139,8 @@ def test_the_rejection_step_is_rejected_by_istio_validation() -> None:
 
 
 def test_rejection_steps_really_are_invalid() -> None:
-    """A step that says Istio rejects it carries a manifest Istio's rules reject (§6, §14.1)."""
+    """A step that says Istio rejects it carries a manifest Istio's rules reject
+    (docs/behaviour.md §6, §14.1)."""
     lab = load_lab("03-https-redirect")
     step = lab.step("tls-on-http")
     assert step.expect_rejected == "server cannot have TLS settings for plain text HTTP ports"

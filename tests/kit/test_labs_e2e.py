@@ -2,8 +2,8 @@
 each exercise's reference solution passes that exercise's own check (``LabSession.verify()``).
 
 This is the test that keeps the labs honest: the expected outcomes in ``labs/*/lab.yaml`` are
-Istio's (§N of the behaviour reference), and the sandbox must reproduce them. The ``sandbox``
-fixture (``conftest.py``) is the one ``Sandbox.local()`` shared by every kit test.
+Istio's (docs/behaviour.md), and the sandbox must reproduce them. The ``sandbox`` fixture
+(``conftest.py``) is the one ``Sandbox.local()`` shared by every kit test.
 """
 
 from __future__ import annotations
@@ -37,7 +37,8 @@ def test_lab_holds_on_the_local_sandbox(lab_id: str, sandbox: object, tmp_path: 
 
 @pytest.mark.slow
 def test_widgets_drive_the_real_sandbox(sandbox: object, tmp_path: pathlib.Path) -> None:
-    """The editor's Validate/Apply and the curl panel, against the embedded sandbox (§6, §14.1)."""
+    """The editor's Validate/Apply and the curl panel, against the embedded sandbox
+    (docs/behaviour.md §6, §14.1)."""
     from gatewaykit.kit.widgets import CurlPanel, ManifestEditor
 
     lab = open_lab("03-https-redirect", backend=sandbox, work_dir=tmp_path)  # type: ignore[arg-type]

@@ -26,7 +26,7 @@ def test_open_lab_writes_certificates_and_makes_secrets(
     assert isinstance(lab, LabSession)
     key = work_dir / "example_certs1" / "httpbin.example.com.key"
     assert key.exists() and (os.stat(key).st_mode & 0o777) == 0o600
-    # Step 1 makes the docs' generic secret with tls.crt / tls.key / ca.crt (§8.1 layout 1).
+    # Step 1 makes the docs' generic secret with tls.crt / tls.key / ca.crt (docs/behaviour.md §8.1 layout 1).
     step = lab.steps[0]
     out = step.apply()
     assert out.ok and out.lines[0] == "secret/httpbin-credential created"
@@ -57,7 +57,7 @@ def test_tls_secret_and_rotation_step(sandbox: LocalSandbox, stored: Stored, wor
     assert before.result.exit_code == 0 and "I'm a teapot!" in before.result.stdout
     rotation = next(s for s in lab.steps if s.id == "rotation")
     out = rotation.apply()
-    # kubectl delete secret, then kubectl create secret tls (the docs' rotation, §8.1).
+    # kubectl delete secret, then kubectl create secret tls (the docs' rotation, docs/behaviour.md §8.1).
     assert out.ok and out.lines == (
         'secret "httpbin-credential" deleted',
         "secret/httpbin-credential created",
@@ -86,7 +86,7 @@ def test_reset_deletes_what_was_applied_and_reapplies_setup(
     assert stored("Gateway", "default", "httpbin-gateway") is None
     assert stored("VirtualService", "default", "httpbin-any") is None
     assert stored("Deployment", "default", "httpbin") is not None
-    # With no Gateway server left, nothing listens on the ingress port (§1.6).
+    # With no Gateway server left, nothing listens on the ingress port (docs/behaviour.md §1.6).
     assert lab.curl(STATUS_200).result.exit_code == 7
     # Opening another lab on the same backend cleans up the first one's objects too.
     lab.steps[0].apply()
@@ -139,7 +139,7 @@ def test_curl_runs_from_the_work_dir_with_lab_variables(
         '"http://$INGRESS_HOST:$USER_GATEWAY_PORT/status/418"'
     )
     assert dumped.result.exit_code == 0
-    # Envoy has no reason phrase for 418: HTTP/1.1 prints "418 Unknown" (§1.5).
+    # Envoy has no reason phrase for 418: HTTP/1.1 prints "418 Unknown" (docs/behaviour.md §1.5).
     assert (work_dir / "head.txt").read_bytes().startswith(b"HTTP/1.1 418 Unknown\r\nserver: istio-envoy\r\n")
 
 

@@ -150,7 +150,7 @@ def test_curl_panel_runs_real_curl_and_reads_the_result(
     assert "exit code 0" in html
     panel.explain_button.click()
     assert "access log" in panel.explanation.value and "gk-explain" in panel.explanation._dom_classes
-    # The exact host has no virtual host of its own here: the * one routed it (§4.3).
+    # The exact host has no virtual host of its own here: the * one routed it (docs/behaviour.md §4.3).
     assert "route config http.8080 → virtual host *:80 → route (unnamed)" in panel.explanation.value
     assert "&quot;GET /headers HTTP/1.1&quot; 200" in panel.explanation.value
     panel.command.value = 'curl -sS "http://$INGRESS_HOST:1/"'

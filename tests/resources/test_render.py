@@ -1,4 +1,4 @@
-"""kubectl's rendering of rejections and warnings (§14.0)."""
+"""kubectl's rendering of rejections and warnings (docs/behaviour.md §14.0)."""
 
 from __future__ import annotations
 

@@ -22,8 +22,9 @@ from gatewaykit.sandbox import Sandbox
 
 # ------------------------------------------------------------------------------ Istio samples
 
-#: istio/istio samples/httpbin/httpbin.yaml from the Python-httpbin era (before Istio 1.24, §1.7,
-#: §16): Service port 8000 -> targetPort 80 -> containerPort 80, image docker.io/kong/httpbin.
+#: istio/istio samples/httpbin/httpbin.yaml from the Python-httpbin era (before Istio 1.24,
+#: docs/behaviour.md §1.7, §16): Service port 8000 -> targetPort 80 -> containerPort 80, image
+#: docker.io/kong/httpbin.
 HTTPBIN_YAML = """\
 apiVersion: v1
 kind: ServiceAccount
@@ -238,7 +239,7 @@ spec:
 """
 
 #: The ASCII teapot of Python httpbin's /status/418, as the secure-ingress doc test expects it
-#: ([D-SI-snips] snip_configure_a_tls_ingress_gateway_for_a_single_host_7_out, §1.7).
+#: ([D-SI-snips] snip_configure_a_tls_ingress_gateway_for_a_single_host_7_out, docs/behaviour.md §1.7).
 TEAPOT = (
     "\n"
     "    -=[ teapot ]=-\n"

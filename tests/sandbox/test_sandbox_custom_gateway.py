@@ -1,11 +1,11 @@
 """Gateways reached from inside the mesh, and a gateway deployed with injection
 (``inject.istio.io/templates: gateway``, container ``istio-proxy`` / image ``auto``) whose TLS files
-come from a mounted Secret (file paths, §8.2).
+come from a mounted Secret (file paths, docs/behaviour.md §8.2).
 
 A custom gateway's Service is not published on the host, so (as on a cluster without a load
 balancer) the learner reaches it from a mesh client: ``sb.curl(..., source="default/curl")``.
-Docs: istio.io "Installing Gateways" (gateway injection); rules: §2, §3, §8.2 of
-../shared/reference/istio-behavior.md.
+Docs: https://istio.io/latest/docs/setup/additional-setup/gateway/ (gateway injection); rules:
+docs/behaviour.md §2, §3, §8.2.
 """
 
 from __future__ import annotations
@@ -181,7 +181,8 @@ def test_custom_gateway_is_a_proxy_with_the_servers_it_selects(sb, custom_gatewa
     assert len(pods) == 1 and pods[0].name.startswith("my-gateway-") and pods[0].status == "Running"
     proxy = sb.proxy_config("my-ingress/my-gateway")
     assert proxy.type == "router"
-    # Service ports 80/443 have no targetPort: the listeners are 0.0.0.0_80 and 0.0.0.0_443 (§2).
+    # Service ports 80/443 have no targetPort: the listeners are 0.0.0.0_80 and 0.0.0.0_443
+    # (docs/behaviour.md §2).
     assert {lst.name for lst in proxy.listeners} >= {"0.0.0.0_80", "0.0.0.0_443"}
     # The default ingress gateway is not selected by istio: my-gateway.
     assert sb.proxy_config("istio-system/istio-ingressgateway").listener(443) is None
@@ -209,7 +210,8 @@ def test_mesh_client_reaches_custom_gateway_over_http(sb, custom_gateway):
 
 
 def test_custom_gateway_serves_tls_from_mounted_files(sb, custom_gateway):
-    # §8.2: serverCertificate/privateKey are paths in the gateway pod, here a mounted Secret.
+    # docs/behaviour.md §8.2: serverCertificate/privateKey are paths in the gateway pod, here a mounted
+    # Secret.
     r = sb.curl("curl -v -k https://my-gateway.my-ingress/status/418", source="default/curl")
     assert r.exit_code == 0, r
     assert "*  subject: CN=httpbin.example.com; O=httpbin organization" in r.stderr

@@ -1,7 +1,7 @@
 """What a learner sees when something is missing or misconfigured, and the VirtualService HTTP
 features (timeouts, weights, redirects, rewrites, direct responses), against the embedded sandbox.
 
-Rules: ../shared/reference/istio-behavior.md §1.4 (local replies), §1.6 (curl exit codes), §2, §3.
+Rules: docs/behaviour.md §1.4 (local replies), §1.6 (curl exit codes), §2, §3.
 """
 
 from __future__ import annotations
@@ -51,11 +51,11 @@ def workloads(sb):
     sb.apply(helloworld_deployment("v2"))
 
 
-# ------------------------------------------------------------------------- nothing listening (§1.6)
+# ----------------------------------------------------------------- nothing listening (docs/behaviour.md §1.6)
 
 
 def test_no_gateway_server_on_the_port_is_connection_refused(sb):
-    # §2: no Gateway server for port 80 -> no listener -> curl exit 7.
+    # docs/behaviour.md §2: no Gateway server for port 80 -> no listener -> curl exit 7.
     r = sb.curl('curl -sS -HHost:httpbin.example.com "http://$INGRESS_HOST:$INGRESS_PORT/status/200"')
     assert r.exit_code == 7, r
     assert r.stderr.startswith(f"curl: (7) Failed to connect to 127.0.0.1 port {sb.env['INGRESS_PORT']}")
@@ -63,7 +63,7 @@ def test_no_gateway_server_on_the_port_is_connection_refused(sb):
 
 
 def test_selector_matching_no_gateway_pod_is_connection_refused(sb, kubectl):
-    # §3: a selector no pod satisfies configures nothing anywhere.
+    # docs/behaviour.md §3: a selector no pod satisfies configures nothing anywhere.
     kubectl.apply(HTTPBIN_GATEWAY_YAML.replace("istio: ingressgateway", "istio: nonexistent"))
     kubectl.apply(HTTPBIN_VS_YAML)
     r = sb.curl('curl -v -HHost:httpbin.example.com "http://$INGRESS_HOST:$INGRESS_PORT/status/200"')
@@ -82,7 +82,7 @@ def test_gateway_deleted_stops_serving(sb, kubectl):
 
 
 def test_selector_matching_a_subset_of_labels_applies(sb, kubectl):
-    # §3: the selector need only be a subset of the pod labels.
+    # docs/behaviour.md §3: the selector need only be a subset of the pod labels.
     kubectl.apply(HTTPBIN_GATEWAY_YAML.replace("istio: ingressgateway", "app: istio-ingressgateway"))
     kubectl.apply(HTTPBIN_VS_YAML)
     assert sb.curl(STATUS_200).status_line == "HTTP/1.1 200 OK"
@@ -94,7 +94,7 @@ def test_gateway_selecting_the_egress_gateway_does_not_open_ingress(sb, kubectl)
     assert sb.curl(STATUS_200).exit_code == 7
 
 
-# ------------------------------------------------------------------------------ local replies (§1.4)
+# --------------------------------------------------------------------- local replies (docs/behaviour.md §1.4)
 
 
 def test_replicas_zero_is_503_no_healthy_upstream(sb, kubectl):
@@ -119,7 +119,8 @@ def test_replicas_zero_is_503_no_healthy_upstream(sb, kubectl):
 
 
 def test_unknown_destination_host_is_503_with_empty_body(sb, kubectl):
-    # §1.4: the route's cluster does not exist (NC) -> 503, empty body for Istio VirtualServices.
+    # docs/behaviour.md §1.4: the route's cluster does not exist (NC) -> 503, empty body for Istio
+    # VirtualServices.
     kubectl.apply(HTTPBIN_GATEWAY_YAML)
     kubectl.apply(HTTPBIN_VS_YAML.replace("host: httpbin", "host: nosuchservice"))
     r = sb.curl(STATUS_200)
@@ -202,7 +203,8 @@ TIMEOUT_VS = vs(
 
 
 def test_route_timeout_is_504(sb, kubectl):
-    # §1.4: VirtualService timeout -> 504 "upstream request timeout" (UT), after the timeout.
+    # docs/behaviour.md §1.4: VirtualService timeout -> 504 "upstream request timeout" (UT), after the
+    # timeout.
     kubectl.apply(HTTPBIN_GATEWAY_YAML)
     kubectl.apply(TIMEOUT_VS)
     start = time.monotonic()
@@ -414,7 +416,8 @@ def test_direct_response(sb, kubectl):
 
 def test_wrong_target_port_is_503_connect_failure(sb, kubectl):
     # The pod listens on 80 but the Service sends to 9999: Envoy's connection is refused, retried
-    # (Istio's default retry_on includes connect-failure), then 503 with Envoy's reset text (§1.4).
+    # (Istio's default retry_on includes connect-failure), then 503 with Envoy's reset text
+    # (docs/behaviour.md §1.4).
     kubectl.apply(HTTPBIN_GATEWAY_YAML)
     kubectl.apply(HTTPBIN_VS_YAML)
     try:

@@ -1,7 +1,7 @@
 """Istio's ingress-control task, replayed with the docs' own commands against the embedded sandbox.
 
 Docs: istio/istio.io content/en/docs/tasks/traffic-management/ingress/ingress-control/snips.sh.
-Expected outputs and rules: ../shared/reference/istio-behavior.md §1, §2, §4, §6.
+Expected outputs and rules: docs/behaviour.md §1, §2, §4, §6.
 """
 
 from __future__ import annotations
@@ -94,7 +94,8 @@ def test_status_200_is_served_by_istio_envoy(sb, httpbin_gateway):
     assert lines[0] == "HTTP/1.1 200 OK"
     assert lines[1] == "server: istio-envoy"
     assert r.status_line == "HTTP/1.1 200 OK"
-    # §1.2: the upstream answered, so Envoy adds x-envoy-upstream-service-time (milliseconds).
+    # docs/behaviour.md §1.2: the upstream answered, so Envoy adds x-envoy-upstream-service-time
+    # (milliseconds).
     assert re.fullmatch(r"\d+", r.headers["x-envoy-upstream-service-time"])
     # The Python httpbin's own headers pass through ([D-IC-old] transcript).
     assert r.headers["access-control-allow-origin"] == "*"
@@ -110,13 +111,14 @@ def test_reapplying_the_same_manifest_is_unchanged(sb, httpbin_gateway):
 
 
 def test_unrouted_path_is_404_local_reply(sb, httpbin_gateway):
-    # snip_accessing_ingress_services_2_out: "HTTP/1.1 404 Not Found"; §1.4 404 NR, empty body.
+    # snip_accessing_ingress_services_2_out: "HTTP/1.1 404 Not Found"; docs/behaviour.md §1.4 404 NR, empty
+    # body.
     r = sb.curl(HEADERS)
     assert r.exit_code == 0, r
     assert _head_lines(r.stdout)[0] == "HTTP/1.1 404 Not Found"
     assert r.headers["server"] == "istio-envoy"
     assert r.headers["content-length"] == "0"
-    # §1.2: a local reply never carries x-envoy-upstream-service-time nor a content-type.
+    # docs/behaviour.md §1.2: a local reply never carries x-envoy-upstream-service-time nor a content-type.
     assert "x-envoy-upstream-service-time" not in r.headers
     assert "content-type" not in r.headers
     # GET too: the body is empty (Envoy sendLocalReply(NotFound, "")).
@@ -132,7 +134,8 @@ def test_upstream_404_differs_from_local_404(sb, httpbin_gateway):
 
 
 def test_teapot_over_http1_has_envoy_reason_phrase(sb, httpbin_gateway):
-    # §1.5: Envoy has no phrase for 418 -> "HTTP/1.1 418 Unknown"; §1.7: Python httpbin's teapot.
+    # docs/behaviour.md §1.5: Envoy has no phrase for 418 -> "HTTP/1.1 418 Unknown"; §1.7: Python httpbin's
+    # teapot.
     r = sb.curl('curl -s -i -HHost:httpbin.example.com "http://$INGRESS_HOST:$INGRESS_PORT/status/418"')
     assert r.exit_code == 0, r
     assert _head_lines(r.stdout)[0] == "HTTP/1.1 418 Unknown"
@@ -154,26 +157,28 @@ def test_delay_route_reaches_httpbin(sb, httpbin_gateway):
     ["httpbin.example.com:80", "HTTPBIN.Example.COM", "Httpbin.Example.Com:31380"],
 )
 def test_host_header_case_and_port_are_ignored(sb, httpbin_gateway, host):
-    # §4.3: Envoy lower-cases the Host and ignores its port on gateways (IgnorePortInHostMatching).
+    # docs/behaviour.md §4.3: Envoy lower-cases the Host and ignores its port on gateways
+    # (IgnorePortInHostMatching).
     r = sb.curl(f'curl -s -I -H "Host: {host}" "http://$INGRESS_HOST:$INGRESS_PORT/status/200"')
     assert r.status_line == "HTTP/1.1 200 OK", r
 
 
 def test_host_not_in_gateway_is_404(sb, httpbin_gateway):
-    # §4.3 "host mismatch": no virtual host matches -> 404 NR.
+    # docs/behaviour.md §4.3 "host mismatch": no virtual host matches -> 404 NR.
     r = sb.curl('curl -s -I -HHost:other.example.com "http://$INGRESS_HOST:$INGRESS_PORT/status/200"')
     assert r.status_line == "HTTP/1.1 404 Not Found"
     assert "x-envoy-upstream-service-time" not in r.headers
 
 
 def test_without_host_header_the_ip_does_not_match(sb, httpbin_gateway):
-    # §4.3: without -H Host curl sends Host: 127.0.0.1:<port>, matching only a "*" host.
+    # docs/behaviour.md §4.3: without -H Host curl sends Host: 127.0.0.1:<port>, matching only a "*" host.
     r = sb.curl('curl -s -I "http://$INGRESS_HOST:$INGRESS_PORT/status/200"')
     assert r.status_line == "HTTP/1.1 404 Not Found"
 
 
 def test_gateway_without_virtual_service_answers_404(sb, kubectl):
-    # §2: an HTTP server always gets a listener; with no VS the blackhole vhost answers 404 NR.
+    # docs/behaviour.md §2: an HTTP server always gets a listener; with no VS the blackhole vhost answers 404
+    # NR.
     kubectl.apply(HTTPBIN_GATEWAY_YAML)
     r = sb.curl(STATUS_200)
     assert r.status_line == "HTTP/1.1 404 Not Found"
@@ -199,7 +204,7 @@ def test_access_log_in_envoy_default_format(sb, httpbin_gateway):
     assert re.search(r'"GET /headers\?x=log2 HTTP/1.1" 404 NR route_not_found ', missed[0])
 
 
-# --------------------------------------------------------------- hosts "*" and request headers (§1.3)
+# ----------------------------------------------------- hosts "*" and request headers (docs/behaviour.md §1.3)
 
 
 def test_star_hosts_need_no_host_header(sb, kubectl):
@@ -217,11 +222,12 @@ def test_request_headers_envoy_adds(sb, kubectl):
     r = sb.curl('curl -s "http://$INGRESS_HOST:$INGRESS_PORT/headers"')
     assert r.exit_code == 0, r
     headers = json.loads(r.stdout)["headers"]
-    # Python httpbin shows header values as strings (§1.7) and Host as curl sent it.
+    # Python httpbin shows header values as strings (docs/behaviour.md §1.7) and Host as curl sent it.
     assert headers["Host"] == f"127.0.0.1:{sb.env['INGRESS_PORT']}"
     assert headers["Accept"] == "*/*"
     assert headers["User-Agent"].startswith("curl/")
-    # §1.3: IncludeRequestAttemptCount -> 1; decorator <fqdn>:<port><prefix>* for a prefix match.
+    # docs/behaviour.md §1.3: IncludeRequestAttemptCount -> 1; decorator <fqdn>:<port><prefix>* for a prefix
+    # match.
     assert headers["X-Envoy-Attempt-Count"] == "1"
     # The gateway sends X-Envoy-Decorator-Operation, but httpbin has a sidecar: Istio configures
     # tracing on every HCM, and an ingress-direction stream's traceRequest() "Remove[s] header so
@@ -240,8 +246,8 @@ def test_request_headers_with_show_env(sb, kubectl):
     r = sb.curl('curl -s "http://$INGRESS_HOST:$INGRESS_PORT/headers?show_env=1"')
     assert r.exit_code == 0, r
     headers = json.loads(r.stdout)["headers"]
-    # §1.3: the gateway is the edge (useRemoteAddress): XFF is the client address it saw, which is
-    # also x-envoy-external-address; the scheme the client used; a fresh UUID request id.
+    # docs/behaviour.md §1.3: the gateway is the edge (useRemoteAddress): XFF is the client address it saw,
+    # which is also x-envoy-external-address; the scheme the client used; a fresh UUID request id.
     assert headers["X-Forwarded-Proto"] == "http"
     assert headers["X-Forwarded-For"] == headers["X-Envoy-External-Address"]
     uuid.UUID(headers["X-Request-Id"])
@@ -332,7 +338,8 @@ spec:
 
 
 def test_exact_before_wildcard_before_star(sb, kubectl):
-    # §4.3: exact domain, then the longest suffix wildcard, then "*" (Envoy findVirtualHost).
+    # docs/behaviour.md §4.3: exact domain, then the longest suffix wildcard, then "*" (Envoy
+    # findVirtualHost).
     kubectl.apply(PRECEDENCE)
     base = '"http://$INGRESS_HOST:$INGRESS_PORT'
     exact = sb.curl(f'curl -s -i -HHost:httpbin.example.com {base}/status/200"')
@@ -346,7 +353,7 @@ def test_exact_before_wildcard_before_star(sb, kubectl):
     assert miss.status_line == "HTTP/1.1 404 Not Found" and miss.body == ""
 
 
-# ------------------------------------------------------------------------------- httpsRedirect (§6)
+# ----------------------------------------------------------------------- httpsRedirect (docs/behaviour.md §6)
 
 REDIRECT_GATEWAY = """\
 apiVersion: networking.istio.io/v1alpha3
@@ -370,7 +377,8 @@ spec:
 
 @pytest.mark.parametrize("with_vs", [True, False], ids=["with-vs", "without-vs"])
 def test_https_redirect(sb, kubectl, with_vs):
-    # §6: 301 with location https://<Host><path>, empty body, with or without a VirtualService.
+    # docs/behaviour.md §6: 301 with location https://<Host><path>, empty body, with or without a
+    # VirtualService.
     kubectl.apply(REDIRECT_GATEWAY)
     if with_vs:
         kubectl.apply(HTTPBIN_VS_YAML)
@@ -385,7 +393,7 @@ def test_https_redirect(sb, kubectl, with_vs):
 
 
 def test_https_redirect_keeps_host_port_and_any_path(sb, kubectl):
-    # §6: the Host header is kept verbatim, port included; every path redirects.
+    # docs/behaviour.md §6: the Host header is kept verbatim, port included; every path redirects.
     kubectl.apply(REDIRECT_GATEWAY)
     r = sb.curl(
         'curl -s -I -H "Host: httpbin.example.com:8080" "http://$INGRESS_HOST:$INGRESS_PORT/headers?a=1"'
@@ -402,7 +410,7 @@ def test_redirect_after_delete_is_gone(sb, kubectl):
     assert sb.curl(STATUS_200).status_line == "HTTP/1.1 200 OK"
 
 
-# ------------------------------------------------------------------ binding, ports, listeners (§2, §4)
+# ------------------------------------------------------- binding, ports, listeners (docs/behaviour.md §2, §4)
 
 
 def test_apply_and_delete_take_effect_before_returning(sb, kubectl):
@@ -416,7 +424,8 @@ def test_apply_and_delete_take_effect_before_returning(sb, kubectl):
 
 
 def test_listener_and_route_names(sb, httpbin_gateway):
-    # §2: Gateway port 80 -> Service targetPort 8080 -> listener 0.0.0.0_8080, route http.8080.
+    # docs/behaviour.md §2: Gateway port 80 -> Service targetPort 8080 -> listener 0.0.0.0_8080, route
+    # http.8080.
     proxy = sb.proxy_config(INGRESS)
     listener = proxy.listener(8080)
     assert listener is not None and listener.name == "0.0.0.0_8080"
@@ -426,15 +435,16 @@ def test_listener_and_route_names(sb, httpbin_gateway):
 
 
 def test_gateway_port_number_equal_to_target_port_is_reachable(sb, kubectl):
-    # §2: "number: 8080" matches no Service port, so it is used as-is: listener 0.0.0.0_8080,
-    # which is exactly what Service port 80 targets -- reachable on $INGRESS_PORT.
+    # docs/behaviour.md §2: "number: 8080" matches no Service port, so it is used as-is: listener
+    # 0.0.0.0_8080, which is exactly what Service port 80 targets -- reachable on $INGRESS_PORT.
     kubectl.apply(HTTPBIN_GATEWAY_YAML.replace("number: 80\n", "number: 8080\n"))
     kubectl.apply(HTTPBIN_VS_YAML)
     assert sb.curl(STATUS_200).status_line == "HTTP/1.1 200 OK"
 
 
 def test_gateway_port_not_published_is_unreachable(sb, kubectl):
-    # §2: a server on a port the Service does not expose listens in the pod, unreachable outside.
+    # docs/behaviour.md §2: a server on a port the Service does not expose listens in the pod, unreachable
+    # outside.
     kubectl.apply(HTTPBIN_GATEWAY_YAML.replace("number: 80\n", "number: 8081\n"))
     kubectl.apply(HTTPBIN_VS_YAML)
     assert sb.proxy_config(INGRESS).listener(8081) is not None
@@ -442,7 +452,7 @@ def test_gateway_port_not_published_is_unreachable(sb, kubectl):
 
 
 def test_virtual_service_gateway_reference_is_namespaced(sb, kubectl):
-    # §4.2: a short gateway name means "in the VirtualService's namespace".
+    # docs/behaviour.md §4.2: a short gateway name means "in the VirtualService's namespace".
     kubectl.apply(
         HTTPBIN_GATEWAY_YAML.replace(
             "name: httpbin-gateway\n", "name: httpbin-gateway\n  namespace: istio-system\n"
@@ -455,21 +465,21 @@ def test_virtual_service_gateway_reference_is_namespaced(sb, kubectl):
 
 
 def test_virtual_service_without_gateways_binds_only_to_mesh(sb, kubectl):
-    # §4.2: omitting gateways means "mesh" only.
+    # docs/behaviour.md §4.2: omitting gateways means "mesh" only.
     kubectl.apply(HTTPBIN_GATEWAY_YAML)
     kubectl.apply(HTTPBIN_VS_YAML.replace("  gateways:\n  - httpbin-gateway\n", ""))
     assert sb.curl(STATUS_200).status_line == "HTTP/1.1 404 Not Found"
 
 
 def test_virtual_service_exported_only_to_its_namespace_is_invisible(sb, kubectl):
-    # §4.1: exportTo ["."] in default hides the VS from the gateway pod in istio-system.
+    # docs/behaviour.md §4.1: exportTo ["."] in default hides the VS from the gateway pod in istio-system.
     kubectl.apply(HTTPBIN_GATEWAY_YAML)
     kubectl.apply(HTTPBIN_VS_YAML.replace("spec:\n", 'spec:\n  exportTo:\n  - "."\n', 1))
     assert sb.curl(STATUS_200).status_line == "HTTP/1.1 404 Not Found"
 
 
 def test_two_gateways_on_port_80_merge(sb, kubectl):
-    # §10: HTTP servers on the same port merge into one route config http.8080.
+    # docs/behaviour.md §10: HTTP servers on the same port merge into one route config http.8080.
     kubectl.apply(HTTPBIN_GATEWAY_YAML)
     kubectl.apply(HTTPBIN_VS_YAML)
     kubectl.apply(
@@ -497,7 +507,7 @@ def test_http2_prior_knowledge_on_the_plaintext_port(sb, httpbin_gateway):
     assert r.headers["server"] == "istio-envoy"
 
 
-# ------------------------------------------------------------ host and path matching details (§4)
+# ------------------------------------------------------ host and path matching details (docs/behaviour.md §4)
 
 
 @pytest.mark.parametrize(
@@ -510,7 +520,7 @@ def test_http2_prior_knowledge_on_the_plaintext_port(sb, httpbin_gateway):
     ],
 )
 def test_gateway_host_namespace_part(sb, kubectl, gateway_host, status):
-    # §4.1: a VS in namespace N only uses gateway hosts whose namespace part is N or "*".
+    # docs/behaviour.md §4.1: a VS in namespace N only uses gateway hosts whose namespace part is N or "*".
     kubectl.apply(HTTPBIN_GATEWAY_YAML.replace('"httpbin.example.com"', f'"{gateway_host}"'))
     kubectl.apply(HTTPBIN_VS_YAML)
     assert sb.curl(STATUS_200).status_line == status
@@ -526,7 +536,7 @@ def test_gateway_host_namespace_part(sb, kubectl, gateway_host, status):
     ],
 )
 def test_wildcard_gateway_host_intersection(sb, kubectl, vs_host, request_host, status):
-    # §4.2: the VS takes effect only where its hosts intersect the server's hosts.
+    # docs/behaviour.md §4.2: the VS takes effect only where its hosts intersect the server's hosts.
     kubectl.apply(HTTPBIN_GATEWAY_YAML.replace('"httpbin.example.com"', '"*.example.com"'))
     kubectl.apply(HTTPBIN_VS_YAML.replace('"httpbin.example.com"', f'"{vs_host}"'))
     r = sb.curl(f'curl -s -I -HHost:{request_host} "http://$INGRESS_HOST:$INGRESS_PORT/status/200"')
@@ -598,8 +608,8 @@ def _gateway_decorator(r):
 
 
 def test_decorator_operation_is_per_envoy_route(sb, httpbin_gateway):
-    # §1.3 [I-ROUTE] getRouteOperation works on the *Envoy* route: each VS match becomes its own
-    # route, so a request matched by the second match (prefix /delay) carries "/delay*".
+    # docs/behaviour.md §1.3 [I-ROUTE] getRouteOperation works on the *Envoy* route: each VS match becomes its
+    # own route, so a request matched by the second match (prefix /delay) carries "/delay*".
     r = sb.curl('curl -s -HHost:httpbin.example.com "http://$INGRESS_HOST:$INGRESS_PORT/delay/0"')
     assert "X-Envoy-Decorator-Operation" not in json.loads(r.stdout)["headers"]  # consumed by the sidecar
     assert _gateway_decorator(r) == "httpbin.default.svc.cluster.local:8000/delay*"
@@ -618,7 +628,7 @@ def test_decorator_operation_for_exact_match(sb, kubectl):
 
 
 def test_http_match_port_must_equal_the_server_port(sb, kubectl):
-    # §4.2: a VS http match on another port filters that route out -> 404 on this server.
+    # docs/behaviour.md §4.2: a VS http match on another port filters that route out -> 404 on this server.
     kubectl.apply(HTTPBIN_GATEWAY_YAML)
     kubectl.apply(
         HTTPBIN_VS_YAML.replace(
@@ -686,11 +696,11 @@ def test_missing_host_header_is_400(sb, httpbin_gateway):
     assert data.startswith(b"HTTP/1.1 400 Bad Request\r\n"), data
 
 
-# ------------------------------------------------------------------- more binding rules (§3, §4, §5)
+# ---------------------------------------------------------- more binding rules (docs/behaviour.md §3, §4, §5)
 
 
 def test_gateway_without_selector_applies_to_every_gateway(sb, kubectl):
-    # §3: "If selector is nil, the Gateway will be applied to all workloads."
+    # docs/behaviour.md §3: "If selector is nil, the Gateway will be applied to all workloads."
     kubectl.apply(
         HTTPBIN_GATEWAY_YAML.replace(
             "  selector:\n    istio: ingressgateway # use Istio default gateway implementation\n", ""
@@ -703,7 +713,7 @@ def test_gateway_without_selector_applies_to_every_gateway(sb, kubectl):
 
 def test_short_destination_host_resolves_in_the_virtual_service_namespace(sb, kubectl):
     # A VS in namespace "frontend" naming "httpbin" means httpbin.frontend.svc.cluster.local: no such
-    # Service -> the route's cluster does not exist -> 503 NC with an empty body (§1.4).
+    # Service -> the route's cluster does not exist -> 503 NC with an empty body (docs/behaviour.md §1.4).
     kubectl.apply("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: frontend\n")
     kubectl.apply(HTTPBIN_GATEWAY_YAML)
     vs = HTTPBIN_VS_YAML.replace("name: httpbin\n", "name: httpbin\n  namespace: frontend\n", 1).replace(
@@ -718,7 +728,8 @@ def test_short_destination_host_resolves_in_the_virtual_service_namespace(sb, ku
 
 
 def test_plain_http_server_on_port_443(sb, kubectl):
-    # §2: Service port 443 targets 8443; an HTTP server there answers plaintext on $SECURE_INGRESS_PORT.
+    # docs/behaviour.md §2: Service port 443 targets 8443; an HTTP server there answers plaintext on
+    # $SECURE_INGRESS_PORT.
     kubectl.apply(HTTPBIN_GATEWAY_YAML.replace("number: 80\n", "number: 443\n"))
     kubectl.apply(HTTPBIN_VS_YAML)
     r = sb.curl(
@@ -729,8 +740,8 @@ def test_plain_http_server_on_port_443(sb, kubectl):
 
 
 def test_merged_virtual_services_move_catch_all_routes_last(sb, kubectl):
-    # §4.2: two VSs for one host merge; catch-all routes (prefix "/") are moved to the end, so the
-    # later VS's /status route still wins for /status/200 although the catch-all VS came first.
+    # docs/behaviour.md §4.2: two VSs for one host merge; catch-all routes (prefix "/") are moved to the end,
+    # so the later VS's /status route still wins for /status/200 although the catch-all VS came first.
     kubectl.apply(HTTPBIN_GATEWAY_YAML)
     kubectl.apply(
         """\
@@ -762,7 +773,8 @@ spec:
 @pytest.mark.parametrize("path", ["/status/200", "/nothing"], ids=["proxied", "local-reply"])
 def test_response_header_names_are_lower_case(sb, httpbin_gateway, path):
     # Envoy's HTTP/1 codec writes every header name lower-case (no header_key_format in Istio's
-    # gateway), including the "connection: close" it adds when the client asked to close (§1.5).
+    # gateway), including the "connection: close" it adds when the client asked to close
+    # (docs/behaviour.md §1.5).
     r = sb.curl(
         f'curl -s -i -H "Connection: close" -HHost:httpbin.example.com "http://$INGRESS_HOST:$INGRESS_PORT{path}"'
     )
@@ -773,7 +785,8 @@ def test_response_header_names_are_lower_case(sb, httpbin_gateway, path):
 
 
 def test_env_names_the_published_service_ports(sb):
-    # §0: the docs' variables; the Service ports 80/443/31400 published on 127.0.0.1 like a NodePort.
+    # docs/behaviour.md §0: the docs' variables; the Service ports 80/443/31400 published on 127.0.0.1 like a
+    # NodePort.
     env = sb.env
     assert set(env) == {"INGRESS_HOST", "INGRESS_PORT", "SECURE_INGRESS_PORT", "TCP_INGRESS_PORT"}
     assert env["INGRESS_HOST"] == "127.0.0.1"

@@ -3,7 +3,7 @@ requests, garbage on the TLS port, 200 concurrent connections, a 10,000-request 
 memory, and a ``close()`` that leaves no thread, port or child process behind.
 
 Rules: Envoy's HTTP/1 codec (``ServerConnectionImpl::sendProtocolError``: a local reply whose body
-is the code's name), ``max_request_headers_kb`` 60 -> 431; ../shared/reference/istio-behavior.md §1.4, §1.6.
+is the code's name), ``max_request_headers_kb`` 60 -> 431; docs/behaviour.md §1.4, §1.6.
 """
 
 from __future__ import annotations
@@ -155,7 +155,8 @@ def test_not_http_at_all_gets_400(sb):
 
 
 def test_https_to_the_plaintext_port_fails_the_handshake(sb):
-    # §1.6 "HTTPS request to a port Istio treats as plain HTTP": curl exit 35, wrong version number.
+    # docs/behaviour.md §1.6 "HTTPS request to a port Istio treats as plain HTTP": curl exit 35, wrong version
+    # number.
     r = sb.curl('curl -s -S -k "https://$INGRESS_HOST:$INGRESS_PORT/status/200"')
     assert r.exit_code == 35, r
     assert "wrong version number" in r.stderr
@@ -209,7 +210,7 @@ def test_plain_http_curl_to_the_tls_port(sb):
     r = sb.curl(
         'curl -s -S -HHost:httpbin.example.com "http://$INGRESS_HOST:$SECURE_INGRESS_PORT/status/200"'
     )
-    # §1.6: empty reply (52) or reset (56) -- never an HTTP response.
+    # docs/behaviour.md §1.6: empty reply (52) or reset (56) -- never an HTTP response.
     assert r.exit_code in (52, 56), r
     assert r.status is None
 

@@ -1,7 +1,7 @@
 """Istio 1.27's samples from ``gatewaykit.samples`` served by the embedded sandbox.
 
 ``kubectl apply -f samples/httpbin/httpbin.yaml`` runs go-httpbin v2.15.0 (the stand-in); through the
-ingress gateway its answers carry Envoy's reason phrase and headers (istio-behavior.md §1.5) and
+ingress gateway its answers carry Envoy's reason phrase and headers (docs/behaviour.md §1.5) and
 go-httpbin's bodies, as in the secure-ingress task's expected output ("I'm a teapot!").
 """
 

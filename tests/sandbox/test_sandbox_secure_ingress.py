@@ -2,7 +2,7 @@
 rules behind it, replayed with the docs' own commands against the embedded sandbox.
 
 Docs: istio/istio.io content/en/docs/tasks/traffic-management/ingress/secure-ingress/snips.sh.
-Rules: ../shared/reference/istio-behavior.md §1.5, §1.6, §4.4, §7, §8.
+Rules: docs/behaviour.md §1.5, §1.6, §4.4, §7, §8.
 """
 
 from __future__ import annotations
@@ -161,8 +161,8 @@ def httpbin_credential(kubectl):
 def assert_teapot_over_h2(r) -> None:
     """What snip_..._single_host_7_out shows: ``HTTP/2 418`` then the teapot."""
     assert r.exit_code == 0, r
-    # §1.5: h2 via ALPN, no reason phrase (curl prints "< HTTP/2 418 " with a trailing blank). Its
-    # progress meter may precede it on the same terminal line, when a second ticks by mid-request.
+    # docs/behaviour.md §1.5: h2 via ALPN, no reason phrase (curl prints "< HTTP/2 418 " with a trailing
+    # blank). Its progress meter may precede it on the same terminal line, when a second ticks by mid-request.
     assert "< HTTP/2 418 \r\n" in r.stderr
     assert r.status_line == "HTTP/2 418"
     assert r.headers["server"] == "istio-envoy"
@@ -193,7 +193,7 @@ def test_https_with_http1_only_client_gets_envoy_reason_phrase(sb, kubectl, http
     kubectl.apply(HTTPBIN_VS)
     r = sb.curl(CURL_418_CERTS1.replace("curl -v", "curl -v --http1.1"))
     assert r.exit_code == 0, r
-    assert r.status_line == "HTTP/1.1 418 Unknown"  # §1.5
+    assert r.status_line == "HTTP/1.1 418 Unknown"  # docs/behaviour.md §1.5
     assert "* ALPN: server accepted http/1.1" in r.stderr
     assert r.stdout == TEAPOT
 
@@ -209,7 +209,8 @@ def test_secure_unrouted_path_is_404_over_h2(sb, kubectl, httpbin_credential):
 
 
 def test_certificate_rotation(sb, kubectl, httpbin_credential):
-    # snip_configure_a_tls_ingress_gateway_for_a_single_host_8 .. _10 (§8.1: rotation is live).
+    # snip_configure_a_tls_ingress_gateway_for_a_single_host_8 .. _10 (docs/behaviour.md §8.1: rotation is
+    # live).
     kubectl.apply(gateway("SIMPLE"))
     kubectl.apply(HTTPBIN_VS)
     assert_teapot_over_h2(sb.curl(CURL_418_CERTS1))
@@ -236,7 +237,8 @@ def test_certificate_rotation(sb, kubectl, httpbin_credential):
 
 
 def test_missing_secret_fails_the_handshake(sb, kubectl):
-    # §8.1: the listener is not blocked, but the chain has no certificate -> handshake failure (35).
+    # docs/behaviour.md §8.1: the listener is not blocked, but the chain has no certificate -> handshake
+    # failure (35).
     kubectl.apply(gateway("SIMPLE", credential="does-not-exist"))
     kubectl.apply(HTTPBIN_VS)
     r = sb.curl(CURL_418_CERTS1)
@@ -245,8 +247,8 @@ def test_missing_secret_fails_the_handshake(sb, kubectl):
 
 
 def test_secret_in_gateway_resource_namespace_is_not_used(sb, kubectl):
-    # §8.1: the secret must be in the namespace of the gateway *workload* (istio-system), not the
-    # Gateway resource's (default): istiod refuses the cross-namespace reference.
+    # docs/behaviour.md §8.1: the secret must be in the namespace of the gateway *workload* (istio-system),
+    # not the Gateway resource's (default): istiod refuses the cross-namespace reference.
     kubectl.create_secret_tls(
         "httpbin-credential",
         key="example_certs1/httpbin.example.com.key",
@@ -261,8 +263,8 @@ def test_secret_in_gateway_resource_namespace_is_not_used(sb, kubectl):
 
 
 def test_no_sni_fails_the_handshake(sb, kubectl, httpbin_credential):
-    # §4.4: -H Host with an IP URL sends no SNI; the server's hosts are not "*", so no filter chain
-    # matches and Envoy closes the connection: curl exit 35 (SSL_ERROR_SYSCALL, [GH-31423]).
+    # docs/behaviour.md §4.4: -H Host with an IP URL sends no SNI; the server's hosts are not "*", so no
+    # filter chain matches and Envoy closes the connection: curl exit 35 (SSL_ERROR_SYSCALL, [GH-31423]).
     kubectl.apply(gateway("SIMPLE"))
     kubectl.apply(HTTPBIN_VS)
     r = sb.curl(
@@ -286,7 +288,7 @@ def test_unknown_sni_fails_the_handshake(sb, kubectl, httpbin_credential):
 
 
 def test_no_https_server_means_connection_refused(sb):
-    # §1.6, §2: no Gateway server on 443 -> no listener -> curl exit 7.
+    # docs/behaviour.md §1.6, §2: no Gateway server on 443 -> no listener -> curl exit 7.
     r = sb.curl(CURL_418_CERTS1)
     assert r.exit_code == 7, r
     assert "Connection refused" in r.stderr
@@ -322,7 +324,7 @@ def test_multiple_hosts_sni_selects_certificate_and_routes(sb, kubectl, httpbin_
 
 
 def test_sni_of_one_server_host_of_another_is_404(sb, kubectl, httpbin_credential):
-    # §4.4: each HTTPS server has its own route config exposing only its hosts.
+    # docs/behaviour.md §4.4: each HTTPS server has its own route config exposing only its hosts.
     kubectl.create_secret_tls(
         "helloworld-credential",
         key="example_certs1/helloworld.example.com.key",
@@ -358,7 +360,7 @@ def mutual_credential(kubectl):
 
 
 def test_mutual_without_client_cert_gets_certificate_required(sb, kubectl, mutual_credential):
-    # snip_configure_a_mutual_tls_ingress_gateway_4_out; §1.6: TLS 1.3 alert, curl exit 56.
+    # snip_configure_a_mutual_tls_ingress_gateway_4_out; docs/behaviour.md §1.6: TLS 1.3 alert, curl exit 56.
     kubectl.apply(gateway("MUTUAL"))
     kubectl.apply(HTTPBIN_VS)
     r = sb.curl(CURL_418_CERTS1)
@@ -377,7 +379,8 @@ def test_mutual_with_client_cert(sb, kubectl, mutual_credential):
 
 
 def test_mutual_with_untrusted_client_cert_fails(sb, kubectl, mutual_credential):
-    # §7: a client certificate from another CA is rejected during the handshake (text not asserted, §19).
+    # docs/behaviour.md §7: a client certificate from another CA is rejected during the handshake (its text is
+    # not asserted, docs/behaviour.md §19).
     kubectl.apply(gateway("MUTUAL"))
     kubectl.apply(HTTPBIN_VS)
     r = sb.curl(
@@ -390,7 +393,7 @@ def test_mutual_with_untrusted_client_cert_fails(sb, kubectl, mutual_credential)
 
 
 def test_optional_mutual_without_client_cert(sb, kubectl, mutual_credential):
-    # §7: OPTIONAL_MUTUAL -- no certificate is fine, a presented one is verified.
+    # docs/behaviour.md §7: OPTIONAL_MUTUAL -- no certificate is fine, a presented one is verified.
     kubectl.apply(gateway("OPTIONAL_MUTUAL"))
     kubectl.apply(HTTPBIN_VS)
     assert_teapot_over_h2(sb.curl(CURL_418_CERTS1))
@@ -411,11 +414,11 @@ def test_simple_does_not_request_client_cert(sb, kubectl, httpbin_credential):
     assert "Request CERT" not in r.stderr
 
 
-# ------------------------------------------------------------------------ credential key layouts (§8.1)
+# ------------------------------------------------------------ credential key layouts (docs/behaviour.md §8.1)
 
 
 def test_layout_cert_key_cacert(sb, kubectl):
-    # §8.1 layout 2: generic with cert + key (+ cacert for mutual TLS).
+    # docs/behaviour.md §8.1 layout 2: generic with cert + key (+ cacert for mutual TLS).
     kubectl.create_secret_generic(
         "httpbin-credential",
         {
@@ -432,7 +435,7 @@ def test_layout_cert_key_cacert(sb, kubectl):
 
 
 def test_layout_separate_cacert_secret(sb, kubectl):
-    # §8.1 layout 3: cert + key in <name>, the CA in <name>-cacert (key cacert).
+    # docs/behaviour.md §8.1 layout 3: cert + key in <name>, the CA in <name>-cacert (key cacert).
     kubectl.create_secret_generic(
         "httpbin-credential",
         {"key": "example_certs1/httpbin.example.com.key", "cert": "example_certs1/httpbin.example.com.crt"},
@@ -448,8 +451,8 @@ def test_layout_separate_cacert_secret(sb, kubectl):
 
 
 def test_layout_cacert_bundle(sb, kubectl):
-    # §8.1 layout 4: cacert may be a bundle; a client cert from either CA verifies. (The second
-    # CA has its own subject: two CAs with the docs' identical subject cannot share a bundle,
+    # docs/behaviour.md §8.1 layout 4: cacert may be a bundle; a client cert from either CA verifies. (The
+    # second CA has its own subject: two CAs with the docs' identical subject cannot share a bundle,
     # since the leaves carry no authorityKeyIdentifier and lookup is by subject name.)
     other_ca = make_ca(cn="other-ca.example.org", org="other Inc.")
     other_client = make_cert("client.example.org", "client organization", other_ca, 7)
@@ -485,7 +488,7 @@ def test_layout_cacert_bundle(sb, kubectl):
 
 
 def test_kubernetes_tls_secret_with_ca_crt_for_mutual(sb, kubectl):
-    # §8.1 layout 1: kubernetes.io/tls with tls.crt/tls.key plus ca.crt.
+    # docs/behaviour.md §8.1 layout 1: kubernetes.io/tls with tls.crt/tls.key plus ca.crt.
     from sandbox_support import secret_manifest
 
     root = pathlib.Path(sb.work_dir)
@@ -506,7 +509,7 @@ def test_kubernetes_tls_secret_with_ca_crt_for_mutual(sb, kubectl):
     assert_teapot_over_h2(sb.curl(CURL_418_CLIENT_CERT))
 
 
-# ------------------------------------------------------------------------------ file paths (§8.2)
+# ------------------------------------------------------------------------ file paths (docs/behaviour.md §8.2)
 
 FILE_GATEWAY = """\
 apiVersion: networking.istio.io/v1alpha3
@@ -539,7 +542,7 @@ def _default_ingress_deployment() -> dict:
 
 
 def test_file_paths_from_secret_mounted_in_the_gateway_pod(sb, kubectl):
-    # §8.2: the historical convention -- secret istio-ingressgateway-certs mounted at
+    # docs/behaviour.md §8.2: the historical convention -- secret istio-ingressgateway-certs mounted at
     # /etc/istio/ingressgateway-certs in the ingress gateway pod, Gateway naming the files.
     kubectl.create_secret_tls(
         "istio-ingressgateway-certs",
@@ -595,9 +598,10 @@ def test_forwarded_proto_is_https_and_route_config_is_per_server(sb, kubectl, ht
     headers = json.loads(r.stdout)["headers"]
     assert headers["X-Forwarded-Proto"] == "https"
     # curl's :authority (non-default port kept) becomes the upstream Host; the port did not
-    # stop the vhost match (§4.3).
+    # stop the vhost match (docs/behaviour.md §4.3).
     assert headers["Host"] == f"httpbin.example.com:{sb.env['SECURE_INGRESS_PORT']}"
-    # §4.4: each terminating HTTPS server has its own route https.<port>.<portName>.<gw>.<ns>.
+    # docs/behaviour.md §4.4: each terminating HTTPS server has its own route
+    # https.<port>.<portName>.<gw>.<ns>.
     proxy = sb.proxy_config("istio-system/istio-ingressgateway")
     assert "https.443.https.mygateway.default" in proxy.route_configs
     assert proxy.listener(8443) is not None and proxy.listener(8443).name == "0.0.0.0_8443"
@@ -679,7 +683,8 @@ def test_client_supplied_xfcc_is_sanitized(sb, kubectl, httpbin_credential):
 
 
 def test_star_host_disables_sni_matching(sb, kubectl, httpbin_credential):
-    # §4.4: hosts ["*"] -> no server_names on the chain, so a client sending no SNI is served.
+    # docs/behaviour.md §4.4: hosts ["*"] -> no server_names on the chain, so a client sending no SNI is
+    # served.
     kubectl.apply(gateway("SIMPLE").replace("    - httpbin.example.com", '    - "*"'))
     kubectl.apply(HTTPBIN_VS)
     r = sb.curl(
@@ -690,7 +695,7 @@ def test_star_host_disables_sni_matching(sb, kubectl, httpbin_credential):
 
 
 def test_duplicate_https_host_in_two_gateways_first_wins(sb, kubectl, httpbin_credential):
-    # §10: two TLS servers, same port, same host -> the later server is skipped entirely.
+    # docs/behaviour.md §10: two TLS servers, same port, same host -> the later server is skipped entirely.
     kubectl.create_secret_tls(
         "helloworld-credential",
         key="example_certs1/helloworld.example.com.key",
@@ -711,7 +716,7 @@ def test_duplicate_https_host_in_two_gateways_first_wins(sb, kubectl, httpbin_cr
 
 
 def test_redirect_then_https_end_to_end(sb, kubectl, httpbin_credential):
-    # §6 with a real follow: port 80 redirects, curl -L lands on the HTTPS server (h2).
+    # docs/behaviour.md §6 with a real follow: port 80 redirects, curl -L lands on the HTTPS server (h2).
     kubectl.apply(
         gateway("SIMPLE")
         + """\
@@ -736,8 +741,8 @@ def test_redirect_then_https_end_to_end(sb, kubectl, httpbin_credential):
 
 
 def test_istio_mutual_server_refuses_a_plain_client(sb, kubectl):
-    # §7: ISTIO_MUTUAL needs a mesh-CA client certificate; curl -k without one is refused during
-    # the TLS 1.3 handshake (certificate required alert -> exit 56).
+    # docs/behaviour.md §7: ISTIO_MUTUAL needs a mesh-CA client certificate; curl -k without one is refused
+    # during the TLS 1.3 handshake (certificate required alert -> exit 56).
     kubectl.apply(
         """\
 apiVersion: networking.istio.io/v1alpha3
@@ -770,7 +775,8 @@ spec:
 
 
 def test_secret_updated_in_place_rotates_live(sb, kubectl, httpbin_credential):
-    # §8.1: `kubectl apply` of new data under the same Secret name switches the served certificate.
+    # docs/behaviour.md §8.1: `kubectl apply` of new data under the same Secret name switches the served
+    # certificate.
     kubectl.apply(gateway("SIMPLE"))
     kubectl.apply(HTTPBIN_VS)
     assert_teapot_over_h2(sb.curl(CURL_418_CERTS1))
@@ -791,7 +797,8 @@ def test_secret_updated_in_place_rotates_live(sb, kubectl, httpbin_credential):
 def test_every_rotation_serves_the_new_certificate_when_apply_returns(sb, kubectl, httpbin_credential):
     # The contract of apply: when it returns, the change serves traffic. The task rotates the
     # Secret and curls with the new CA right away (_8, _9); Envoy's SDS update gives new
-    # connections the new certificate (§8.1). Not one of 500 rotate-then-probe rounds may fail.
+    # connections the new certificate (docs/behaviour.md §8.1). Not one of 500 rotate-then-probe rounds may
+    # fail.
     kubectl.apply(gateway("SIMPLE"))
     kubectl.apply(HTTPBIN_VS)
     secrets = {
@@ -814,8 +821,8 @@ def test_every_rotation_serves_the_new_certificate_when_apply_returns(sb, kubect
 
 
 def test_terminating_server_with_only_tls_routes_is_404(sb, kubectl, httpbin_credential):
-    # §5 mismatch ([D-NET] "Gateway to virtual service TLS mismatch"): the gateway terminates TLS,
-    # the VS only has tls: routes -> requests go to HTTP routing, which has none -> 404.
+    # docs/behaviour.md §5 mismatch ([D-NET] "Gateway to virtual service TLS mismatch"): the gateway
+    # terminates TLS, the VS only has tls: routes -> requests go to HTTP routing, which has none -> 404.
     kubectl.apply(gateway("SIMPLE"))
     kubectl.apply(
         """\

@@ -2,7 +2,7 @@
 the gateway only routes the raw TLS stream by SNI.
 
 Docs: istio/istio.io content/en/docs/tasks/traffic-management/ingress/ingress-sni-passthrough/snips.sh.
-Rules: ../shared/reference/istio-behavior.md §1.1, §1.5, §2, §4.4, §5.
+Rules: docs/behaviour.md §1.1, §1.5, §2, §4.4, §5.
 """
 
 from __future__ import annotations
@@ -178,7 +178,7 @@ def test_passthrough_reaches_nginx_with_its_own_certificate(sb, kubectl):
     assert "*  subject: CN=nginx.example.com; O=some organization" in err
     assert "*  issuer: O=example Inc.; CN=example.com" in err
     assert "*  SSL certificate verify ok." in err
-    # ... nginx's HTTP/1.1 answer, headers untouched by the gateway (§1.1, §1.5).
+    # ... nginx's HTTP/1.1 answer, headers untouched by the gateway (docs/behaviour.md §1.1, §1.5).
     # (Whole lines as curl writes them: its progress meter may share the terminal line before them.)
     assert "< HTTP/1.1 200 OK\r\n" in err
     assert "\n< Server: nginx/1.15.2\r\n" in err
@@ -212,7 +212,8 @@ def test_passthrough_unknown_path_is_nginx_404(sb, kubectl):
 
 
 def test_passthrough_unmatched_sni_is_closed(sb, kubectl):
-    # §4.4/§5: only the sniHosts filter chain exists; another SNI matches nothing -> handshake fails.
+    # docs/behaviour.md §4.4/§5: only the sniHosts filter chain exists; another SNI matches nothing ->
+    # handshake fails.
     kubectl.apply(PASSTHROUGH_GATEWAY)
     kubectl.apply(NGINX_VS)
     r = sb.curl(
@@ -223,8 +224,8 @@ def test_passthrough_unmatched_sni_is_closed(sb, kubectl):
 
 
 def test_passthrough_without_tls_route_has_no_listener(sb, kubectl):
-    # §5 mismatch / §2: a PASSTHROUGH server with no tls: route builds zero filter chains, so the
-    # port has no listener -- connection refused.
+    # docs/behaviour.md §5 mismatch / §2: a PASSTHROUGH server with no tls: route builds zero filter chains,
+    # so the port has no listener -- connection refused.
     kubectl.apply(PASSTHROUGH_GATEWAY)
     r = sb.curl(CURL_NGINX)
     assert r.exit_code == 7, r

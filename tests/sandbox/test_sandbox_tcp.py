@@ -3,7 +3,7 @@ same-port protocol conflicts, against the embedded sandbox.
 
 Docs: istio/istio.io content/en/docs/tasks/traffic-management/tcp-traffic-shifting/snips.sh;
 samples: istio/istio samples/tcp-echo/{tcp-echo-services,tcp-echo-all-v1,tcp-echo-20-v2}.yaml.
-Rules: ../shared/reference/istio-behavior.md §2, §5, §10.
+Rules: docs/behaviour.md §2, §5, §10.
 """
 
 from __future__ import annotations
@@ -160,7 +160,7 @@ def test_curl_telnet_through_the_tcp_port(sb, kubectl):
 
 
 def test_mongo_server_proxies_like_tcp(sb, kubectl):
-    # §5: MONGO/REDIS/MYSQL servers route through tcp: blocks as TCP proxies.
+    # docs/behaviour.md §5: MONGO/REDIS/MYSQL servers route through tcp: blocks as TCP proxies.
     kubectl.apply(gateway("MONGO", port_name="mongo"))
     kubectl.apply(DESTINATION_RULE)
     kubectl.apply(virtual_service())
@@ -168,7 +168,8 @@ def test_mongo_server_proxies_like_tcp(sb, kubectl):
 
 
 def test_tcp_server_without_route_has_no_listener(sb, kubectl):
-    # §2: a TCP server whose VirtualServices give zero filter chains -> no listener -> refused.
+    # docs/behaviour.md §2: a TCP server whose VirtualServices give zero filter chains -> no listener ->
+    # refused.
     kubectl.apply(gateway())
     with pytest.raises(ConnectionRefusedError):
         echo(sb, "hello")
@@ -207,7 +208,7 @@ def test_tcp_access_log_line(sb, kubectl):
     assert '] "- - -" 0 - - - "-" 7 11 ' in tcp[0]  # 7 bytes in ("logged\n"), 11 out ("one logged\n")
 
 
-# ------------------------------------------------------------------------ protocol conflicts (§10)
+# ----------------------------------------------------------------- protocol conflicts (docs/behaviour.md §10)
 
 HTTP_ON_31400 = """\
 apiVersion: networking.istio.io/v1
@@ -243,7 +244,7 @@ spec:
 
 
 def test_tcp_first_wins_over_later_http(sb, kubectl):
-    # §10: different protocol families on one port -> the first (creation order) wins.
+    # docs/behaviour.md §10: different protocol families on one port -> the first (creation order) wins.
     kubectl.apply(gateway())
     kubectl.apply(DESTINATION_RULE)
     kubectl.apply(virtual_service())
@@ -274,7 +275,7 @@ def test_first_tcp_without_routes_blocks_later_http(sb, kubectl):
 
 
 def test_two_tcp_servers_first_wins(sb, kubectl):
-    # §10: two TCP servers on one port never merge; the later one is skipped.
+    # docs/behaviour.md §10: two TCP servers on one port never merge; the later one is skipped.
     kubectl.apply(gateway())
     kubectl.apply(gateway(name="tcp-echo-gateway-2", port_name="tcp-2"))
     kubectl.apply(DESTINATION_RULE)
@@ -288,7 +289,8 @@ def test_two_tcp_servers_first_wins(sb, kubectl):
 
 
 def test_tls_termination_then_tcp_route(sb, kubectl):
-    # §5: a TLS server with mode SIMPLE terminates TLS and hands the bytes to the tcp: route.
+    # docs/behaviour.md §5: a TLS server with mode SIMPLE terminates TLS and hands the bytes to the tcp:
+    # route.
     import ssl
 
     root = sb.work_dir

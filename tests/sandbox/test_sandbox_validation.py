@@ -1,7 +1,7 @@
 """``apply`` through the sandbox: Istio's rejections come out as kubectl prints them, change nothing,
 and the previous configuration keeps serving; warnings are printed and the object is created.
 
-Rules: ../shared/reference/istio-behavior.md §14 (validation texts and kubectl's wrapper), §6.
+Rules: docs/behaviour.md §14 (validation texts and kubectl's wrapper), §6.
 """
 
 from __future__ import annotations
@@ -45,7 +45,8 @@ def test_invalid_gateway_host_is_rejected_with_kubectl_text(sb, host, message):
     path.write_text(bad_gateway(host))
     with pytest.raises(ValidationError) as info:
         sb.apply(str(path))
-    # §14.0: kubectl's wrapper around the webhook's one error (bare message, no multierror list).
+    # docs/behaviour.md §14.0: kubectl's wrapper around the webhook's one error (bare message, no multierror
+    # list).
     assert str(info.value) == f'Error from server: error when creating "{path}": {WEBHOOK}{message}'
     # The earlier configuration still serves.
     assert sb.curl(STATUS_200).status_line == "HTTP/1.1 200 OK"
@@ -111,7 +112,8 @@ def test_invalid_virtual_service_keeps_routes(sb):
 
 
 def test_warning_is_printed_and_object_created(sb, kubectl):
-    # §6: httpsRedirect on an HTTPS server is accepted with a webhook warning (kubectl "Warning: ").
+    # docs/behaviour.md §6: httpsRedirect on an HTTPS server is accepted with a webhook warning (kubectl
+    # "Warning: ").
     report = kubectl.apply(
         """\
 apiVersion: networking.istio.io/v1alpha3

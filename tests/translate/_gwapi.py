@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 import yaml
-from _tx import snapshot_from_yaml
+from _tx import pem_data, snapshot_from_yaml
 
 from gatewaykit._translate import XdsState, translate
 from gatewaykit._translate.gatewayapi_deploy import deployment_objects
@@ -109,17 +109,18 @@ def _istiod_with_alpha() -> str:
 #: istiod with PILOT_ENABLE_ALPHA_GATEWAY_API in its environment, as the TLS/TCP tasks install Istio.
 ALPHA = "\n---\n" + _istiod_with_alpha()
 
-#: A kubernetes.io/tls Secret whose data PEM framing passes Go's tls.X509KeyPair scan.
-TLS_SECRET = """
+#: A kubernetes.io/tls Secret with a real certificate and key (Envoy rejects placeholder PEM).
+TLS_SECRET = (
+    """
 ---
 apiVersion: v1
 kind: Secret
 metadata: {{name: {name}, namespace: {namespace}}}
 type: kubernetes.io/tls
-stringData:
-  tls.crt: "-----BEGIN CERTIFICATE-----\\nMIIB\\n-----END CERTIFICATE-----\\n"
-  tls.key: "-----BEGIN PRIVATE KEY-----\\nMIIE\\n-----END PRIVATE KEY-----\\n"
-"""
+stringData: """
+    + pem_data().replace("{", "{{").replace("}", "}}")
+    + "\n"
+)
 
 
 def route(name: str, rules: str, *, hostnames: str = '["httpbin.example.com"]', parent: str = "") -> str:

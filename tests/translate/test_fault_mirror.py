@@ -11,7 +11,7 @@ import random
 from dataclasses import dataclass
 
 import pytest
-from _tx import proxy
+from _tx import PEM_CA, pem_data, proxy
 
 from gatewaykit._simulate import LocalReply, Request, simulate
 from gatewaykit._translate.routes import translate_fault
@@ -248,7 +248,7 @@ def test_simulate_fault_and_mirror(gw: ProxyConfig, row: Row) -> None:
 
 def test_fault_abort_reply_is_envoys_local_reply(gw: ProxyConfig) -> None:
     res = simulate(gw, Request(port=8080, host="httpbin.example.com", path="/abort"))
-    # sendLocalReply with a body: content-length, content-type text/plain, then server (§1.2).
+    # sendLocalReply with a body: content-length, content-type text/plain, then server (docs/behaviour.md §1.2).
     assert res.reply == LocalReply(
         500,
         "fault filter abort",
@@ -336,11 +336,10 @@ stringData: {data}
 @pytest.mark.parametrize(
     ("secrets", "exit_code"),
     [
-        # The ECDSA credential is missing: the chain cannot handshake (§8.1, exit 35).
-        (_secret("rsa-cred", "{tls.crt: CERT, tls.key: KEY, ca.crt: CA}"), 35),
+        # The ECDSA credential is missing: the chain cannot handshake (docs/behaviour.md §8.1, exit 35).
+        (_secret("rsa-cred", pem_data(**{"ca.crt": PEM_CA})), 35),
         (
-            _secret("rsa-cred", "{tls.crt: CERT, tls.key: KEY, ca.crt: CA}")
-            + _secret("ecdsa-cred", "{tls.crt: ECERT, tls.key: EKEY}"),
+            _secret("rsa-cred", pem_data(**{"ca.crt": PEM_CA})) + _secret("ecdsa-cred", pem_data()),
             None,
         ),
     ],

@@ -2,7 +2,7 @@
 
 Each row: configuration (applied on top of the default mesh through the real store) → expected
 listener / route configuration / virtual host / route / filter chain names and istiod log lines.
-Rules are cited as §N of ``istio-behavior.md``.
+Rules are cited as sections of docs/behaviour.md (``# ---- docs/behaviour.md §N``).
 """
 
 from __future__ import annotations
@@ -81,7 +81,7 @@ class Case:
 
 
 CASES = [
-    # ---- §2 ports and listeners
+    # ---- docs/behaviour.md §2 ports and listeners
     Case(
         "target port: Gateway 80 → Service targetPort 8080",
         gw("gw", http_server('["httpbin.example.com"]')) + vs("vs", '["httpbin.example.com"]', "[gw]"),
@@ -111,7 +111,7 @@ CASES = [
             "Setting up a default 404 vhost"
         ],
     ),
-    # ---- §3 selector
+    # ---- docs/behaviour.md §3 selector
     Case(
         "selector matching no pod configures nothing",
         gw("gw", http_server('["*"]'), selector="{istio: nothing}") + vs("vs", '["*"]', "[gw]"),
@@ -128,7 +128,7 @@ CASES = [
         gw("gw", http_server('["*"]'), selector="{istio: egressgateway}"),
         {"listeners": []},
     ),
-    # ---- §4.1 namespace-scoped hosts and exportTo
+    # ---- docs/behaviour.md §4.1 namespace-scoped hosts and exportTo
     Case(
         "server host ns-1/* is only usable by VirtualServices in ns-1",
         gw("gw", http_server('["ns-1/*.example.com"]'))
@@ -158,7 +158,7 @@ CASES = [
         + vs("vs", '["httpbin.example.com"]', "[gw]", extra='  exportTo: ["istio-system"]\n'),
         {"vhosts": {"http.8080": [("httpbin.example.com:80", ["httpbin.example.com"])]}},
     ),
-    # ---- §4.2 binding and host intersection
+    # ---- docs/behaviour.md §4.2 binding and host intersection
     Case(
         "short gateway name resolves in the VirtualService namespace (not bound)",
         gw("gw", http_server('["httpbin.example.com"]'), ns="istio-system")
@@ -269,7 +269,7 @@ CASES = [
         ),
         {"routes": {("http.8080", "httpbin.example.com:80"): [HTTPBIN_CLUSTER]}},
     ),
-    # ---- §6 httpsRedirect
+    # ---- docs/behaviour.md §6 httpsRedirect
     Case(
         "httpsRedirect without VirtualService still creates a redirecting vhost",
         gw("gw", http_server('["httpbin.example.com"]', extra="    tls: {httpsRedirect: true}\n")),
@@ -288,7 +288,7 @@ CASES = [
             "routes": {("http.8080", "httpbin.example.com:80"): [HTTPBIN_CLUSTER]},
         },
     ),
-    # ---- §4.4 / §5 / §7 TLS
+    # ---- docs/behaviour.md §4.4 / §5 / §7 TLS
     Case(
         "HTTPS SIMPLE: own route config https.<port>.<portName>.<gw>.<ns>, SNI from hosts",
         gw(
@@ -417,7 +417,7 @@ CASES = [
             "gateway default/gw:31400 listener missed network filter",
         ],
     ),
-    # ---- §10 conflicts
+    # ---- docs/behaviour.md §10 conflicts
     Case(
         "TCP (older) and HTTP on one port: TCP wins, and with no tcp routes there is no listener",
         gw(

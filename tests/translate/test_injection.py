@@ -1,4 +1,4 @@
-"""Which pods Istio 1.27's injector mutates, and when (design §3).
+"""Which pods Istio 1.27's injector mutates, and when (docs/design.md §3).
 
 Sources: the webhooks' selectors in
 manifests/charts/istio-control/istio-discovery/templates/mutatingwebhook.yaml (which pods the API

@@ -1,4 +1,4 @@
-"""The mesh model: pods, IPs, proxies per workload, cluster IPs, DNS (design §3)."""
+"""The mesh model: pods, IPs, proxies per workload, cluster IPs, DNS (docs/design.md §3)."""
 
 from __future__ import annotations
 

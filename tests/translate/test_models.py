@@ -1,4 +1,4 @@
-"""Typed models: camelCase fields, tuples, Secret decoding, tolerance of odd input (design §1)."""
+"""Typed models: camelCase fields, tuples, Secret decoding, tolerance of odd input (docs/design.md §1)."""
 
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ spec:
         "c",
         ("X",),
     )
-    # The proto's zero value: an httpsRedirect-only tls block has mode PASSTHROUGH (§6).
+    # The proto's zero value: an httpsRedirect-only tls block has mode PASSTHROUGH (docs/behaviour.md §6).
     assert s1.tls is not None and s1.tls.httpsRedirect and s1.tls.mode == "PASSTHROUGH"
     assert gw.spec.selector == {"istio": "ingressgateway"}
     assert gw.metadata.labels == {"a": "b"}

@@ -1,4 +1,5 @@
-"""HTTP route translation (route.go): matches, actions, decorator, retries, order (§1.3, §1.4, §4.2)."""
+"""HTTP route translation (route.go): matches, actions, decorator, retries, order
+(docs/behaviour.md §1.3, §1.4, §4.2)."""
 
 from __future__ import annotations
 
@@ -63,8 +64,8 @@ def test_prefix_exact_regex_and_decorator_operation() -> None:
         (None, "/delay/[0-9]+", None),
         (None, None, "/status"),
     ]
-    # GetRouteOperation: <fqdn>:<port><exact path | regex | prefix*> (§1.3); the service's only
-    # port is used when the destination names none.
+    # GetRouteOperation: <fqdn>:<port><exact path | regex | prefix*> (docs/behaviour.md §1.3); the service's
+    # only port is used when the destination names none.
     assert [r.decorator_operation for r in rs] == [
         "httpbin.default.svc.cluster.local:8000/status/418",
         "httpbin.default.svc.cluster.local:8000/delay/[0-9]+",
@@ -167,7 +168,7 @@ def test_redirect_direct_response_rewrite_timeout_retries() -> None:
         retriable_status_codes=(503,),
     )
     assert noretry.route is not None and noretry.route.retry_policy is None
-    # Istio's default retry policy and no timeout (§1.4 notes).
+    # Istio's default retry policy and no timeout (docs/behaviour.md §1.4 notes).
     assert default.route is not None and default.route.retry_policy == RetryPolicy()
     assert default.route.timeout == 0.0
     assert default.route.cluster_not_found_response_code == 503

@@ -1,4 +1,5 @@
-"""Sidecar outbound config, ServiceEntries, outbound policy, egress gateway, TLS origination (§11–§13)."""
+"""Sidecar outbound config, ServiceEntries, outbound policy, egress gateway, TLS origination
+(docs/behaviour.md §11–§13)."""
 
 from __future__ import annotations
 
@@ -57,7 +58,7 @@ def test_sidecar_http_route_config_for_service_entry_and_allow_any() -> None:
     assert p is not None and p.type == "sidecar"
     rc = p.route_configs["80"]
     names = [v.name for v in rc.virtual_hosts]
-    # Registry hosts sorted by name, the catch-all last (§11.2).
+    # Registry hosts sorted by name, the catch-all last (docs/behaviour.md §11.2).
     assert names[-1] == "allow_any"
     assert "httpbin.org:80" in names and "curl.default.svc.cluster.local:80" in names
     vh = {v.name: v for v in rc.virtual_hosts}
@@ -71,14 +72,14 @@ def test_sidecar_http_route_config_for_service_entry_and_allow_any() -> None:
     )
     route = vh["httpbin.org:80"].routes[0]
     assert route.route is not None and route.route.cluster == "outbound|80||httpbin.org"
-    assert route.decorator_operation == "httpbin.org:80/*"  # [DOC-TEST] (§1.3)
+    assert route.decorator_operation == "httpbin.org:80/*"  # [DOC-TEST] (docs/behaviour.md §1.3)
     assert vh["allow_any"].routes[0].route is not None
     assert vh["allow_any"].routes[0].route.cluster == "PassthroughCluster"
     c = p.clusters["outbound|80||httpbin.org"]
     assert c.type == "STRICT_DNS" and c.endpoints == (
         Endpoint(address="httpbin.org", port=80, workload="httpbin.org"),
     )
-    # Sidecar outbound HCM keeps Envoy's default server name (§1.1).
+    # Sidecar outbound HCM keeps Envoy's default server name (docs/behaviour.md §1.1).
     hcm = [c.http_connection_manager for c in p.listener(80).filter_chains if c.http_connection_manager]
     assert hcm[0].server_name == "envoy" and hcm[0].route_config_name == "80"
 
@@ -304,7 +305,7 @@ spec:
     assert c80.transport_socket == UpstreamTlsContext(
         mode="SIMPLE", sni="edition.cnn.com", validation_sds="file-root:system"
     )
-    assert c80.endpoints[0].port == 443  # targetPort (§13)
+    assert c80.endpoints[0].port == 443  # targetPort (docs/behaviour.md §13)
     assert p.clusters["outbound|443||edition.cnn.com"].transport_socket is None
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pytest
-from _tx import EGRESS, INGRESS, xds
+from _tx import EGRESS, INGRESS, pem_data, xds
 
 from gatewaykit._simulate import Miss, Request, simulate
 
@@ -69,7 +69,7 @@ apiVersion: v1
 kind: Secret
 metadata: {name: httpbin-credential, namespace: istio-system}
 type: kubernetes.io/tls
-stringData: {tls.crt: CERT, tls.key: KEY}
+stringData: PEM_DATA
 ---
 apiVersion: networking.istio.io/v1
 kind: VirtualService
@@ -79,7 +79,7 @@ spec:
   gateways: [mygateway]
   http:
   - route: [{destination: {host: httpbin, port: {number: 8000}}}]
-"""
+""".replace("PEM_DATA", pem_data())
 
 REDIRECT = """---
 apiVersion: networking.istio.io/v1
@@ -141,7 +141,7 @@ apiVersion: v1
 kind: Secret
 metadata: {name: b, namespace: istio-system}
 stringData: {cert: C, key: K}
-"""
+""".replace("{cert: C, key: K}", pem_data())
 
 PASSTHROUGH = """---
 apiVersion: networking.istio.io/v1
@@ -256,7 +256,8 @@ ROWS = [
         miss=Miss.NO_FILTER_CHAIN,
     ),
     Row(
-        "SNI selects gw1 but Host is gw2's: that route config has no such vhost (404, §4.4)",
+        "SNI selects gw1 but Host is gw2's: that route config has no such vhost "
+        "(404, docs/behaviour.md §4.4)",
         SVC + TWO_HTTPS,
         Request(port=8443, protocol="https", sni="a.example.com", host="b.example.com"),
         "0.0.0.0_8443",

@@ -1,6 +1,7 @@
 """Validation equal to Istio's: the API server's gates and the validating webhook.
 
-A manifest goes through the same three gates as with ``kubectl apply`` against Istio (§14.0):
+A manifest goes through the same three gates as with ``kubectl apply`` against Istio
+(docs/behaviour.md §14.0):
 
 1. strict decoding by the API server (unknown fields, Secret base64) and
 2. the CRD structural schema and CEL rules, plus Kubernetes' own object checks -- :mod:`.kube`

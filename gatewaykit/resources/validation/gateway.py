@@ -1,6 +1,6 @@
 """``ValidateGateway`` and the server checks it calls (``pkg/config/validation/validation.go``).
 
-What ``kubectl apply`` of a bad Gateway prints comes from here (istio-behavior.md §14.1): the
+What ``kubectl apply`` of a bad Gateway prints comes from here (docs/behaviour.md §14.1): the
 functions keep Istio's order of checks and its message texts, each named after the Go function
 it ports.
 

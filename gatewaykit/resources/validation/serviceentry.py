@@ -2,7 +2,7 @@
 
 Go's one long function is cut here along its own sections: the selector, hosts and addresses,
 the ports, a ``switch`` on ``resolution`` (a table of one checker per mode below), the
-many-hosts-on-TCP rule and ``exportTo`` -- appended in the same order (istio-behavior.md §14.3).
+many-hosts-on-TCP rule and ``exportTo`` -- appended in the same order (docs/behaviour.md §14.3).
 
 Note: the resolution rules here (``DYNAMIC_DNS``, the DNS hosts message with the domain error)
 follow Istio's main branch, which is newer than 1.27.1's ``ValidateServiceEntry``.

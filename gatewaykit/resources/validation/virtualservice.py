@@ -1,7 +1,7 @@
 """``ValidateVirtualService`` and its TLS/TCP route checks (``pkg/config/validation/validation.go``).
 
 HTTP routes are checked by :mod:`.httproute` (``virtualservice.go``); the warnings for rules
-that can never match are ``analyzeUnreachable{HTTP,TCP,TLS}Rules`` (istio-behavior.md §14.2).
+that can never match are ``analyzeUnreachable{HTTP,TCP,TLS}Rules`` (docs/behaviour.md §14.2).
 
 Rule: no I/O here.
 """
