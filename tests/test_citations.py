@@ -7,9 +7,7 @@ citation of a document the reader does not have (the old, unshipped behaviour no
 mention of the folder those notes lived in. Every cited section number of ``docs/behaviour.md`` and
 ``docs/design.md`` must be one of that file's numbered headings.
 
-Learner-facing text (labs, notebooks) cites istio.io pages instead; it is being rewritten, so its
-checks are expected to fail until then (strict: they fail loudly once the rewrite lands, and the
-marker must go).
+Learner-facing text (labs, notebooks) cites istio.io pages instead, so it carries no section sign.
 """
 
 from __future__ import annotations
@@ -33,7 +31,6 @@ DESIGN = "docs/design.md"
 TOKEN = re.compile(r"(?P<doc>behaviour\.md|design\.md|RFC \d+)|" + SECTION + r"(?P<num>\d+(?:\.\d+)*)?")
 HEADING = re.compile(r"^#{2,3} (\d+(?:\.\d+)?)[. ]")
 SKIP_DIRS = {".git", ".venv", "node_modules", "__pycache__", ".pytest_cache", ".ruff_cache"}
-LEARNER_REASON = "learner-facing text is being rewritten to cite istio.io pages"
 
 
 def _repo_files() -> list[str]:
@@ -141,8 +138,8 @@ def test_the_reference_has_every_section_of_its_numbering():
     [
         "code and docs",
         "kit",
-        pytest.param("labs", marks=pytest.mark.xfail(strict=True, reason=LEARNER_REASON)),
-        pytest.param("notebooks", marks=pytest.mark.xfail(strict=True, reason=LEARNER_REASON)),
+        "labs",
+        "notebooks",
     ],
 )
 def test_every_section_citation_resolves_in_the_repository(problems_by_group, group):
