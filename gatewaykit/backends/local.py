@@ -52,6 +52,13 @@ from gatewaykit.apiserver import ApiServer, ExecPlan, ProxyAnswer
 from gatewaykit.backends import _registry
 from gatewaykit.backends._envoyadmin import AdminContext
 from gatewaykit.backends._envoyadmin import answer as envoy_admin
+from gatewaykit.backends._istiod import (
+    CONFIGZ_KINDS,
+    DEBUG_PORT,
+    IstiodView,
+    monitoring_answer,
+    pilot_discovery,
+)
 from gatewaykit.backends._journal import Journal
 from gatewaykit.backends._meshnet import MeshNet, pod_ca_bundle, public_ip
 from gatewaykit.backends._ports import NodePorts, hold_port
@@ -246,6 +253,25 @@ def _exec_refusal(argv: list[str], container: str, pod: str) -> str:
             f"pods here run curl, `sh -c` scripts that use it, and {', '.join(EXEC_COMMANDS[3:])}\n"
         )
     return ""
+
+
+def _env_prefix(argv: list[str]) -> tuple[dict[str, str], list[str]]:
+    """``env K=V ... cmd args``: the assignments and the command, so that ``cmd`` still runs
+    through the pod's sidecar (``kubectl exec deploy/curl -- env X=1 sh -c 'curl ...'``)."""
+    if not argv or argv[0].rsplit("/", 1)[-1] != "env":
+        return {}, argv
+    assigned: dict[str, str] = {}
+    rest = argv[1:]
+    while rest and "=" in rest[0] and not rest[0].startswith("-"):
+        name, _, value = rest.pop(0).partition("=")
+        assigned[name] = value
+    return (assigned, rest) if rest else ({}, argv)  # bare `env` prints the environment
+
+
+def _is_istiod(labels: Mapping[str, str], container: str, argv: list[str]) -> bool:
+    """An exec of ``pilot-discovery`` in istiod's ``discovery`` container (answered by the sandbox)."""
+    program = argv[0].rsplit("/", 1)[-1] if argv else ""
+    return labels.get("app") == "istiod" and container == "discovery" and program == "pilot-discovery"
 
 
 class LocalSandbox:
@@ -586,6 +612,10 @@ class LocalSandbox:
         scripts that use it, and a few harmless commands; anything else is refused."""
         key = f"{namespace}/{pod}"
         found = next((p for p in self._xds.pods if p.key == key), None)
+        if found is not None and _is_istiod(found.labels, container, argv):
+            out, err, code = pilot_discovery(self._istiod_view(), argv)
+            return ExecPlan(output=out, refused=err.decode(), exit_code=code)
+        assigned, argv = _env_prefix(argv)
         refusal = _exec_refusal(argv, container, pod)
         if found is None or refusal:
             return ExecPlan(refused=refusal or f"pod {pod} is not running\n", exit_code=126)
@@ -595,6 +625,7 @@ class LocalSandbox:
         env = curl_env({"HOSTNAME": pod, "HOME": "/tmp"}, self._pod_ca_bundle())
         for name in ("INGRESS_HOST", "INGRESS_PORT", "SECURE_INGRESS_PORT", "TCP_INGRESS_PORT", "KUBECONFIG"):
             env.pop(name, None)  # a pod sees its own environment, not the learner's terminal
+        env.update(assigned)
         preamble = curl_function(rules, isolate_dns=unknown) + f"hostname() {{ echo {shlex.quote(pod)}; }}\n"
         return ExecPlan(script=preamble + script, env=env, cwd=str(self.private_dir))
 
@@ -614,6 +645,8 @@ class LocalSandbox:
             return _status_answer(st.not_found("pods", "", pod))
         proxy = xds.proxies.get(key)
         target = port or 80
+        if found.labels.get("app") == "istiod" and target == DEBUG_PORT:
+            return ProxyAnswer(*monitoring_answer(path))
         if proxy is None or target not in (15000, 15021, 15090):
             return _status_answer(
                 st.Status(
@@ -641,6 +674,19 @@ class LocalSandbox:
         params = {k: v[-1] for k, v in urllib.parse.parse_qs(query).items()}
         status, ctype, body = envoy_admin(ctx, path, params)
         return ProxyAnswer(status, ctype, body)
+
+    def _istiod_view(self) -> IstiodView:
+        """What the sandbox's istiod holds, for its debug endpoints (:mod:`._istiod`)."""
+        snap = self.store.snapshot()
+        ns, name = MESH_CONFIGMAP
+        cm = snap.entry(ResourceKey("ConfigMap", ns, name))
+        return IstiodView(
+            proxies=self._xds.proxies,
+            configs=[e.raw for kind in CONFIGZ_KINDS for e in snap.entries(kind)],
+            mesh_yaml=str(((cm.raw.get("data") or {}) if cm else {}).get("mesh", "")),
+            push_time=self._push_version.split("/", 1)[0],
+            push=self._pushes,
+        )
 
     # -------------------------------------------------------------------------- extras
 
