@@ -6,16 +6,23 @@ unchanged on every backend (the httpx transport / testcontainers ``WaitStrategyT
 
 from __future__ import annotations
 
+import pathlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from gatewaykit.resources.codecs import ManifestSource
+
+if TYPE_CHECKING:  # the pure core's types, for annotations only
+    from gatewaykit._simulate import Request, Result
+    from gatewaykit.envoy import ProxyConfig
 
 __all__ = [
     "ApplyReport",
     "Backend",
     "CurlResult",
+    "Hop",
+    "Inspector",
     "ManifestSource",
     "PodInfo",
     "ShellResult",
@@ -45,6 +52,10 @@ class ApplyReport:
         p.text(str(self))
 
 
+#: One proxy a request crossed: ``("<namespace>/<pod>", what simulate() says happened there)``.
+Hop = tuple[str, "Result"]
+
+
 @dataclass(frozen=True, slots=True)
 class CurlResult:
     """The outcome of running the real ``curl`` binary.
@@ -63,8 +74,10 @@ class CurlResult:
     reason: str | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
     body: str | None = None
-    # Set by the local backend: the simulate() explanation of the last request, when known.
-    explanation: object | None = None
+    #: The proxies the request crossed, in order (sidecar, then gateway), each with the path
+    #: simulate() found there. Only a backend that runs its own data plane (the embedded
+    #: sandbox) knows it; elsewhere it is empty.
+    explanation: tuple[Hop, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -299,3 +312,32 @@ class Backend(Protocol):
     def __enter__(self) -> Backend: ...
 
     def __exit__(self, *exc: object) -> None: ...
+
+
+@runtime_checkable
+class Inspector(Protocol):
+    """What only a backend that computes Envoy's configuration itself can show (the embedded
+    sandbox): a dry run through the very path ``apply`` takes, ``istioctl analyze``'s findings,
+    every proxy's configuration and a request's simulated path. The kit checks
+    ``isinstance(backend, Inspector)`` and says plainly what it cannot show on other backends.
+    """
+
+    def dry_run(self, source: ManifestSource) -> ApplyReport:
+        """``kubectl apply --dry-run=server``: the lines ``apply`` would print; nothing changes.
+
+        Raises:
+            ValidationError: ``apply`` would reject it, with the same text.
+        """
+        ...
+
+    def analyze(self, source: ManifestSource | None = None) -> tuple[str, ...]:
+        """``istioctl analyze``'s messages for the cluster as it would be after applying ``source``."""
+        ...
+
+    def proxy_config(self, workload: str) -> ProxyConfig:
+        """The Envoy configuration of a workload's proxy (``istioctl proxy-config all``)."""
+        ...
+
+    def simulate(self, request: Request, workload: str) -> Result:
+        """The path a request would take through a workload's proxy (no traffic sent)."""
+        ...

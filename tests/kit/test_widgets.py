@@ -34,7 +34,7 @@ def test_editor_saves_as_you_type_and_restores(sandbox: LocalSandbox, work_dir: 
     assert again.textarea.value == edited
     again.reset_button.click()
     assert again.textarea.value == step.yaml and not saved.exists()
-    assert "reset" in again.result.value
+    assert "The editor holds the lab&#x27;s text again (nothing was applied)." in again.result.value
 
 
 def test_editor_survives_a_kernel_restart(work_dir: pathlib.Path) -> None:
@@ -149,8 +149,10 @@ def test_curl_panel_runs_real_curl_and_reads_the_result(
     assert "exit code 0" in html
     panel.explain_button.click()
     assert "access log" in panel.explanation.value and "gk-explain" in panel.explanation._dom_classes
-    # The exact host has no virtual host of its own here: the * one routed it (§4.3).
-    assert "route config http.8080 → virtual host *:80 → route (unnamed)" in panel.explanation.value
+    # The exact host has no virtual host of its own here: the * one routed it (§4.3); one hop a line.
+    assert "\n   → route config http.8080\n   → virtual host *:80\n   → route (unnamed)" in (
+        panel.explanation.value
+    )
     assert "&quot;GET /headers HTTP/1.1&quot; 200" in panel.explanation.value
     panel.command.value = 'curl -sS "http://$INGRESS_HOST:1/"'
     panel.run_button.click()
@@ -160,12 +162,12 @@ def test_curl_panel_runs_real_curl_and_reads_the_result(
 def test_check_panel_and_status_bar(sandbox: LocalSandbox, stored: Stored, work_dir: pathlib.Path) -> None:
     lab = open_lab("01-virtual-hosts", backend=sandbox, work_dir=work_dir)
     status = StatusBar(lab)
-    assert "gk-status" in status._dom_classes
+    assert "gk-status" in status.text._dom_classes
     pods = len(sandbox.pods())
     assert (
-        "backend <code>LocalSandbox</code>" in status.value
-        and f"INGRESS_PORT={sandbox.env['INGRESS_PORT']}" in status.value
-        and f"ready, {pods}/{pods} pods Running" in status.value
+        "backend <code>LocalSandbox</code>" in status.text.value
+        and f"INGRESS_PORT={sandbox.env['INGRESS_PORT']}" in status.text.value
+        and f"ready, {pods}/{pods} pods Running" in status.text.value
     )
     assert any(p.name.startswith("httpbin-") for p in sandbox.pods())  # the lab's setup
     lab.start("api-host")
@@ -175,7 +177,7 @@ def test_check_panel_and_status_bar(sandbox: LocalSandbox, stored: Stored, work_
     # The real gateway answers api.example.org from the * virtual host, which has no /status route.
     assert "✗ api.example.org reaches httpbin (expected status 200, got 404)" in panel.result.value
     assert "✓ httpbin.example.com still works" in panel.result.value
-    assert "Hint:" in panel.result.value
+    assert "Hint 1 of 3: The Gateway already admits every host" in panel.result.value
     panel.solution_button.click()
     assert "name: httpbin-api" in panel.result.value
     assert stored("VirtualService", "default", "httpbin-api") is None  # shown, not applied
@@ -206,6 +208,7 @@ def test_topology_and_workbench(sandbox: LocalSandbox, work_dir: pathlib.Path) -
 
     walk(ui)
     assert {
+        "gk-status",
         "gk-editor",
         "gk-apply",
         "gk-curl-command",
