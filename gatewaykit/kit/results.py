@@ -293,6 +293,9 @@ class Mermaid(str):
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
         return {"text/vnd.mermaid": str(self), "text/plain": str(self)}
 
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:  # IPython's text/plain: the text, not a repr
+        p.text(str(self))
+
 
 def secret_command(sec: SecretSpec) -> str:
     """The ``kubectl create secret`` command that makes the same Secret (shown to learners)."""

@@ -197,6 +197,7 @@ class StepHandle:
         if self.session.solved:
             undone = self.session.restore(self.session.state_before(self.number - 1))
         out = self.session.run_action(self.step.action)
+        self.session.current_step = self.number - 1
         self.session.progress.record("steps", self.id, applied=out.ok)
         self.session.notify("apply")
         return ApplyOutcome(out.lines, out.warnings, out.error, undone, out.source)
@@ -255,6 +256,7 @@ class LabSession:
         self.exercises = lab.exercises
         self.last: CurlOutcome | None = None
         self.solved = False
+        self.current_step = -1  # the step applied last (0-based), for progress
         self.progress = workdir.Progress(work_dir)
         self._hint_index: dict[str, int] = {}
         self._listeners: list[weakref.WeakMethod[Any] | Callable[[str], None]] = []
@@ -321,12 +323,17 @@ class LabSession:
 
     # -- commands ------------------------------------------------------------------------------
 
-    def curl(self, command: str, source: str | None = None, timeout: float = 30.0) -> CurlOutcome:
-        """Run a doc-style curl command from the lab's working folder (or inside ``source``)."""
+    def curl(
+        self, command: str, source: str | None = None, timeout: float = 30.0, *, record: bool = True
+    ) -> CurlOutcome:
+        """Run a doc-style curl command from the lab's working folder (or inside ``source``).
+
+        A command that is one of the steps' probes counts for the lab's progress (``record``)."""
         started = time.time()
         result = self.backend.curl(self._command(command), source=source, timeout=timeout, cwd=self.work_dir)
         self.last = CurlOutcome(command=command, source=source, result=result, started=started)
-        self._record_probe(self.last)
+        if record:
+            self._record_probe(self.last)
         self.notify("curl")
         return self.last
 
@@ -336,12 +343,12 @@ class LabSession:
         self.notify("shell")
         return result
 
-    def probe(self, probe: Probe) -> ProbeResult:
+    def probe(self, probe: Probe, *, record: bool = True) -> ProbeResult:
         """Run one probe and judge it (a probe that cannot run is a failed probe, not an exception)."""
         if probe.kind == "shell":
             return self._shell_probe(probe)
         try:
-            outcome = self.curl(probe.command, source=probe.source)
+            outcome = self.curl(probe.command, source=probe.source, record=record)
         except GatewayKitError as exc:
             failed = CurlResult(command=probe.command, exit_code=-1, stdout="", stderr=str(exc))
             outcome = CurlOutcome(probe.command, probe.source, failed)
@@ -357,20 +364,28 @@ class LabSession:
         checks = verify.judge(probe.expect, seen, self._logs)
         return ProbeResult(probe, ShellOutcome(probe.command, ran), checks)
 
-    def run_probes(self, probes: Iterable[Probe]) -> tuple[ProbeResult, ...]:
-        """Run probes in order."""
-        return tuple(self.probe(p) for p in probes)
+    def run_probes(self, probes: Iterable[Probe], *, record: bool = True) -> tuple[ProbeResult, ...]:
+        """Run probes in order (``record``: a step's probes count for the lab's progress)."""
+        return tuple(self.probe(p, record=record) for p in probes)
 
     def _record_probe(self, outcome: CurlOutcome) -> None:
-        """A curl that is one of the steps' probes counts as that probe run (progress)."""
-        for step in self.lab.steps:
-            for j, p in enumerate(step.probes):
-                if p.kind == "curl" and p.command == outcome.command and p.source == outcome.source:
-                    ok = all(c.ok for c in verify.judge(p.expect, outcome.result, self._logs))
-                    probes = dict(self.progress.step(step.id).get("probes", {}))
-                    probes[str(j)] = ok
-                    self.progress.record("steps", step.id, probes=probes)
-                    return
+        """A curl that is one of the steps' probes counts as that probe run (progress). The same
+        command may be a probe of several steps: the one of the step applied last wins."""
+        matches = [
+            (i, j, p)
+            for i, step in enumerate(self.lab.steps)
+            for j, p in enumerate(step.probes)
+            if p.kind == "curl" and p.command == outcome.command and p.source == outcome.source
+        ]
+        if not matches:
+            return
+        before = [m for m in matches if m[0] <= self.current_step]
+        i, j, probe = before[-1] if before else matches[0]
+        step = self.lab.steps[i]
+        ok = all(c.ok for c in verify.judge(probe.expect, outcome.result, self._logs))
+        probes = dict(self.progress.step(step.id).get("probes", {}))
+        probes[str(j)] = ok
+        self.progress.record("steps", step.id, probes=probes)
 
     def _logs(self, workload: str) -> str:
         try:
@@ -585,7 +600,7 @@ class LabSession:
         """Check-my-work: the exercise's conditions on the cluster's objects, then its probes."""
         ex = self.exercise(exercise)
         items = [verify.Outcome(self._holds(c), c.description) for c in ex.conditions]
-        probes = self.run_probes(ex.probes)
+        probes = self.run_probes(ex.probes, record=False)  # an exercise's state is not a step's
         for pr in probes:
             failed = [c for c in pr.checks if not c.ok]
             seen = "; ".join(f"expected {c.what}, got {c.seen}" for c in failed)
@@ -659,7 +674,10 @@ class LabSession:
         if hops:
             path = "\n".join(f"{proxy}: {hop.explain()}" for proxy, hop in hops)
         elif isinstance(self.backend, Inspector):
-            path = "(no proxy saw this request: the connection never reached a listener)"
+            path = (
+                "(no proxy routed this request: the connection ended before a request was made -- "
+                "refused, or in the TLS handshake)"
+            )
         else:
             path = (
                 "(this backend runs Envoy itself and does not report a request's path; "

@@ -153,6 +153,11 @@ def placeholder_html(what: str) -> str:
 # Small helpers
 
 
+def _button(**kwargs: Any) -> W.Button:
+    """A button as wide as its label (ipywidgets' fixed width cuts long labels off)."""
+    return W.Button(layout=W.Layout(width="auto", min_width="6em", flex="0 0 auto"), **kwargs)
+
+
 def _pre(text: str, cls: str = "") -> str:
     return f'<pre class="{cls}">{html.escape(text)}</pre>'
 
@@ -226,7 +231,7 @@ class StatusBar(_Placeholder, W.HBox):
         self.session = session
         self.text = W.HTML()
         self.text.add_class("gk-status")
-        self.stop_button = W.Button(description="Stop sandbox", icon="power-off",
+        self.stop_button = _button(description="Stop sandbox", icon="power-off",
                                     tooltip="Stop the sandbox now (the kernel's shutdown stops it too)")
         _confirming(self.stop_button, "Click again to stop", self._stop)
         super().__init__([self.text, self.stop_button])
@@ -324,20 +329,20 @@ class ManifestEditor(_Placeholder, W.VBox):
         self.key = key
         self.path = session.work_dir / "edits" / f"{key}.yaml"
         saved = self.path.read_text(encoding="utf-8") if self.path.exists() else None
-        rows = min(40, max(8, self.original.count("\n") + 2))
+        rows = min(24, max(8, self.original.count("\n") + 2))
         self.textarea = W.Textarea(value=saved if saved is not None else self.original,
                                    continuous_update=True, rows=rows, layout=W.Layout(width="auto"))
         self.textarea.add_class("gk-editor")
         self.textarea.observe(self._save, names="value")
-        self.apply_button = W.Button(description="Apply", button_style="primary", icon="play")
+        self.apply_button = _button(description="Apply", button_style="primary", icon="play")
         self.apply_button.add_class("gk-apply")
-        self.validate_button = W.Button(description="Validate", icon="check",
+        self.validate_button = _button(description="Validate", icon="check",
                                         tooltip="A dry run with Istio's checks; nothing changes")
-        self.diff_button = W.Button(description="Diff", icon="columns",
+        self.diff_button = _button(description="Diff", icon="columns",
                                     tooltip="Compare with what is applied")
-        self.reset_button = W.Button(description="Reset text", icon="undo",
+        self.reset_button = _button(description="Reset text", icon="undo",
                                      tooltip="Put the lab's text back in the editor (nothing is applied)")
-        self.reset_state_button = W.Button(
+        self.reset_state_button = _button(
             description="Reset applied state", icon="history",
             tooltip="Undo what was applied since this step or exercise started (the text stays)",
         )
@@ -362,8 +367,9 @@ class ManifestEditor(_Placeholder, W.VBox):
         self.path.write_text(change["new"], encoding="utf-8")
 
     def _on_event(self, event: str) -> None:
-        if event == "forget" and self.textarea.value != self.original:
+        if event == "forget":  # the lab was reset: the lab's text again, and no saved edit
             self.textarea.value = self.original
+            self.path.unlink(missing_ok=True)
             self.result.value = ""
 
     def apply(self) -> None:
@@ -538,10 +544,10 @@ class CurlPanel(_Placeholder, W.VBox):
         self.command = W.Textarea(value=command, rows=max(1, len(command) // 100 + 1),
                                   layout=W.Layout(width="auto", flex="1 1 auto"))
         self.command.add_class("gk-curl-command")
-        self.run_button = W.Button(description="Run", button_style="primary", icon="play",
+        self.run_button = _button(description="Run", button_style="primary", icon="play",
                                    tooltip="Run the command (Enter in the command does it too)")
         self.run_button.add_class("gk-curl-run")
-        self.explain_button = W.Button(description="Explain", icon="route",
+        self.explain_button = _button(description="Explain", icon="route",
                                        tooltip="The path through the proxy and its access-log line")
         self.where = W.HTML(
             f"<small>runs {'inside ' + html.escape(source) if source else 'from your machine'}, in "
@@ -588,7 +594,7 @@ class Topology(_Placeholder, W.VBox):
         self.source = W.HTML()
         self.source.add_class("gk-topology")
         self.output = W.Output()
-        self.refresh_button = W.Button(description="Refresh topology", icon="project-diagram")
+        self.refresh_button = _button(description="Refresh topology", icon="project-diagram")
         self.refresh_button.on_click(lambda _b: self.refresh())
         super().__init__([self.refresh_button, self.output, self.source])
         self.refresh()
@@ -611,10 +617,10 @@ class CheckPanel(_Placeholder, W.VBox):
     def __init__(self, session: LabSession, exercise: str | int | Exercise) -> None:
         self.session = session
         self.exercise = session.exercise(exercise)
-        self.check_button = W.Button(description="Check my work", button_style="success", icon="check")
-        self.hint_button = W.Button(description="Hint", icon="lightbulb")
-        self.solution_button = W.Button(description="Show solution", icon="eye")
-        self.apply_solution_button = W.Button(
+        self.check_button = _button(description="Check my work", button_style="success", icon="check")
+        self.hint_button = _button(description="Hint", icon="lightbulb")
+        self.solution_button = _button(description="Show solution", icon="eye")
+        self.apply_solution_button = _button(
             description="Apply solution", icon="play",
             tooltip="Apply the reference solution (Start the exercise again to undo it)",
         )
@@ -669,9 +675,9 @@ class CoursePanel(_Placeholder, W.VBox):
         self._course = course
         self.summary = W.HTML()
         self.summary.add_class("gk-course")
-        self.reset_lab_button = W.Button(description="Reset this lab", icon="undo",
+        self.reset_lab_button = _button(description="Reset this lab", icon="undo",
                                          tooltip="Undo everything applied and forget your edits")
-        self.reset_all_button = W.Button(description="Reset everything", icon="trash",
+        self.reset_all_button = _button(description="Reset everything", icon="trash",
                                          tooltip="This lab's reset, and every lab's edits and progress")
         self.result = W.HTML()
         _confirming(self.reset_lab_button, "Click again: reset this lab", self.reset_lab)

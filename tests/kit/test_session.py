@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import base64
 import os
-import re
 import pathlib
+import re
 from collections.abc import Callable
 from typing import Any
 
