@@ -130,16 +130,22 @@ def _field_line(root: Any, path: str) -> int | None:
     return line
 
 
+def _metadata(doc: Mapping[str, Any]) -> Mapping[str, Any]:
+    meta = doc.get("metadata")
+    return meta if isinstance(meta, Mapping) else {}
+
+
 def _document(docs: list[tuple[int, Any]], raw: list[Any], error: str) -> int:
     """Which document the refusal is about: the one it names, else the first that fails the
     sandbox's own checks for this reason, else the first."""
     named = _INVALID.match(error.strip()) or _NAMED.search(error)
-    kind = named.group(1) if named else (_HANDLED.search(error).group(1) if _HANDLED.search(error) else None)
+    handled = _HANDLED.search(error)
+    kind = named.group(1) if named else (handled.group(1) if handled else None)
     name = named.group(2) if named else None
     for i, d in enumerate(raw):
         if not isinstance(d, Mapping):
             continue
-        meta = d.get("metadata") if isinstance(d.get("metadata"), Mapping) else {}
+        meta = _metadata(d)
         if (kind is None or d.get("kind") == kind) and (name is None or meta.get("name", "") == name):
             if kind is not None or name is not None:
                 return i
@@ -186,7 +192,7 @@ def problem(text: str, error: str) -> Problem:
     if line is None and "validation.istio.io" in error:
         line = _field_line(root, "spec")  # Istio's webhook validates the spec
     doc = raw[index] if index < len(raw) and isinstance(raw[index], Mapping) else {}
-    meta = doc.get("metadata") if isinstance(doc.get("metadata"), Mapping) else {}
+    meta = _metadata(doc)
     name = meta.get("name")
     where = f"{doc.get('kind', '?')} {meta.get('namespace') or 'default'}/{name}" if name else ""
     return Problem(reason, line or first, where, who, error)

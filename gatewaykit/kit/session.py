@@ -427,8 +427,8 @@ class LabSession:
         first) -- or a solution's bash script, in the working folder."""
         if action.script:
             ran = self.shell(action.script)
-            lines = tuple(ran.output.rstrip("\n").splitlines())
-            return ApplyOutcome(lines, error=None if ran.ok else f"(exit code {ran.exit_code})")
+            printed = tuple(ran.output.rstrip("\n").splitlines())
+            return ApplyOutcome(printed, error=None if ran.ok else f"(exit code {ran.exit_code})")
         lines: list[str] = []
         warnings: list[str] = []
         for ref in action.delete:
@@ -537,11 +537,20 @@ class LabSession:
         lines: list[str] = []
         for key in deletes:
             lines += self.delete([self.ledger[key]]).lines
+        lines += self._remove_checked(target)
         for doc in sorted(applies, key=lambda d: d.get("kind") != "Namespace"):
             out = self.apply([doc])
             lines += list(out.lines) + ([out.error] if out.error else [])
         self.solved = False
         return tuple(lines)
+
+    def _remove_checked(self, keep: Mapping[state.Key, Any]) -> list[str]:
+        """Delete what the exercises' checks look for (made by the learner, possibly with kubectl,
+        unknown to the kit), unless the target state has it."""
+        conditions = [c for ex in self.exercises for c in ex.conditions]
+        stubs = [d for d in state.checked_objects(conditions) if state.doc_key(d) not in keep]
+        present = [d for d in stubs if self._get(state.doc_key(d)) is not None]
+        return list(self.delete(present).lines) if present else []
 
     def _get(self, key: state.Key) -> Mapping[str, Any] | None:
         try:
@@ -557,6 +566,7 @@ class LabSession:
                 self.delete([doc])
         for doc in reversed(self._load_ledger()):
             self.delete([doc])
+        self._remove_checked(state.fold([(self.lab.setup.action, False)], self.secret_manifests))
         self._hint_index.clear()
         self.solved = False
         if self.lab.setup.certificates:

@@ -13,10 +13,10 @@ import json
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from gatewaykit.kit.labs import Action, SecretSpec
-from gatewaykit.resources.meta import kind_info
+from gatewaykit.kit.labs import Action, Condition, SecretSpec
+from gatewaykit.resources.meta import KINDS, kind_info
 
-__all__ = ["Key", "applied_form", "doc_key", "drifted", "fold", "plan", "stub"]
+__all__ = ["Key", "applied_form", "checked_objects", "doc_key", "drifted", "fold", "plan", "stub"]
 
 Key = tuple[str, str, str]
 
@@ -119,3 +119,19 @@ def plan(
         if known is None or applied_form(known) != applied_form(doc) or drifted(doc, live(key)):
             applies.append(dict(doc))
     return deletes, applies
+
+
+def checked_objects(conditions: Iterable[Condition]) -> list[dict[str, Any]]:
+    """Stubs of the objects exercise checks name (``kind`` + ``name``): what a learner makes for
+    an exercise -- often with ``kubectl`` in a bash cell, where the kit does not see it -- and what a
+    reset or a fresh start must remove again."""
+    out = []
+    for cond in conditions:
+        info = next((k for k in KINDS if k.kind == cond.kind), None)
+        if cond.absent or not cond.name or info is None:
+            continue
+        meta = {"name": cond.name}
+        if info.namespaced:
+            meta["namespace"] = cond.namespace or "default"
+        out.append({"apiVersion": info.api_versions()[0], "kind": info.kind, "metadata": meta})
+    return out

@@ -64,7 +64,8 @@ def mermaid(objects: Iterable[Mapping[str, Any]], last: Any = None) -> str:
         for g in spec.get("gateways") or ["mesh"]:
             if g == "mesh":
                 mesh_used = True
-                bound, hosts, refused = "mesh_client", list(spec.get("hosts") or []), []
+                refused: list[str] = []
+                bound, hosts = "mesh_client", list(spec.get("hosts") or [])
             else:
                 full = g if "/" in g else f"{ns}/{g}"
                 if full not in gateways:
@@ -137,7 +138,8 @@ def _admitted(hosts: list[str], vs_ns: str, gateway: Mapping[str, Any]) -> tuple
             space, _, name = h.rpartition("/")
             space = _ns(gateway) if space == "." else (space or "*")
             allowed.append((space, name))
-    ok, refused = [], []
+    ok: list[str] = []
+    refused: list[str] = []
     for host in hosts:
         admitted = any(space in ("*", vs_ns) and _host_matches(name, host) for space, name in allowed)
         (ok if admitted else refused).append(host)
