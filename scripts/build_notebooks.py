@@ -31,6 +31,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import pathlib
 import sys
@@ -429,6 +430,8 @@ def build(lab_id: str, verdicts: Verdicts) -> tuple[nbformat.NotebookNode, list[
     for ex in lab.exercises:
         cells += exercise_cells(ex, verdicts, pending)
     cells += closing_cells(lab, lab_id)
+    for n, cell in enumerate(cells):  # stable ids: a rebuild changes only what changed
+        cell.id = hashlib.sha1(f"{lab_id}/{n}".encode()).hexdigest()[:8]
     nb = new_notebook(cells=cells)
     nb.metadata["kernelspec"] = {
         "display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"

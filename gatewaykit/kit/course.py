@@ -286,7 +286,9 @@ def store_outputs(nb: Any, rules: list[tuple[re.Pattern[str], str]] | None = Non
     for cell in nb.cells:
         if cell.cell_type != "code":
             continue
-        for out in cell.get("outputs", []):
+        cell.metadata.pop("execution", None)  # timestamps of the run: noise in every diff
+        cell.outputs = _coalesced(cell.get("outputs", []))
+        for out in cell.outputs:
             data = out.get("data", {})
             if WIDGET_VIEW in data:
                 what = _placeholder_name(data.get("text/plain", ""))
@@ -301,6 +303,19 @@ def store_outputs(nb: Any, rules: list[tuple[re.Pattern[str], str]] | None = Non
                 if isinstance(data.get(mime), str):
                     data[mime] = _mask(data[mime], rules)
     return nb
+
+
+def _coalesced(outputs: list[Any]) -> list[Any]:
+    """Adjacent stream outputs of one stream merged (how a print was chunked varies by run)."""
+    out: list[Any] = []
+    for o in outputs:
+        prev = out[-1] if out else None
+        if o.get("output_type") == "stream" and prev is not None and prev.get("output_type") == "stream" \
+                and prev.get("name") == o.get("name"):
+            prev["text"] = prev["text"] + o["text"]
+        else:
+            out.append(o)
+    return out
 
 
 def _placeholder_name(plain: str) -> str:

@@ -18,6 +18,8 @@ from gatewaykit.kit import open_lab
 from gatewaykit.kit.magic import gatewaykit_cell, use_backend
 from gatewaykit.kit.workdir import default_work_dir
 
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
 TEAPOT = (
     'curl -s -HHost:httpbin.example.com --resolve "httpbin.example.com:$SECURE_INGRESS_PORT:$INGRESS_HOST" '
     '--cacert {ca} "https://httpbin.example.com:$SECURE_INGRESS_PORT/status/418"'
@@ -240,3 +242,50 @@ def test_open_lab_moves_a_notebook_kernel_into_the_lab_folder(tmp_path: pathlib.
         [sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
     )
     assert proc.stdout.strip().splitlines()[-1] == str(tmp_path / "01-virtual-hosts"), proc.stderr[-2000:]
+
+
+def test_a_shell_probe_step_runs_in_the_working_folder_with_doc_test_verifiers(
+    sandbox: LocalSandbox, tmp_path: pathlib.Path
+) -> None:
+    """A step can check with a shell script (kubectl, openssl) instead of curl, judged as
+    istio.io's verify.sh judges a snip's output."""
+    import shutil
+
+    from gatewaykit.kit import load_lab
+
+    labs = tmp_path / "labs"
+    shutil.copytree(ROOT / "labs" / "01-virtual-hosts", labs / "01-virtual-hosts")
+    shutil.copytree(ROOT / "labs" / "samples", labs / "samples")
+    lab_yaml = labs / "01-virtual-hosts" / "lab.yaml"
+    text = lab_yaml.read_text()
+    probe = (
+        "  probes:\n"
+        "  - shell: |\n"
+        "      export GW=$(kubectl get gateways.networking.istio.io -o name)\n"
+        "      echo \"$GW\" > seen.txt\n"
+        "      kubectl get gateways.networking.istio.io httpbin-gateway\n"
+        "    says: kubectl sees the Gateway\n"
+        "    expect:\n"
+        "      exit_code: 0\n"
+        "      stdout_like: |\n"
+        "        NAME              AGE\n"
+        "        httpbin-gateway   0s\n"
+        "      stdout_lines: |\n"
+        "        + httpbin-gateway\n"
+        "        - istio-ingressgateway\n"
+    )
+    lab_yaml.write_text(text.replace("  probes:\n", probe, 1))
+    lab = open_lab(load_lab(lab_yaml), backend=sandbox, work_dir=tmp_path / "work")
+    result = lab.steps[0].run()
+    shell = result.probes[0]
+    assert shell.probe.kind == "shell" and shell.ok, str(shell)
+    assert str(shell).splitlines()[:2] == [
+        "# kubectl sees the Gateway",
+        "$ export GW=$(kubectl get gateways.networking.istio.io -o name)",
+    ]
+    assert (tmp_path / "work" / "seen.txt").read_text() == "gateway.networking.istio.io/httpbin-gateway\n"
+    assert [str(c) for c in shell.checks] == [
+        "✓ exit code 0",
+        "✓ output looks like 'NAME              AGE\\nhttpbin-gateway   0s\\n'",
+        "✓ output lines '+ httpbin-gateway\\n- istio-ingressgateway\\n'",
+    ]
