@@ -561,7 +561,8 @@ class CurlPanel(_Placeholder, W.VBox):
         self.outcome: CurlOutcome | None = None
         self.run_button.on_click(lambda _b: self.run())
         self.explain_button.on_click(lambda _b: self.explain())
-        row = W.HBox([self.command, W.VBox([self.run_button, self.explain_button])])
+        buttons = W.VBox([self.run_button, self.explain_button], layout=W.Layout(flex="0 0 auto"))
+        row = W.HBox([self.command, buttons])
         super().__init__([*_assets(), row, self.where, self.result, self.explanation])
         self.add_class("gk-curl-panel")
 
