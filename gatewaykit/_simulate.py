@@ -878,6 +878,8 @@ def _secret_problem(proxy: ProxyConfig, sds: str | None) -> str | None:
         return f"SDS resource {sds} not served"
     if material.error:
         return material.error
+    if material.rejected:  # served, but Envoy cannot load it (§8)
+        return material.rejected
     if material.certificate_chain is None and material.trusted_ca is None:
         return f"SDS resource {sds} is empty"
     return None

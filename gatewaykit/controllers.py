@@ -22,12 +22,13 @@ import datetime
 import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from gatewaykit._translate import Pod, XdsState
+from gatewaykit._translate.mesh import SIDECAR_STATUS, PodKind, injection_templates
 from gatewaykit.resources.meta import ResourceKey, kind_info
 from gatewaykit.store import StoredObject, Transaction, store_kind
-from gatewaykit._translate import Pod, XdsState
 
 __all__ = [
     "ISTIO_VERSION",
@@ -36,6 +37,7 @@ __all__ = [
     "ContainerState",
     "NodeInfo",
     "cluster_objects",
+    "inject_pod_template",
     "sync",
 ]
 
@@ -48,7 +50,15 @@ PROXY_IMAGE = f"docker.io/istio/proxyv2:{ISTIO_VERSION}"
 #: The one node: the learner's machine.
 NODE_NAME = "gatewaykit-control-plane"
 
-_SYSTEM_KINDS = ("Pod", "ReplicaSet", "Endpoints", "EndpointSlice", "Node", "CustomResourceDefinition")
+_SYSTEM_KINDS = (
+    "Pod",
+    "ReplicaSet",
+    "Endpoints",
+    "EndpointSlice",
+    "Node",
+    "CustomResourceDefinition",
+    "Event",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,27 +109,142 @@ def _template_hash(pod_name: str, deployment: str) -> str:
     return rest.rsplit("-", 1)[0]
 
 
-def _sidecar_status() -> str:
-    """The ``sidecar.istio.io/status`` annotation the injector writes (injection-template)."""
+# The volumes both injection templates add (injection-template.yaml, gateway-injection-template.yaml,
+# with pilotCertProvider istiod), in the templates' order.
+_INJECTED_VOLUMES: tuple[dict[str, Any], ...] = (
+    {"name": "workload-socket", "emptyDir": {}},
+    {"name": "credential-socket", "emptyDir": {}},
+    {"name": "workload-certs", "emptyDir": {}},
+    {"name": "istio-envoy", "emptyDir": {"medium": "Memory"}},
+    {"name": "istio-data", "emptyDir": {}},
+    {
+        "name": "istio-podinfo",
+        "downwardAPI": {
+            "items": [
+                {"path": "labels", "fieldRef": {"fieldPath": "metadata.labels"}},
+                {"path": "annotations", "fieldRef": {"fieldPath": "metadata.annotations"}},
+            ]
+        },
+    },
+    {
+        "name": "istio-token",
+        "projected": {
+            "sources": [
+                {
+                    "serviceAccountToken": {
+                        "path": "istio-token", "expirationSeconds": 43200, "audience": "istio-ca"
+                    }
+                }
+            ]
+        },
+    },
+    {"name": "istiod-ca-cert", "configMap": {"name": "istio-ca-root-cert"}},
+)
+
+
+def _injection_status(pod: Pod) -> str:
+    """The ``sidecar.istio.io/status`` annotation the injector writes (webhook.go
+    getInjectionStatus: what the rendered template added -- the gateway template adds no init
+    container)."""
     return json.dumps(
         {
-            "initContainers": ["istio-init"],
+            "initContainers": ["istio-init"] if pod.kind == "sidecar" else None,
             "containers": ["istio-proxy"],
-            "volumes": [
-                "workload-socket",
-                "credential-socket",
-                "workload-certs",
-                "istio-envoy",
-                "istio-data",
-                "istio-podinfo",
-                "istio-token",
-                "istiod-ca-cert",
-            ],
+            "volumes": [v["name"] for v in _INJECTED_VOLUMES],
             "imagePullSecrets": None,
             "revision": "default",
         },
         separators=(",", ":"),
     )
+
+
+def _proxy_args(mode: str) -> list[str]:
+    """``pilot-agent proxy sidecar|router`` as both injection templates start it (default values)."""
+    return [
+        "proxy",
+        mode,
+        "--domain",
+        "$(POD_NAMESPACE).svc.cluster.local",
+        "--proxyLogLevel=warning",
+        "--proxyComponentLogLevel=misc:error",
+        "--log_output_level=default:info",
+    ]
+
+
+def _readiness_probe() -> dict[str, Any]:
+    """The proxy's readiness probe (readinessFailureThreshold 4, readinessPeriodSeconds 15)."""
+    return {
+        "httpGet": {"path": "/healthz/ready", "port": 15021, "scheme": "HTTP"},
+        "failureThreshold": 4,
+        "periodSeconds": 15,
+        "timeoutSeconds": 3,
+        "successThreshold": 1,
+    }
+
+
+def _gateway_proxy_container(pod: Pod) -> dict[str, Any]:
+    """The ``istio-proxy`` container of gateway-injection-template.yaml (abridged to what learners
+    look at): the proxy image, ``proxy router``, the readiness probe, the pod's identity inputs."""
+
+    def field(path: str) -> dict[str, Any]:
+        return {"valueFrom": {"fieldRef": {"apiVersion": "v1", "fieldPath": path}}}
+
+    return {
+        "name": "istio-proxy",
+        "image": PROXY_IMAGE,
+        "ports": [{"containerPort": 15090, "name": "http-envoy-prom", "protocol": "TCP"}],
+        "args": _proxy_args("router"),
+        "securityContext": {"runAsUser": 1337, "runAsGroup": 1337},
+        "env": [
+            {"name": "PILOT_CERT_PROVIDER", "value": "istiod"},
+            {"name": "CA_ADDR", "value": "istiod.istio-system.svc:15012"},
+            {"name": "POD_NAME", **field("metadata.name")},
+            {"name": "POD_NAMESPACE", **field("metadata.namespace")},
+            {"name": "INSTANCE_IP", **field("status.podIP")},
+            {"name": "SERVICE_ACCOUNT", **field("spec.serviceAccountName")},
+            {"name": "ISTIO_META_WORKLOAD_NAME", "value": pod.deployment},
+            {
+                "name": "ISTIO_META_OWNER",
+                "value": f"kubernetes://apis/apps/v1/namespaces/{pod.namespace}/deployments/{pod.deployment}",
+            },
+        ],
+        "imagePullPolicy": "IfNotPresent",
+        "readinessProbe": _readiness_probe(),
+        "volumeMounts": [
+            {"name": "workload-socket", "mountPath": "/var/run/secrets/workload-spiffe-uds"},
+            {"name": "credential-socket", "mountPath": "/var/run/secrets/credential-uds"},
+            {"name": "workload-certs", "mountPath": "/var/run/secrets/workload-spiffe-credentials"},
+            {"name": "istiod-ca-cert", "mountPath": "/var/run/secrets/istio"},
+            {"name": "istio-data", "mountPath": "/var/lib/istio/data"},
+            {"name": "istio-envoy", "mountPath": "/etc/istio/proxy"},
+            {"name": "istio-token", "mountPath": "/var/run/secrets/tokens"},
+            {"name": "istio-podinfo", "mountPath": "/etc/istio/pod"},
+        ],
+        "terminationMessagePath": "/dev/termination-log",
+        "terminationMessagePolicy": "File",
+    }
+
+
+# Strategic-merge keys of the Container lists (k8s.io/api core/v1 patchMergeKey).
+_MERGE_KEYS = {"ports": "containerPort", "env": "name", "volumeMounts": "mountPath"}
+
+
+def _merge_container(injected: Mapping[str, Any], own: Mapping[str, Any]) -> dict[str, Any]:
+    """The injected ``istio-proxy`` with the pod's own ``istio-proxy`` fields applied on top
+    (webhook.go reapplyOverwrittenContainers: the user's container overrides the template, except
+    ``image: auto``, which is dropped so the proxy image stays)."""
+    out = copy.deepcopy(dict(injected))
+    for key, value in own.items():
+        if key == "image" and value == "auto":
+            continue
+        merge_key = _MERGE_KEYS.get(key)
+        if merge_key and isinstance(value, list):
+            mine = {item.get(merge_key) for item in value if isinstance(item, Mapping)}
+            kept = [item for item in out.get(key) or [] if item.get(merge_key) not in mine]
+            out[key] = kept + copy.deepcopy(value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
 
 
 def _istio_proxy_container(pod: Pod) -> dict[str, Any]:
@@ -128,23 +253,9 @@ def _istio_proxy_container(pod: Pod) -> dict[str, Any]:
         "name": "istio-proxy",
         "image": PROXY_IMAGE,
         "imagePullPolicy": "IfNotPresent",
-        "args": [
-            "proxy",
-            "sidecar",
-            "--domain",
-            "$(POD_NAMESPACE).svc.cluster.local",
-            "--proxyLogLevel=warning",
-            "--proxyComponentLogLevel=misc:error",
-            "--log_output_level=default:info",
-        ],
+        "args": _proxy_args("sidecar"),
         "ports": [{"containerPort": 15090, "name": "http-envoy-prom", "protocol": "TCP"}],
-        "readinessProbe": {
-            "httpGet": {"path": "/healthz/ready", "port": 15021, "scheme": "HTTP"},
-            "failureThreshold": 4,
-            "periodSeconds": 15,
-            "timeoutSeconds": 3,
-            "successThreshold": 1,
-        },
+        "readinessProbe": _readiness_probe(),
         "resources": {
             "limits": {"cpu": "2", "memory": "1Gi"},
             "requests": {"cpu": "100m", "memory": "128Mi"},
@@ -213,18 +324,107 @@ def _pod_spec(pod: Pod, template: Mapping[str, Any]) -> dict[str, Any]:
             },
         ],
     )
+    if pod.injected:
+        _inject_spec(spec, pod, (template.get("metadata") or {}).get("annotations") or {})
+    return spec
+
+
+def _strip_injected(spec: dict[str, Any], annotations: Mapping[str, Any]) -> None:
+    """A pod injected before (``istioctl kube-inject``) first loses the containers its
+    ``sidecar.istio.io/status`` lists, so that injecting again does not add them twice
+    (pkg/kube/inject/inject.go stripPod; an unreadable status strips nothing, as injectionStatus)."""
+    try:
+        status = json.loads(str(annotations.get(SIDECAR_STATUS) or "null"))
+    except ValueError:
+        return
+    if not isinstance(status, dict):
+        return
+    for key in ("containers", "initContainers"):
+        listed = set(status.get(key) or ())
+        kept = [c for c in spec.get(key) or [] if c.get("name") not in listed]
+        if kept or key == "containers":
+            spec[key] = kept
+        else:
+            spec.pop(key, None)
+
+
+def _inject_spec(spec: dict[str, Any], pod: Pod, annotations: Mapping[str, Any]) -> None:
+    """What the injection templates add to a pod spec, in place."""
+    _strip_injected(spec, annotations)
+    # The template's istio-proxy merges with the pod's own (by name), and goes last
+    # (webhook.go reorderPod); the template's volumes are added (a strategic merge: by name).
     containers = list(spec.get("containers") or [])
+    own: dict[str, Any] = next((c for c in containers if c.get("name") == "istio-proxy"), {})
+    template = _istio_proxy_container(pod) if pod.kind == "sidecar" else _gateway_proxy_container(pod)
+    containers = [c for c in containers if c.get("name") != "istio-proxy"]
+    containers.append(_merge_container(template, own))
+    added = {v["name"] for v in _INJECTED_VOLUMES}
+    volumes = [v for v in spec.get("volumes") or [] if v.get("name") not in added]
+    spec["volumes"] = [*volumes, *copy.deepcopy(_INJECTED_VOLUMES)]
     if pod.kind == "sidecar":
         spec["initContainers"] = [*(spec.get("initContainers") or []), _istio_init_container()]
-        containers.append(_istio_proxy_container(pod))
-    elif pod.kind == "gateway":
-        # The gateway injection template replaces `image: auto` with the proxy image.
-        containers = [
-            dict(c, image=PROXY_IMAGE) if c.get("name") == "istio-proxy" and c.get("image") == "auto" else c
-            for c in containers
-        ]
+    else:
+        # The gateway template lets the proxy bind ports below 1024 (80, 443).
+        spec.setdefault(
+            "securityContext",
+            {"sysctls": [{"name": "net.ipv4.ip_unprivileged_port_start", "value": "0"}]},
+        )
     spec["containers"] = containers
-    return spec
+
+
+def inject_pod_template(template: Mapping[str, Any], workload: str, namespace: str = "") -> dict[str, Any]:
+    """A pod template with Istio's injection applied, as ``istioctl kube-inject`` writes it: the
+    containers, volumes, labels and annotations the sandbox's injector gives its pods (abridged to
+    what learners look at). The ``gateway`` template (``inject.istio.io/templates``) is honoured;
+    an already injected template is injected afresh (stripPod), not twice.
+
+    Args:
+        template: the pod template (``metadata`` and ``spec``) or a Pod's.
+        workload: the Deployment (or Pod) name, for the proxy's workload name and canonical name.
+        namespace: the object's namespace (the gateway proxy's owner reference).
+    """
+    out = copy.deepcopy(dict(template))
+    meta = out.setdefault("metadata", {})
+    labels = dict(meta.get("labels") or {})
+    annotations = dict(meta.get("annotations") or {})
+    kind: PodKind = "gateway" if "gateway" in injection_templates(annotations) else "sidecar"
+    pod = Pod(
+        name="", namespace=namespace, labels=labels, annotations=annotations, ip="",
+        deployment=workload, containers=(), ports=(), kind=kind, injected=True,
+    )
+    spec = out.setdefault("spec", {})
+    _inject_spec(spec, pod, annotations)
+    _injected_metadata(pod, {"spec": {"template": template}}, labels, annotations)
+    meta["labels"], meta["annotations"] = labels, annotations
+    return out
+
+
+def _injected_metadata(
+    pod: Pod, deployment: Mapping[str, Any], labels: dict[str, Any], annotations: dict[str, Any]
+) -> None:
+    """Labels and annotations the injection templates and webhook.go postProcessPod add."""
+    if pod.kind == "sidecar":
+        labels.setdefault("security.istio.io/tlsMode", "istio")
+    name = labels.get("app.kubernetes.io/name") or labels.get("app") or pod.deployment
+    labels.setdefault("service.istio.io/canonical-name", name)
+    version = labels.get("app.kubernetes.io/version") or labels.get("version") or "latest"
+    labels.setdefault("service.istio.io/canonical-revision", version)
+    own = [c["name"] for c in deployment["spec"]["template"]["spec"].get("containers") or []]
+    apps = [c for c in own if c != "istio-proxy"]
+    added = {"istio.io/rev": "default"}
+    if apps:
+        added["kubectl.kubernetes.io/default-container"] = apps[0]
+        added["kubectl.kubernetes.io/default-logs-container"] = apps[0]
+    if annotations.get("prometheus.io/scrape") != "false":  # applyPrometheusMerge
+        added["prometheus.io/path"] = "/stats/prometheus"
+        added["prometheus.io/port"] = "15020"
+        added["prometheus.io/scrape"] = "true"
+    added[SIDECAR_STATUS] = _injection_status(pod)
+    for key, value in added.items():
+        if key.startswith("kubectl.kubernetes.io/"):
+            annotations.setdefault(key, value)  # the templates keep the user's choice
+        else:
+            annotations[key] = value
 
 
 def _pod_metadata(pod: Pod, deployment: Mapping[str, Any], rs_name: str, rs_uid: str) -> dict[str, Any]:
@@ -232,22 +432,8 @@ def _pod_metadata(pod: Pod, deployment: Mapping[str, Any], rs_name: str, rs_uid:
     labels = dict(template_meta.get("labels") or {})
     labels["pod-template-hash"] = _template_hash(pod.name, pod.deployment)
     annotations = dict(template_meta.get("annotations") or {})
-    if pod.kind == "sidecar":
-        app = next((c["name"] for c in deployment["spec"]["template"]["spec"].get("containers") or []), "")
-        labels.setdefault("security.istio.io/tlsMode", "istio")
-        labels.setdefault("service.istio.io/canonical-name", labels.get("app", pod.deployment))
-        labels.setdefault("service.istio.io/canonical-revision", labels.get("version", "latest"))
-        annotations.update(
-            {
-                "istio.io/rev": "default",
-                "kubectl.kubernetes.io/default-container": app,
-                "kubectl.kubernetes.io/default-logs-container": app,
-                "prometheus.io/path": "/stats/prometheus",
-                "prometheus.io/port": "15020",
-                "prometheus.io/scrape": "true",
-                "sidecar.istio.io/status": _sidecar_status(),
-            }
-        )
+    if pod.injected:
+        _injected_metadata(pod, deployment, labels, annotations)
     meta: dict[str, Any] = {
         "name": pod.name,
         "namespace": pod.namespace,
@@ -361,6 +547,8 @@ def _pod_status(
 class _Desired:
     objects: list[dict[str, Any]]
     statuses: dict[ResourceKey, dict[str, Any]]
+    #: Objects made once per namespace and then left to clients (they may edit or delete them).
+    namespaced: list[dict[str, Any]] = field(default_factory=list)
 
 
 def cluster_objects(
@@ -370,6 +558,7 @@ def cluster_objects(
     *,
     now: float,
     node: NodeInfo | None = None,
+    root_certificates: Mapping[str, Mapping[str, str]] | None = None,
 ) -> _Desired:
     """Everything the controllers would make for the state in ``txn``.
 
@@ -380,6 +569,9 @@ def cluster_objects(
             grouped: ``{pod key: {container name: state}}``); missing means Running.
         now: the time to stamp on objects made now.
         node: facts about the node.
+        root_certificates: the ConfigMaps every namespace gets, by name, with their data
+            (``kube-root-ca.crt`` from kube-controller-manager's root-CA publisher, and Istio's
+            ``istio-ca-root-cert``).
     """
     desired = _Desired(objects=[_node(now, node or NodeInfo()), *custom_resource_definitions()], statuses={})
     by_deployment: dict[tuple[str, str], list[Pod]] = {}
@@ -390,7 +582,29 @@ def cluster_objects(
         _deployment_objects(txn, entry, pods, states, now, desired)
     for entry in txn.list("Service"):
         desired.objects.extend(_endpoints(entry, txn, xds, states))
+    desired.namespaced = _namespace_objects(txn, root_certificates or {})
     return desired
+
+
+def _namespace_objects(txn: Transaction, configmaps: Mapping[str, Mapping[str, str]]) -> list[dict[str, Any]]:
+    """What every namespace gets: the ``default`` ServiceAccount (the service account controller)
+    and the root certificate ConfigMaps."""
+    out: list[dict[str, Any]] = []
+    for ns in txn.list("Namespace"):
+        name = ns.key.name
+        out.append(
+            {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default", "namespace": name}}
+        )
+        for cm, data in configmaps.items():
+            out.append(
+                {
+                    "apiVersion": "v1",
+                    "kind": "ConfigMap",
+                    "metadata": {"name": cm, "namespace": name},
+                    "data": dict(data),
+                }
+            )
+    return out
 
 
 def _started(txn: Transaction, kind: str, ns: str, name: str, now: float) -> str:
@@ -416,7 +630,7 @@ def _deployment_objects(
     rs_name = f"{name}-{hash_}"
     existing_rs = txn.get(ResourceKey("ReplicaSet", ns, rs_name))
     rs_uid = existing_rs.raw["metadata"]["uid"] if existing_rs else ""
-    made = []
+    made: list[dict[str, Any]] = []
     for pod in pods:
         spec = _pod_spec(pod, dep["spec"]["template"])
         started = _started(txn, "Pod", ns, pod.name, now)
@@ -432,7 +646,7 @@ def _deployment_objects(
         )
     ready = sum(p["status"]["phase"] == "Running" for p in made)
     replicas = int(dep["spec"].get("replicas", 1))
-    # The ReplicaSet first: its pods' owner references name its uid.
+    # The ReplicaSet first: its pods' owner references name its uid; events name their pods.
     desired.objects.append(_replica_set(dep, rs_name, hash_, replicas, len(pods), ready))
     desired.objects.extend(made)
     desired.statuses[entry.key] = _deployment_status(
@@ -744,8 +958,17 @@ def gateway_api_statuses(txn: Transaction, now: float) -> None:
     from gatewaykit._translate.gatewayapi_status import statuses  # noqa: PLC0415
 
     snap = txn.snapshot()
-    if not any(snap.entries(k) for k in ("GatewayClass", "Gateway.gateway.networking.k8s.io", "HTTPRoute",
-                                          "GRPCRoute", "TLSRoute", "TCPRoute")):
+    if not any(
+        snap.entries(k)
+        for k in (
+            "GatewayClass",
+            "Gateway.gateway.networking.k8s.io",
+            "HTTPRoute",
+            "GRPCRoute",
+            "TLSRoute",
+            "TCPRoute",
+        )
+    ):
         return
     for key, status in statuses(snap, _ts(now)).items():
         txn.set_status(key, status)
@@ -766,6 +989,15 @@ def sync(txn: Transaction, desired: _Desired) -> None:
         wanted.add(key)
         _fill_owner_uids(txn, obj)
         txn.put_system(obj)
+    for obj in desired.namespaced:
+        meta = obj["metadata"]
+        existing = txn.get(ResourceKey(obj["kind"], meta["namespace"], meta["name"]))
+        if existing is None or (existing.system and existing.raw.get("data") != obj.get("data")):
+            txn.put_system(obj)
+    for event in pod_events(txn):
+        wanted.add(ResourceKey("Event", event["metadata"]["namespace"], event["metadata"]["name"]))
+        if txn.get(ResourceKey("Event", event["metadata"]["namespace"], event["metadata"]["name"])) is None:
+            txn.put_system(event)  # an event is written once; the kubelet does not rewrite history
     for kind in _SYSTEM_KINDS:
         for entry in txn.list(kind):
             if entry.system and entry.key not in wanted:
@@ -774,10 +1006,117 @@ def sync(txn: Transaction, desired: _Desired) -> None:
         txn.set_status(key, status)
 
 
+# ------------------------------------------------------------------------------- events
+
+# What the scheduler and the kubelet report for a container that starts, and for one whose
+# image cannot be pulled (pkg/kubelet/events/event.go reasons; kubectl describe shows them).
+_STARTED_EVENTS = (
+    ("Normal", "Pulled", 'Container image "{image}" already present on machine'),
+    ("Normal", "Created", "Created container: {name}"),
+    ("Normal", "Started", "Started container {name}"),
+)
+# waiting reason -> what the kubelet recorded (pkg/kubelet/images/image_manager.go,
+# pkg/kubelet/kuberuntime/kuberuntime_container.go); other reasons: Failed + BackOff.
+_FAILED_EVENTS: dict[str, tuple[tuple[str, str, str], ...]] = {
+    "ErrImagePull": (
+        ("Normal", "Pulling", 'Pulling image "{image}"'),
+        ("Warning", "Failed", 'Failed to pull image "{image}": {message}'),
+        ("Warning", "Failed", "Error: ErrImagePull"),
+    ),
+    "InvalidImageName": (
+        ("Warning", "InspectFailed", "{message}"),
+        ("Warning", "Failed", "Error: InvalidImageName"),
+    ),
+}
+_OTHER_FAILURE = (
+    ("Warning", "Failed", "Error: {reason}"),
+    ("Warning", "BackOff", "Back-off restarting failed container {name} in pod {pod}"),
+)
+
+
+def _event(
+    pod: Mapping[str, Any], n: int, kind: str, reason: str, message: str, container: str, source: str
+) -> dict[str, Any]:
+    meta = pod["metadata"]
+    when = meta.get("creationTimestamp")
+    ref: dict[str, Any] = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "name": meta["name"],
+        "namespace": meta["namespace"],
+        "uid": meta.get("uid", ""),
+    }
+    if container:
+        ref["fieldPath"] = f"spec.containers{{{container}}}"
+    return {
+        "apiVersion": "v1",
+        "kind": "Event",
+        # The recorder names events <object>.<UnixNano in hex>: listed by name, they are in order.
+        "metadata": {"name": f"{meta['name']}.{_epoch(when) * 10**9 + n:x}", "namespace": meta["namespace"]},
+        "involvedObject": ref,
+        "reason": reason,
+        "message": message,
+        "type": kind,
+        "count": 1,
+        "firstTimestamp": when,
+        "lastTimestamp": when,
+        "source": {"component": source, **({"host": NODE_NAME} if source == "kubelet" else {})},
+        "reportingComponent": source,
+        "reportingInstance": NODE_NAME if source == "kubelet" else "",
+    }
+
+
+def _epoch(timestamp: Any) -> int:
+    try:
+        return int(
+            datetime.datetime.strptime(str(timestamp), "%Y-%m-%dT%H:%M:%SZ")
+            .replace(tzinfo=datetime.UTC)
+            .timestamp()
+        )
+    except ValueError:
+        return 0
+
+
+def pod_events(txn: Transaction) -> list[dict[str, Any]]:
+    """The events ``kubectl describe pod`` lists: scheduling, then each container's start or its
+    failure (``Failed to pull image ...``, ``Error: ErrImagePull``)."""
+    out: list[dict[str, Any]] = []
+    for entry in txn.list("Pod"):
+        pod = entry.raw
+        meta = pod["metadata"]
+        n = 0
+        out.append(
+            _event(
+                pod,
+                n,
+                "Normal",
+                "Scheduled",
+                f"Successfully assigned {meta['namespace']}/{meta['name']} to {NODE_NAME}",
+                "",
+                "default-scheduler",
+            )
+        )
+        statuses = {s["name"]: s for s in (pod.get("status") or {}).get("containerStatuses") or []}
+        for c in (pod.get("spec") or {}).get("containers") or []:
+            waiting = statuses.get(c["name"], {}).get("state", {}).get("waiting")
+            table = _FAILED_EVENTS.get(waiting["reason"], _OTHER_FAILURE) if waiting else _STARTED_EVENTS
+            image, message = c.get("image", ""), str((waiting or {}).get("message", ""))
+            if message.startswith(f'Failed to pull image "{image}": '):
+                message = message.split(": ", 1)[1]  # the stand-in's message already says it
+            for kind, reason, text in table:
+                n += 1
+                text = text.format(image=image, name=c["name"], message=message, pod=meta["name"],
+                                   reason=(waiting or {}).get("reason", ""))
+                out.append(_event(pod, n, kind, reason, text, c["name"], "kubelet"))
+    return out
+
+
 def _fill_owner_uids(txn: Transaction, obj: dict[str, Any]) -> None:
-    """Owner references name objects created in this same pass: fill their uids now."""
+    """Owner references (and an event's object) name objects created in this same pass: fill
+    their uids now."""
     ns = obj["metadata"].get("namespace", "")
-    for ref in obj["metadata"].get("ownerReferences") or []:
+    involved = obj.get("involvedObject")
+    for ref in [*(obj["metadata"].get("ownerReferences") or []), *([involved] if involved else [])]:
         if not ref.get("uid"):
             owner = txn.get(ResourceKey(ref["kind"], ns, ref["name"]))
             if owner is not None:

@@ -127,6 +127,14 @@ class SecretMaterial:
     set. ``error`` holds istiod's log text (§8.1), e.g. ``secret istio-system/x not found``;
     a filter chain whose certificate secret has an error fails its handshakes (exit 35).
     ``private_key`` is never included in :func:`to_dict` output.
+
+    Material that is served but broken carries two more texts: ``invalid``, istiod's warning
+    when the certificate does not parse (``invalid certificates: ns/name "kubernetes://name":
+    pem decode failed``, pilot/pkg/xds/sds.go ``ValidateCertificate``), and ``rejected``, why
+    Envoy refuses to load it (``Failed to load private key from <inline>, Cause: ...``). Envoy
+    keeps a rejected secret out of its active secrets (``istioctl proxy-config secret`` shows
+    it ``WARMING``), logs ``gRPC config for ...Secret rejected: <rejected>``, and its filter
+    chain fails handshakes (exit 35).
     """
 
     name: str
@@ -134,6 +142,8 @@ class SecretMaterial:
     private_key: bytes | None = field(default=None, repr=False, metadata={"json": "_private_key"})
     trusted_ca: bytes | None = None
     error: str | None = None
+    invalid: str | None = None
+    rejected: str | None = None
 
 
 # ---------------------------------------------------------------------- Listeners
@@ -408,6 +418,8 @@ class Cluster:
     port: int | None = None
     subset: str | None = None
     connect_timeout: float = 10.0
+    # "<ns>/<destinationrule>" that shaped this cluster (Istio's ``istio.config`` cluster metadata).
+    origin: str | None = None
 
 
 # -------------------------------------------------------------------------- Proxy
@@ -433,6 +445,8 @@ class ProxyConfig:
     clusters: Mapping[str, Cluster] = field(default_factory=dict)
     secrets: Mapping[str, SecretMaterial] = field(default_factory=dict)
     log: tuple[str, ...] = ()
+    # The pod's ServiceAccount: its SPIFFE identity is spiffe://cluster.local/ns/<ns>/sa/<this>.
+    service_account: str = ""
 
     def listener(self, port: int) -> Listener | None:
         """Return the listener bound on ``port`` (0.0.0.0), or None."""

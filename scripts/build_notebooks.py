@@ -80,7 +80,9 @@ that makes it reachable from outside, in front of a **Deployment** of Envoy prox
 such workloads for you from its install spec (`IstioOperator` → `components.ingressGateways`,
 `istio-ingressgateway`), or you deploy your own with the injection template: the pod annotations
 `sidecar.istio.io/inject: "true"` and `inject.istio.io/templates: gateway`, a container named
-`istio-proxy` with image `auto` (both fixed).
+`istio-proxy` with image `auto` (both fixed) -- in a namespace where Istio's injector is called for
+new pods (labelled `istio-injection=enabled`; elsewhere `sidecar.istio.io/inject: "true"` must be a
+pod *label*, as lab 12 shows).
 
 An Istio `Gateway` **resource** is a different thing: it only *configures* gateway workloads that
 already exist, picked by its label `selector`. Creating one deploys nothing. This is the big
@@ -141,7 +143,9 @@ outside host's port). The application gets simpler, and the proxy can still see 
 request.""",
     "12-my-gateway": """\
 Everything together: the seed's complete Gateway `my-gateway`, with its four servers, configured on
-your **own** gateway workload (selector `app: my-gateway-controller`):
+your **own** gateway workload (selector `app: my-gateway-controller`). That workload is deployed the
+seed's way -- `image: auto`, filled in by Istio's injector -- so first it has to be injected at all:
+the injector is called for a pod only through labels (of its namespace, or of the pod itself).
 
 | port | protocol | hosts | what it does |
 |---|---|---|---|
@@ -301,12 +305,25 @@ def step_cells(
             cells.append(md("The manifests of this step:"))
             cells.append(code(f"print(lab.steps[{i}].yaml)"))
         if not step.action.empty:
-            cells.append(md("Apply it -- and read Istio's answer:" if step.expect_rejected
-                            else "Apply it (`kubectl apply -f ...` prints the same lines):"))
+            cells.append(md(apply_text(step)))
             cells.append(code(CHECK, f"print(lab.steps[{i}].apply())"))
         for j, probe in enumerate(step.probes):
             cells += probe_cells(lab_id, i, j, step, probe, verdicts, pending)
     return cells
+
+
+def apply_text(step: object) -> str:
+    """What the cell before a step's apply says."""
+    mode = step.action.outbound_traffic_policy  # type: ignore[attr-defined]
+    if step.expect_rejected:  # type: ignore[attr-defined]
+        return "Apply it -- and read Istio's answer:"
+    if mode and not step.action.manifests:  # type: ignore[attr-defined]
+        return (
+            f"Switch the mesh to `{mode}`. It changes the mesh config in the `istio` ConfigMap (in "
+            "the sandbox's terminal: `istioctl install -f <your install file> --set "
+            f"meshConfig.outboundTrafficPolicy.mode={mode} -y`):"
+        )
+    return "Apply it (`kubectl apply -f ...` prints the same lines):"
 
 
 def probe_cells(lab_id: str, i: int, j: int, step: object, probe: object, verdicts: Verdicts,

@@ -1,6 +1,7 @@
 """Property test: arbitrary YAML and arbitrary nested dicts fed to load + apply.
 
-Nothing but gatewaykit's own errors escapes, and a rejected apply leaves the store unchanged.
+Nothing but gatewaykit's own errors escapes, a rejected apply leaves the store unchanged, and what
+is accepted translates (the sandbox's next step).
 """
 
 from __future__ import annotations
@@ -8,10 +9,12 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from gatewaykit._translate import translate
 from gatewaykit.errors import GatewayKitError
 from gatewaykit.resources.codecs import load
 from gatewaykit.store import ConfigStore
@@ -175,21 +178,7 @@ def _seeded_store() -> ConfigStore:
 
 
 def _apply_checked(store: ConfigStore, source: Any) -> None:
-    before = _state(store)
-    try:
-        manifests = load(source, name="fuzz.yaml")
-    except GatewayKitError:
-        assert _state(store) == before
-        return
-    try:
-        store.apply(manifests)
-    except GatewayKitError:
-        assert _state(store) == before
-        return
-    # An accepted apply must leave a readable snapshot (typed models build without error).
-    snap = store.snapshot()
-    for key in snap.keys():
-        snap.get(key.kind, key.namespace, key.name)
+    _checked_everywhere(store, source, "fuzz.yaml")
 
 
 COMMON = settings(
@@ -221,3 +210,101 @@ def test_arbitrary_nested_dicts(docs: list[dict[str, Any]]) -> None:
 def test_mutated_valid_manifests(docs: list[Any]) -> None:
     _apply_checked(_seeded_store(), docs)
     _apply_checked(_seeded_store(), yaml.safe_dump_all(docs))
+
+
+# ---------------------------------------------------------------------------------------------
+# Bad input of every kind ends in a gatewaykit error -- never a Python exception, never the
+# API server's InternalError (a validator that did not foresee the input) -- and changes nothing.
+
+DEPLOYMENT = yaml.safe_load(
+    """
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, labels: {app: web}}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers:
+      - name: web
+        image: docker.io/kong/httpbin
+        ports: [{containerPort: 80}]
+        env: [{name: A, value: b}]
+        resources: {limits: {cpu: 100m}}
+      volumes: [{name: v, secret: {secretName: cred}}]
+"""
+)
+#: A value of every JSON type (and a few awkward ones) for every place of a document.
+ODD_VALUES = [None, True, 1, -1, 1.5, "x", "", [], {}, [1], {"a": 1}, 2**40, [None], {"a": None}]
+
+
+def _checked_everywhere(store: ConfigStore, source: Any, name: str = "bad.yaml") -> str:
+    """Apply ``source``; an accepted change must also translate. Returns the error text, or ""."""
+    before = _state(store)
+    try:
+        store.apply(load(source, name=name))
+    except GatewayKitError as exc:
+        assert _state(store) == before
+        assert "Internal error" not in str(exc), str(exc)
+        return str(exc)
+    snap = store.snapshot()
+    for key in snap.keys():
+        snap.get(key.kind, key.namespace, key.name)
+    translate(snap)  # what the sandbox does next: it must not fail on what admission let in
+    return ""
+
+
+def test_wrong_types_at_every_level_of_gateway_service_deployment() -> None:
+    docs = [d for d in BASE_DOCS if d["kind"] in ("Gateway", "Service")] + [DEPLOYMENT]
+    rejected = 0
+    for doc in docs:
+        for path in _paths(doc)[1:]:
+            for value in ODD_VALUES:
+                mutated = copy.deepcopy(doc)
+                parent: Any = mutated
+                for step in path[:-1]:
+                    parent = parent[step]
+                parent[path[-1]] = value
+                rejected += bool(_checked_everywhere(_seeded_store(), [mutated]))
+    assert rejected > 500  # most of these are refused (with the API server's words)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\ndata: {a: caf\xe9}\n",  # not UTF-8
+        bytes(range(256)) * 8,  # binary junk
+        b"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\ndata: {a: x\x00y}\n",  # NUL
+        b"\xff\xfe" + "kind: [\n".encode("utf-16-le"),  # UTF-16, broken YAML
+        b"a: " + b"[" * 3000 + b"]" * 3000 + b"\n",  # deep nesting
+        b'{"a": ' + b"[" * 3000 + b"]" * 3000 + b"}",  # deep JSON
+        b"apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: x}\nspec: {replicas: "
+        + b"9" * 5000
+        + b"}\n",
+        b"apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: x}\nspec: {replicas: 1e400}\n",
+        b"apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: x}\nspec: {replicas: .nan}\n",
+        b"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\ndata: &a {b: *a}\n",
+        b"kind: !!timestamp 2024-13-45\n",
+        b"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\ndata: !!binary AAAA\n",
+    ],
+    ids=[
+        "latin1",
+        "binary",
+        "nul",
+        "utf16",
+        "deep-yaml",
+        "deep-json",
+        "5000-digits",
+        "1e400",
+        "nan",
+        "self-alias",
+        "bad-timestamp",
+        "binary-tag",
+    ],
+)
+def test_bad_files_end_in_gatewaykit_errors(tmp_path: Any, data: bytes) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_bytes(data)
+    _checked_everywhere(_seeded_store(), path)

@@ -20,9 +20,12 @@ Module map (mirrors istio ``pilot/pkg/networking/core``):
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
+
+import yaml
 
 from gatewaykit._translate import hosts as H
 from gatewaykit._translate.clusters import BoundDestinationRule, build_outbound_clusters
@@ -37,6 +40,7 @@ from gatewaykit._translate.gateway import clear_caches as gateway_clear_caches
 from gatewaykit._translate.gatewayapi import GATEWAY_SERVICE, Conversion, Generated
 from gatewaykit._translate.gatewayapi import convert as convert_gateway_api
 from gatewaykit._translate.mesh import (
+    SIDECAR_STATUS,
     MeshSettings,
     Pod,
     PortInfo,
@@ -55,7 +59,6 @@ from gatewaykit.resources.models import (
     Deployment,
     DestinationRule,
     Gateway,
-    IstioOperator,
     Namespace,
     Resource,
     Secret,
@@ -65,6 +68,8 @@ from gatewaykit.resources.models import (
 )
 
 __all__ = [
+    "ISTIOD",
+    "MESH_CONFIGMAP",
     "MeshSettings",
     "Pod",
     "PortInfo",
@@ -73,6 +78,7 @@ __all__ = [
     "XdsState",
     "clear_caches",
     "mesh_settings",
+    "parse_mesh_config",
     "translate",
 ]
 
@@ -144,25 +150,76 @@ class XdsState:
         return None
 
 
-def mesh_settings(snapshot: SnapshotLike) -> MeshSettings:
-    """Mesh settings from the most recently created IstioOperator that sets them (§11.2).
+#: Where istiod reads the mesh config: the ``istio`` ConfigMap (``data.mesh``) in its own namespace
+#: (pilot/pkg/bootstrap/mesh.go; manifests/charts/istio-control/istio-discovery/templates/configmap.yaml).
+MESH_CONFIGMAP = ("istio-system", "istio")
+#: istiod itself: its ``discovery`` container's environment holds the ``PILOT_*`` feature flags.
+ISTIOD = ("istio-system", "istiod", "discovery")
+_MODES = {"ALLOW_ANY": "ALLOW_ANY", "REGISTRY_ONLY": "REGISTRY_ONLY", 0: "REGISTRY_ONLY", 1: "ALLOW_ANY"}
 
-    ``PILOT_ENABLE_ALPHA_GATEWAY_API`` comes from ``values.pilot.env``, as Istio's docs set it
-    (``istioctl install --set values.pilot.env.PILOT_ENABLE_ALPHA_GATEWAY_API=true``); Go's
-    ``strconv.ParseBool`` decides what counts as true.
+
+def parse_mesh_config(text: str) -> MeshSettings:
+    """The settings gatewaykit models from a ``data.mesh`` YAML text (MeshConfig).
+
+    istiod keeps its defaults when the text cannot be read (pkg/config/mesh ``ApplyMeshConfig``
+    fails, the watcher logs and keeps the previous config); an unknown ``mode`` is refused the
+    same way, so here both give Istio's default ``ALLOW_ANY``.
     """
-    mode = "ALLOW_ANY"
-    alpha = False
-    for op in cast(Sequence[IstioOperator], snapshot.list("IstioOperator")):
-        if not isinstance(op, IstioOperator):
+    try:
+        doc = yaml.safe_load(text) if text else {}
+    except yaml.YAMLError:
+        return MeshSettings()
+    policy = doc.get("outboundTrafficPolicy") if isinstance(doc, dict) else None
+    mode = policy.get("mode") if isinstance(policy, dict) else None
+    if isinstance(mode, bool) or mode not in _MODES:
+        return MeshSettings()
+    # jsonpb takes an enum by name or by number (Mode: REGISTRY_ONLY = 0, ALLOW_ANY = 1).
+    return MeshSettings(outbound_traffic_policy=_MODES[mode])  # type: ignore[arg-type]
+
+
+def mesh_settings(snapshot: SnapshotLike) -> MeshSettings:
+    """Mesh settings as istiod has them (§11.2): the mesh config from the ``istio`` ConfigMap in
+    ``istio-system``, which istiod watches, and ``PILOT_ENABLE_ALPHA_GATEWAY_API`` from istiod's
+    environment (``istioctl install --set values.pilot.env.PILOT_ENABLE_ALPHA_GATEWAY_API=true``
+    renders it into the istiod Deployment; Go's ``strconv.ParseBool`` decides what counts as true).
+
+    No ConfigMap (Istio uninstalled): Istio's defaults.
+    """
+    settings = MeshSettings()
+    ns, name = MESH_CONFIGMAP
+    for cm in cast(Sequence[ConfigMap], snapshot.list("ConfigMap")):
+        if isinstance(cm, ConfigMap) and cm.metadata.namespace == ns and cm.metadata.name == name:
+            settings = _parsed_mesh(cm)
+    flag = _istiod_env(snapshot, "PILOT_ENABLE_ALPHA_GATEWAY_API")
+    if flag in ("1", "t", "T", "TRUE", "true", "True"):
+        settings = dataclasses.replace(settings, alpha_gateway_api=True)
+    return settings
+
+
+def _istiod_env(snapshot: SnapshotLike, name: str) -> str | None:
+    """An environment variable of istiod's ``discovery`` container (a plain ``value``), or None."""
+    ns, dep_name, container = ISTIOD
+    for dep in cast(Sequence[Deployment], snapshot.list("Deployment")):
+        if not isinstance(dep, Deployment) or (dep.metadata.namespace, dep.metadata.name) != (ns, dep_name):
             continue
-        m = op.outbound_traffic_policy
-        if m in ("ALLOW_ANY", "REGISTRY_ONLY"):
-            mode = m
-        flag = op.pilot_env("PILOT_ENABLE_ALPHA_GATEWAY_API")
-        if flag is not None:
-            alpha = flag in ("1", "t", "T", "TRUE", "true", "True")
-    return MeshSettings(outbound_traffic_policy=mode, alpha_gateway_api=alpha)  # type: ignore[arg-type]
+        for c in dep.containers:
+            if c.name == container:
+                return next((e.value for e in c.env if e.name == name and e.value is not None), None)
+    return None
+
+
+_MESH_MEMO: dict[int, tuple[ConfigMap, MeshSettings]] = {}
+
+
+def _parsed_mesh(cm: ConfigMap) -> MeshSettings:
+    """:func:`parse_mesh_config` of a ConfigMap, remembered per (immutable) object."""
+    got = _MESH_MEMO.get(id(cm))
+    if got is not None and got[0] is cm:
+        return got[1]
+    settings = parse_mesh_config(cm.data.get("mesh", ""))
+    _MESH_MEMO.clear()
+    _MESH_MEMO[id(cm)] = (cm, settings)
+    return settings
 
 
 # Memo of VirtualService → routes, keyed by object identity (see gateway.build_gateway_proxy).
@@ -184,6 +241,7 @@ def clear_caches() -> None:
     """
     _ROUTE_CACHE.clear()
     _MEMO.clear()
+    _MESH_MEMO.clear()
     _BOUND_VS.clear()
     gateway_clear_caches()
 
@@ -261,13 +319,33 @@ def _by_creation(snapshot: SnapshotLike, own: Sequence[Any], generated: Sequence
     return [r[3] for r in rows]
 
 
-def translate(snapshot: SnapshotLike, mesh: MeshSettings | None = None) -> XdsState:
+def _created_pods(snapshot: SnapshotLike) -> tuple[tuple[str, bool], ...]:
+    """``("<namespace>/<pod>", injected)`` for every Pod object in the snapshot.
+
+    The controllers write each pod they derive; the injector's ``sidecar.istio.io/status``
+    annotation on it records that the webhook mutated it when it was created.
+    """
+    out = []
+    for obj in snapshot.list("Pod"):
+        raw = getattr(obj, "raw", None)
+        meta = raw.get("metadata") if isinstance(raw, Mapping) else None
+        if isinstance(meta, Mapping):
+            injected = SIDECAR_STATUS in (meta.get("annotations") or {})
+            out.append((f"{meta.get('namespace', '')}/{meta.get('name', '')}", injected))
+    return tuple(out)
+
+
+def translate(
+    snapshot: SnapshotLike, mesh: MeshSettings | None = None, *, retired_pods: frozenset[str] = frozenset()
+) -> XdsState:
     """Translate a configuration snapshot into per-proxy Envoy config.
 
     Args:
         snapshot: anything with ``list(kind)`` returning typed models in creation order (the
             config store's ``Snapshot``).
-        mesh: overrides the IstioOperator-derived mesh settings.
+        mesh: overrides the mesh settings read from the ``istio`` ConfigMap (:func:`mesh_settings`).
+        retired_pods: ``"<namespace>/<pod>"`` names of pods clients deleted (their replacements
+            get new names, as the ReplicaSet controller's do).
 
     Returns:
         The :class:`XdsState`. Never raises for odd-but-valid configuration: what istiod
@@ -287,12 +365,14 @@ def translate(snapshot: SnapshotLike, mesh: MeshSettings | None = None) -> XdsSt
     se_objs = cast(Sequence[ServiceEntry], lst("ServiceEntry"))
     # Pods and the service registry are a pure function of these objects (and their order).
     mesh_objs = (*ns_objs, None, *dep_objs, None, *svc_objs, None, *se_objs)
-    mesh_built = _MEMO.get("mesh", None, mesh_objs)
+    # ... and of what the pods that exist already got from the injector when they were created.
+    created = _created_pods(snapshot)
+    mesh_built = _MEMO.get("mesh", (created, retired_pods), mesh_objs)
     if mesh_built is _MISS:
         namespaces = {n.metadata.name: n for n in ns_objs}
-        pods = build_pods(dep_objs, namespaces)
+        pods = build_pods(dep_objs, namespaces, dict(created), retired_pods)
         mesh_built = (pods, build_services(svc_objs, se_objs, pods))
-        _MEMO.put("mesh", None, mesh_objs, mesh_built)
+        _MEMO.put("mesh", (created, retired_pods), mesh_objs, mesh_built)
     pods, services = cast(tuple[tuple[Pod, ...], dict[str, ServiceInfo]], mesh_built)
     # The Gateway API, converted as istiod does (internal Gateways and VirtualServices).
     generated = _gateway_api(snapshot, settings)
@@ -429,12 +509,13 @@ def translate(snapshot: SnapshotLike, mesh: MeshSettings | None = None) -> XdsSt
                     got_materials[name] = m
             _MEMO.put(("sds", pod.key), sds_key, secret_objs, got_materials)
         materials = cast(dict[str, SecretMaterial], got_materials)
-        log.extend(m.error for m in materials.values() if m.error)
+        log.extend(m.error or m.invalid or "" for m in materials.values() if m.error or m.invalid)
         proxies[pod.key] = ProxyConfig(
             id=f"{pod.name}.{pod.namespace}",
             type=ptype,  # type: ignore[arg-type]
             namespace=pod.namespace,
             workload=pod.deployment,
+            service_account=pod.service_account,
             labels=tuple(sorted(pod.labels.items())),
             listeners=listeners,
             route_configs=route_configs,

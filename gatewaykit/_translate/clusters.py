@@ -193,6 +193,7 @@ def build_outbound_clusters(
             continue
         bdr = select_destination_rule(drs, host, svc.namespace, proxy_ns, labels)
         dr = bdr.dr if bdr is not None else None
+        origin = f"{dr.metadata.namespace}/{dr.metadata.name}" if dr is not None else None
         ctype = _cluster_type(svc)
         for p in svc.ports:
             if p.protocol == "UDP":
@@ -208,6 +209,7 @@ def build_outbound_clusters(
                 transport_socket=tls,  # type: ignore[arg-type]
                 service=host,
                 port=p.port,
+                origin=origin,
             )
             _collect(tls, sds)
             if dr is None:
@@ -225,6 +227,7 @@ def build_outbound_clusters(
                     service=host,
                     port=p.port,
                     subset=subset.name,
+                    origin=origin,
                 )
                 _collect(sub_tls, sds)
     out[BLACKHOLE.name] = BLACKHOLE

@@ -28,6 +28,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from gatewaykit._gofmt import format_list as go_list
+from gatewaykit._translate import hosts as H
+from gatewaykit._translate.secrets import extract_cert_info
 from gatewaykit.resources import gatewayapi as K
 from gatewaykit.resources.meta import GATEWAY_API_GROUP, KUBERNETES_GATEWAY, ResourceKey
 from gatewaykit.resources.models import (
@@ -39,9 +42,6 @@ from gatewaykit.resources.models import (
     ServiceEntry,
     from_dict,
 )
-from gatewaykit._translate import hosts as H
-from gatewaykit._gofmt import format_list as go_list
-from gatewaykit._translate.secrets import extract_cert_info
 
 __all__ = [
     "BUILTIN_CLASSES",

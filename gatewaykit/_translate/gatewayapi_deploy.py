@@ -33,9 +33,6 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from gatewaykit.resources import gatewayapi as K
-from gatewaykit.resources.meta import KUBERNETES_GATEWAY
-from gatewaykit.resources.models import Resource
 from gatewaykit._translate.gatewayapi import (
     NAME_OVERRIDE_ANNOTATION,
     SERVICE_TYPE_ANNOTATION,
@@ -47,6 +44,9 @@ from gatewaykit._translate.gatewayapi import (
     get_default_name,
     is_managed,
 )
+from gatewaykit.resources import gatewayapi as K
+from gatewaykit.resources.meta import KUBERNETES_GATEWAY
+from gatewaykit.resources.models import Resource
 
 __all__ = [
     "CONTROLLER_VERSION",

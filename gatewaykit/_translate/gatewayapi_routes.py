@@ -15,10 +15,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from gatewaykit.resources import gatewayapi as K
-from gatewaykit.resources.gatewayapi_schema import gateway_api_duration
-from gatewaykit.resources.meta import GATEWAY_API_GROUP, ResourceKey
-from gatewaykit.resources.models import VirtualService, from_dict
 from gatewaykit._translate import hosts as H
 from gatewaykit._translate.gatewayapi import (
     GVK,
@@ -35,6 +31,10 @@ from gatewaykit._translate.gatewayapi import (
     _items,
 )
 from gatewaykit._translate.routes import ROUTE_SEMANTICS
+from gatewaykit.resources import gatewayapi as K
+from gatewaykit.resources.gatewayapi_schema import gateway_api_duration
+from gatewaykit.resources.meta import GATEWAY_API_GROUP, ResourceKey
+from gatewaykit.resources.models import VirtualService, from_dict
 
 __all__ = ["ParentError", "RouteParentRef", "RouteReport", "convert_routes"]
 

@@ -25,8 +25,6 @@ import ipaddress
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from gatewaykit.resources import gatewayapi as K
-from gatewaykit.resources.meta import ResourceKey
 from gatewaykit._translate.gatewayapi import (
     MANAGED_CONTROLLER,
     Cond,
@@ -38,6 +36,8 @@ from gatewaykit._translate.gatewayapi import (
 )
 from gatewaykit._translate.gatewayapi_routes import ParentError, RouteReport, parent_ref_string
 from gatewaykit._translate.mesh import ServiceInfo, build_pods, build_services
+from gatewaykit.resources import gatewayapi as K
+from gatewaykit.resources.meta import ResourceKey
 
 __all__ = ["human_readable_join", "resolve_gateway_instances", "set_conditions", "statuses"]
 
@@ -423,7 +423,8 @@ def statuses(
     Args:
         snapshot: the config store snapshot (models with their current ``status``).
         now: the ``lastTransitionTime`` for conditions that change (RFC 3339, from the caller's clock).
-        alpha_gateway_api: ``PILOT_ENABLE_ALPHA_GATEWAY_API``; default: from the snapshot's IstioOperator.
+        alpha_gateway_api: ``PILOT_ENABLE_ALPHA_GATEWAY_API``; default: from istiod's environment in
+            the snapshot.
         external_addresses: a LoadBalancer Service's external addresses; default: its stored
             ``status.loadBalancer.ingress``.
         conversion: a :func:`gatewaykit._translate.gatewayapi.convert` result to reuse.

@@ -28,6 +28,7 @@ from gatewaykit.resources.models import (
     Container,
     Deployment,
     Namespace,
+    PodTemplateSpec,
     Resource,
     Service,
     ServiceEntry,
@@ -43,6 +44,9 @@ __all__ = [
     "build_pods",
     "build_services",
     "outbound_traffic_policy_mode",
+    "injection_required",
+    "injection_templates",
+    "injection_webhook",
     "pod_protocol_for_port",
 ]
 
@@ -108,8 +112,10 @@ PodKind = Literal["gateway", "sidecar", "plain"]
 class Pod:
     """One pod of a Deployment, as the scheduler would create it.
 
-    ``ports`` are the container ports (``containerPort``) of all containers; ``kind`` says
-    whether the pod runs a gateway proxy, a sidecar, or no proxy at all.
+    ``ports`` are the container ports (``containerPort``) of all containers, as the Deployment
+    declares them; ``kind`` says whether the pod runs a gateway proxy, a sidecar, or no proxy at
+    all; ``injected`` whether Istio's injector mutated it when it was created (a gateway from the
+    ``gateway`` template, or a sidecar) -- a pod that was not keeps ``image: auto``.
     """
 
     name: str
@@ -123,6 +129,7 @@ class Pod:
     kind: PodKind
     volumes: tuple[Volume, ...] = ()
     service_account: str = "default"
+    injected: bool = False
 
     @property
     def key(self) -> str:
@@ -269,61 +276,182 @@ def _subset(selector: Mapping[str, str], labels: Mapping[str, str]) -> bool:
     return all(labels.get(k) == v for k, v in selector.items())
 
 
-def _is_gateway_template(dep: Deployment) -> bool:
-    """Gateway pods: an ``istio-proxy`` container (image ``auto`` or a ``proxyv2`` image) or the
-    ``inject.istio.io/templates: gateway`` annotation (how istioctl and the gateway charts deploy)."""
-    if dep.pod_annotations.get("inject.istio.io/templates") == "gateway":
-        return True
-    for c in dep.containers:
-        if c.name == "istio-proxy" and (c.image == "auto" or "proxyv2" in c.image):
-            return True
-    return False
+# The sidecar injector's webhooks (Istio 1.27, default revision): which pods the API server sends to
+# istiod at all. manifests/charts/istio-control/istio-discovery/templates/mutatingwebhook.yaml:
+# (webhook name, namespaceSelector, objectSelector), each a list of matchExpressions
+# (key, operator, values). Only labels count here -- the `sidecar.istio.io/inject` *annotation*
+# never selects a pod for injection (https://istio.io/latest/docs/setup/additional-setup/sidecar-injection/).
+_Requirement = tuple[str, str, tuple[str, ...]]
+_WEBHOOKS: tuple[tuple[str, tuple[_Requirement, ...], tuple[_Requirement, ...]], ...] = (
+    (
+        "rev.namespace.sidecar-injector.istio.io",
+        (("istio.io/rev", "In", ("default",)), ("istio-injection", "DoesNotExist", ())),
+        (("sidecar.istio.io/inject", "NotIn", ("false",)),),
+    ),
+    (
+        "rev.object.sidecar-injector.istio.io",
+        (("istio.io/rev", "DoesNotExist", ()), ("istio-injection", "DoesNotExist", ())),
+        (("sidecar.istio.io/inject", "NotIn", ("false",)), ("istio.io/rev", "In", ("default",))),
+    ),
+    (
+        "namespace.sidecar-injector.istio.io",
+        (("istio-injection", "In", ("enabled",)),),
+        (("sidecar.istio.io/inject", "NotIn", ("false",)),),
+    ),
+    (
+        "object.sidecar-injector.istio.io",
+        (("istio-injection", "DoesNotExist", ()), ("istio.io/rev", "DoesNotExist", ())),
+        (("sidecar.istio.io/inject", "In", ("true",)), ("istio.io/rev", "DoesNotExist", ())),
+    ),
+)
+
+# pkg/kube/inject/initializer.go IgnoredNamespaces: injectRequired never injects here.
+_IGNORED_NAMESPACES = frozenset({"kube-system", "kube-public", "kube-node-lease", "local-path-storage"})
+
+#: The ``sidecar.istio.io/status`` annotation the injector leaves on every pod it mutated.
+SIDECAR_STATUS = "sidecar.istio.io/status"
 
 
-def build_pods(deployments: Sequence[Deployment], namespaces: Mapping[str, Namespace]) -> tuple[Pod, ...]:
+def _is_control_plane(dep: Deployment) -> bool:
+    """istiod, as ``istioctl install`` deploys it (``app: istiod`` in the install namespace)."""
+    return dep.metadata.name.startswith("istiod") and dep.metadata.labels.get("app") == "istiod"
+
+
+def _requirement_holds(req: _Requirement, labels: Mapping[str, str]) -> bool:
+    """One ``matchExpressions`` entry (k8s.io/apimachinery labels.Requirement.Matches)."""
+    key, op, values = req
+    if op == "In":
+        return key in labels and labels[key] in values
+    if op == "NotIn":  # also true when the key is absent
+        return labels.get(key) not in values
+    if op == "Exists":
+        return key in labels
+    return key not in labels  # DoesNotExist
+
+
+def injection_webhook(namespace_labels: Mapping[str, str], pod_labels: Mapping[str, str]) -> str | None:
+    """The injection webhook the API server calls for a new pod, or None (no webhook matches).
+
+    Args:
+        namespace_labels: the labels of the pod's namespace (``istio-injection``, ``istio.io/rev``).
+        pod_labels: the pod's labels (``sidecar.istio.io/inject``, ``istio.io/rev``).
+    """
+    for name, ns_selector, object_selector in _WEBHOOKS:
+        if all(_requirement_holds(r, namespace_labels) for r in ns_selector) and all(
+            _requirement_holds(r, pod_labels) for r in object_selector
+        ):
+            return name
+    return None
+
+
+def injection_required(
+    namespace: str,
+    namespace_labels: Mapping[str, str],
+    pod_labels: Mapping[str, str],
+    pod_annotations: Mapping[str, str],
+) -> bool:
+    """Whether istiod injects a pod created now: a webhook selects it, then ``injectRequired``.
+
+    ``injectRequired`` (pkg/kube/inject/inject.go): never in the ignored system namespaces; the
+    ``sidecar.istio.io/inject`` label (else the annotation) decides when it is ``true``/``false``;
+    otherwise the policy (``autoInject: enabled``) injects.
+    """
+    if injection_webhook(namespace_labels, pod_labels) is None or namespace in _IGNORED_NAMESPACES:
+        return False
+    choice = pod_labels.get("sidecar.istio.io/inject", pod_annotations.get("sidecar.istio.io/inject", ""))
+    return choice != "false"
+
+
+def injection_templates(annotations: Mapping[str, str]) -> tuple[str, ...]:
+    """The templates the injector renders: ``inject.istio.io/templates`` (comma-separated), else
+    ``sidecar`` (inject.go selectTemplates)."""
+    given = annotations.get("inject.istio.io/templates")
+    if given is None:
+        return ("sidecar",)
+    return tuple(name.strip() for name in given.split(","))
+
+
+def _runs_proxy_router(template: PodTemplateSpec) -> bool:
+    """A pod whose own ``istio-proxy`` container runs the proxy image, as Istio's gateway charts
+    deploy ``istio-ingressgateway`` (``proxyv2``, ``proxy router``, injection disabled)."""
+    return any(c.name == "istio-proxy" and "proxyv2" in c.image for c in template.spec.containers)
+
+
+def _pod_kind(injected: bool, template: PodTemplateSpec) -> PodKind:
+    if injected:
+        # The gateway template makes the `istio-proxy` container a router (proxy router).
+        gateway = "gateway" in injection_templates(template.metadata.annotations)
+        return "gateway" if gateway else "sidecar"
+    return "gateway" if _runs_proxy_router(template) else "plain"
+
+
+def _pod_name(ns: str, deployment: str, tmpl_hash: str, slot: int, retired: frozenset[str]) -> str:
+    """``<deployment>-<pod-template-hash>-<5 chars>``, stable per slot until a client deletes the pod."""
+    generation = 0
+    while True:
+        seed = f"{ns}/{deployment}/{tmpl_hash}/{slot}" + (f"/{generation}" if generation else "")
+        name = f"{deployment}-{tmpl_hash}-{_safe(hashlib.sha256(seed.encode()).digest(), 5)}"
+        if f"{ns}/{name}" not in retired:
+            return name
+        generation += 1
+
+
+def build_pods(
+    deployments: Sequence[Deployment],
+    namespaces: Mapping[str, Namespace],
+    created: Mapping[str, bool] | None = None,
+    retired: frozenset[str] = frozenset(),
+) -> tuple[Pod, ...]:
     """Derive the pods of every Deployment, in Deployment creation order.
+
+    Injection is decided when a pod is created (the webhook mutates it at admission): a pod that
+    already exists keeps what it got, even if its namespace was labelled since; a changed pod
+    template (``kubectl rollout restart``) gives new pod names, and new pods decide again.
 
     Args:
         deployments: Deployments in creation order.
-        namespaces: Namespace objects by name (for ``istio-injection=enabled``).
+        namespaces: Namespace objects by name (their injection labels).
+        created: pods that exist already, ``"<namespace>/<pod name>"`` → whether they were injected.
+        retired: ``"<namespace>/<pod name>"`` of pods a client deleted: the ReplicaSet controller
+            replaces a deleted pod by a new one, with a new name (``kubectl delete pod`` restarts).
 
     Returns:
         The pods; IPs ``10.244.0.N`` are allocated in this order (N from 5; the first
-        addresses of a node's pod CIDR are taken by system pods on a real kind cluster).
+        addresses of a node's pod CIDR are taken by system pods on a real kind cluster). istiod's
+        pods count among those system pods (``10.244.0.4`` down), so that workload addresses stay
+        the same whether the control plane was installed first or (re)installed later.
     """
+    created = created or {}
     pods: list[Pod] = []
     n = 5
+    control_plane = 4
     for dep in deployments:
         ns = dep.metadata.namespace
         template = dep.spec.template
         labels = template.metadata.labels  # FrozenMap: immutable
         annotations = template.metadata.annotations
+        ns_obj = namespaces.get(ns)
+        ns_labels = ns_obj.metadata.labels if ns_obj is not None else {}
+        # A template ``istioctl kube-inject`` wrote carries its sidecar whether a webhook selects
+        # the pod or not (when one does, the injector strips and injects afresh: inject.go stripPod).
+        decided = SIDECAR_STATUS in annotations or injection_required(ns, ns_labels, labels, annotations)
         # The ReplicaSet's pod-template-hash: deterministic from the pod template.
         tmpl_hash = _safe(hashlib.sha256(_canonical(template).encode()).digest(), 10)
-        if _is_gateway_template(dep):
-            kind: PodKind = "gateway"
-        else:
-            ns_obj = namespaces.get(ns)
-            ns_label = ns_obj.metadata.labels.get("istio-injection") if ns_obj is not None else None
-            opt_out = (
-                annotations.get("sidecar.istio.io/inject") == "false"
-                or labels.get("sidecar.istio.io/inject") == "false"
-            )
-            # The injector's two webhooks: namespaces labelled istio-injection=enabled, and pods
-            # labelled sidecar.istio.io/inject=true in namespaces not labelled at all.
-            opt_in = labels.get("sidecar.istio.io/inject") == "true" and ns_label is None
-            kind = "sidecar" if (ns_label == "enabled" or opt_in) and not opt_out else "plain"
         ports = tuple(
             p.containerPort for c in template.spec.containers for p in c.ports if p.containerPort is not None
         )
-        replicas = max(0, dep.spec.replicas)
-        for i in range(replicas):
-            pod_id = _safe(hashlib.sha256(f"{ns}/{dep.metadata.name}/{tmpl_hash}/{i}".encode()).digest(), 5)
-            ip = f"10.244.{n // 256}.{n % 256}"
-            n += 1
+        for i in range(max(0, dep.spec.replicas)):
+            name = _pod_name(ns, dep.metadata.name, tmpl_hash, i, retired)
+            injected = created.get(f"{ns}/{name}", decided)
+            if _is_control_plane(dep) and control_plane > 1:
+                ip = f"10.244.0.{control_plane}"
+                control_plane -= 1
+            else:
+                ip = f"10.244.{n // 256}.{n % 256}"
+                n += 1
             pods.append(
                 Pod(
-                    name=f"{dep.metadata.name}-{tmpl_hash}-{pod_id}",
+                    name=name,
                     namespace=ns,
                     labels=labels,
                     annotations=annotations,
@@ -331,9 +459,11 @@ def build_pods(deployments: Sequence[Deployment], namespaces: Mapping[str, Names
                     deployment=dep.metadata.name,
                     containers=template.spec.containers,
                     ports=ports,
-                    kind=kind,
+                    kind=_pod_kind(injected, template),
                     volumes=template.spec.volumes,
+                    # The ServiceAccount admission plugin: no serviceAccountName means "default".
                     service_account=template.spec.serviceAccountName or "default",
+                    injected=injected,
                 )
             )
     return tuple(pods)

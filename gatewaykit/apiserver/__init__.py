@@ -25,11 +25,11 @@ import yaml
 from aiohttp import web
 
 from gatewaykit.apiserver._app import Api, ApiBackend, make_app
-from gatewaykit.apiserver._exec import ExecPlan
+from gatewaykit.apiserver._exec import ExecPlan, ProxyAnswer
 from gatewaykit.apiserver._tls import make_serving_cert
 from gatewaykit.errors import SandboxError
 
-__all__ = ["ApiBackend", "ApiServer", "ExecPlan"]
+__all__ = ["ApiBackend", "ApiServer", "ExecPlan", "ProxyAnswer"]
 
 #: The kubeconfig's cluster, user and context name.
 CONTEXT = "gatewaykit"
@@ -55,6 +55,13 @@ class ApiServer:
         self._runner: web.AppRunner | None = None
         self._api: Api | None = None
         self.port = 0
+        # The cluster CA exists before the server serves: namespaces carry it (kube-root-ca.crt).
+        self._cert = make_serving_cert(self.directory / "pki")
+
+    @property
+    def ca_pem(self) -> bytes:
+        """The cluster CA certificate (what ``kube-root-ca.crt`` and the kubeconfig carry)."""
+        return self._cert.ca_pem
 
     @property
     def url(self) -> str:
@@ -63,7 +70,7 @@ class ApiServer:
 
     def start(self) -> ApiServer:
         """Bind 127.0.0.1 (a free port), start serving, and write the kubeconfig."""
-        cert = make_serving_cert(self.directory / "pki")
+        cert = self._cert
         ready = threading.Event()
         failure: list[BaseException] = []
 

@@ -23,13 +23,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
-import yaml
 from aiohttp import web
 
 from gatewaykit.errors import ApiError, GatewayKitError, ValidationError
 from gatewaykit.kube import discovery, protobuf, tables
 from gatewaykit.kube import status as st
-from gatewaykit.kube.selectors import Selector, parse_field_selector, parse_label_selector
+from gatewaykit.kube.selectors import FieldSelector, Selector, parse_field_selector, parse_label_selector
+from gatewaykit.resources.codecs import decode_body
 from gatewaykit.resources.meta import KindInfo, Source
 from gatewaykit.store import (
     APPLY_PATCH,
@@ -69,6 +69,10 @@ class ApiBackend(Protocol):
         """A container's log (``kubectl logs``); ``istio-proxy`` is the proxy's access log."""
         ...
 
+    def pod_proxy(self, namespace: str, pod: str, port: int, path: str, query: str) -> Any:
+        """What ``GET pods/{pod}:{port}/proxy/{path}?{query}`` answers (a ``ProxyAnswer``)."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class Route:
@@ -79,6 +83,9 @@ class Route:
     namespace: str | None  # None: all namespaces (a list), or a cluster-scoped resource
     name: str | None
     subresource: str = ""
+    #: ``pods/{name}[:port]/proxy/{path}``: the port (0: the pod's first) and the path after ``proxy/``.
+    proxy_port: int = 0
+    proxy_path: str = ""
 
 
 # ------------------------------------------------------------------------------ helpers
@@ -136,7 +143,11 @@ def parse_route(parts: list[str]) -> Route | None:
     if len(rest) >= 3 and rest[0] == "namespaces" and _find(group, version, rest[2]) is not None:
         namespace, rest = rest[1], rest[2:]
     info = _find(group, version, rest[0])
-    if info is None or len(rest) > 3:
+    if info is None:
+        return None
+    if len(rest) >= 3 and rest[2] == "proxy" and info.kind == "Pod":
+        return _proxy_route(info, version, namespace, rest)
+    if len(rest) > 3:
         return None
     name = rest[1] if len(rest) >= 2 else None
     sub = rest[2] if len(rest) == 3 else ""
@@ -145,17 +156,33 @@ def parse_route(parts: list[str]) -> Route | None:
     return Route(info, version, namespace if info.namespaced else None, name, sub)
 
 
-def _selectors(request: web.Request) -> tuple[Selector, Selector]:
+def _proxy_route(info: KindInfo, version: str, namespace: str | None, rest: list[str]) -> Route | None:
+    """``pods/{[scheme:]name[:port]}/proxy/{path...}``
+    (``k8s.io/apimachinery/pkg/util/net.SplitSchemeNamePort``)."""
+    if namespace is None:
+        return None
+    parts = rest[1].split(":")
+    if len(parts) == 3:
+        parts = parts[1:]
+    name, port = parts[0], parts[1] if len(parts) == 2 else ""
+    if not name or (port and not port.isdigit()) or len(parts) > 2:
+        return None
+    return Route(info, version, namespace, name, "proxy", int(port or 0), "/".join(rest[3:]))
+
+
+def _selectors(request: web.Request, kind: str | None = None) -> tuple[Selector, FieldSelector]:
+    """The request's label and field selectors; a field selector is checked against the kind's
+    field labels (``metadata.name``, ``status.phase`` of pods...), as the API server does."""
     try:
         return (
             parse_label_selector(request.query.get("labelSelector", "")),
-            parse_field_selector(request.query.get("fieldSelector", "")),
+            parse_field_selector(request.query.get("fieldSelector", ""), kind),
         )
     except ValueError as exc:
         raise st.api_error(st.bad_request(str(exc))) from exc
 
 
-def _matches(entry: StoredObject, route: Route, labels: Selector, fields: Selector) -> bool:
+def _matches(entry: StoredObject, route: Route, labels: Selector, fields: FieldSelector) -> bool:
     if route.namespace is not None and entry.key.namespace != route.namespace:
         return False
     meta = entry.raw.get("metadata", {})
@@ -194,10 +221,10 @@ async def _body(request: web.Request, route: Route | None = None) -> Any:
         except protobuf.DecodeError as exc:
             raise st.api_error(st.bad_request(str(exc))) from exc
     try:
-        if ctype in ("application/yaml", APPLY_PATCH) or ctype.endswith("yaml"):
-            return yaml.safe_load(raw.decode("utf-8"))
-        return json.loads(raw)
-    except (ValueError, yaml.YAMLError, UnicodeDecodeError) as exc:
+        # The one reader's decoding, with its limits (aliasing, nesting): a body is a manifest too.
+        yaml_body = ctype in ("application/yaml", APPLY_PATCH) or ctype.endswith("yaml")
+        return decode_body(raw, yaml_body=yaml_body)
+    except ValueError as exc:
         raise st.api_error(
             st.bad_request(f"the body of the request was in an unknown format: {exc}")
         ) from exc
@@ -306,10 +333,15 @@ class Api:
             return status_response(status)
         except GatewayKitError as exc:
             return status_response(st.internal_error(str(exc)))
+        except (LookupError, TypeError, ValueError, AttributeError, ArithmeticError, RecursionError) as exc:
+            # A request the sandbox did not foresee still gets a Status, as a Go panic caught
+            # by kube-apiserver's handler chain does (500 InternalError).
+            log.exception("request %s %s failed", request.method, request.path)
+            return status_response(st.internal_error(f"{type(exc).__name__}: {exc}"))
 
     async def _dispatch(self, request: web.Request, route: Route) -> web.StreamResponse:
         m = request.method
-        if route.subresource in ("exec", "log", "portforward", "attach"):
+        if route.subresource in ("exec", "log", "portforward", "attach", "proxy"):
             from gatewaykit.apiserver._exec import pod_subresource  # noqa: PLC0415
 
             return await pod_subresource(self, request, route)
@@ -355,7 +387,7 @@ class Api:
         return _json(obj)
 
     def _list(self, request: web.Request, route: Route) -> web.Response:
-        labels, fields = _selectors(request)
+        labels, fields = _selectors(request, route.info.kind)
         snap = self.backend.store.snapshot()
         items = [
             _served_object(e.raw, route.info, route.version)
@@ -481,7 +513,7 @@ class Api:
         return _json(obj)
 
     async def _delete_collection(self, request: web.Request, route: Route) -> web.Response:
-        labels, fields = _selectors(request)
+        labels, fields = _selectors(request, route.info.kind)
         snap = self.backend.store.snapshot()
         doomed = [e for e in snap.entries(store_kind(route.info)) if _matches(e, route, labels, fields)]
 

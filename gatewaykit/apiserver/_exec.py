@@ -1,4 +1,4 @@
-"""Pod subresources: ``exec`` over WebSocket and ``log``.
+"""Pod subresources: ``exec`` over WebSocket, ``log`` and ``proxy``.
 
 ``kubectl exec POD -c curl -- curl ...`` upgrades to a WebSocket with the ``v5.channel.k8s.io``
 subprotocol (client-go ``tools/remotecommand/websocket.go``; kubectl tries WebSocket first since
@@ -9,6 +9,10 @@ non-zero exit is a ``NonZeroExitCode`` Status whose ``ExitCode`` cause kubectl t
 What runs is decided by the sandbox (:meth:`ExecBackend.exec_plan`): curl through the pod's
 sidecar, ``sh -c`` scripts that use it, and a few harmless commands; anything else is refused with
 one line saying what a sandbox pod can run.
+
+``GET pods/{name}:{port}/proxy/{path}`` (the API server's pod proxy, ``kubectl get --raw`` and
+client-go's ``ProxyGet``) is answered by the sandbox (:meth:`ApiBackend.pod_proxy`): the Envoy admin
+API of a pod's proxy on port 15000, which the sandbox's ``istioctl proxy-config`` reads.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from gatewaykit.resources.meta import ResourceKey
 if TYPE_CHECKING:
     from gatewaykit.apiserver._app import Api, Route
 
-__all__ = ["ExecPlan", "pod_subresource"]
+__all__ = ["ExecPlan", "ProxyAnswer", "pod_subresource"]
 
 _PROTOCOLS = ("v5.channel.k8s.io", "v4.channel.k8s.io")
 _STDOUT, _STDERR, _ERROR = 1, 2, 3
@@ -47,6 +51,15 @@ class ExecPlan:
     cwd: str = "/"
     refused: str = ""
     exit_code: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ProxyAnswer:
+    """What the pod proxy returns: the pod's HTTP status, content type and body (passed through)."""
+
+    status: int
+    content_type: str
+    body: bytes
 
 
 def _pod(api: Api, route: Route) -> dict[str, Any]:
@@ -84,12 +97,35 @@ async def pod_subresource(api: Api, request: web.Request, route: Route) -> web.S
         return await _log(api, request, route, pod)
     if route.subresource == "exec":
         return await _exec(api, request, route, pod)
+    if route.subresource == "proxy":
+        return await _proxy(api, request, route)
     return _status(
         st.bad_request(
             f"the gatewaykit sandbox does not support pods/{route.subresource}: reach a gateway through its "
             "Service's nodePort (kubectl get svc) instead"
         )
     )
+
+
+_PROXY_GET_ONLY = "the gatewaykit sandbox's pod proxy answers GET only"
+
+
+async def _proxy(api: Api, request: web.Request, route: Route) -> web.StreamResponse:
+    if request.method not in ("GET", "HEAD"):
+        return _status(
+            st.Status(405, "MethodNotAllowed", _PROXY_GET_ONLY, has_details=False)
+        )
+    loop = asyncio.get_running_loop()
+    answer: ProxyAnswer = await loop.run_in_executor(
+        None,
+        api.backend.pod_proxy,
+        route.namespace or "",
+        route.name or "",
+        route.proxy_port,
+        route.proxy_path,
+        request.query_string,
+    )
+    return web.Response(status=answer.status, body=answer.body, headers={"Content-Type": answer.content_type})
 
 
 def _status(status: st.Status) -> web.Response:
@@ -169,8 +205,9 @@ async def _run(ws: web.WebSocketResponse, plan: ExecPlan) -> int:
             if msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSED, WSMsgType.ERROR):
                 break
 
-    pumps = asyncio.gather(pump(proc.stdout, _STDOUT), pump(proc.stderr, _STDERR))
-    watcher = asyncio.ensure_future(client_gone())
+    pumps: asyncio.Future[Any] = asyncio.ensure_future(
+        asyncio.gather(pump(proc.stdout, _STDOUT), pump(proc.stderr, _STDERR)))
+    watcher: asyncio.Future[Any] = asyncio.ensure_future(client_gone())
     try:
         done, _ = await asyncio.wait({pumps, watcher}, return_when=asyncio.FIRST_COMPLETED)
         if watcher in done:  # kubectl went away (Ctrl-C): stop what it started

@@ -55,7 +55,7 @@ def make_serving_cert(directory: pathlib.Path) -> ServingCert:
         .sign(ca_key, hashes.SHA256())
     )
     key = ec.generate_private_key(ec.SECP256R1())
-    sans = [
+    sans: list[x509.GeneralName] = [
         x509.DNSName(n)
         for n in (
             "kubernetes",

@@ -40,7 +40,7 @@ async def serve_watch(api: Api, request: web.Request, route: Route) -> web.Strea
     """Stream the changes of the objects ``route`` (and the selectors) name."""
     from gatewaykit.apiserver._app import _selectors  # noqa: PLC0415
 
-    labels, fields = _selectors(request)
+    labels, fields = _selectors(request, route.info.kind)
     store = api.backend.store
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[tuple[WatchEvent, ...] | None] = asyncio.Queue()

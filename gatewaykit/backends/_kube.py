@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import pathlib
 import re
 import tempfile
 import time
@@ -31,6 +30,7 @@ import yaml
 from gatewaykit.backends._errormap import foreign_types, kube_errors, map_kube_error
 from gatewaykit.backends.base import ApplyReport, ManifestSource
 from gatewaykit.errors import BackendError, ClusterError, ManifestError, NotReadyError, ValidationError
+from gatewaykit.resources.codecs import load
 
 __all__ = [
     "CLUSTER_EXTRA_HINT",
@@ -73,6 +73,10 @@ def require_cluster_extra(module: str) -> Any:
 # --------------------------------------------------------------------------- pure helpers
 
 
+# Waiting reasons of a container whose image the kubelet cannot get (pkg/kubelet/images/types.go).
+_PULL_FAILURES = frozenset({"ErrImagePull", "ImagePullBackOff", "InvalidImageName"})
+
+
 @dataclass(frozen=True, slots=True)
 class Document:
     """One object of a manifest, with the file name kubectl would print in errors.
@@ -111,59 +115,13 @@ class Document:
 
 
 def load_documents(source: ManifestSource) -> list[Document]:
-    """Read YAML text, a YAML file, a dict or a list of dicts into :class:`Document` objects.
-
-    ``List`` objects (``kind: List``, what ``kubectl get -o yaml`` prints) are flattened, as kubectl
-    does. Empty documents are skipped.
+    """Read a manifest source with the one manifest reader (:func:`gatewaykit.resources.codecs.load`,
+    any kind accepted: the cluster decides what it serves) into :class:`Document` objects.
 
     Raises:
-        ManifestError: the YAML cannot be parsed (kubectl's ``error: error parsing`` text).
+        ManifestError: the source cannot be read or parsed (kubectl's text).
     """
-    name = "STDIN"
-    if isinstance(source, pathlib.Path):
-        name, text = str(source), source.read_text()
-        raw: list[Any] = _parse_yaml(text, name)
-    elif isinstance(source, str):
-        # A short single-line string naming an existing file is a path (``sb.apply("gw.yaml")``).
-        if (
-            "\n" not in source
-            and source.strip().endswith((".yaml", ".yml", ".json"))
-            and os.path.exists(source)
-        ):
-            name, text = source, pathlib.Path(source).read_text()
-        else:
-            text = source
-        raw = _parse_yaml(text, name)
-    elif isinstance(source, Mapping):
-        raw = [dict(source)]
-    elif isinstance(source, list):
-        raw = list(source)
-    else:
-        raise TypeError(f"cannot apply a {type(source).__name__}: give YAML text, a path, a dict or a list")
-    docs: list[Document] = []
-    for i, obj in enumerate(raw):
-        if obj is None:
-            continue
-        if not isinstance(obj, Mapping):
-            raise ManifestError(f'error: error validating "{name}": error validating data: invalid object')
-        if obj.get("kind") == "List" and isinstance(obj.get("items"), list):
-            docs.extend(Document(item, name, i) for item in obj["items"])
-        else:
-            docs.append(Document(obj, name, i))
-    return docs
-
-
-def _parse_yaml(text: str, name: str) -> list[Any]:
-    try:
-        return list(yaml.safe_load_all(text))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}: " if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        # kubectl: error: error parsing <file>: error converting YAML to JSON: yaml: line N: <problem>
-        raise ManifestError(
-            f"error: error parsing {name}: error converting YAML to JSON: yaml: {where}{problem}"
-        ) from exc
+    return [Document(m.raw, m.source.file, m.source.index) for m in load(source, any_kind=True)]
 
 
 def kubectl_name(kind: str, group: str, name: str) -> str:
@@ -790,6 +748,8 @@ class KubeClient:
                 and status.get("replicas", 0) == want
             ):
                 return
+            if dep and self._kept_image_auto(namespace, spec):
+                return  # Kubernetes has answered: a pod Istio never injected cannot start
             if time.monotonic() > deadline:
                 raise NotReadyError(
                     f"deployment {namespace}/{name}",
@@ -798,6 +758,29 @@ class KubeClient:
                     self.pod_events(namespace, f"app={name}") if dep else "",
                 )
             time.sleep(0.5)
+
+    def _kept_image_auto(self, namespace: str, spec: Mapping[str, Any]) -> bool:
+        """Whether a pod of the Deployment kept Istio's ``image: auto`` placeholder and the kubelet
+        reports the pull failing: no injection webhook selected it (IST0146,
+        https://istio.io/latest/docs/reference/config/analysis/ist0146/), so waiting longer changes
+        nothing -- that pod's state is the outcome (a lab shows it with ``kubectl get pods``)."""
+        labels = ((spec.get("selector") or {}).get("matchLabels") or {}).items()
+        if not labels:
+            return False
+        try:
+            with kube_errors("pods"):
+                pods = self.core().list_namespaced_pod(
+                    namespace, label_selector=",".join(f"{k}={v}" for k, v in labels)
+                ).items
+        except BackendError:
+            return False
+        for pod in pods:
+            images = {c.name: c.image for c in pod.spec.containers} if pod.spec else {}
+            for cs in (pod.status.container_statuses or []) if pod.status else []:
+                waiting = cs.state.waiting if cs.state else None
+                if images.get(cs.name) == "auto" and waiting and waiting.reason in _PULL_FAILURES:
+                    return True
+        return False
 
     def pod_events(self, namespace: str, selector: str) -> str:
         """Waiting reasons of the pods behind a selector (``ErrImagePull``...), for error messages."""

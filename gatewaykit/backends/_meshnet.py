@@ -16,11 +16,11 @@ import socket
 import ssl
 from collections.abc import Mapping
 
+from gatewaykit._translate import Pod, XdsState
 from gatewaykit.backends.curl import ConnectTo, url_hosts
 from gatewaykit.dataplane.plane import DataPlane
 from gatewaykit.envoy import Cluster, ProxyConfig
 from gatewaykit.errors import SandboxError
-from gatewaykit._translate import Pod, XdsState
 
 __all__ = ["MeshNet", "auto_allocated", "is_ip", "pod_ca_bundle", "public_ip", "resolve_dns_endpoints"]
 

@@ -16,11 +16,11 @@ import pathlib
 from collections.abc import Mapping
 from typing import Any
 
+from gatewaykit._translate import Pod, XdsState
 from gatewaykit.backends._meshnet import public_ip, resolve_dns_endpoints
 from gatewaykit.controllers import ContainerState
 from gatewaykit.dataplane.plane import AddressBook, DataPlane
 from gatewaykit.envoy import Cluster, ProxyConfig
-from gatewaykit._translate import Pod, XdsState
 from gatewaykit.workloads import FakeInternet, RunningWorkload, WorkloadSpec, start_workload
 
 __all__ = ["Reconciler", "published_listeners"]
@@ -44,8 +44,9 @@ def published_listeners(
         spec = entry.raw.get("spec") or {}
         ns, name = entry.key.namespace, entry.key.name
         for p in spec.get("ports") or []:
+            # A node port wins over a port-forward held for the Service before it had one.
             real = p.get("nodePort") if spec.get("type") in ("NodePort", "LoadBalancer") else None
-            real = forwards.get((ns, name, p.get("port")), real)
+            real = real or forwards.get((ns, name, p.get("port")))
             if real:
                 _publish(xds, ns, spec.get("selector") or {}, p, int(real), fixed)
     return fixed
@@ -87,11 +88,9 @@ class Reconciler:
     def _wanted(self, xds: XdsState, snap: Any) -> dict[str, WorkloadSpec]:
         wanted: dict[str, WorkloadSpec] = {}
         for pod in xds.pods:
-            if pod.kind == "gateway":
-                continue  # a gateway pod is only its proxy; the data plane plays it
             for c in pod.containers:
-                if c.name == "istio-proxy":
-                    continue
+                if c.name == "istio-proxy" and pod.kind != "plain":
+                    continue  # the proxy (injected, or the gateway charts' own): the data plane plays it
                 wanted[f"{pod.key}/{c.name}"] = WorkloadSpec(
                     pod_name=pod.name,
                     namespace=pod.namespace,
@@ -175,10 +174,13 @@ class Reconciler:
         http2 = frozenset(
             (host, p.port) for host, info in xds.services.items() for p in info.ports if p.protocol in _HTTP2
         )
+        # A pod that is not Ready is no Service endpoint: kube-proxy rejects connections to a
+        # node port with no ready endpoint (curl exit 7), so its listeners are not published.
+        ready_fixed = {key: port for key, port in fixed.items() if _pod_ip(xds, key[0]) not in down}
         bound = self.dp.update(
             proxies,
             book,
-            fixed_ports=dict(fixed),
+            fixed_ports=ready_fixed,
             pod_ips={p.key: p.ip for p in xds.pods},
             http2_services=http2,
         )
@@ -228,6 +230,10 @@ class Reconciler:
             with contextlib.suppress(Exception):
                 w.close()
         self.workloads.clear()
+
+
+def _pod_ip(xds: XdsState, pod_key: str) -> str | None:
+    return next((p.ip for p in xds.pods if p.key == pod_key), None)
 
 
 def mark_down(proxy: ProxyConfig, down_ips: set[str]) -> ProxyConfig:

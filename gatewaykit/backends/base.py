@@ -7,6 +7,7 @@ unchanged on every backend (the httpx transport / testcontainers ``WaitStrategyT
 from __future__ import annotations
 
 import pathlib
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -23,6 +24,7 @@ __all__ = [
     "CurlResult",
     "Hop",
     "Inspector",
+    "MeshSwitch",
     "ManifestSource",
     "PodInfo",
     "ShellResult",
@@ -142,6 +144,24 @@ class PodInfo:
     message: str = ""
 
 
+# curl's progress meter (curl lib/progress.c, progress_meter): without -s it is redrawn after a
+# "\r" whenever the wall clock's second changes mid-transfer, and what -v prints next follows on
+# the same terminal line: "\r  0     0    0     0    0     0      0      0 --:--:-- --:--:--
+# --:--:--     0< HTTP/2 418 ". Sizes are max5data() (``135``, ``1234k``, ``12.3M``), times
+# time2str() (``--:--:--``, ``0:00:01``, ``12d 03h``, ``1234d``).
+_SIZE = r"[0-9.]+[kMGTPE]?"
+_TIME = r"(?:--:--:--|[0-9]+:[0-9]{2}:[0-9]{2}|[0-9]+d(?: [0-9]{2}h)?)"
+_PROGRESS_METER = re.compile(
+    rf"^ *[0-9]+ +{_SIZE} +[0-9]+ +{_SIZE} +[0-9]+ +{_SIZE} +{_SIZE} +{_SIZE}"
+    rf" +{_TIME} +{_TIME} +{_TIME} +{_SIZE}"
+)
+
+
+def _verbose_lines(stderr: str) -> list[str]:
+    """curl's stderr as terminal lines, with progress-meter text in front of a line removed."""
+    return [_PROGRESS_METER.sub("", line, count=1) for line in re.split(r"\r\n|\n|\r", stderr)]
+
+
 def parse_curl_output(command: str, exit_code: int, stdout: str, stderr: str) -> CurlResult:
     """Build a :class:`CurlResult`, parsing the last response head curl printed.
 
@@ -195,9 +215,8 @@ def parse_curl_output(command: str, exit_code: int, stdout: str, stderr: str) ->
         body = stdout
     if status is None:
         # -v: "< HTTP/1.1 200 OK" then "< header: value" lines
-        err_lines = stderr.replace("\r\n", "\n").split("\n")
         head_lines: list[str] = []
-        for line in err_lines:
+        for line in _verbose_lines(stderr):
             if line.startswith("< HTTP/"):
                 head_lines = [line[2:]]
             elif line.startswith("< ") and head_lines:
@@ -340,4 +359,15 @@ class Inspector(Protocol):
 
     def simulate(self, request: Request, workload: str) -> Result:
         """The path a request would take through a workload's proxy (no traffic sent)."""
+        ...
+
+
+@runtime_checkable
+class MeshSwitch(Protocol):
+    """A backend that can switch the mesh-wide outbound policy (the embedded sandbox and kind:
+    ``meshConfig.outboundTrafficPolicy.mode`` in the ``istio`` ConfigMap, which istiod watches).
+    The kit checks ``isinstance(backend, MeshSwitch)`` and says so when a lab needs it elsewhere."""
+
+    def set_mesh_config(self, *, outbound_traffic_policy: str = "ALLOW_ANY") -> None:
+        """Switch ``meshConfig.outboundTrafficPolicy.mode`` (``ALLOW_ANY`` or ``REGISTRY_ONLY``)."""
         ...

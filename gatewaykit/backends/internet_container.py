@@ -23,7 +23,7 @@ import argparse
 import asyncio
 import json
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 from gatewaykit.dataplane._clienthello import NEED_MORE, parse_client_hello
 from gatewaykit.workloads.internet import FakeInternet
@@ -61,7 +61,10 @@ async def _forward(
     await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
 
 
-def _http_router(ports: Mapping[str, int]) -> Callable[..., object]:
+_Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+def _http_router(ports: Mapping[str, int]) -> _Handler:
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         head = b""
         while b"\r\n\r\n" not in head and len(head) < _MAX_HEAD:
@@ -78,7 +81,7 @@ def _http_router(ports: Mapping[str, int]) -> Callable[..., object]:
     return handle
 
 
-def _tls_router(ports: Mapping[str, int]) -> Callable[..., object]:
+def _tls_router(ports: Mapping[str, int]) -> _Handler:
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         data = b""
         hello = parse_client_hello(data)

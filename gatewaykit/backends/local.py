@@ -24,7 +24,10 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import copy
 import dataclasses
+import datetime
+import json
 import os
 import pathlib
 import shlex
@@ -34,13 +37,22 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.parse
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
+import yaml
+
 from gatewaykit import controllers
-from gatewaykit.apiserver import ApiServer, ExecPlan
+from gatewaykit._analyze import analyze
+from gatewaykit._simulate import Request, Result, simulate
+from gatewaykit._translate import MESH_CONFIGMAP, XdsState, translate
+from gatewaykit._translate.mesh import outbound_traffic_policy_mode
+from gatewaykit.apiserver import ApiServer, ExecPlan, ProxyAnswer
 from gatewaykit.backends import _registry
+from gatewaykit.backends._envoyadmin import AdminContext
+from gatewaykit.backends._envoyadmin import answer as envoy_admin
 from gatewaykit.backends._journal import Journal
 from gatewaykit.backends._meshnet import MeshNet, pod_ca_bundle, public_ip
 from gatewaykit.backends._ports import NodePorts, hold_port
@@ -48,17 +60,21 @@ from gatewaykit.backends._reconcile import Reconciler, published_listeners
 from gatewaykit.backends.base import ApplyReport, CurlResult, ManifestSource, PodInfo, ShellResult
 from gatewaykit.backends.curl import curl_env, curl_function, run_curl
 from gatewaykit.backends.shell import ShellSession
-from gatewaykit._analyze import analyze
-from gatewaykit._simulate import Request, Result, simulate
-from gatewaykit._translate import MeshSettings, XdsState, translate
-from gatewaykit._translate.mesh import outbound_traffic_policy_mode
 from gatewaykit.dataplane._tls import MeshCA
 from gatewaykit.dataplane.plane import AddressBook, DataPlane
 from gatewaykit.envoy import ProxyConfig
 from gatewaykit.errors import SandboxError, ValidationError
+from gatewaykit.kube import status as st
 from gatewaykit.resources.codecs import load, manifest_path
-from gatewaykit.resources.meta import ResourceKey
-from gatewaykit.store import ConfigStore, Snapshot, Transaction, kubectl_apply, kubectl_delete
+from gatewaykit.resources.meta import ResourceKey, kind_info
+from gatewaykit.store import (
+    ConfigStore,
+    Snapshot,
+    Transaction,
+    kubectl_apply,
+    kubectl_delete,
+    pod_limit_message,
+)
 from gatewaykit.workloads import FakeInternet
 from gatewaykit.workloads.internet import DEFAULT_HOSTS, ExternalHost
 
@@ -74,18 +90,18 @@ DEFAULT_MESH = _DATA / "default-mesh.yaml"
 # The ingress gateway Service's ports as Istio's docs name them, and the variable each sets.
 _PUBLISHED = {"http2": "INGRESS_PORT", "https": "SECURE_INGRESS_PORT", "tcp": "TCP_INGRESS_PORT"}
 
+#: The most pods a sandbox runs: its one node's pod capacity (kubelet's default ``--max-pods``).
+#: Each pod is a stand-in with its listening sockets (and, injected, its sidecar's listeners):
+#: the limit keeps a manifest from making the sandbox consume without bound.
+MAX_PODS = 110
+#: Open files the sandbox asks for: about 8 sockets per pod, the API server's and curl's.
+_OPEN_FILES = 8192
+
 _TMP_PREFIX = "gatewaykit-sandbox-"
 #: The sandbox's private folder inside its work dir (mode 0700): journal, keys, kubeconfig, token.
 PRIVATE_DIR = ".sandbox"
 
 T = TypeVar("T")
-
-
-class _Keep:
-    """Marks "leave the mesh settings as they are"."""
-
-
-_KEEP = _Keep()
 
 
 def _reap_stale_work_dirs() -> None:
@@ -124,10 +140,81 @@ def _external_host(spec: Mapping[str, Any]) -> ExternalHost:
         raise SandboxError(f"invalid outside host {spec!r}: {exc}") from exc
 
 
+def _raise_open_file_limit() -> None:
+    """Raise the soft limit on open files towards the hard one, as Go programs do when they start.
+
+    Many desktops start a notebook kernel with 1024; MAX_PODS pods need several thousand sockets.
+    """
+    try:
+        import resource  # noqa: PLC0415 - POSIX only
+    except ImportError:
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = _OPEN_FILES if hard == resource.RLIM_INFINITY else min(_OPEN_FILES, hard)
+    if soft != resource.RLIM_INFINITY and soft < want:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+
+
 def _node_info() -> controllers.NodeInfo:
     u = os.uname()
     arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(u.machine, u.machine)
     return controllers.NodeInfo(kernel_version=u.release, architecture=arch)
+
+
+def write_istioctl(bin_dir: pathlib.Path) -> pathlib.Path:
+    """``bin/istioctl`` (0755): the sandbox's istioctl (``python -m gatewaykit.istioctl``), first on
+    :attr:`LocalSandbox.shell_env`'s ``PATH``. It runs with this interpreter and this gatewaykit, and
+    talks to the sandbox only through the API server its ``KUBECONFIG`` names."""
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    package_root = pathlib.Path(__file__).resolve().parents[2]
+    script = (
+        "#!/bin/sh\n"
+        "# The gatewaykit sandbox's istioctl: a stand-in for Istio 1.27.1's (written by gatewaykit).\n"
+        f"PYTHONPATH={shlex.quote(str(package_root))}${{PYTHONPATH:+:$PYTHONPATH}} "
+        f"exec {shlex.quote(sys.executable)} -m gatewaykit.istioctl \"$@\"\n"
+    )
+    path = bin_dir / "istioctl"
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(script)
+    os.chmod(tmp, 0o755)
+    os.replace(tmp, path)
+    return path
+
+
+def _status_answer(status: st.Status) -> ProxyAnswer:
+    """A pod-proxy failure as the API server sends it: the Status object."""
+    return ProxyAnswer(status.code, "application/json", json.dumps(status.to_dict()).encode())
+
+
+def set_outbound_traffic_policy(txn: Transaction, mode: str) -> None:
+    """Write ``outboundTrafficPolicy.mode`` into the ``istio`` ConfigMap's ``data.mesh`` (a client update).
+
+    Raises:
+        SandboxError: there is no ``istio`` ConfigMap in ``istio-system`` (Istio uninstalled).
+    """
+    ns, name = MESH_CONFIGMAP
+    entry = txn.get(ResourceKey("ConfigMap", ns, name))
+    if entry is None:
+        raise SandboxError(
+            f'Istio is not installed: no ConfigMap "{name}" in namespace "{ns}" holds the mesh config '
+            "(install it again with `istioctl install -y`)"
+        )
+    obj = copy.deepcopy(entry.raw)
+    data = obj.setdefault("data", {})
+    try:
+        mesh = yaml.safe_load(data.get("mesh") or "") or {}
+    except yaml.YAMLError as exc:
+        raise SandboxError(f"the mesh config in ConfigMap {ns}/{name} is not valid YAML: {exc}") from exc
+    if not isinstance(mesh, dict):
+        raise SandboxError(f"the mesh config in ConfigMap {ns}/{name} is not a mapping")
+    policy = mesh.get("outboundTrafficPolicy")
+    mesh["outboundTrafficPolicy"] = {**(policy if isinstance(policy, dict) else {}), "mode": mode}
+    # helm's toYaml: keys sorted, block style, no line folding.
+    data["mesh"] = yaml.safe_dump(mesh, sort_keys=True, default_flow_style=False, width=1 << 30).rstrip("\n")
+    info = kind_info("v1", "ConfigMap")
+    assert info is not None
+    txn.update(info, obj, namespace=ns)
 
 
 #: What a sandbox pod can run with ``kubectl exec`` (besides ``sh -c`` scripts).
@@ -198,13 +285,22 @@ class LocalSandbox:
         self._closed = False
         self._node_ports = NodePorts()
         self._store = ConfigStore(
-            clock=time.time, uid=lambda: str(uuid.uuid4()), node_ports=self._node_ports.allocate
+            clock=time.time,
+            uid=lambda: str(uuid.uuid4()),
+            node_ports=self._node_ports.allocate,
+            max_pods=MAX_PODS,
         )
         self._journal = Journal(self.private_dir / "state")
-        self._mesh_override: MeshSettings | None = None
         self._forwards: dict[tuple[str, str, int], socket.socket] = {}
         self._xds = XdsState()
-        self._results: collections.deque[tuple[str, Result]] = collections.deque(maxlen=256)
+        self._pushes = 0
+        self._push_version = "1970-01-01T00:00:00.000Z/0"
+        # Pods clients deleted: their replacements get new names (see translate's retired_pods).
+        self._retired_pods: frozenset[str] = frozenset()
+        # (sequence number, proxy, result) of the latest requests the proxies saw; a curl collects
+        # those numbered after the moment it started (a count, not a position: the deque rolls).
+        self._results: collections.deque[tuple[int, str, Result]] = collections.deque(maxlen=256)
+        self._request_seq = 0
         self._internet: FakeInternet | None = None
         self._dp: DataPlane | None = None
         self._reconciler: Reconciler | None = None
@@ -222,6 +318,7 @@ class LocalSandbox:
     def _start(
         self, internet: bool, hosts: Iterable[ExternalHost | Mapping[str, Any]], restore: bool
     ) -> None:
+        _raise_open_file_limit()
         if internet:
             extra = [h if isinstance(h, ExternalHost) else _external_host(h) for h in hosts]
             self._internet = FakeInternet(self.private_dir / "internet", (*DEFAULT_HOSTS, *extra)).start()
@@ -234,12 +331,14 @@ class LocalSandbox:
             key_dir=self.private_dir / "keys",
         ).start()
         self._reconciler = Reconciler(self._dp, self._internet, self.private_dir / "pods")
+        self._api = ApiServer(self, self.private_dir, controllers.KUBERNETES_VERSION)
         default = load(CLUSTER) + load(DEFAULT_MESH)
         self._change(lambda txn: kubectl_apply(txn, default), journal=False)
         self._defaults = tuple(self._store.snapshot().keys())
         if restore:
             self._restore()
-        self._api = ApiServer(self, self.private_dir, controllers.KUBERNETES_VERSION).start()
+        self._api.start()
+        write_istioctl(self.private_dir / "bin")
         self._publish_env()
         _registry.track(self)
 
@@ -299,14 +398,11 @@ class LocalSandbox:
 
         Raises:
             ValidationError: Istio or Kubernetes would reject the manifest; nothing changed.
+            ManifestError: kubectl could not read or map it -- e.g. an ``IstioOperator``, whose CRD
+                Istio 1.24+ no longer installs (``istioctl install -f`` reads those); nothing changed.
         """
         manifests = self._load(source, name)
-        if any(m.kind == "IstioOperator" for m in manifests):
-            # The IstioOperator just applied is the mesh config: it replaces an earlier
-            # set_mesh_config() shortcut, as a new `istioctl install` would.
-            result = self._change(lambda txn: kubectl_apply(txn, manifests), mesh=None, extra={"mesh": None})
-        else:
-            result = self._change(lambda txn: kubectl_apply(txn, manifests))
+        result = self._change(lambda txn: kubectl_apply(txn, manifests))
         return ApplyReport(lines=tuple(result.lines), warnings=tuple(result.warnings))
 
     def dry_run(self, source: ManifestSource, *, name: str | None = None) -> ApplyReport:
@@ -360,7 +456,7 @@ class LocalSandbox:
                 default: the caller's current directory.
         """
         self._check_open()
-        before = len(self._results)
+        before = self._request_seq
         where = os.fspath(cwd) if cwd is not None else os.getcwd()
         if source is None:
             result = run_curl(command, env=self.env, cwd=where, timeout=timeout)
@@ -376,7 +472,7 @@ class LocalSandbox:
                 ca_bundle=self._pod_ca_bundle(),
                 timeout=timeout,
             )
-        results = list(self._results)[before:] if len(self._results) >= before else []
+        results = [(proxy, r) for seq, proxy, r in list(self._results) if seq > before]
         if results:
             result = dataclasses.replace(result, explanation=tuple(results))
         return result
@@ -531,18 +627,68 @@ class LocalSandbox:
         preamble = curl_function(rules, isolate_dns=unknown) + f"hostname() {{ echo {shlex.quote(pod)}; }}\n"
         return ExecPlan(script=preamble + script, env=env, cwd=str(self.private_dir))
 
+    def pod_proxy(self, namespace: str, pod: str, port: int, path: str, query: str) -> ProxyAnswer:
+        """The API server's pod proxy (``pods/{pod}:{port}/proxy/{path}``) for a proxy's admin ports.
+
+        Port 15000 is the Envoy admin API of the pod's proxy (``/config_dump``, ``/clusters``,
+        ``/stats``...: :mod:`gatewaykit.backends._envoyadmin`), 15021 its ``/healthz/ready`` and 15090
+        its ``/stats/prometheus``. The real istioctl port-forwards to 15000; the sandbox's reads the
+        same answers here. Other ports, and pods without a proxy, refuse the connection (503).
+        """
+        self._check_open()
+        key = f"{namespace}/{pod}"
+        xds = self._xds
+        found = next((p for p in xds.pods if p.key == key), None)
+        if found is None:
+            return _status_answer(st.not_found("pods", "", pod))
+        proxy = xds.proxies.get(key)
+        target = port or 80
+        if proxy is None or target not in (15000, 15021, 15090):
+            return _status_answer(
+                st.Status(
+                    503,
+                    "ServiceUnavailable",
+                    f"error trying to reach service: dial tcp {found.ip}:{target}: connect: connection "
+                    "refused",
+                    has_details=False,
+                )
+            )
+        if target == 15021:
+            ok = path.strip("/") == "healthz/ready"
+            return ProxyAnswer(200 if ok else 404, "text/plain", b"" if ok else b"404 page not found\n")
+        if target == 15090:
+            path = "stats/prometheus"
+        spiffe = f"spiffe://cluster.local/ns/{found.namespace}/sa/{found.service_account}"
+        ctx = AdminContext(
+            proxy=proxy,
+            pod=found,
+            services=xds.services,
+            workload_cert=(self._mesh_ca.workload_certificate(spiffe)[0], self._mesh_ca.cert_pem),
+            version_info=self._push_version,
+            last_updated=self._push_version.split("/", 1)[0],
+        )
+        params = {k: v[-1] for k, v in urllib.parse.parse_qs(query).items()}
+        status, ctype, body = envoy_admin(ctx, path, params)
+        return ProxyAnswer(status, ctype, body)
+
     # -------------------------------------------------------------------------- extras
 
     def set_mesh_config(self, *, outbound_traffic_policy: str = "ALLOW_ANY") -> None:
         """Switch ``meshConfig.outboundTrafficPolicy.mode`` live (``ALLOW_ANY``/``REGISTRY_ONLY``).
 
+        Writes ``outboundTrafficPolicy.mode`` into the ``istio`` ConfigMap's ``data.mesh`` in
+        ``istio-system`` -- where Istio 1.27 keeps the mesh config and istiod watches it -- through
+        the sandbox's one change path, like ``kubectl edit configmap istio -n istio-system``.
+        The rest of the mesh config is kept (unlike ``istioctl install --set ...``, which renders
+        the whole install again).
+
         Raises:
             ValidationError: not one of Istio's two modes (istioctl's words, see
                 :func:`gatewaykit._translate.mesh.outbound_traffic_policy_mode`).
+            SandboxError: Istio is not installed (no ``istio`` ConfigMap).
         """
         mode = outbound_traffic_policy_mode(outbound_traffic_policy.upper())
-        settings = MeshSettings(outbound_traffic_policy=mode)  # type: ignore[arg-type]
-        self._change(lambda txn: None, mesh=settings, extra={"mesh": mode})
+        self._change(lambda txn: set_outbound_traffic_policy(txn, mode))
 
     @property
     def xds(self) -> XdsState:
@@ -577,7 +723,8 @@ class LocalSandbox:
             raise SandboxError("this sandbox is closed: start a new one with Sandbox.local()")
 
     def _on_request(self, proxy_id: str, result: Result) -> None:
-        self._results.append((proxy_id, result))
+        self._request_seq += 1
+        self._results.append((self._request_seq, proxy_id, result))
 
     def _load(self, source: ManifestSource, name: str | None) -> list[Any]:
         # The one manifest reader (resources.codecs); inline text is named as a file would be.
@@ -602,41 +749,52 @@ class LocalSandbox:
         *,
         force: bool = False,
         journal: bool = True,
-        extra: dict[str, Any] | None = None,
-        mesh: MeshSettings | None | _Keep = _KEEP,
     ) -> T:
-        """Run ``mutate`` in a transaction, reconcile, journal and commit -- or change nothing.
-
-        ``mesh`` switches the mesh settings with the change (kept as they are by default).
-        """
+        """Run ``mutate`` in a transaction, reconcile, journal and commit -- or change nothing."""
         with self._lock:
             self._check_open()
             txn = self._store.transaction()
             result = mutate(txn)  # ValidationError / ApiError: nothing changed
-            new_mesh = self._mesh_override if isinstance(mesh, _Keep) else mesh
-            if not (txn.changed or force or new_mesh != self._mesh_override):
+            if not (txn.changed or force):
                 return result
-            xds = self._settle(txn, new_mesh)
+            xds = self._settle(txn)
             try:
                 if journal:
-                    self._journal_append(txn, extra, new_mesh)
+                    self._journal_append(txn)
             except OSError as exc:
                 self._roll_back()
                 raise SandboxError(f"cannot write the sandbox journal ({exc}); nothing was changed") from exc
             self._store.commit(txn)
             self._xds = xds
-            self._mesh_override = new_mesh
+            self._pushes += 1
+            now = datetime.datetime.now(datetime.timezone.utc)
+            self._push_version = f"{now.strftime('%Y-%m-%dT%H:%M:%S.%f')[:-3]}Z/{self._pushes}"
             self._node_ports.keep(self._node_ports_in(self._store.snapshot()))
-            if self._api is not None:
+            if self._api is not None and self._api.port:
                 self._publish_env()
             return result
 
-    def _settle(self, txn: Transaction, mesh: MeshSettings | None) -> XdsState:
-        """Translate the transaction, serve it, and let the controllers write what they make."""
+    def _settle(self, txn: Transaction) -> XdsState:
+        """Translate the transaction, serve it, and let the controllers write what they make.
+
+        The mesh settings come from the ``istio`` ConfigMap in the same snapshot, so a change
+        of the ConfigMap (``kubectl edit``, ``istioctl install``) is served like any other.
+        """
         assert self._reconciler is not None
+        deleted = {
+            f"{e.key.namespace}/{e.key.name}"
+            for e in txn.events
+            if e.type == "DELETED" and e.key.kind == "Pod"
+        }
+        self._retired_pods |= deleted
         controllers.gateway_api_objects(txn)
+        wanted = txn.pods_wanted()
+        if wanted > MAX_PODS:
+            # Deployments the controllers make (a Gateway API Gateway's) are not admitted one
+            # by one; nothing is started before the whole change is known to fit.
+            raise st.api_error(st.forbidden("pods", "", "", pod_limit_message(MAX_PODS, wanted)))
         snap = txn.snapshot()
-        xds = translate(snap, mesh)
+        xds = translate(snap, retired_pods=self._retired_pods)
         fixed = published_listeners(xds, snap, self._forward_ports())
         try:
             self._reconciler.reconcile(xds, snap, fixed)
@@ -648,11 +806,22 @@ class LocalSandbox:
                 f"the sandbox could not serve this change ({exc}); nothing was changed"
             ) from exc
         desired = controllers.cluster_objects(
-            txn, xds, self._reconciler.states(xds), now=time.time(), node=self._node
+            txn,
+            xds,
+            self._reconciler.states(xds),
+            now=time.time(),
+            node=self._node,
+            root_certificates=self._root_certificates(),
         )
         controllers.sync(txn, desired)
         controllers.gateway_api_statuses(txn, time.time())
         return xds
+
+    def _root_certificates(self) -> dict[str, dict[str, str]]:
+        out = {"istio-ca-root-cert": {"root-cert.pem": self._mesh_ca.cert_pem.decode()}}
+        if self._api is not None:
+            out["kube-root-ca.crt"] = {"ca.crt": self._api.ca_pem.decode()}
+        return out
 
     def _roll_back(self) -> None:
         """Serve the committed state again after a change failed midway."""
@@ -678,21 +847,16 @@ class LocalSandbox:
 
     # -- the journal
 
-    def _journal_append(
-        self, txn: Transaction, extra: dict[str, Any] | None, mesh: MeshSettings | None
-    ) -> None:
+    def _journal_append(self, txn: Transaction) -> None:
         puts, deletes = [], []
         for key, entry in txn.user_changes():
             (puts.append(entry) if entry is not None else deletes.append(key))
-        self._journal.append(puts, deletes, resource_version=txn.resource_version, extra=extra)
+        self._journal.append(puts, deletes, resource_version=txn.resource_version)
         if self._journal.needs_compaction:
             snap = txn.snapshot()
-            mode = mesh.outbound_traffic_policy if mesh else None
             objects = [e for k in snap.keys() if (e := snap.entry(k)) is not None and not e.system]
             absent = [k for k in self._defaults if k not in snap]
-            self._journal.compact(
-                objects, absent, resource_version=txn.resource_version, extra={"mesh": mode}
-            )
+            self._journal.compact(objects, absent, resource_version=txn.resource_version, extra={})
 
     def _restore(self) -> None:
         replayed = self._journal.read()
@@ -700,7 +864,5 @@ class LocalSandbox:
             print(f"gatewaykit: {note}", file=sys.stderr)
         if not replayed.records:
             return
-        mode = replayed.extra.get("mesh")
         self._store.restore(replayed.objects.values(), replayed.resource_version, deleted=replayed.deleted)
-        mesh = MeshSettings(outbound_traffic_policy=mode) if mode else None
-        self._change(lambda txn: None, force=True, journal=False, mesh=mesh)
+        self._change(lambda txn: None, force=True, journal=False)

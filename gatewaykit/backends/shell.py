@@ -122,18 +122,18 @@ class ShellSession:
             return  # killed before the EXIT trap ran: keep the earlier state
         after: dict[str, str] = {}
         for item in raw.split(b"\0"):
-            name, sep, value = item.partition(b"=")
-            if sep and name:
-                after[name.decode("utf-8", "replace")] = value.decode("utf-8", "replace")
+            key, sep, value = item.partition(b"=")
+            if sep and key:
+                after[key.decode("utf-8", "replace")] = value.decode("utf-8", "replace")
         after.pop("__GK_ENV_OUT", None)
-        for name in _BASH_OWNED:
-            after.pop(name, None)
-        for name, value in after.items():
-            if start.get(name) != value:
-                self._exported[name] = value
-        for name in start:
-            if name not in after and name not in _BASH_OWNED:
-                self._exported[name] = None
+        for owned in _BASH_OWNED:
+            after.pop(owned, None)
+        for var, text in after.items():
+            if start.get(var) != text:
+                self._exported[var] = text
+        for var in start:
+            if var not in after and var not in _BASH_OWNED:
+                self._exported[var] = None
 
 
 def _run_bash(

@@ -422,10 +422,12 @@ class ContextCache:
             secret = proxy.secrets.get(tls.certificate_sds or "")
             if secret is None or secret.error or not secret.certificate_chain or not secret.private_key:
                 return None
+            if secret.rejected:
+                return None  # Envoy rejected the secret: the chain has no certificate
             cert, key = secret.certificate_chain, secret.private_key
             if tls.mode in ("MUTUAL", "OPTIONAL_MUTUAL"):
                 vs = proxy.secrets.get(tls.validation_sds or "")
-                if vs is not None and not vs.error:
+                if vs is not None and not vs.error and not vs.rejected:
                     ca = vs.trusted_ca
                 if not ca and tls.mode == "MUTUAL":
                     return None
@@ -506,7 +508,7 @@ class ContextCache:
         else:
             if tls.mode == "MUTUAL":
                 secret = proxy.secrets.get(tls.certificate_sds or "")
-                if secret is None or secret.error or not secret.certificate_chain:
+                if secret is None or secret.error or secret.rejected or not secret.certificate_chain:
                     return None
                 cert, key = secret.certificate_chain, secret.private_key
             if tls.validation_sds == "file-root:system":
@@ -515,7 +517,7 @@ class ContextCache:
                 ca = self.trust_store
             elif tls.validation_sds:
                 vs = proxy.secrets.get(tls.validation_sds)
-                if vs is None or vs.error:
+                if vs is None or vs.error or vs.rejected:
                     return None
                 ca = vs.trusted_ca or vs.certificate_chain
             else:

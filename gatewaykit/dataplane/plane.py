@@ -22,9 +22,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import datetime
 import logging
 import os
 import random
+import socket
 import threading
 import time
 from collections import deque
@@ -36,9 +38,14 @@ from gatewaykit import envoy
 from gatewaykit._simulate import Request as SimRequest
 from gatewaykit._simulate import match_filter_chain, match_listener
 from gatewaykit._simulate import simulate as run_simulation
-from gatewaykit.dataplane import _http
+from gatewaykit._translate.secrets import secret_rejected_log
 from gatewaykit.dataplane._accesslog import AccessLogEntry, format_entry
+from gatewaykit.dataplane._body import BUFFER_LIMIT
 from gatewaykit.dataplane._clienthello import NEED_MORE, ClientHello, parse_client_hello
+from gatewaykit.dataplane._http1 import serve_h1
+from gatewaykit.dataplane._http2 import serve_h2
+from gatewaykit.dataplane._listen import AcceptGuard, Listener, LoopErrors
+from gatewaykit.dataplane._tcp import serve_tcp_proxy
 from gatewaykit.dataplane._tls import ContextCache, MeshCA, PlainStream, TlsStream, san_matches
 from gatewaykit.errors import SandboxError
 
@@ -55,6 +62,10 @@ _INSPECT_TIMEOUT = 15.0
 _HANDSHAKE_TIMEOUT = 15.0
 _log = logging.getLogger("gatewaykit.dataplane")
 _LOG_LINES = 5000  # per proxy; the oldest lines are dropped (bounded memory)
+# A connection's read buffer: asyncio pauses reading at twice the limit, i.e. at Envoy's
+# per_connection_buffer_limit_bytes (1 MiB; Istio leaves the default), so a client sending
+# faster than the proxy forwards is held back by TCP.
+_READ_LIMIT = BUFFER_LIMIT // 2
 # The "destination" of connections redirected to a sidecar's inbound side (inbound_port).
 _INBOUND = "inbound"
 
@@ -145,7 +156,7 @@ class AddressBook:
 @dataclass(slots=True)
 class _Bound:
     key: ListenerKey
-    server: asyncio.Server
+    listener: Listener
     real_port: int
 
 
@@ -221,6 +232,8 @@ class DataPlane:
     ) -> None:
         self.address_book = address_book or AddressBook()
         self.contexts = ContextCache(mesh_ca=mesh_ca, trust_store=trust_store, workdir=key_dir)
+        self.loop_errors = LoopErrors(_log)
+        self.guard = AcceptGuard(self.loop_errors)
         self.on_request = on_request
         self.client_address = client_address
         self.rng = random.Random()
@@ -230,6 +243,7 @@ class DataPlane:
         self._ports: dict[ListenerKey, int] = {}
         self._dest_bound: dict[tuple[str, str, int], _Bound] = {}
         self._logs: dict[str, deque[str]] = {}
+        self._rejected_seen: set[tuple[str, str, int]] = set()  # (proxy, secret, content) logged
         self._log_lock = threading.Lock()
         self._inflight: dict[str, int] = {}
         self._idle = threading.Condition(self._log_lock)
@@ -258,6 +272,9 @@ class DataPlane:
 
         def run() -> None:
             loop = asyncio.new_event_loop()
+            # One log line per cause, then a count (an exhausted descriptor table must not
+            # flood a notebook with tracebacks; see _listen).
+            loop.set_exception_handler(self.loop_errors)
             self._loop = loop
             asyncio.set_event_loop(loop)
             ready.set()
@@ -295,7 +312,7 @@ class DataPlane:
 
     async def _shutdown(self) -> None:
         for bound in [*self._bound.values(), *self._dest_bound.values()]:
-            bound.server.close()
+            bound.listener.close()
         for w in list(self._writers):
             with contextlib.suppress(Exception):
                 w.transport.abort()
@@ -304,12 +321,6 @@ class DataPlane:
             t.cancel()
         if self._tasks:
             await asyncio.wait(list(self._tasks), timeout=5)
-        for bound in self._bound.values():
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(bound.server.wait_closed(), 2)
-        for bound in self._dest_bound.values():
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(bound.server.wait_closed(), 2)
         self._bound.clear()
         self._dest_bound.clear()
         self._ports = {}
@@ -388,11 +399,11 @@ class DataPlane:
         for key in list(self._bound):
             bound = self._bound[key]
             if key not in wanted or (key in fixed and fixed[key] != bound.real_port):
-                bound.server.close()
+                bound.listener.close()
                 del self._bound[key]
         for dkey in list(self._dest_bound):
             if dkey[0] not in proxies:
-                self._dest_bound.pop(dkey).server.close()
+                self._dest_bound.pop(dkey).listener.close()
         new_bound: dict[ListenerKey, _Bound] = {}
         try:
             for key in sorted(wanted):
@@ -401,7 +412,7 @@ class DataPlane:
                 new_bound[key] = await self._bind(key, fixed.get(key, 0))
         except OSError as exc:
             for b in new_bound.values():
-                b.server.close()
+                b.listener.close()
             self._ports = {k: b.real_port for k, b in self._bound.items()}
             raise SandboxError(f"cannot bind 127.0.0.1 for listener {key}: {exc}") from exc
         # The swap: one assignment each, on the loop thread, so a connection sees either the
@@ -414,6 +425,7 @@ class DataPlane:
         self._bound.update(new_bound)
         for pid in proxies:
             self._logs.setdefault(pid, deque(maxlen=_LOG_LINES))
+        self._log_rejected_secrets(proxies)
         self._ports = {k: b.real_port for k, b in self._bound.items()}
         self._served = set(self._ports.values()) | {b.real_port for b in self._dest_bound.values()}
         return dict(self._ports)
@@ -421,22 +433,30 @@ class DataPlane:
     def _drain_pool(self) -> None:
         for idle in self.upstream_pool.values():
             for up in idle:
-                with contextlib.suppress(Exception):
-                    up.writer.transport.abort()
+                up.abort()
         self.upstream_pool.clear()
 
     async def _bind(self, key: ListenerKey, port: int) -> _Bound:
-        def factory(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> Any:
-            return self._on_connection(key, reader, writer)
+        listener = Listener.bind(port, lambda conn: self._accept(key, conn, None, _READ_LIMIT), self.guard)
+        return _Bound(key, listener, listener.port)
 
-        # A published port is held (bound, not listening) with SO_REUSEPORT by the sandbox's
-        # node-port allocator from allocation to close: bind beside it, never in its place.
-        server = await asyncio.start_server(
-            factory, host="127.0.0.1", port=port, reuse_address=True, reuse_port=bool(port), backlog=512,
-            limit=2**20,
-        )
-        real = server.sockets[0].getsockname()[1]
-        return _Bound(key, server, real)
+    def _accept(self, key: ListenerKey, conn: socket.socket, destination: str | None, limit: int) -> None:
+        """Serve a connection a listener accepted (loop thread)."""
+        self.track(asyncio.ensure_future(self._accepted(key, conn, destination, limit)))
+
+    async def _accepted(
+        self, key: ListenerKey, conn: socket.socket, destination: str | None, limit: int
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        reader = asyncio.StreamReader(limit=limit)
+        protocol = asyncio.StreamReaderProtocol(reader)
+        try:
+            transport, _ = await loop.connect_accepted_socket(lambda: protocol, sock=conn)
+        except OSError:
+            conn.close()
+            return
+        writer = asyncio.StreamWriter(transport, protocol, reader, loop)
+        await self._on_connection(key, reader, writer, destination)
 
     def destination_port(self, proxy_id: str, address: str, port: int, *, timeout: float = 10.0) -> int:
         """Return a 127.0.0.1 port whose connections reach ``proxy_id`` as if dialled to ``address:port``.
@@ -490,14 +510,11 @@ class DataPlane:
         if bound is not None:
             return bound.real_port
 
-        def factory(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> Any:
-            return self._on_connection((proxy_id, port), reader, writer, address)
-
-        server = await asyncio.start_server(
-            factory, host="127.0.0.1", port=0, reuse_address=True, backlog=512
+        listener = Listener.bind(
+            0, lambda conn: self._accept((proxy_id, port), conn, address, _READ_LIMIT), self.guard
         )
-        real = int(server.sockets[0].getsockname()[1])
-        self._dest_bound[key] = _Bound((proxy_id, port), server, real)
+        real = listener.port
+        self._dest_bound[key] = _Bound((proxy_id, port), listener, real)
         self._served.add(real)
         return real
 
@@ -528,6 +545,18 @@ class DataPlane:
             lines = list(self._logs.get(pid, ()))
         return "".join(line + "\n" for line in lines)
 
+    def _log_rejected_secrets(self, proxies: Mapping[str, envoy.ProxyConfig]) -> None:
+        """Envoy's warning in a proxy's log when it rejects an SDS secret, once per secret version."""
+        now = datetime.datetime.now(datetime.timezone.utc)
+        with self._log_lock:
+            for pid, proxy in proxies.items():
+                for material in proxy.secrets.values():
+                    content = hash((material.certificate_chain, material.private_key, material.trusted_ca))
+                    seen = (pid, material.name, content)
+                    if material.rejected and seen not in self._rejected_seen:
+                        self._rejected_seen.add(seen)
+                        self._logs[pid].append(secret_rejected_log(material, now))
+
     def log(self, state: _State, entry: AccessLogEntry) -> None:
         """Append an access-log entry for the connection's proxy (loop thread)."""
         line = format_entry(entry)
@@ -545,6 +574,11 @@ class DataPlane:
             with self._idle:
                 self._inflight[state.proxy_id] -= 1
                 self._idle.notify_all()
+
+    def track(self, task: asyncio.Task[Any] | asyncio.Future[Any]) -> None:
+        """Keep a background task (a mirror request) so :meth:`close` cancels it (loop thread)."""
+        self._tasks.add(task)  # type: ignore[arg-type]
+        task.add_done_callback(self._tasks.discard)  # type: ignore[arg-type]
 
     def emit(self, state: _State, result: Any) -> None:
         """Pass a simulate Result to the ``on_request`` callback; its errors are ignored.
@@ -600,14 +634,13 @@ class DataPlane:
     def identity(self, proxy: envoy.ProxyConfig) -> str:
         """Return the proxy's SPIFFE id, the URI SAN of its ISTIO_MUTUAL certificate.
 
-        Istio's gateway charts run ``istio-ingressgateway`` / ``istio-egressgateway`` under
-        ``<name>-service-account`` (§12: ``.../sa/istio-egressgateway-service-account``); the
-        samples (httpbin, sleep, curl) use a ServiceAccount named like the app.
+        istiod signs the identity of the pod's ServiceAccount
+        (``spiffe://<trust domain>/ns/<namespace>/sa/<service account>``,
+        https://istio.io/latest/docs/concepts/security/#istio-identity): Istio's gateway charts
+        run ``istio-ingressgateway`` under ``istio-ingressgateway-service-account`` (§12), a pod
+        without ``serviceAccountName`` runs as ``default``.
         """
-        sa = proxy.workload
-        if sa.startswith("istio-") and sa.endswith("gateway"):
-            sa += "-service-account"
-        return f"spiffe://cluster.local/ns/{proxy.namespace}/sa/{sa}"
+        return f"spiffe://cluster.local/ns/{proxy.namespace}/sa/{proxy.service_account or 'default'}"
 
     # ----------------------------------------------------------------- connections
 
@@ -635,13 +668,10 @@ class DataPlane:
             with contextlib.suppress(Exception):
                 writer.close()
 
-    async def _serve(
-        self,
-        key: ListenerKey,
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
-        destination: str | None = None,
-    ) -> None:
+    def _accept_state(
+        self, key: ListenerKey, writer: asyncio.StreamWriter, destination: str | None
+    ) -> _State | None:
+        """The connection's frozen view of its proxy and listener; None when nothing listens."""
         proxy_id, port = key
         proxy = self._proxies.get(proxy_id)
         if proxy is not None and destination == _INBOUND:
@@ -651,8 +681,7 @@ class DataPlane:
             proxy, destination = self._inbound_view(proxy, port), None
         listener = match_listener(proxy, port, destination=destination) if proxy is not None else None
         if proxy is None or listener is None:
-            writer.transport.abort()
-            return
+            return None
         peer = writer.get_extra_info("peername") or ("127.0.0.1", 0)
         pod_ip = self._pod_ips.get(proxy_id, "127.0.0.1")
         outbound = (
@@ -672,10 +701,16 @@ class DataPlane:
         )
         if outbound:
             state.local_address = f"{destination}:{port}"
-        start = time.time()
+        return state
 
-        # Envoy's tls_inspector is present when some chain needs TLS facts (SNI, transport,
-        # ALPN) -- then the ClientHello is read before a chain is chosen, but not consumed.
+    async def _inspect(
+        self, listener: envoy.Listener, reader: asyncio.StreamReader
+    ) -> tuple[ClientHello, bytes] | None:
+        """Envoy's tls_inspector: peek at the ClientHello (None: the client went away or timed out).
+
+        It is present when some chain needs TLS facts (SNI, transport, ALPN); the ClientHello is
+        read before a chain is chosen, but not consumed (the bytes are replayed).
+        """
         inspect = any(
             c.transport_socket is not None
             or c.filter_chain_match.server_names
@@ -683,138 +718,186 @@ class DataPlane:
             or c.filter_chain_match.application_protocols
             for c in listener.filter_chains
         )
+        if not inspect:
+            return ClientHello(is_tls=False), b""
         initial = b""
-        hello = ClientHello(is_tls=False)
-        if inspect:
-            try:
-                async with asyncio.timeout(_INSPECT_TIMEOUT):
-                    while True:
-                        chunk = await reader.read(65536)
-                        if not chunk:
-                            return
-                        initial += chunk
-                        parsed = parse_client_hello(initial)
-                        if parsed is not NEED_MORE:
-                            assert isinstance(parsed, ClientHello)
-                            hello = parsed
-                            break
-            except TimeoutError:
-                writer.transport.abort()
-                return
-        state.tls = hello.is_tls
-        state.sni = hello.sni
-        state.offered_alpn = hello.alpn
+        try:
+            async with asyncio.timeout(_INSPECT_TIMEOUT):
+                while True:
+                    chunk = await reader.read(65536)
+                    if not chunk:
+                        return None
+                    initial += chunk
+                    parsed = parse_client_hello(initial)
+                    if parsed is not NEED_MORE:
+                        assert isinstance(parsed, ClientHello)
+                        return parsed, initial
+        except TimeoutError:
+            return None
+
+    def _no_filter_chain(self, state: _State, hello: ClientHello, start: float) -> None:
+        # No filter chain: Envoy closes the connection; TLS clients see SSL_ERROR_SYSCALL
+        # (curl exit 35, §1.6 / §4.4). Istio's listener access log records it with NR.
+        self.log(
+            state,
+            AccessLogEntry(
+                start=start,
+                response_flags="NR",
+                response_code_details="filter_chain_not_found",
+                downstream_local_address=state.downstream_local,
+                downstream_remote_address=state.downstream_remote,
+                requested_server_name=hello.sni,
+            ),
+        )
+        sreq = SimRequest(
+            port=state.listener_port,
+            protocol="tls" if hello.is_tls else "tcp",
+            sni=hello.sni,
+            alpn=hello.alpn,
+        )
+        self.emit(state, run_simulation(state.proxy, sreq))
+
+    async def _terminate_tls(
+        self, state: _State, raw: PlainStream, hello: ClientHello
+    ) -> PlainStream | TlsStream | None:
+        """TLS termination with the chain's certificate; None when the connection was ended."""
+        chain = state.chain
+        assert chain is not None
+        tls_ctx = chain.transport_socket
+        if tls_ctx is None:
+            return raw
+        if not hello.is_tls:
+            # Plaintext to a TLS chain: the handshake fails on the first byte and Envoy resets
+            # the connection (§1.6 "Connection reset by peer").
+            raw.abort()
+            return None
+        ctx = self.contexts.server_context(state.proxy, tls_ctx, self.identity(state.proxy))
+        if ctx is None:
+            # No certificate (missing credentialName secret, §8.1): close during the handshake
+            # → curl exit 35 SSL_ERROR_SYSCALL.
+            raw.close()
+            return None
+        tls = TlsStream(raw, ctx)
+        try:
+            async with asyncio.timeout(_HANDSHAKE_TIMEOUT):
+                await tls.handshake()
+        except (Exception, TimeoutError):
+            await _linger_after_alert(raw)
+            return None
+        state.alpn = tls.alpn
+        state.client_cert = tls.peer_certificate_present
+        if state.client_cert:
+            state.peer_der = tls.ssl.getpeercert(binary_form=True)
+            state.local_uris = self.contexts.local_uris(state.proxy, tls_ctx, self.identity(state.proxy))
+            if not san_matches(tls.ssl.getpeercert(), tls_ctx.subject_alt_names):
+                # Gateway tls.subjectAltNames: a verified client certificate with another
+                # identity is rejected like an untrusted one (connection closed).
+                tls.abort()
+                return None
+        return tls
+
+    async def _sniff_inbound_tcp(self, state: _State, stream: PlainStream | TlsStream) -> bool:
+        """Istio's inbound mTLS chain of a sniffed port runs http_inspector on the decrypted bytes.
+
+        What is not HTTP (e.g. the client's own TLS a gateway PASSTHROUGH wrapped in Istio mTLS)
+        goes through tcp_proxy to the same inbound cluster (listener_builder.go). False when the
+        client went away.
+        """
+        chain = state.chain
+        assert chain is not None
+        first = await stream.read()
+        if not first:
+            return False
+        stream.unread(first)
+        if first[:1] == b"\x16":
+            state.chain = dataclasses.replace(
+                chain,
+                http_connection_manager=None,
+                tcp_proxy=envoy.TcpProxy(stat_prefix=chain.name, cluster=chain.name),
+            )
+        return True
+
+    async def _serve(
+        self,
+        key: ListenerKey,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        destination: str | None = None,
+    ) -> None:
+        state = self._accept_state(key, writer, destination)
+        if state is None:
+            writer.transport.abort()
+            return
+        start = time.time()
+        inspected = await self._inspect(state.listener, reader)
+        if inspected is None:
+            writer.transport.abort()
+            return
+        hello, initial = inspected
+        state.tls, state.sni, state.offered_alpn = hello.is_tls, hello.sni, hello.alpn
         chain = match_filter_chain(
-            listener,
+            state.listener,
             sni=hello.sni,
             transport_protocol="tls" if hello.is_tls else "raw_buffer",
             alpn=hello.alpn,
-            destination_port=port,
+            destination_port=key[1],
             destination_ip=destination,
         )
         if chain is None:
-            # No filter chain: Envoy closes the connection; TLS clients see SSL_ERROR_SYSCALL
-            # (curl exit 35, §1.6 / §4.4). Istio's listener access log records it with NR.
-            self.log(
-                state,
-                AccessLogEntry(
-                    start=start,
-                    response_flags="NR",
-                    response_code_details="filter_chain_not_found",
-                    downstream_local_address=state.downstream_local,
-                    downstream_remote_address=state.downstream_remote,
-                    requested_server_name=hello.sni,
-                ),
-            )
-            self.emit(
-                state,
-                run_simulation(
-                    proxy,
-                    SimRequest(
-                        port=port, protocol="tls" if hello.is_tls else "tcp", sni=hello.sni, alpn=hello.alpn
-                    ),
-                ),
-            )
+            self._no_filter_chain(state, hello, start)
             writer.close()
             return
         state.chain = chain
         raw = PlainStream(reader, writer, initial)
-        stream: PlainStream | TlsStream = raw
-        tls_ctx = chain.transport_socket
-        if tls_ctx is not None:
-            if not hello.is_tls:
-                # Plaintext to a TLS chain: the handshake fails on the first byte and Envoy
-                # resets the connection (§1.6 "Connection reset by peer").
-                writer.transport.abort()
+        stream = await self._terminate_tls(state, raw, hello)
+        if stream is None:
+            return
+        inbound_http = chain.transport_socket is not None and chain.http_connection_manager is not None
+        if inbound_http and state.listener.traffic_direction == "INBOUND":
+            if not await self._sniff_inbound_tcp(state, stream):
                 return
-            ctx = self.contexts.server_context(proxy, tls_ctx, self.identity(proxy))
-            if ctx is None:
-                # No certificate (missing credentialName secret, §8.1): close during the
-                # handshake → curl exit 35 SSL_ERROR_SYSCALL.
-                writer.close()
-                return
-            tls = TlsStream(raw, ctx)
-            try:
-                async with asyncio.timeout(_HANDSHAKE_TIMEOUT):
-                    await tls.handshake()
-            except (Exception, TimeoutError):
-                # The alert (e.g. TLS 1.3 certificate_required) was flushed by handshake().
-                # Half-close and discard what the client still sends (its request, written
-                # right after its Finished): closing with unread data would make the kernel
-                # send a RST that can overtake the alert, and curl would print "Connection
-                # reset by peer" instead of "tlsv13 alert certificate required" (§1.6).
-                with contextlib.suppress(Exception):
-                    await writer.drain()
-                    if writer.can_write_eof():
-                        writer.write_eof()
-                    async with asyncio.timeout(2.0):
-                        while await reader.read(65536):
-                            pass
-                writer.close()
-                return
-            stream = tls
-            state.alpn = tls.alpn
-            state.client_cert = tls.peer_certificate_present
-            if state.client_cert:
-                state.peer_der = tls.ssl.getpeercert(binary_form=True)
-                state.local_uris = self.contexts.local_uris(proxy, tls_ctx, self.identity(proxy))
-            if state.client_cert and not san_matches(tls.ssl.getpeercert(), tls_ctx.subject_alt_names):
-                # Gateway tls.subjectAltNames: a verified client certificate with another
-                # identity is rejected like an untrusted one (connection closed).
-                tls.abort()
-                return
+        await self._network_filter(state, stream, start)
 
-        if tls_ctx is not None and listener.traffic_direction == "INBOUND" and chain.http_connection_manager:
-            # Istio's inbound mTLS chain of a sniffed port runs http_inspector on the decrypted
-            # bytes: what is not HTTP (e.g. the client's own TLS a gateway PASSTHROUGH wrapped in
-            # Istio mTLS) goes through tcp_proxy to the same inbound cluster (listener_builder.go).
+    async def _network_filter(self, state: _State, stream: PlainStream | TlsStream, start: float) -> None:
+        """Run the chain's network filter: tcp_proxy, or the HTTP connection manager."""
+        chain = state.chain
+        assert chain is not None
+        if chain.tcp_proxy is not None:
+            await serve_tcp_proxy(self, state, stream, start)
+            return
+        if chain.http_connection_manager is None:
+            stream.close()
+            return
+        use_h2 = state.alpn == "h2"
+        if state.alpn is None:
+            # No protocol agreed by ALPN (plaintext, or TLS without a common protocol, e.g. a
+            # sidecar's ISTIO_MUTUAL "istio-peer-exchange, istio" against a gateway's "h2,
+            # http/1.1"): Envoy's AUTO codec looks for the HTTP/2 client preface
+            # (ConnectionManagerUtility::determineNextProtocol), so one listener takes both.
             first = await stream.read()
             if not first:
                 return
             stream.unread(first)
-            if first[:1] == b"\x16":
-                chain = dataclasses.replace(
-                    chain,
-                    http_connection_manager=None,
-                    tcp_proxy=envoy.TcpProxy(stat_prefix=chain.name, cluster=chain.name),
-                )
-                state.chain = chain
-        if chain.tcp_proxy is not None:
-            await _http.serve_tcp_proxy(self, state, stream, start)
-        elif chain.http_connection_manager is not None:
-            use_h2 = state.alpn == "h2"
-            if tls_ctx is None:
-                # h2c with prior knowledge: the HTTP/2 connection preface.
-                first = initial
-                if not first:
-                    first = await raw.read()
-                    if not first:
-                        return
-                    raw.unread(first)
-                use_h2 = first.startswith(b"PRI * HTTP/2.0")
-            if use_h2:
-                await _http.serve_h2(self, state, stream)
-            else:
-                await _http.serve_h1(self, state, stream)
+            use_h2 = first.startswith(b"PRI * HTTP/2")
+        if use_h2:
+            await serve_h2(self, state, stream)
         else:
-            writer.close()
+            await serve_h1(self, state, stream)
+
+
+async def _linger_after_alert(raw: PlainStream) -> None:
+    """Close a connection whose TLS handshake failed, so the client reads the alert.
+
+    The alert (e.g. TLS 1.3 certificate_required) was flushed by handshake(). Half-close and
+    discard what the client still sends (its request, written right after its Finished):
+    closing with unread data would make the kernel send a RST that can overtake the alert, and
+    curl would print "Connection reset by peer" instead of "tlsv13 alert certificate required"
+    (§1.6).
+    """
+    with contextlib.suppress(Exception):
+        await raw.drain()
+        raw.write_eof()
+        async with asyncio.timeout(2.0):
+            while await raw.reader.read(65536):
+                pass
+    raw.close()

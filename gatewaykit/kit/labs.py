@@ -23,6 +23,8 @@ applies, which doc-style ``curl`` commands they run, and what real Istio answers
         manifests: [{file: gateway.yaml}, {inline: "..."}]
         delete: [...]                    # manifests deleted before applying (optional)
         secrets: [...]                   # secrets (re-)created by this step (optional)
+        mesh_config:                     # the mesh-wide outbound policy (optional)
+          outboundTrafficPolicy: {mode: REGISTRY_ONLY}
         expect_apply: {warnings: [...]}  # or {rejected: "text"}
         probes:
           - curl: curl -s -I -HHost:httpbin.example.com "http://$INGRESS_HOST:$INGRESS_PORT/status/200"
@@ -30,6 +32,8 @@ applies, which doc-style ``curl`` commands they run, and what real Istio answers
             expect: {status: 200, http_version: "1.1", headers: {server: istio-envoy}}
           - shell: kubectl get gateway -o name   # a bash script in the lab's working folder
             expect: {stdout: gateway.networking.istio.io/mygateway}
+          - kubectl: kubectl get pods -n some-ns   # what Kubernetes says (stdout_* and exit_code)
+            expect: {stdout_contains: [ErrImagePull]}
     exercises:
       - id: ...
         title: ...
@@ -208,6 +212,8 @@ class Probe:
         says: one sentence on what the probe shows (printed with its result).
         line: line in lab.yaml (for messages).
         kind: ``"curl"`` or ``"shell"`` (run through the backend's shell, like a ``%%gatewaykit`` cell).
+            ``kubectl: kubectl ...`` in lab.yaml is a shell probe of one kubectl command (what
+            Kubernetes says about pods and Services, e.g. ``ErrImagePull``).
     """
 
     command: str
@@ -216,6 +222,11 @@ class Probe:
     says: str = ""
     line: int = 0
     kind: str = "curl"
+
+    @property
+    def kubectl(self) -> bool:
+        """A shell probe of one ``kubectl`` command (``kubectl:`` in lab.yaml)."""
+        return self.kind == "shell" and self.command.startswith("kubectl ") and "\n" not in self.command
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,18 +245,29 @@ class Condition:
 
 @dataclass(frozen=True, slots=True)
 class Action:
-    """Things to do to the cluster: delete, then create secrets, then apply manifests -- or, for an
-    exercise's solution, a bash ``script`` (kubectl commands) run in the lab's working folder."""
+    """Things to do to the cluster: switch the mesh config, delete, create secrets, apply manifests
+    -- or, for an exercise's solution, a bash ``script`` (kubectl commands) run in the lab's working
+    folder.
+
+    ``outbound_traffic_policy`` (``mesh_config: {outboundTrafficPolicy: {mode: ...}}`` in lab.yaml)
+    is the mesh-wide setting Istio's docs change with ``istioctl install --set
+    meshConfig.outboundTrafficPolicy.mode=...``; the kit sets it through the backend's optional
+    :class:`~gatewaykit.backends.base.MeshSwitch` (the ``istio`` ConfigMap, which istiod watches),
+    keeping the rest of the install as it is.
+    """
 
     manifests: tuple[ManifestRef, ...] = ()
     delete: tuple[ManifestRef, ...] = ()
     secrets: tuple[SecretSpec, ...] = ()
     script: str = ""
+    outbound_traffic_policy: str | None = None
 
     @property
     def empty(self) -> bool:
         """True when the action does nothing."""
-        return not (self.manifests or self.delete or self.secrets or self.script)
+        return not (
+            self.manifests or self.delete or self.secrets or self.script or self.outbound_traffic_policy
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -667,7 +689,7 @@ class _Parser:
     def action(self, value: Any, path: tuple[Any, ...], *, script: bool = False) -> Action:
         if value is None:
             return Action()
-        allowed = {"manifests", "delete", "secrets"} | ({"script"} if script else set())
+        allowed = {"manifests", "delete", "secrets", "mesh_config"} | ({"script"} if script else set())
         m = self.mapping(value, path, allowed)
         if m.get("script") is not None:
             if set(m) != {"script"}:
@@ -679,7 +701,21 @@ class _Parser:
             manifests=self.manifests(m.get("manifests"), path + ("manifests",)),
             delete=self.manifests(m.get("delete"), path + ("delete",)),
             secrets=self.secrets(m.get("secrets"), path + ("secrets",)),
+            outbound_traffic_policy=self.mesh_config(m.get("mesh_config"), path + ("mesh_config",)),
         )
+
+    def mesh_config(self, value: Any, path: tuple[Any, ...]) -> str | None:
+        """``mesh_config: {outboundTrafficPolicy: {mode: ALLOW_ANY|REGISTRY_ONLY}}`` (the one setting
+        the kit switches)."""
+        if value is None:
+            return None
+        m = self.mapping(value, path, {"outboundTrafficPolicy"}, {"outboundTrafficPolicy"})
+        p = path + ("outboundTrafficPolicy",)
+        policy = self.mapping(m["outboundTrafficPolicy"], p, {"mode"}, {"mode"})
+        mode = self.string(policy["mode"], p + ("mode",))
+        if mode not in ("ALLOW_ANY", "REGISTRY_ONLY"):
+            raise self.doc.error(p + ("mode",), f"mode must be ALLOW_ANY or REGISTRY_ONLY, got {mode!r}")
+        return mode
 
     def manifests(self, value: Any, path: tuple[Any, ...]) -> tuple[ManifestRef, ...]:
         out = []
@@ -771,13 +807,15 @@ class _Parser:
         m = self.mapping(
             value,
             path,
-            {"id", "title", "explain", "manifests", "delete", "secrets", "probes", "expect_apply"},
+            {"id", "title", "explain", "manifests", "delete", "secrets", "mesh_config", "probes"}
+            | {"expect_apply"},
             {"id", "title", "explain"},
         )
         action = Action(
             manifests=self.manifests(m.get("manifests"), path + ("manifests",)),
             delete=self.manifests(m.get("delete"), path + ("delete",)),
             secrets=self.secrets(m.get("secrets"), path + ("secrets",)),
+            outbound_traffic_policy=self.mesh_config(m.get("mesh_config"), path + ("mesh_config",)),
         )
         warnings: tuple[str, ...] = ()
         rejected = None
@@ -802,11 +840,14 @@ class _Parser:
         out = []
         for i, pr in enumerate(self.listof(value, path)):
             p = path + (i,)
-            pr = self.mapping(pr, p, {"curl", "shell", "source", "expect", "says"}, {"expect"})
-            if ("curl" in pr) == ("shell" in pr):
-                raise self.doc.error(p, "a probe needs exactly one of `curl:` or `shell:`")
-            kind = "curl" if "curl" in pr else "shell"
-            cmd = self.string(pr[kind], p + (kind,)).strip()
+            pr = self.mapping(pr, p, {"curl", "shell", "kubectl", "source", "expect", "says"}, {"expect"})
+            given = [k for k in ("curl", "shell", "kubectl") if k in pr]
+            if len(given) != 1:
+                raise self.doc.error(p, "a probe needs exactly one of `curl:`, `shell:` or `kubectl:`")
+            kind = "curl" if given[0] == "curl" else "shell"
+            cmd = self.string(pr[given[0]], p + (given[0],)).strip()
+            if given[0] == "kubectl":
+                self.kubectl_command(cmd, pr, p)
             if kind == "curl" and not re.search(r"(^|[|;&]\s*)curl\s", cmd):
                 raise self.doc.error(
                     p + ("curl",), "the command must run `curl` (as written in Istio's docs)"
@@ -831,6 +872,19 @@ class _Parser:
                 )
             )
         return tuple(out)
+
+    def kubectl_command(self, cmd: str, pr: Mapping[str, Any], path: tuple[Any, ...]) -> None:
+        """``kubectl: kubectl ...``: one kubectl command, judged on what it prints."""
+        if not cmd.startswith("kubectl "):
+            raise self.doc.error(path + ("kubectl",), "the command must start with `kubectl `")
+        if pr.get("source") is not None:
+            raise self.doc.error(path + ("source",), "a kubectl probe runs in the lab's working folder")
+        expect = pr.get("expect") if isinstance(pr.get("expect"), Mapping) else {}
+        http = ("status", "http_version", "reason", "headers", "body", "log")
+        if any(k in expect for k in http):
+            raise self.doc.error(
+                path + ("expect",), "a kubectl probe is judged on its output: use exit_code and stdout_*"
+            )
 
     def expect(self, value: Any, path: tuple[Any, ...]) -> Expect:
         m = self.mapping(value, path, _EXPECT_KEYS)

@@ -33,7 +33,7 @@ import weakref
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from gatewaykit.backends.base import Backend, CurlResult, Inspector, ShellResult
+from gatewaykit.backends.base import Backend, CurlResult, Inspector, MeshSwitch, ShellResult
 from gatewaykit.errors import GatewayKitError, LabError, ManifestError, ValidationError
 from gatewaykit.kit import state, verify, workdir
 from gatewaykit.kit.labs import Action, Exercise, Lab, ManifestRef, Probe, SecretSpec, Step, load_lab
@@ -343,6 +343,10 @@ class LabSession:
         self.notify("shell")
         return result
 
+    def kubectl(self, command: str, timeout: float = 60.0) -> ShellOutcome:
+        """Run a ``kubectl`` command line in the lab's working folder (the backend's cluster)."""
+        return ShellOutcome(command, self.shell(self._command(command), timeout=timeout))
+
     def probe(self, probe: Probe, *, record: bool = True) -> ProbeResult:
         """Run one probe and judge it (a probe that cannot run is a failed probe, not an exception)."""
         if probe.kind == "shell":
@@ -413,6 +417,9 @@ class LabSession:
         """Delete every object the manifest names, one by one (missing ones are skipped)."""
         lines: list[str] = []
         for d in reversed(_documents(source)):
+            if state.doc_key(d) == state.MESH_KEY:  # not an object: switch the mesh back
+                lines += self.set_mesh_config("ALLOW_ANY").lines
+                continue
             try:
                 lines += self.backend.delete(state.stub(d)).lines
             except GatewayKitError as exc:
@@ -421,6 +428,23 @@ class LabSession:
             self.ledger.pop(state.doc_key(d), None)
         self._save_ledger()
         return ApplyOutcome(lines=tuple(lines))
+
+    def set_mesh_config(self, mode: str) -> ApplyOutcome:
+        """Switch ``meshConfig.outboundTrafficPolicy.mode`` (what the docs do with ``istioctl install
+        --set meshConfig.outboundTrafficPolicy.mode=...``); :meth:`reset` puts ``ALLOW_ANY`` back."""
+        if not isinstance(self.backend, MeshSwitch):
+            return ApplyOutcome(
+                error=f"this backend cannot change the mesh config (outboundTrafficPolicy {mode})"
+            )
+        try:
+            self.backend.set_mesh_config(outbound_traffic_policy=mode)
+        except GatewayKitError as exc:
+            return ApplyOutcome(error=str(exc))
+        self.ledger.pop(state.MESH_KEY, None)
+        if mode != "ALLOW_ANY":  # Istio's default is no change to undo
+            self.ledger[state.MESH_KEY] = state.mesh_doc(mode)
+        self._save_ledger()
+        return ApplyOutcome(lines=("configmap/istio configured",))
 
     def run_action(self, action: Action) -> ApplyOutcome:
         """Run a step/exercise/solution action: delete, then secrets, then manifests (namespaces
@@ -431,6 +455,11 @@ class LabSession:
             return ApplyOutcome(printed, error=None if ran.ok else f"(exit code {ran.exit_code})")
         lines: list[str] = []
         warnings: list[str] = []
+        if action.outbound_traffic_policy:
+            out = self.set_mesh_config(action.outbound_traffic_policy)
+            lines += out.lines
+            if out.error:
+                return out
         for ref in action.delete:
             lines += self.delete(list(ref.documents)).lines
         namespaces = [r for r in action.manifests if all(d.get("kind") == "Namespace" for d in r.documents)]
@@ -539,6 +568,10 @@ class LabSession:
             lines += self.delete([self.ledger[key]]).lines
         lines += self._remove_checked(target)
         for doc in sorted(applies, key=lambda d: d.get("kind") != "Namespace"):
+            if state.doc_key(doc) == state.MESH_KEY:
+                out = self.set_mesh_config(str(doc["mode"]))
+                lines += list(out.lines) + ([out.error] if out.error else [])
+                continue
             out = self.apply([doc])
             lines += list(out.lines) + ([out.error] if out.error else [])
         self.solved = False
@@ -553,6 +586,8 @@ class LabSession:
         return list(self.delete(present).lines) if present else []
 
     def _get(self, key: state.Key) -> Mapping[str, Any] | None:
+        if key == state.MESH_KEY:
+            return self.ledger.get(key)  # the mesh switch is remembered, not an API object
         try:
             return self.backend.get(*key)
         except GatewayKitError:

@@ -16,9 +16,30 @@ from typing import Any
 from gatewaykit.kit.labs import Action, Condition, SecretSpec
 from gatewaykit.resources.meta import KINDS, kind_info
 
-__all__ = ["Key", "applied_form", "checked_objects", "doc_key", "drifted", "fold", "plan", "stub"]
+__all__ = [
+    "MESH_KEY",
+    "Key",
+    "applied_form",
+    "checked_objects",
+    "doc_key",
+    "drifted",
+    "fold",
+    "mesh_doc",
+    "plan",
+    "stub",
+]
 
 Key = tuple[str, str, str]
+
+#: The ledger's entry for the mesh-wide outbound policy (a switch, not an API object).
+MESH_KEY: Key = ("MeshConfig", "", "outboundTrafficPolicy")
+
+
+def mesh_doc(mode: str) -> dict[str, Any]:
+    """The ledger's record of ``meshConfig.outboundTrafficPolicy.mode`` being ``mode``."""
+    meta = {"name": MESH_KEY[2]}
+    return {"apiVersion": "gatewaykit/v1", "kind": MESH_KEY[0], "metadata": meta, "mode": mode}
+
 
 #: The annotation kubectl (and the sandbox's apply) writes: the document as it was applied.
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
@@ -29,6 +50,8 @@ def doc_key(doc: Mapping[str, Any]) -> Key:
     (``Gateway.gateway.networking.k8s.io``), so it never collides with Istio's ``Gateway``."""
     meta = doc.get("metadata") or {}
     kind = str(doc.get("kind"))
+    if kind == MESH_KEY[0]:
+        return MESH_KEY
     info = kind_info(str(doc.get("apiVersion", "")), kind)
     store_kind = info.store_kind if info else kind
     namespaced = info.namespaced if info else kind != "Namespace"
@@ -93,6 +116,11 @@ def fold(
         for ref in action.delete:
             for d in ref.documents:
                 state.pop(doc_key(d), None)
+        if action.outbound_traffic_policy == "ALLOW_ANY":
+            state.pop(MESH_KEY, None)  # Istio's default: nothing to remember
+        elif action.outbound_traffic_policy:
+            state.pop(MESH_KEY, None)
+            state[MESH_KEY] = mesh_doc(action.outbound_traffic_policy)
         docs = list(secrets(action.secrets)) if action.secrets else []
         if not rejected:
             docs += [dict(d) for ref in action.manifests for d in ref.documents]

@@ -72,12 +72,18 @@ def image_pull_policy(image: str) -> str:
     return "Always" if tag in ("", "latest") else "IfNotPresent"
 
 
+def _list_at(obj: dict[str, Any], key: str) -> list[Any]:
+    """``obj[key]`` when it is a list, else nothing to default."""
+    value = obj.get(key)
+    return value if isinstance(value, list) else []
+
+
 def _default_container(c: dict[str, Any]) -> None:
     c.setdefault("imagePullPolicy", image_pull_policy(str(c.get("image", ""))))
     c.setdefault("resources", {})
     c.setdefault("terminationMessagePath", "/dev/termination-log")
     c.setdefault("terminationMessagePolicy", "File")
-    for p in c.get("ports") if isinstance(c.get("ports"), list) else []:
+    for p in _list_at(c, "ports"):
         if isinstance(p, dict):
             p.setdefault("protocol", "TCP")
 
@@ -90,7 +96,7 @@ def _default_pod_spec(spec: dict[str, Any]) -> None:
     spec.setdefault("securityContext", {})
     spec.setdefault("schedulerName", "default-scheduler")
     for key in ("containers", "initContainers"):
-        for c in spec.get(key) if isinstance(spec.get(key), list) else []:
+        for c in _list_at(spec, key):
             if isinstance(c, dict):
                 _default_container(c)
 
@@ -160,7 +166,7 @@ def _default_service(obj: dict[str, Any], ctx: Any) -> None:
         return
     stype = spec.setdefault("type", "ClusterIP")
     spec.setdefault("sessionAffinity", "None")
-    for p in spec.get("ports") if isinstance(spec.get("ports"), list) else []:
+    for p in _list_at(spec, "ports"):
         if isinstance(p, dict):
             p.setdefault("protocol", "TCP")
             if "targetPort" not in p and "port" in p:

@@ -52,14 +52,9 @@ _SUBRESOURCE_VERBS = {
     "portforward": ["create", "get"],
     "proxy": ["create", "delete", "get", "patch", "update"],
 }
-# Kinds with no served CRD in Istio 1.27: `istioctl install` reads IstioOperator files, but the
-# in-cluster operator and its CRD are gone since Istio 1.24.
-_NOT_SERVED = frozenset({"IstioOperator"})
-
-
 def served() -> tuple[KindInfo, ...]:
     """Every resource the API server serves, in discovery order."""
-    return tuple(k for k in KINDS if k.kind not in _NOT_SERVED)
+    return KINDS
 
 
 def group_versions() -> list[tuple[str, list[str]]]:

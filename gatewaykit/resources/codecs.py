@@ -15,6 +15,7 @@ text ending in ``.yaml``/``.yml``/``.json``, as ``kubectl apply -f`` takes it).
 from __future__ import annotations
 
 import json
+import math
 import pathlib
 import re
 from collections.abc import Mapping
@@ -23,10 +24,21 @@ from typing import Any
 import yaml
 
 from gatewaykit.errors import ManifestError, ManifestSyntaxError
+from gatewaykit.resources._decoding import (
+    MAX_DEPTH,
+    DecodeLimitError,
+    check_node_graph,
+    clean_text,
+    decode_bytes,
+    json_depth_offset,
+    to_json,
+)
 from gatewaykit.resources.meta import KINDS, FieldLines, KindInfo, Manifest, Source, kind_info
 
 __all__ = [
+    "NOT_SERVED",
     "ManifestSource",
+    "decode_body",
     "dump_yaml",
     "load",
     "manifest_path",
@@ -35,9 +47,9 @@ __all__ = [
     "supported_kinds_line",
 ]
 
-#: What the reader accepts: YAML/JSON text, a path (``Path``, or a one-line ``str`` ending in
-#: ``.yaml``/``.yml``/``.json``), one manifest dict, or a list of them.
-ManifestSource = str | pathlib.Path | Mapping[str, Any] | list[Any]
+#: What the reader accepts: YAML/JSON text (or its bytes), a path (``Path``, or a one-line ``str``
+#: ending in ``.yaml``/``.yml``/``.json``), one manifest dict, or a list of them.
+ManifestSource = str | bytes | pathlib.Path | Mapping[str, Any] | list[Any]
 
 _PATH_SUFFIXES = (".yaml", ".yml", ".json")
 
@@ -56,6 +68,33 @@ _KubeLoader.yaml_implicit_resolvers = {
     for ch, resolvers in _BaseLoader.yaml_implicit_resolvers.items()
 }
 
+
+def _construct_int(loader: Any, node: yaml.ScalarNode) -> Any:
+    """go-yaml v2 ``resolve``: an integer beyond 64 bits is a float, or the plain string when no
+    float holds it either (``strconv.ParseFloat`` out of range)."""
+    try:
+        value = yaml.SafeLoader.construct_yaml_int(loader, node)
+    except ValueError:  # more digits than Python converts
+        return node.value
+    if -(2**63) <= value < 2**64:
+        return value
+    try:
+        return float(value)
+    except OverflowError:
+        return node.value
+
+
+def _construct_float(loader: Any, node: yaml.ScalarNode) -> Any:
+    """A float literal out of float64's range stays a string in go-yaml v2 (``.inf`` is +Inf)."""
+    value = yaml.SafeLoader.construct_yaml_float(loader, node)
+    if math.isinf(value) and "inf" not in node.value.lower():
+        return node.value
+    return value
+
+
+_KubeLoader.add_constructor("tag:yaml.org,2002:int", _construct_int)
+_KubeLoader.add_constructor("tag:yaml.org,2002:float", _construct_float)
+
 # go-yaml's wording for the PyYAML problems a learner typically hits (kubectl prints go-yaml's).
 _GO_YAML_PROBLEMS: tuple[tuple[str, str], ...] = (
     ("mapping values are not allowed here", "mapping values are not allowed in this context"),
@@ -70,9 +109,18 @@ _GO_YAML_PROBLEMS: tuple[tuple[str, str], ...] = (
     ("found undefined alias", "unknown anchor referenced"),
     ("found unexpected end of stream", "found unexpected end of stream"),
     ("found duplicate anchor", "found duplicate anchor"),
+    # go-yaml's reader (readerc.go) refuses the same characters as YAML's c-printable.
+    ("control characters are not allowed", "control characters are not allowed"),
+    ("special characters are not allowed", "control characters are not allowed"),
+    # libyaml stops at 1000 levels, before the sandbox's own limit could.
+    ("exceeded maximum nesting depth", f"exceeded max depth of {MAX_DEPTH}"),
 )
 
 _SEPARATOR = re.compile(r"^---\s*$")
+
+#: Kinds that Istio 1.27 documents but no cluster serves: the in-cluster operator and its
+#: IstioOperator CRD are gone since Istio 1.24 (`istioctl install -f` reads such files instead).
+NOT_SERVED: frozenset[tuple[str, str]] = frozenset({("install.istio.io/v1alpha1", "IstioOperator")})
 
 
 def supported_kinds_line() -> str:
@@ -131,19 +179,33 @@ def read_documents(source: ManifestSource, *, name: str | None = None) -> list[t
     if path is not None:
         file = name or str(source).strip()
         try:
-            text = path.read_text(encoding="utf-8")
+            data = path.read_bytes()
         except OSError as exc:
             # kubectl: `error: the path "x.yaml" does not exist`
             raise ManifestError(f'error: the path "{str(source).strip()}" does not exist') from exc
-        return _parse_text(text, file)
+        return _parse_text(decode_bytes(data), file)
     file = name or "STDIN"
     if isinstance(source, str):
-        return _parse_text(source, file)
+        return _parse_text(clean_text(source), file)
+    if isinstance(source, (bytes, bytearray)):  # what `kubectl apply -f -` reads from stdin
+        return _parse_text(decode_bytes(bytes(source)), file)
     if isinstance(source, Mapping):
-        return [(dict(source), Source(file, 0, 1))]
+        return [(_data_as_json(source, file), Source(file, 0, 1))]
     if isinstance(source, list):
-        return [(doc, Source(file, i, 1)) for i, doc in enumerate(source) if doc is not None]
+        return [
+            (_data_as_json(doc, file), Source(file, i, 1)) for i, doc in enumerate(source) if doc is not None
+        ]
     raise ManifestError(f"error: cannot read manifests from {type(source).__name__}")
+
+
+def _data_as_json(doc: Any, file: str) -> Any:
+    """A manifest given as Python data, as the JSON a client would send (a deep copy)."""
+    try:
+        return to_json(doc)
+    except DecodeLimitError as exc:
+        raise ManifestSyntaxError(
+            f"error: error parsing {file}: {exc.problem}", line=0, problem=exc.problem
+        ) from None
 
 
 def load(source: ManifestSource, *, name: str | None = None, any_kind: bool = False) -> list[Manifest]:
@@ -193,17 +255,48 @@ def _parse_json_stream(text: str, file: str) -> list[tuple[Any, Source]] | None:
     Returns None when the text is not JSON after all (a YAML flow mapping): the YAML reader then
     reads it, and words any error.
     """
-    decoder = json.JSONDecoder()
+    decoder = json.JSONDecoder(parse_constant=_no_constant)
     docs: list[tuple[Any, Source]] = []
     pos = _skip_json_space(text, 0)
     while pos < len(text):
         try:
             value, end = decoder.raw_decode(text, pos)
-        except json.JSONDecodeError:
+            value = to_json(value)
+        except (RecursionError, DecodeLimitError) as exc:
+            raise _json_limit_error(exc, text, pos, file) from None
+        except ValueError:  # JSONDecodeError, a NaN literal, digits Python will not convert
             return None
         docs.append((value, Source(file, len(docs), text.count("\n", 0, pos) + 1)))
         pos = _skip_json_space(text, end)
     return docs
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"invalid character {name[0]!r} looking for beginning of value")
+
+
+def _json_limit_error(exc: Exception, text: str, pos: int, file: str) -> ManifestSyntaxError:
+    """kubectl's ``json: offset N: ...`` for JSON nested too deep (encoding/json's scanner)."""
+    found = json_depth_offset(text, pos)
+    if found is None:
+        problem = exc.problem if isinstance(exc, DecodeLimitError) else f"exceeded max depth of {MAX_DEPTH}"
+        return ManifestSyntaxError(f"error: error parsing {file}: {problem}", line=0, problem=problem)
+    offset, char = found
+    problem = f"json: offset {offset}: invalid character {char!r} exceeded max depth"
+    return ManifestSyntaxError(
+        f"error: error parsing {file}: {problem}", line=text.count("\n", 0, pos) + 1, problem=problem
+    )
+
+
+def _limit_error(exc: DecodeLimitError, file: str, first: int) -> ManifestSyntaxError:
+    """go-yaml's (or encoding/json's) limit error, as kubectl prints it."""
+    where = f"line {exc.line}: " if exc.line else ""
+    problem = exc.problem if exc.problem.startswith("json:") else f"yaml: {where}{exc.problem}"
+    return ManifestSyntaxError(
+        f"error: error parsing {file}: error converting YAML to JSON: {problem}",
+        line=first + exc.line if exc.line else 0,
+        problem=exc.problem,
+    )
 
 
 def _parse_text(text: str, file: str) -> list[tuple[Any, Source]]:
@@ -231,15 +324,20 @@ def _parse_text(text: str, file: str) -> list[tuple[Any, Source]]:
             # kubectl converts each document on its own, so go-yaml's line numbers are relative
             # to the document (k8s.io/apimachinery yaml.YAMLOrJSONDecoder). What yaml.load does,
             # keeping the node graph: its marks give istioctl's field lines.
+            # go-yaml's limits are checked on the node graph before anything is expanded.
             loader = _KubeLoader(body)
             try:
                 node = loader.get_single_node()
-                data = loader.construct_document(node) if node is not None else None
+                if node is not None:
+                    check_node_graph(node, body)
+                data = to_json(loader.construct_document(node)) if node is not None else None
             finally:
                 loader.dispose()
         except yaml.YAMLError as exc:
             raise _syntax_error(exc, file, first) from None
-        except (ValueError, OverflowError, RecursionError) as exc:  # e.g. absurd numbers
+        except DecodeLimitError as exc:
+            raise _limit_error(exc, file, first) from None
+        except (ValueError, OverflowError, RecursionError) as exc:  # e.g. a bad explicit !!timestamp
             raise ManifestSyntaxError(
                 f"error: error parsing {file}: error converting YAML to JSON: yaml: {exc}",
                 line=first + 1,
@@ -257,7 +355,7 @@ def _parse_text(text: str, file: str) -> list[tuple[Any, Source]]:
         api = data.get("apiVersion") if isinstance(data, dict) else None
         if isinstance(api, str) and api.startswith(_ISTIO_GROUP) and isinstance(node, yaml.MappingNode):
             fields = _field_lines(node, chunk, first)
-        docs.append((_jsonify(data), Source(file, index, first_line, fields)))
+        docs.append((data, Source(file, index, first_line, fields)))
         index += 1
     return docs
 
@@ -328,33 +426,6 @@ def _syntax_error(exc: yaml.YAMLError, file: str, first: int) -> ManifestSyntaxE
     )
 
 
-def _jsonify(value: Any) -> Any:
-    """YAML -> JSON as sigs.k8s.io/yaml does: map keys become strings, dates stay strings."""
-    if isinstance(value, dict):
-        return {_key(k): _jsonify(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_jsonify(v) for v in value]
-    if isinstance(value, bytes):  # !!binary -> base64 text, as JSON would carry it
-        import base64
-
-        return base64.b64encode(value).decode("ascii")
-    if isinstance(value, (set, tuple)):
-        return [_jsonify(v) for v in value]
-    if isinstance(value, float) and value != value:  # NaN is not JSON
-        return None
-    return value
-
-
-def _key(k: Any) -> str:
-    if isinstance(k, str):
-        return k
-    if k is None:
-        return "null"
-    if isinstance(k, bool):
-        return "true" if k else "false"
-    return str(k)
-
-
 def _expand_list(raw: Any, src: Source) -> list[tuple[Any, Source]]:
     """``kind: List`` (``kubectl get -o yaml`` output) is applied item by item."""
     if isinstance(raw, dict) and raw.get("kind") == "List" and isinstance(raw.get("items"), list):
@@ -400,11 +471,13 @@ def _check_document(raw: Any, src: Source, *, any_kind: bool = False) -> str | N
     if info is None and any_kind:
         return None
     if info is None:
-        return (
+        text = (
             f'error: resource mapping not found for name: "{name if isinstance(name, str) else ""}" '
             f'namespace: "{ns_text}" from "{src.file}": no matches for kind "{kind}" in version '
-            f'"{api_version}"\nensure CRDs are installed first\n{supported_kinds_line()}'
+            f'"{api_version}"\nensure CRDs are installed first'
         )
+        # A kind Istio 1.27 itself has no CRD for gets kubectl's text alone, as on a real cluster.
+        return text if (api_version, kind) in NOT_SERVED else f"{text}\n{supported_kinds_line()}"
     if not isinstance(name, str) or not name:
         version = api_version.rsplit("/", 1)[-1]
         ns_shown = ns_text or ("default" if info.namespaced else "")
@@ -415,6 +488,36 @@ def _check_document(raw: Any, src: Source, *, any_kind: bool = False) -> str | N
             f'from server for: "{src.file}": resource name may not be empty'
         )
     return None
+
+
+def decode_body(raw: bytes, *, yaml_body: bool = False) -> Any:
+    """A request body as the sandbox's API server reads it, within the reader's limits.
+
+    JSON (or, for ``application/yaml`` and apply patches, one YAML document) becomes JSON data as
+    :func:`load` makes it: go-yaml's aliasing limits, the nesting limit, no NaN.
+
+    Raises:
+        ValueError: the body does not decode; ``str()`` is the decoder's problem.
+    """
+    text = raw.decode("utf-8")  # UnicodeDecodeError is a ValueError
+    try:
+        if not yaml_body:
+            return to_json(json.loads(text, parse_constant=_no_constant))
+        loader = _KubeLoader(clean_text(text))
+        try:
+            node = loader.get_single_node()
+            if node is None:
+                return None
+            check_node_graph(node, text)
+            return to_json(loader.construct_document(node))
+        finally:
+            loader.dispose()
+    except RecursionError:
+        raise ValueError(f"exceeded max depth of {MAX_DEPTH}") from None
+    except DecodeLimitError as exc:
+        raise ValueError(exc.problem) from None
+    except yaml.YAMLError as exc:
+        raise ValueError(str(exc).splitlines()[0]) from None
 
 
 def dump_yaml(raw: Mapping[str, Any]) -> str:

@@ -86,12 +86,37 @@ class ResourceKey:
         return f"{self.kind} {self.namespace}/{self.name}" if self.namespace else f"{self.kind} {self.name}"
 
 
+def redacted(raw: Any) -> Any:
+    """``raw`` safe to print: a Secret's ``data``/``stringData`` values (private keys, tokens) and
+    kubectl's last-applied copy of them replaced by their sizes, as ``kubectl describe`` shows
+    them (``tls.key: 227 bytes``); any other object unchanged."""
+    if not isinstance(raw, dict) or raw.get("kind") != "Secret":
+        return raw
+    out = dict(raw)
+    for part in ("data", "stringData"):
+        if isinstance(raw.get(part), dict):
+            out[part] = {k: f"<{len(str(v))} bytes>" for k, v in raw[part].items()}
+    meta = raw.get("metadata")
+    if isinstance(meta, dict) and isinstance(meta.get("annotations"), dict):
+        notes = dict(meta["annotations"])
+        if "kubectl.kubernetes.io/last-applied-configuration" in notes:
+            notes["kubectl.kubernetes.io/last-applied-configuration"] = "<redacted>"
+        out["metadata"] = {**meta, "annotations": notes}
+    return out
+
+
 @dataclass(frozen=True, slots=True)
 class Manifest:
-    """One parsed YAML document: the raw dict exactly as written, plus its source."""
+    """One parsed YAML document: the raw dict exactly as written, plus its source.
+
+    Its ``repr`` never shows a Secret's data (see :func:`redacted`).
+    """
 
     raw: dict[str, Any]
     source: Source = field(default_factory=Source)
+
+    def __repr__(self) -> str:
+        return f"Manifest(raw={redacted(self.raw)!r}, source={self.source!r})"
 
     @property
     def kind(self) -> str:
@@ -202,7 +227,6 @@ KINDS: tuple[KindInfo, ...] = (
     KindInfo("ServiceAccount", "", ("v1",), "serviceaccounts", short_names=("sa",)),
     KindInfo("Deployment", "apps", ("v1",), "deployments", short_names=("deploy",), categories=("all",),
              subresources=("status", "scale")),
-    KindInfo("IstioOperator", "install.istio.io", ("v1alpha1",), "istiooperators"),
     # Gateway API v1.3.0 (experimental channel); versions in the order the CRDs serve them.
     KindInfo("GatewayClass", GATEWAY_API_GROUP, ("v1", "v1beta1"), "gatewayclasses", namespaced=False,
              short_names=("gc",), categories=_GATEWAY_API_CATEGORIES, subresources=("status",)),

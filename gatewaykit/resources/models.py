@@ -41,7 +41,6 @@ __all__ = [
     "DestinationRuleSpec",
     "FrozenMap",
     "Gateway",
-    "GatewayComponent",
     "GatewaySpec",
     "HeaderOperations",
     "Headers",
@@ -52,15 +51,11 @@ __all__ = [
     "HTTPRewrite",
     "HTTPRoute",
     "HTTPRouteDestination",
-    "IstioOperator",
-    "IstioOperatorSpec",
     "KeyToPath",
     "L4MatchAttributes",
     "LabelSelector",
-    "MeshConfig",
     "Namespace",
     "ObjectMeta",
-    "OutboundTrafficPolicy",
     "PodSpec",
     "PodTemplateSpec",
     "Port",
@@ -799,6 +794,13 @@ class Secret(Resource):
     data: Mapping[str, bytes] = field(default_factory=_empty_map)
     KIND: ClassVar[str] = "Secret"
 
+    def __repr__(self) -> str:
+        # The data are credentials (a TLS Secret's private key): shown as kubectl describe
+        # shows them, by size; metadata's annotations may hold kubectl's copy of them.
+        sizes = ", ".join(f"{k}: {len(v)} bytes" for k, v in self.data.items())
+        where = f"{self.metadata.namespace}/{self.metadata.name}"
+        return f"Secret({where}, type={self.type!r}, data=<redacted: {sizes}>)"
+
     @staticmethod
     def _decode_hook(raw: Mapping[str, Any]) -> Mapping[str, Any]:
         merged: dict[str, bytes] = {}
@@ -992,93 +994,6 @@ class Deployment(Resource):
         return self.spec.template.metadata.annotations
 
 
-# -------------------------------------------------------------- IstioOperator
-
-
-@dataclass(frozen=True, slots=True)
-class OutboundTrafficPolicy:
-    """``meshConfig.outboundTrafficPolicy`` (``mode``: ALLOW_ANY default, or REGISTRY_ONLY)."""
-
-    mode: str = "ALLOW_ANY"
-
-
-@dataclass(frozen=True, slots=True)
-class MeshConfig:
-    """``meshConfig`` (abridged)."""
-
-    outboundTrafficPolicy: OutboundTrafficPolicy | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class K8sServiceSpec:
-    """``k8s.service`` of a gateway component (its Service ports)."""
-
-    ports: tuple[ServicePort, ...] = ()
-    type: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class K8sObjectSpec:
-    """``k8s`` of a gateway component."""
-
-    service: K8sServiceSpec | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class GatewayComponent:
-    """``components.ingressGateways[]`` / ``egressGateways[]``."""
-
-    name: str = ""
-    namespace: str = ""
-    enabled: bool | None = None
-    label: Mapping[str, str] = field(default_factory=_empty_map)
-    k8s: K8sObjectSpec | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Components:
-    """``spec.components`` (gateways only)."""
-
-    ingressGateways: tuple[GatewayComponent, ...] = ()
-    egressGateways: tuple[GatewayComponent, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class IstioOperatorSpec:
-    """IstioOperator ``spec`` (abridged)."""
-
-    profile: str = ""
-    meshConfig: MeshConfig | None = None
-    components: Components | None = None
-    values: Any = None
-
-
-@dataclass(frozen=True, slots=True)
-class IstioOperator(Resource):
-    """``install.istio.io/v1alpha1`` IstioOperator."""
-
-    spec: IstioOperatorSpec = IstioOperatorSpec()
-    KIND: ClassVar[str] = "IstioOperator"
-
-    @property
-    def outbound_traffic_policy(self) -> str | None:
-        """``spec.meshConfig.outboundTrafficPolicy.mode`` or None when not set."""
-        mc = self.spec.meshConfig
-        if mc is None or mc.outboundTrafficPolicy is None:
-            return None
-        return mc.outboundTrafficPolicy.mode
-
-    def pilot_env(self, name: str) -> str | None:
-        """``spec.values.pilot.env.<name>`` (istiod's environment) as text, or None when not set."""
-        values = self.spec.values
-        pilot = values.get("pilot") if isinstance(values, Mapping) else None
-        env = pilot.get("env") if isinstance(pilot, Mapping) else None
-        value = env.get(name) if isinstance(env, Mapping) else None
-        if isinstance(value, bool):
-            return "true" if value else "false"
-        return None if value is None else str(value)
-
-
 # -------------------------------------------------------------------- entry
 
 
@@ -1095,7 +1010,6 @@ MODELS: dict[str, type[Resource]] = {
         ConfigMap,
         ServiceAccount,
         Deployment,
-        IstioOperator,
     )
 }
 

@@ -433,7 +433,6 @@ _CORE_TOP_LEVEL: dict[str, frozenset[str]] = {
     "Namespace": _TOP_LEVEL,
     "Service": _TOP_LEVEL,
     "Deployment": _TOP_LEVEL,
-    "IstioOperator": _TOP_LEVEL,
     "Secret": frozenset({"apiVersion", "kind", "metadata", "data", "stringData", "type", "immutable"}),
     "ConfigMap": frozenset({"apiVersion", "kind", "metadata", "data", "binaryData", "immutable"}),
     "ServiceAccount": frozenset(

@@ -17,6 +17,7 @@ from gatewaykit.store._store import (
     ConfigStore,
     Transaction,
     apply_patch,
+    pod_limit_message,
     store_kind,
 )
 
@@ -34,6 +35,7 @@ __all__ = [
     "apply_patch",
     "kubectl_apply",
     "kubectl_delete",
+    "pod_limit_message",
     "server_side_apply",
     "store_kind",
 ]

@@ -12,15 +12,19 @@ Rule: no I/O here.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from gatewaykit.errors import ValidationError
+from gatewaykit.errors import GatewayKitError, ValidationError
 from gatewaykit.kube import status as st
 from gatewaykit.resources.meta import KindInfo, Manifest, Source
 from gatewaykit.resources.render import WEBHOOK
 from gatewaykit.resources.validation import Report, validate
 
-__all__ = ["bare_errors", "check", "rejection", "status_for_report"]
+__all__ = ["MAX_BODY", "bare_errors", "check", "check_size", "rejection", "status_for_report"]
+
+#: kube-apiserver's limit on a request body (``--max-request-body-bytes`` default, 3 MiB).
+MAX_BODY = 3 * 1024 * 1024
 
 # FieldError details start with field.ErrorType's text (apimachinery pkg/util/validation/field).
 _CAUSE_REASONS: tuple[tuple[str, str], ...] = (
@@ -83,6 +87,14 @@ def rejection(status: st.Status, errors: list[str], warnings: tuple[str, ...] = 
     return ValidationError(st.kubectl_text(status), errors=errors, warnings=warnings, status=status)
 
 
+def check_size(obj: dict[str, Any]) -> None:
+    """The API server's body limit, for an object sent without HTTP (``sb.apply``): kubectl would
+    send it as JSON, and a body over :data:`MAX_BODY` is refused before it is decoded."""
+    if len(json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()) > MAX_BODY:
+        status = st.too_large(MAX_BODY)
+        raise rejection(status, [status.message])
+
+
 def check(info: KindInfo, obj: dict[str, Any], source: Source) -> tuple[str, ...]:
     """Run decoding, schema and webhook validation on a client's object.
 
@@ -90,9 +102,16 @@ def check(info: KindInfo, obj: dict[str, Any], source: Source) -> tuple[str, ...
         The webhook's warnings (kubectl prints ``Warning: <text>``).
 
     Raises:
-        ValidationError: with ``status`` set; nothing is stored.
+        ValidationError: with ``status`` set; nothing is stored. A validator that fails on input
+            it did not foresee is the API server's ``InternalError``, never a Python exception.
     """
-    report = validate(Manifest(obj, source))
+    try:
+        report = validate(Manifest(obj, source))
+    except GatewayKitError:
+        raise
+    except (LookupError, TypeError, ValueError, AttributeError, ArithmeticError, RecursionError) as exc:
+        status = st.internal_error(f"failed to validate the {info.kind}: {type(exc).__name__}: {exc}")
+        raise rejection(status, [status.message]) from exc
     if not report.ok:
         raise rejection(status_for_report(info, obj, report), bare_errors(report), tuple(report.warnings))
     return tuple(report.warnings)

@@ -16,7 +16,6 @@ Rule: no I/O here.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -75,44 +74,36 @@ def _info(manifest: Manifest) -> KindInfo:
 def _namespace(info: KindInfo, raw: dict[str, Any]) -> str:
     if not info.namespaced:
         return ""
-    meta = raw.get("metadata") if isinstance(raw.get("metadata"), dict) else {}
+    meta: dict[str, Any] = raw["metadata"] if isinstance(raw.get("metadata"), dict) else {}
     ns = meta.get("namespace")
     return ns if isinstance(ns, str) and ns else "default"
 
 
-def with_last_applied(raw: dict[str, Any], namespace: str) -> dict[str, Any]:
-    """The manifest as kubectl sends it: namespace set (the builder's ``DefaultNamespace``) and
-    the last-applied annotation added (``util.GetModifiedConfiguration``)."""
-    obj = copy.deepcopy(raw)
-    meta = obj.setdefault("metadata", {})
-    if namespace:
-        meta["namespace"] = namespace
-    annotations = meta.get("annotations") if isinstance(meta.get("annotations"), dict) else {}
-    meta["annotations"] = {k: v for k, v in annotations.items() if k != LAST_APPLIED}
-    meta["annotations"][LAST_APPLIED] = kpatch.last_applied_annotation(obj)
-    return obj
-
-
 def _apply_one(txn: Transaction, manifest: Manifest, dry_run: bool) -> tuple[str, tuple[str, ...]]:
-    """Apply one document; returns (kubectl's line, warnings) or raises with kubectl's text."""
+    """Apply one document; returns (kubectl's line, warnings) or raises with kubectl's text.
+
+    The bodies are kubectl's own (``kube.patch``): the builder's namespace handling, the new
+    last-applied annotation, nulls pruned from a create, the three-way patch of an update.
+    """
     info = _info(manifest)
     ns = _namespace(info, manifest.raw)
     key = ResourceKey(store_kind(info), ns, manifest.name)
     live = txn.get(key)
-    modified = with_last_applied(manifest.raw, ns)
+    prepared = kpatch.prepare_manifest(manifest.raw, namespaced=info.namespaced, namespace=ns or "default")
     prefix = f"{info.kubectl_name}/{manifest.name}"
     suffix = " (server dry run)" if dry_run else ""
     file = manifest.source.file
     if live is None:
+        body = kpatch.apply_create_object(prepared)
         try:
             _, warnings = txn.create(
-                info, modified, source=manifest.source, namespace=ns or None, dry_run=dry_run
+                info, body, source=manifest.source, namespace=ns or None, dry_run=dry_run
             )
         except (ValidationError, ApiError) as exc:
             raise _reworded(exc, verb="creating", file=file) from None
         return f"{prefix} created{suffix}", warnings
-    annotations = live.raw["metadata"].get("annotations") or {}
-    original = _json_or_none(annotations.get(LAST_APPLIED))
+    original = (live.raw["metadata"].get("annotations") or {}).get(LAST_APPLIED)
+    modified = kpatch.modified_configuration(prepared)
     patch_type, patch = kpatch.three_way_patch(original, modified, live.raw, info.kind, builtin=info.builtin)
     if not patch:
         return f"{prefix} unchanged{suffix}", ()
@@ -123,18 +114,6 @@ def _apply_one(txn: Transaction, manifest: Manifest, dry_run: bool) -> tuple[str
     except (ValidationError, ApiError) as exc:
         raise _patch_error(exc, info, manifest, ns, patch) from None
     return f"{prefix} configured{suffix}", warnings
-
-
-def _json_or_none(text: Any) -> dict[str, Any] | None:
-    import json  # noqa: PLC0415
-
-    if not isinstance(text, str):
-        return None
-    try:
-        value = json.loads(text)
-    except ValueError:
-        return None
-    return value if isinstance(value, dict) else None
 
 
 def _reworded(exc: ValidationError | ApiError, *, verb: str, file: str) -> ValidationError:

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from gatewaykit.resources.meta import Manifest, ResourceKey, Source
+from gatewaykit.resources.meta import Manifest, ResourceKey, Source, redacted
 
 __all__ = ["Snapshot", "StoredObject", "WatchEvent"]
 
@@ -42,6 +42,13 @@ class StoredObject:
     def resource_version(self) -> int:
         """``metadata.resourceVersion`` as a number."""
         return int(self.raw["metadata"].get("resourceVersion") or 0)
+
+    def __repr__(self) -> str:
+        # A stored Secret's data are credentials: never in a repr (resources.meta.redacted).
+        return (
+            f"StoredObject(key={self.key!r}, raw={redacted(self.raw)!r}, source={self.source!r}, "
+            f"creation_index={self.creation_index!r}, system={self.system!r})"
+        )
 
 
 @dataclass(frozen=True, slots=True)

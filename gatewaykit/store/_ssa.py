@@ -92,6 +92,10 @@ def server_side_apply(
     )
     if previous is not None:
         _remove(merged, previous.get("fieldsV1") or {}, owned)
+        if previous.get("fieldsV1") == owned and previous.get("apiVersion") == entry_meta["apiVersion"]:
+            # The same manager applying the same fields: a no-op apply changes nothing, not even the
+            # entry's time (the API server skips no-op writes; nothing bumps the resourceVersion).
+            entry_meta["time"] = previous.get("time", entry_meta["time"])
     _merge(merged, config)
     others = [m for m in managers if m is not previous]
     merged["metadata"]["managedFields"] = [*others, entry_meta]

@@ -27,16 +27,16 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from gatewaykit.errors import ApiError
 from gatewaykit.kube import patch as kpatch
 from gatewaykit.kube import status as st
 from gatewaykit.kube.defaults import NodePortAllocator, NodePortError, ServiceContext, default_object
 from gatewaykit.resources.gatewayapi_schema import apply_defaults
 from gatewaykit.resources.meta import GATEWAY_API_GROUP, KindInfo, ResourceKey, Source, kind_info
+from gatewaykit.resources.validation.decode import coerce_custom_metadata
 from gatewaykit.store import _admission
 from gatewaykit.store._objects import Snapshot, StoredObject, WatchEvent
 
-__all__ = ["ConfigStore", "Transaction", "store_kind"]
+__all__ = ["ConfigStore", "Transaction", "deployment_replicas", "pod_limit_message", "store_kind"]
 
 #: How many changes a watch can resume from (older resourceVersions get 410 Gone, as etcd's
 #: compaction makes the API server answer).
@@ -68,6 +68,12 @@ def _spec_part(obj: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in obj.items() if k not in ("metadata", "status")}
 
 
+def _meta_of(obj: dict[str, Any]) -> dict[str, Any]:
+    """``obj["metadata"]`` when it is a map, else an empty one (admission rejects the object)."""
+    meta = obj.get("metadata")
+    return meta if isinstance(meta, dict) else {}
+
+
 def _fold_secret(obj: dict[str, Any]) -> None:
     """Kubernetes merges ``stringData`` into ``data`` (stringData wins) and never stores it."""
     string_data = obj.pop("stringData", None)
@@ -87,6 +93,8 @@ class ConfigStore:
         uid: a factory for ``metadata.uid``; default: stable uuids from a counter.
         node_ports: allocates Service node ports (the sandbox's allocator holds real 127.0.0.1
             ports); default: stable ports in 30000-32767.
+        max_pods: refuse a client's Deployment that would make the Deployments' replicas add up
+            to more pods than this (a sandbox's limit; a real API server has none); None: no limit.
     """
 
     def __init__(
@@ -95,6 +103,7 @@ class ConfigStore:
         clock: Callable[[], float] | None = None,
         uid: Callable[[], str] | None = None,
         node_ports: NodePortAllocator | None = None,
+        max_pods: int | None = None,
     ) -> None:
         self._entries: dict[ResourceKey, StoredObject] = {}
         self._rv = 0
@@ -108,6 +117,7 @@ class ConfigStore:
         self._uid_seq = 0
         self._uid = uid
         self.node_ports = node_ports
+        self.max_pods = max_pods
 
     # -- reading
 
@@ -285,7 +295,7 @@ class Transaction:
     def _resolve_namespace(info: KindInfo, obj: dict[str, Any], namespace: str | None) -> str:
         if not info.namespaced:
             return ""
-        meta = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+        meta = _meta_of(obj)
         body_ns = meta.get("namespace") if isinstance(meta.get("namespace"), str) else ""
         if namespace and body_ns and body_ns != namespace:
             raise st.api_error(
@@ -337,10 +347,31 @@ class Transaction:
                     "(put the pod's spec into a Deployment's spec.template)",
                 )
             )
+        _admission.check_size(obj)
         if info.namespaced and not self.namespace_exists(namespace):
             status = st.not_found("namespaces", "", namespace)
             raise _admission.rejection(status, [f'namespaces "{namespace}" not found'])
-        return _admission.check(info, obj, source)
+        warnings = _admission.check(info, obj, source)
+        if info.kind == "Deployment" and self.store.max_pods is not None:
+            self._check_pod_capacity(info, obj, namespace, self.store.max_pods)
+        return warnings
+
+    def pods_wanted(self, replace: tuple[ResourceKey, dict[str, Any]] | None = None) -> int:
+        """How many pods the Deployments ask for (with ``replace``'s object in place of its key's)."""
+        total = 0
+        for entry in self.list("Deployment"):
+            if replace is None or entry.key != replace[0]:
+                total += deployment_replicas(entry.raw)
+        return total + (deployment_replicas(replace[1]) if replace is not None else 0)
+
+    def _check_pod_capacity(self, info: KindInfo, obj: dict[str, Any], namespace: str, limit: int) -> None:
+        """The sandbox's pod limit, refused like an admission quota (``Forbidden``)."""
+        name = obj.get("metadata", {}).get("name", "")
+        wanted = self.pods_wanted((ResourceKey(store_kind(info), namespace, name), obj))
+        if wanted > limit:
+            why = pod_limit_message(limit, wanted)
+            status = st.forbidden(info.plural, info.group, name, why)
+            raise _admission.rejection(status, [status.message])
 
     # -- the REST verbs
 
@@ -363,8 +394,8 @@ class Transaction:
             ValidationError: rejected by admission (with ``status``); ApiError: AlreadyExists,
             BadRequest, Forbidden.
         """
-        meta = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
-        name = meta.get("name") if isinstance(meta.get("name"), str) else ""
+        meta = _meta_of(obj)
+        name = str(meta.get("name")) if isinstance(meta.get("name"), str) else ""
         if not name:
             cause = st.Cause(
                 "metadata.name", "Required value: name or generateName is required", "FieldValueRequired"
@@ -374,6 +405,8 @@ class Transaction:
         key = ResourceKey(store_kind(info), ns, name)
         if key in self.entries:
             raise st.api_error(st.already_exists(info.plural, info.group, name))
+        if not info.builtin and not system:
+            obj = coerce_custom_metadata(obj)
         warnings = () if system else self._admit(info, obj, ns, source)
         stored = self._prepare(info, obj, ns)
         smeta = stored["metadata"]
@@ -402,8 +435,8 @@ class Transaction:
         subresource: str = "",
     ) -> tuple[StoredObject, tuple[str, ...]]:
         """``PUT``: replace an object (or only its ``status`` with ``subresource="status"``)."""
-        meta = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
-        name = meta.get("name") if isinstance(meta.get("name"), str) else ""
+        meta = _meta_of(obj)
+        name = str(meta.get("name")) if isinstance(meta.get("name"), str) else ""
         ns = self._resolve_namespace(info, obj, namespace)
         key = ResourceKey(store_kind(info), ns, name)
         old = self.entries.get(key)
@@ -421,6 +454,8 @@ class Transaction:
                 )
             )
         new = self._merge_subresource(info, old.raw, obj, subresource)
+        if not info.builtin and not system:
+            new = coerce_custom_metadata(new)
         warnings = () if (system or subresource == "status") else self._admit(info, new, ns, source)
         return self._replace(info, old, new, source, dry_run, system), warnings
 
@@ -586,6 +621,25 @@ class Transaction:
             self._collect_garbage()
 
 
+def deployment_replicas(raw: dict[str, Any]) -> int:
+    """The pods a Deployment asks for: ``spec.replicas``, 1 when unset."""
+    spec = raw.get("spec")
+    replicas = spec.get("replicas", 1) if isinstance(spec, dict) else 1
+    if replicas is None:
+        return 1
+    return replicas if isinstance(replicas, int) and not isinstance(replicas, bool) and replicas > 0 else 0
+
+
+def pod_limit_message(limit: int, wanted: int) -> str:
+    """Why the sandbox refuses more pods (a sandbox limit, worded as an admission refusal)."""
+    return (
+        f"the gatewaykit sandbox runs at most {limit} pods (the pod capacity of its one node, "
+        f"kubelet's default --max-pods); with this change its Deployments would ask for {wanted}. "
+        "A real cluster accepts the Deployment and leaves the pods that do not fit Pending "
+        "(FailedScheduling: Too many pods)"
+    )
+
+
 def _carry_allocations(new: dict[str, Any], old: dict[str, Any]) -> None:
     """``patchAllocatedValues``: an update keeps the Service's allocated cluster IP and node ports."""
     nspec, ospec = new.setdefault("spec", {}), old.get("spec", {})
@@ -615,20 +669,12 @@ APPLY_PATCH = "application/apply-patch+yaml"
 
 
 def apply_patch(info: KindInfo, current: dict[str, Any], patch_type: str, body: Any) -> dict[str, Any]:
-    """The object after applying a patch of ``patch_type`` (raises ApiError for a bad patch)."""
-    try:
-        if patch_type == MERGE_PATCH:
-            if not isinstance(body, dict):
-                raise ValueError("patch must be a JSON object")
-            return kpatch.merge_patch(current, body)
-        if patch_type == JSON_PATCH:
-            return kpatch.json_patch(current, body)
-        if patch_type == STRATEGIC_PATCH:
-            if not info.builtin:
-                raise ApiError(st.unsupported_media_type(patch_type), "")
-            return kpatch.strategic_merge_patch(current, body, info.kind)
-    except ApiError:
-        raise
-    except (ValueError, TypeError, KeyError) as exc:
-        raise st.api_error(st.bad_request(str(exc))) from exc
-    raise st.api_error(st.unsupported_media_type(patch_type))
+    """The object after applying a patch of ``patch_type`` (raises ApiError for a bad patch, with
+    the API server's Status: ``kube.patch`` words each failure as the server does)."""
+    if patch_type == MERGE_PATCH:
+        return kpatch.merge_patch(current, body)
+    if patch_type == JSON_PATCH:
+        return kpatch.json_patch(current, body)
+    if patch_type == STRATEGIC_PATCH and info.builtin:
+        return kpatch.strategic_merge_patch(current, body, info.kind)
+    raise st.api_error(kpatch.unsupported_patch_type(builtin=info.builtin))

@@ -12,13 +12,17 @@ contract every stand-in shares:
   log and ``close()``.
 
 Servers are threaded (one thread per connection, like the images' own servers) and every thread and
-socket they create is released by ``close()``.
+socket they create is released by ``close()``. No server has a thread of its own while idle: one
+thread, :data:`ACCEPTOR`, waits on every listening socket at once and accepts connections as they
+arrive (a selector, no polling), so a hundred replicas cost a hundred listening sockets, not a
+hundred threads waking every few milliseconds.
 """
 
 from __future__ import annotations
 
 import collections
 import pathlib
+import selectors
 import socket
 import socketserver
 import threading
@@ -28,7 +32,7 @@ from typing import Any, Literal
 
 __all__ = ["LogBuffer", "RunningWorkload", "WorkloadSpec", "WorkloadStatus"]
 
-WorkloadStatus = Literal["Running", "ErrImagePull", "CrashLoopBackOff"]
+WorkloadStatus = Literal["Running", "ErrImagePull", "InvalidImageName", "CrashLoopBackOff"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,17 +148,129 @@ class ThreadedTCPServer(TrackedServerMixin, socketserver.ThreadingMixIn, sockets
         pass  # a client that vanished mid-stream is not the server's error
 
 
+class Acceptor:
+    """One thread accepting connections for every stand-in server (``socketserver`` servers).
+
+    A listening socket is registered with a selector; when it is readable the thread accepts one
+    connection and hands it to the server's ``process_request`` (a thread per connection, as
+    ``ThreadingMixIn`` does). Registrations are applied by the thread itself, and
+    :meth:`remove` returns once the thread will not touch the server again. The thread exists
+    only while a server is registered.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._servers: set[socketserver.BaseServer] = set()
+        self._changes: list[tuple[bool, socketserver.BaseServer, threading.Event]] = []
+        self._thread: threading.Thread | None = None
+        self._wake: socket.socket | None = None
+
+    @property
+    def thread(self) -> threading.Thread | None:
+        """The accepting thread, while any server is registered."""
+        return self._thread
+
+    def add(self, server: socketserver.BaseServer) -> None:
+        """Start accepting ``server``'s connections (returns once they are)."""
+        server.socket.setblocking(False)  # type: ignore[attr-defined]
+        self._change(True, server)
+
+    def remove(self, server: socketserver.BaseServer) -> None:
+        """Stop accepting ``server``'s connections; no accept happens for it after this returns."""
+        self._change(False, server)
+
+    def _change(self, add: bool, server: socketserver.BaseServer) -> None:
+        done = threading.Event()
+        with self._lock:
+            if not add and server not in self._servers:
+                return
+            (self._servers.add if add else self._servers.discard)(server)
+            self._changes.append((add, server, done))
+            if self._thread is None:
+                receive, self._wake = socket.socketpair()
+                self._thread = threading.Thread(
+                    target=self._run, args=(receive,), name="gatewaykit-workloads-accept", daemon=True
+                )
+                self._thread.start()
+            else:
+                self._poke()
+            thread = self._thread
+        done.wait()
+        with self._lock:
+            exiting = self._thread is not thread
+        if exiting and thread is not None:
+            thread.join()  # the last server went away: the thread is gone when close() returns
+
+    def _poke(self) -> None:
+        try:
+            assert self._wake is not None
+            self._wake.send(b"\0")
+        except (BlockingIOError, OSError):
+            pass  # the thread is awake already (full buffer) or gone (it drains changes first)
+
+    def _apply(self, selector: selectors.BaseSelector) -> bool:
+        """Apply pending registrations (loop thread); False when the last server is gone."""
+        with self._lock:
+            for add, server, done in self._changes:
+                sock = server.socket  # type: ignore[attr-defined]
+                if add:
+                    selector.register(sock, selectors.EVENT_READ, server)
+                elif sock.fileno() >= 0 and sock in selector.get_map():  # type: ignore[operator]
+                    selector.unregister(sock)
+                done.set()
+            self._changes.clear()
+            if self._servers:
+                return True
+            assert self._wake is not None
+            self._wake.close()
+            self._thread = self._wake = None
+            return False
+
+    def _run(self, receive: socket.socket) -> None:
+        selector = selectors.DefaultSelector()
+        selector.register(receive, selectors.EVENT_READ, None)
+        try:
+            while self._apply(selector):
+                for key, _ in selector.select():
+                    if key.data is None:
+                        receive.recv(4096)
+                    else:
+                        _accept(key.data)
+        finally:
+            selector.close()
+            receive.close()
+
+
+def _accept(server: socketserver.BaseServer) -> None:
+    """What ``socketserver``'s ``_handle_request_noblock`` does, on a non-blocking socket."""
+    try:
+        request, address = server.socket.accept()  # type: ignore[attr-defined]
+    except OSError:  # nothing to accept after all (the client went away), or the server closed
+        return
+    request.setblocking(True)
+    if not server.verify_request(request, address):
+        server.shutdown_request(request)  # type: ignore[attr-defined]
+        return
+    try:
+        server.process_request(request, address)
+    except Exception:
+        server.handle_error(request, address)
+        server.shutdown_request(request)  # type: ignore[attr-defined]
+
+
+#: The one accepting thread of every stand-in server in this process.
+ACCEPTOR = Acceptor()
+
+
 class ServerHandle:
-    """A serving socketserver plus the thread running its ``serve_forever``."""
+    """A serving socketserver, its connections accepted by :data:`ACCEPTOR`."""
 
     def __init__(self, server: socketserver.BaseServer, name: str) -> None:
-        """Start ``server.serve_forever`` in a thread called ``name``."""
+        """Start accepting ``server``'s connections (``name`` is for diagnostics)."""
         self.server = server
-        # 0.05 s poll: shutdown() waits for the next poll, and close() should be quick.
-        self.thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.05}, name=name, daemon=True
-        )
-        self.thread.start()
+        self.name = name
+        self.thread: threading.Thread | None = None  # no thread of its own
+        ACCEPTOR.add(server)
 
     @property
     def port(self) -> int:
@@ -163,11 +279,10 @@ class ServerHandle:
 
     def close(self) -> None:
         """Stop accepting, end open connections, join every handler thread, free the port."""
-        self.server.shutdown()
+        ACCEPTOR.remove(self.server)
         if isinstance(self.server, TrackedServerMixin):
             self.server.close_connections()
         self.server.server_close()
-        self.thread.join(timeout=5)
 
 
 class ClosedPort:
@@ -238,7 +353,7 @@ class RunningWorkload:
 
     @property
     def threads(self) -> tuple[threading.Thread, ...]:
-        """The serve threads (for tests that check ``close()`` leaves nothing behind)."""
+        """Threads of this workload's own (none: :data:`ACCEPTOR` accepts for every server)."""
         return tuple(h.thread for h in self._servers.values() if h.thread is not None)
 
     def logs(self) -> str:

@@ -361,7 +361,7 @@ class FakeInternet:
     @property
     def threads(self) -> tuple[threading.Thread, ...]:
         """The serve threads (for leak checks)."""
-        return tuple(h.thread for h in self._handles)
+        return tuple(h.thread for h in self._handles if h.thread is not None)
 
     def close(self) -> None:
         """Stop every host and free every port and thread (idempotent)."""

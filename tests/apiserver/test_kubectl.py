@@ -499,3 +499,12 @@ def test_an_open_watch_does_not_keep_a_closed_sandbox_alive(tmp_path: pathlib.Pa
     proc.wait(timeout=10)  # the server ended the watch; kubectl exits
     assert threading.active_count() <= before
     assert not pathlib.Path(box.shell_env["KUBECONFIG"]).exists()
+
+
+def test_deleting_a_pod_restarts_it_under_a_new_name(sb: object) -> None:
+    code, before = sh(sb, "kubectl get pods -l app=httpbin -o name")
+    assert sh(sb, f"kubectl delete {before.strip()}")[1].startswith(f'pod "{before.strip()[4:]}" deleted')
+    code, after = sh(sb, "kubectl get pods -l app=httpbin -o name")
+    assert after.strip() != before.strip()
+    assert after.strip().startswith(before.strip().rsplit("-", 1)[0] + "-")  # same ReplicaSet
+    assert sh(sb, "kubectl exec deploy/curl -- curl -s http://httpbin:8000/status/418") == (0, "I'm a teapot!")

@@ -7,9 +7,19 @@ import pathlib
 import subprocess
 import sys
 
+import pytest
+
 from gatewaykit import Sandbox
 
 GATEWAYKIT = [sys.executable, "-m", "gatewaykit.cli"]
+
+
+@pytest.fixture(autouse=True)
+def _own_runtime_dir(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Other sandboxes of this user (other tests, other sessions) must not answer `gatewaykit env`."""
+    run = tmp_path / "run"
+    run.mkdir(mode=0o700)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(run))
 
 
 def _terminal(script: str, cwd: pathlib.Path) -> subprocess.CompletedProcess[str]:

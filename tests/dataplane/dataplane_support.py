@@ -159,6 +159,10 @@ def certs(tmp_path_factory: pytest.TempPathFactory) -> Certs:
 # ---------------------------------------------------------------------- upstreams
 
 
+#: (path, body) of every POST to /status/<code> the test upstreams answered.
+POSTS: list[tuple[str, bytes]] = []
+
+
 class _Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "upstream-test/1.0"
@@ -186,9 +190,39 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.do_GET()
 
     def do_POST(self) -> None:
+        if self.path.startswith("/count"):
+            self._count()
+            return
+        if self.path.startswith("/status/"):
+            data = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            POSTS.append((self.path, data))
+            self._send(int(self.path.rsplit("/", 1)[1]), b"")
+            return
         n = int(self.headers.get("Content-Length", "0"))
         data = self.rfile.read(n)
         self._send(200, json.dumps({"data": data.decode(), "path": self.path}).encode())
+
+    do_PUT = do_POST
+
+    def _count(self) -> None:
+        """Read the body in 64 KiB pieces (Content-Length or chunked) and answer its size."""
+        received = 0
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            while size := int(self.rfile.readline().split(b";")[0], 16):
+                while size:
+                    step = self.rfile.read(min(size, 65536))
+                    received, size = received + len(step), size - len(step)
+                self.rfile.readline()
+            while self.rfile.readline() not in (b"\r\n", b""):
+                pass
+        else:
+            left = int(self.headers.get("Content-Length", "0"))
+            while left:
+                step = self.rfile.read(min(left, 65536))
+                if not step:
+                    break
+                received, left = received + len(step), left - len(step)
+        self._send(200, json.dumps({"received": received}).encode())
 
     def do_GET(self) -> None:
         path = self.path.split("?")[0]
@@ -213,6 +247,17 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.wfile.write(b"0\r\n\r\n")
         elif path == "/big":
             self._send(200, b"x" * 300_000, "text/plain")
+        elif path.startswith("/bytes/"):
+            # n bytes, written 64 KiB at a time (a large download that is never in memory whole)
+            n = int(path.rsplit("/", 1)[1])
+            self.send_response(200)
+            self.send_header("Content-Type", "application/octet-stream")
+            self.send_header("Content-Length", str(n))
+            self.end_headers()
+            piece = b"\0" * 65536
+            while n:
+                self.wfile.write(piece[: min(n, 65536)])
+                n -= min(n, 65536)
         else:
             hdrs = {k.title(): v for k, v in self.headers.items()}
             doc = {"headers": hdrs, "path": self.path, "port": self.server.server_address[1]}
@@ -338,7 +383,7 @@ def _cluster(name: str, *eps: tuple[str, int], tls: envoy.UpstreamTlsContext | N
 
 
 def _route(name: str, prefix: str, cluster: str, **action: object) -> envoy.Route:
-    retry = envoy.RetryPolicy()
+    retry = action.pop("retry_policy", envoy.RetryPolicy())
     return envoy.Route(
         name=name,
         match=envoy.RouteMatch(prefix=prefix),
@@ -366,6 +411,7 @@ def httpbin_routes() -> tuple[envoy.Route, ...]:
         ),
         _route("badsan", "/badsan/", HTTPBIN_TLS_BADSAN, prefix_rewrite="/"),
         _route("rude", "/rude", RUDE),
+        _route("reset-retried", "/reset-retried", RESET, retry_policy=envoy.RetryPolicy("5xx", 2)),
         _route("reset", "/reset", RESET),
         envoy.Route(
             name="split",
@@ -380,6 +426,8 @@ def httpbin_routes() -> tuple[envoy.Route, ...]:
             match=envoy.RouteMatch(path="/direct"),
             direct_response=envoy.DirectResponseAction(status=418, body="direct teapot"),
         ),
+        # VirtualService retries {attempts: 2, retryOn: 5xx}
+        _route("retry", "/retry/", HTTPBIN, prefix_rewrite="/", retry_policy=envoy.RetryPolicy("5xx", 2)),
         _route("rest", "/", HTTPBIN),
     )
 

@@ -269,6 +269,19 @@ def test_upstream_reset_before_headers(gateway: Gateway) -> None:
     assert " 503 UC upstream_reset_before_response_started{connection_termination} " in gateway.log()
 
 
+def test_reset_retried_under_retry_on_5xx(gateway: Gateway) -> None:
+    # retryOn 5xx covers resets (Envoy wouldRetryFromReset): three tries, then Envoy's 503 with
+    # "retried and the latest" and UC,URX (retry limit exceeded).
+    r = curl("-s", "-i", "-HHost:httpbin.example.com", f"http://127.0.0.1:{gateway.http}/reset-retried")
+    assert r.stdout.startswith("HTTP/1.1 503 Service Unavailable\r\n")
+    assert r.stdout.split("\r\n\r\n", 1)[1] == (
+        "upstream connect error or disconnect/reset before headers. retried and the latest "
+        "reset reason: connection termination"
+    )
+    line = next(ln for ln in gateway.log().splitlines() if '"GET /reset-retried HTTP/1.1"' in ln)
+    assert " 503 UC,URX upstream_reset_before_response_started{connection_termination} " in line
+
+
 def test_pooled_connection_closed_by_upstream_is_retried(gateway: Gateway) -> None:
     # The upstream closes every connection after one response without announcing it, so the
     # proxy's pooled connection is dead the next time; the request must still succeed.

@@ -13,6 +13,7 @@ import base64
 import os
 import pathlib
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 
 import pytest
 import yaml
@@ -26,20 +27,26 @@ SOURCE = "default/curl"
 
 # ------------------------------------------------------------------ mesh configuration (§11.2)
 
-#: The docs' IstioOperator snippet (egress-control "Change to the blocking-by-default policy").
-REGISTRY_ONLY_OPERATOR = """\
-apiVersion: install.istio.io/v1alpha1
-kind: IstioOperator
-metadata:
-  name: installed-state
-  namespace: istio-system
-spec:
-  meshConfig:
-    outboundTrafficPolicy:
-      mode: REGISTRY_ONLY
-"""
+#: How the sandbox's Istio was installed (the docs' "<flags-you-used-to-install-Istio>").
+SANDBOX_INSTALL = ROOT / "gatewaykit" / "data" / "sandbox-install.yaml"
 
-ALLOW_ANY_OPERATOR = REGISTRY_ONLY_OPERATOR.replace("REGISTRY_ONLY", "ALLOW_ANY")
+
+@dataclass(frozen=True)
+class IstioctlInstall:
+    """``istioctl install <flags-you-used-to-install-Istio> --set ...``: how the docs change the mesh
+    config since Istio 1.24 (egress-control "Change to the blocking-by-default policy"), run in the
+    sandbox's shell."""
+
+    sets: tuple[str, ...]
+
+    @property
+    def command(self) -> str:
+        flags = " ".join(f"--set {s}" for s in self.sets)
+        return f"istioctl install -f {SANDBOX_INSTALL} {flags} -y"
+
+
+REGISTRY_ONLY_INSTALL = IstioctlInstall(("meshConfig.outboundTrafficPolicy.mode=REGISTRY_ONLY",))
+ALLOW_ANY_INSTALL = IstioctlInstall(("meshConfig.outboundTrafficPolicy.mode=ALLOW_ANY",))
 
 # ------------------------------------------------------------------------- egress-control
 
@@ -89,6 +96,19 @@ spec:
     - destination:
         host: httpbin.org
       weight: 100
+"""
+
+#: egress-control snips.sh ``snip_access_an_external_http_service_2_out`` (Istio 1.27), verbatim.
+ACCESS_AN_EXTERNAL_HTTP_SERVICE_2_OUT = """\
+{
+  "headers": {
+    "Accept": "*/*",
+    "Host": "httpbin.org",
+    ...
+    "X-Envoy-Decorator-Operation": "httpbin.org:80/*",
+    ...
+  }
+}
 """
 
 # ------------------------------------------------------------------------- egress-gateway
@@ -300,6 +320,64 @@ spec:
         number: 443
       tls:
         mode: SIMPLE # initiates HTTPS for connections to edition.cnn.com
+"""
+
+#: egress-gateway-tls-origination (Istio 1.27) snip_perform_tls_origination_with_an_egress_gateway_1.
+SE_CNN_FOR_EGRESS_ORIGINATION = """\
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata:
+  name: cnn
+spec:
+  hosts:
+  - edition.cnn.com
+  ports:
+  - number: 80
+    name: http
+    protocol: HTTP
+  - number: 443
+    name: https
+    protocol: HTTPS
+  resolution: DNS
+"""
+
+#: ..._3: the egress gateway's port 80 terminates Istio mTLS (HTTPS + ISTIO_MUTUAL); sidecars reach
+#: it through subset cnn with ISTIO_MUTUAL and SNI edition.cnn.com.
+EGRESS_GATEWAY_ISTIO_MUTUAL_CNN = """\
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata:
+  name: istio-egressgateway
+spec:
+  selector:
+    istio: egressgateway
+  servers:
+  - port:
+      number: 80
+      name: https-port-for-tls-origination
+      protocol: HTTPS
+    hosts:
+    - edition.cnn.com
+    tls:
+      mode: ISTIO_MUTUAL
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata:
+  name: egressgateway-for-cnn
+spec:
+  host: istio-egressgateway.istio-system.svc.cluster.local
+  subsets:
+  - name: cnn
+    trafficPolicy:
+      loadBalancer:
+        simple: ROUND_ROBIN
+      portLevelSettings:
+      - port:
+          number: 80
+        tls:
+          mode: ISTIO_MUTUAL
+          sni: edition.cnn.com
 """
 
 #: Istio's troubleshooting guide, "Double TLS (TLS origination for a TLS request)".
@@ -584,9 +662,15 @@ class Kubectl:
         self.sb = sb
         self._applied: list[str] = []
 
-    def apply(self, *manifests: str) -> None:
-        """``kubectl apply -f -`` for each manifest, in order."""
+    def apply(self, *manifests: str | IstioctlInstall) -> None:
+        """``kubectl apply -f -`` for each manifest, in order (an :class:`IstioctlInstall` runs
+        ``istioctl install`` in the sandbox's shell instead)."""
         for m in manifests:
+            if isinstance(m, IstioctlInstall):
+                r = self.sb.shell(m.command)
+                assert r.exit_code == 0, r.output
+                assert r.output.rstrip().endswith("✔ Installation complete"), r.output
+                continue
             self.sb.apply(m)
             self._applied.append(m)
 

@@ -6,18 +6,22 @@ Commands and expected outputs are the docs' (istio.io ``egress-control/snips.sh`
 
 from __future__ import annotations
 
+import json
 import re
 import time
 
 from egress_support import (
-    ALLOW_ANY_OPERATOR,
-    REGISTRY_ONLY_OPERATOR,
+    ACCESS_AN_EXTERNAL_HTTP_SERVICE_2_OUT,
+    ALLOW_ANY_INSTALL,
+    REGISTRY_ONLY_INSTALL,
     SE_GOOGLE,
     SE_HTTPBIN,
     SOURCE,
     VS_HTTPBIN_TIMEOUT,
     last_line,
 )
+
+from gatewaykit.kit.verify import elided_match
 
 # snip_envoy_passthrough_to_external_services_3 / snip_change_to_the_blockingbydefault_policy_3
 PASSTHROUGH_PROBE = (
@@ -45,10 +49,10 @@ def test_allow_any_http_is_answered_by_the_site_through_the_sidecar(sb, kubectl)
     assert '"HEAD /status/200 HTTP/1.1" 200' in last_line(sb.logs(SOURCE), "PassthroughCluster", "allow_any")
 
 
-def test_istio_operator_registry_only_blocks_https_with_exit_35(sb, kubectl):
+def test_istioctl_install_registry_only_blocks_https_with_exit_35(sb, kubectl):
     # The docs' expected output is exactly "command terminated with exit code 35" (twice): curl -sI
     # prints nothing, the pipeline's grep finds nothing; each curl itself exits 35.
-    kubectl.apply(REGISTRY_ONLY_OPERATOR)
+    kubectl.apply(REGISTRY_ONLY_INSTALL)
     r = sb.curl("curl -sI https://www.google.com", source=SOURCE)
     assert (r.exit_code, r.stdout, r.stderr) == (35, "", "")
     r = sb.curl("curl -sI https://edition.cnn.com", source=SOURCE)
@@ -62,7 +66,7 @@ def test_istio_operator_registry_only_blocks_https_with_exit_35(sb, kubectl):
 
 
 def test_registry_only_http_gets_the_sidecars_empty_502(sb, kubectl):
-    kubectl.apply(REGISTRY_ONLY_OPERATOR)
+    kubectl.apply(REGISTRY_ONLY_INSTALL)
     r = sb.curl("curl -sS -i http://httpbin.org/headers", source=SOURCE)
     assert r.exit_code == 0
     assert r.stdout.splitlines()[0] == "HTTP/1.1 502 Bad Gateway"
@@ -76,10 +80,10 @@ def test_registry_only_http_gets_the_sidecars_empty_502(sb, kubectl):
 def test_mesh_config_switches_live_both_ways(sb, kubectl):
     sb.set_mesh_config(outbound_traffic_policy="REGISTRY_ONLY")
     assert sb.curl("curl -sI https://www.google.com", source=SOURCE).exit_code == 35
-    # A later IstioOperator is the new mesh config (a new `istioctl install`), replacing the shortcut.
-    kubectl.apply(ALLOW_ANY_OPERATOR)
+    # `istioctl install --set ...` writes the mesh config again (the istio ConfigMap), over the shortcut.
+    kubectl.apply(ALLOW_ANY_INSTALL)
     assert sb.curl("curl -sI https://www.google.com", source=SOURCE).status == 200
-    kubectl.apply(REGISTRY_ONLY_OPERATOR)
+    kubectl.apply(REGISTRY_ONLY_INSTALL)
     assert sb.curl("curl -sI https://www.google.com", source=SOURCE).exit_code == 35
     sb.set_mesh_config(outbound_traffic_policy="ALLOW_ANY")
     assert sb.curl("curl -sI https://www.google.com", source=SOURCE).status == 200
@@ -93,13 +97,21 @@ def test_unknown_name_fails_like_dns(sb, kubectl):
 
 
 def test_http_service_entry(sb, kubectl):
-    kubectl.apply(REGISTRY_ONLY_OPERATOR, SE_HTTPBIN)
+    kubectl.apply(REGISTRY_ONLY_INSTALL, SE_HTTPBIN)
     # snip_access_an_external_http_service_2
     r = sb.curl("curl -sS http://httpbin.org/headers", source=SOURCE)
     assert r.exit_code == 0, r.stderr
-    assert '"Accept": "*/*"' in r.stdout
-    assert '"Host": "httpbin.org"' in r.stdout
-    assert '"X-Envoy-Decorator-Operation": "httpbin.org:80/*"' in r.stdout
+    # snip_access_an_external_http_service_2_out, as the docs' test checks it (_verify_elided):
+    # the decorator line ends with a comma -- Istio's metadata-exchange headers follow it.
+    assert elided_match(ACCESS_AN_EXTERNAL_HTTP_SERVICE_2_OUT, r.stdout), r.stdout
+    headers = json.loads(r.stdout)["headers"]
+    assert list(headers) == sorted(headers)  # httpbin.org sorts them
+    assert re.fullmatch(
+        r"sidecar~10\.244\.\d+\.\d+~curl-[a-z0-9]+-[a-z0-9]+\.default~default\.svc\.cluster\.local",
+        headers["X-Envoy-Peer-Metadata-Id"],
+    ), headers
+    # Base64 of a protobuf Struct whose first entry (keys sorted) is CLUSTER_ID: "Kubernetes".
+    assert headers["X-Envoy-Peer-Metadata"].startswith("ChoKCkNMVVNURVJfSUQSDBoKS3ViZXJuZXRlcw")
     # snip_access_an_external_http_service_3: the sidecar's log names the ServiceEntry's cluster.
     line = last_line(sb.logs(SOURCE), "outbound|80||httpbin.org")
     assert re.search(
@@ -110,7 +122,7 @@ def test_http_service_entry(sb, kubectl):
 
 
 def test_https_service_entry(sb, kubectl):
-    kubectl.apply(REGISTRY_ONLY_OPERATOR, SE_GOOGLE)
+    kubectl.apply(REGISTRY_ONLY_INSTALL, SE_GOOGLE)
     # snip_access_an_external_https_service_2
     r = sb.curl('curl -sSI https://www.google.com | grep  "HTTP/"', source=SOURCE)
     assert r.exit_code == 0 and r.stdout.rstrip() == "HTTP/2 200"
@@ -192,7 +204,7 @@ def test_in_mesh_service_answers_through_both_sidecars(sb, kubectl):
 
 def test_service_entry_resolution_none_keeps_the_original_destination(sb, kubectl):
     # resolution NONE: ORIGINAL_DST cluster, forwarded to the address the pod dialled (§11.1).
-    kubectl.apply(REGISTRY_ONLY_OPERATOR, SE_HTTPBIN.replace("resolution: DNS", "resolution: NONE"))
+    kubectl.apply(REGISTRY_ONLY_INSTALL, SE_HTTPBIN.replace("resolution: DNS", "resolution: NONE"))
     r = sb.curl("curl -sS -o /dev/null -w '%{http_code}' http://httpbin.org/status/418", source=SOURCE)
     assert r.stdout == "418"
     line = last_line(sb.logs(SOURCE), '"GET /status/418 HTTP/1.1" 418')
@@ -258,7 +270,7 @@ spec:
     protocol: TCP
   resolution: DNS
 """
-    kubectl.apply(REGISTRY_ONLY_OPERATOR, se)
+    kubectl.apply(REGISTRY_ONLY_INSTALL, se)
     r = sb.curl("curl -sS -I http://www.google.com", source=SOURCE)
     assert r.status == 200
     assert r.headers["server"] == "gws"  # a TCP proxy never touches HTTP headers (§1.1)
@@ -289,7 +301,7 @@ spec:
   endpoints:
   - address: {public_ip("httpbin.org")}
 """
-    kubectl.apply(REGISTRY_ONLY_OPERATOR, se)
+    kubectl.apply(REGISTRY_ONLY_INSTALL, se)
     for url in ("http://my-static.example.org:8080/status/200", "http://203.0.113.10:8080/status/200"):
         r = sb.curl(f"curl -sS -o /dev/null -w '%{{http_code}}' {url}", source=SOURCE)
         assert r.stdout == "200", url
@@ -307,7 +319,7 @@ def test_a_pod_without_sidecar_is_not_subject_to_the_mesh_policy(sb, kubectl):
     kubectl.apply(
         "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: plain\n",
         yaml.safe_dump_all(docs),
-        REGISTRY_ONLY_OPERATOR,
+        REGISTRY_ONLY_INSTALL,
     )
     assert "plain/curl" not in {
         f"{p.namespace}/{p.deployment}" for p in sb.xds.pods if p.key in sb.xds.proxies

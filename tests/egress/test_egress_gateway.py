@@ -113,4 +113,10 @@ def test_httpbin_exercise_through_the_egress_gateway(sb, kubectl):
     kubectl.apply(SE_HTTPBIN, solution)
     r = sb.curl("curl -sS http://httpbin.org/headers", source=SOURCE)
     assert r.exit_code == 0 and '"Host": "httpbin.org"' in r.stdout
+    # The last hop's metadata-exchange filter replaces the sidecar's headers with its own.
+    assert re.search(
+        r'"X-Envoy-Peer-Metadata-Id": "router~10\.244\.\d+\.\d+~istio-egressgateway-[a-z0-9-]+\.istio-system'
+        r'~istio-system\.svc\.cluster\.local"',
+        r.stdout,
+    ), r.stdout
     assert "outbound|80||httpbin.org" in last_line(sb.logs(EGRESS), '"GET /headers HTTP/2" 200')

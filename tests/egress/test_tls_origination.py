@@ -15,9 +15,9 @@ from egress_support import (
     DR_ORIGINATE_MTLS_AT_EGRESS,
     DR_ORIGINATE_MTLS_AT_SIDECAR,
     DR_ORIGINATE_TLS_AT_EGRESS,
-    EGRESS_GATEWAY_HTTP,
+    EGRESS_GATEWAY_ISTIO_MUTUAL_CNN,
     EGRESS_MTLS_NGINX,
-    SE_CNN_HTTP,
+    SE_CNN_FOR_EGRESS_ORIGINATION,
     SE_CNN_ORIGINATION,
     SOURCE,
     VS_CNN_THROUGH_EGRESS_HTTP,
@@ -82,26 +82,39 @@ def test_double_tls_is_a_wrong_version_number(sb, kubectl):
 
 
 def test_tls_origination_at_the_egress_gateway(sb, kubectl):
-    # egress-gateway-tls-origination, "Perform TLS origination with an egress gateway"
-    kubectl.apply(SE_CNN_HTTP)
-    r = sb.curl("curl -sL -o /dev/null -D - http://edition.cnn.com/politics", source=SOURCE)
+    # egress-gateway-tls-origination (Istio 1.27), "Perform TLS origination with an egress
+    # gateway": the sidecar → egress gateway hop is Istio mTLS on the gateway's port 80 (HTTPS +
+    # ISTIO_MUTUAL); the sidecar speaks HTTP/2 there (the Service port is named http2) with ALPN
+    # istio-peer-exchange,istio,h2 and the gateway's listener (ALPN h2,http/1.1) accepts it.
+    kubectl.apply(SE_CNN_FOR_EGRESS_ORIGINATION)  # _1
+    r = sb.curl(HTTP_POLITICS, source=SOURCE)  # _2
     lines = _lines(r.stdout)
     assert lines[0] == "HTTP/1.1 301 Moved Permanently"
     assert "location: https://edition.cnn.com/politics" in lines
-    before = sb.logs(EGRESS)
+    before_gw, before_sidecar = sb.logs(EGRESS), sb.logs(SOURCE)
     kubectl.apply(
-        EGRESS_GATEWAY_HTTP.replace("name: http\n", "name: http-port-for-tls-origination\n"),
-        VS_CNN_THROUGH_EGRESS_HTTP.format(upstream_port=443),
-        DR_ORIGINATE_TLS_AT_EGRESS,
+        EGRESS_GATEWAY_ISTIO_MUTUAL_CNN,  # _3
+        VS_CNN_THROUGH_EGRESS_HTTP.format(upstream_port=443),  # _5
+        DR_ORIGINATE_TLS_AT_EGRESS,  # _7
     )
-    r = sb.curl("curl -sL -o /dev/null -D - http://edition.cnn.com/politics", source=SOURCE)
-    assert r.exit_code == 0
+    r = sb.curl(HTTP_POLITICS, source=SOURCE)  # _8
+    assert r.exit_code == 0, r.stderr
     lines = _lines(r.stdout)
-    assert lines[0] == "HTTP/1.1 200 OK"
+    assert lines[0] == "HTTP/1.1 200 OK"  # snip_..._8_out
     assert not any("301" in line for line in lines)
-    log = sb.logs(EGRESS)[len(before) :]
-    line = last_line(log, "GET /politics HTTP/2")
-    assert re.search(r'" 200 - via_upstream .* "[^"]+:443" outbound\|443\|\|edition\.cnn\.com ', line), log
+    # _9: kubectl logs -l istio=egressgateway -c istio-proxy -n istio-system | tail
+    gw_log = sb.logs(EGRESS)[len(before_gw) :]
+    assert "PRI * HTTP/2.0" not in gw_log and " DPE " not in gw_log, gw_log
+    line = last_line(gw_log, '"GET /politics HTTP/2"')  # tls_test.sh: _verify_contains
+    assert re.search(
+        r'"GET /politics HTTP/2" 200 - via_upstream - "-" 0 \d+ \d+ \d+ "10\.244\.\d+\.\d+" "curl/[\d.]+" '
+        r'"[0-9a-f-]{36}" "edition\.cnn\.com" "[^"]+:443" outbound\|443\|\|edition\.cnn\.com '
+        r"10\.244\.\d+\.\d+:\d+ 10\.244\.\d+\.\d+:8080 10\.244\.\d+\.\d+:\d+ edition\.cnn\.com ",
+        line,
+    ), gw_log
+    sidecar = last_line(sb.logs(SOURCE)[len(before_sidecar) :], '"GET /politics HTTP/1.1"')
+    cluster = r"outbound\|80\|cnn\|istio-egressgateway\.istio-system\.svc\.cluster\.local"
+    assert re.search(rf'" 200 - via_upstream .* "[^"]+:8080" {cluster} ', sidecar), sidecar
 
 
 @pytest.fixture()

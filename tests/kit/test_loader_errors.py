@@ -156,6 +156,35 @@ def test_probe_must_run_curl(tmp_path: pathlib.Path) -> None:
     assert ":12:" in msg and "must run `curl`" in msg
 
 
+KUBECTL_PROBE = """\
+  - kubectl: kubectl get pods -n default
+    expect: {stdout_contains: [Running]}
+"""
+FIRST_CURL = '  - curl: curl -s -I "http://$INGRESS_HOST:$INGRESS_PORT/status/200"'
+
+
+def with_probe(probe: str) -> str:
+    return GOOD.replace(FIRST_CURL, probe + FIRST_CURL, 1)
+
+
+def test_kubectl_probe_loads(tmp_path: pathlib.Path) -> None:
+    lab = load_lab(make_lab(tmp_path, with_probe(KUBECTL_PROBE)))
+    probe = lab.steps[0].probes[0]
+    assert probe.kubectl and probe.command == "kubectl get pods -n default" and probe.source is None
+    assert probe.expect.stdout_contains == ("Running",)
+
+
+def test_kubectl_probe_is_judged_on_its_output_only(tmp_path: pathlib.Path) -> None:
+    http = KUBECTL_PROBE.replace("{stdout_contains: [Running]}", "{status: 200}")
+    msg = error_of(tmp_path, with_probe(http))
+    assert ":13:" in msg and "a kubectl probe is judged on its output" in msg
+
+
+def test_kubectl_probe_runs_kubectl(tmp_path: pathlib.Path) -> None:
+    msg = error_of(tmp_path, with_probe(KUBECTL_PROBE.replace("kubectl get", "oc get")))
+    assert ":12:" in msg and "must start with `kubectl `" in msg
+
+
 def test_unknown_lab_lists_known_ones() -> None:
     with pytest.raises(LabError) as info:
         load_lab("no-such-lab")

@@ -161,6 +161,10 @@ def workloads(sb):
 
 @pytest.fixture()
 def custom_gateway(sb, kubectl):
+    deploy_custom_gateway(kubectl)
+
+
+def deploy_custom_gateway(kubectl) -> None:
     kubectl.apply(CUSTOM_GATEWAY_DEPLOYMENT.split("---\n", 1)[0])  # the namespace first
     kubectl.create_secret_tls(
         "my-certs",
@@ -211,3 +215,15 @@ def test_custom_gateway_serves_tls_from_mounted_files(sb, custom_gateway):
     assert "*  subject: CN=httpbin.example.com; O=httpbin organization" in r.stderr
     assert r.status == 418
     assert r.stdout == TEAPOT
+
+
+def test_node_port_serves_after_an_early_port_forward(sb, kubectl):
+    # A notebook reads its $VARS (service_address) before the step that creates the Service: the
+    # sandbox holds a port-forward for it then. Once the Service exists as a LoadBalancer, its
+    # node port is what the learner's variables name, and what must serve.
+    early = sb.service_address("my-ingress", "my-gateway", 80)[1]
+    deploy_custom_gateway(kubectl)
+    node_port = sb.service_address("my-ingress", "my-gateway", 80)[1]
+    assert node_port != early
+    r = sb.curl(f'curl -s -o /dev/null -w "%{{http_code}}" "http://$INGRESS_HOST:{node_port}/status/418"')
+    assert (r.exit_code, r.stdout) == (0, "418"), r

@@ -65,7 +65,11 @@ def test_httpbin_sees_the_gateway_identity_in_xfcc(sb, kubectl):
         '"http://$INGRESS_HOST:$INGRESS_PORT/headers"'
     )
     assert r.exit_code == 0, r
-    xfcc = json.loads(r.stdout)["headers"]["X-Forwarded-Client-Cert"]
+    headers = json.loads(r.stdout)["headers"]
+    # The gateway sent its metadata-exchange headers; httpbin's sidecar consumed them (Istio's
+    # inbound peer_metadata filter removes what it discovers the peer from).
+    assert "X-Envoy-Peer-Metadata" not in headers and "X-Envoy-Peer-Metadata-Id" not in headers
+    xfcc = headers["X-Forwarded-Client-Cert"]
     # The gateway's workload certificate, as istio-agent would hand it out (the sandbox's mesh CA
     # caches one per SPIFFE id): Hash is the sha256 of its DER.
     pem, _ = sb._mesh_ca.workload_certificate(GATEWAY_SPIFFE)  # noqa: SLF001 - the cert Envoy presented

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 import yaml
-from _tx import snapshot_from_yaml
+from _tx import pem_data, snapshot_from_yaml
 
 from gatewaykit._translate import XdsState, translate
 from gatewaykit._translate.gatewayapi_deploy import deployment_objects
@@ -93,27 +93,34 @@ spec:
     backendRefs: [{name: httpbin, port: 8000}]
 """
 
-#: An IstioOperator setting istiod's PILOT_ENABLE_ALPHA_GATEWAY_API, as the TLS/TCP tasks install Istio.
-ALPHA = """
----
-apiVersion: install.istio.io/v1alpha1
-kind: IstioOperator
-metadata: {name: installed-state, namespace: istio-system}
-spec:
-  values: {pilot: {env: {PILOT_ENABLE_ALPHA_GATEWAY_API: "true"}}}
-"""
+def _istiod_with_alpha() -> str:
+    """The istiod Deployment as ``istioctl install -f sandbox-install.yaml --set
+    values.pilot.env.PILOT_ENABLE_ALPHA_GATEWAY_API=true`` renders it (the TLS/TCP tasks' install)."""
+    import pathlib
 
-#: A kubernetes.io/tls Secret whose data PEM framing passes Go's tls.X509KeyPair scan.
-TLS_SECRET = """
+    from gatewaykit.istioctl import _iop, _render
+
+    install = pathlib.Path(__file__).resolve().parents[2] / "gatewaykit" / "data" / "sandbox-install.yaml"
+    iop = _iop.merge_inputs([str(install)], ["values.pilot.env.PILOT_ENABLE_ALPHA_GATEWAY_API=true"])
+    pilot = next(m for m in _render.render(iop) if m.component.name == "Pilot")
+    return yaml.safe_dump(next(o for o in pilot.objects if o["kind"] == "Deployment"), sort_keys=False)
+
+
+#: istiod with PILOT_ENABLE_ALPHA_GATEWAY_API in its environment, as the TLS/TCP tasks install Istio.
+ALPHA = "\n---\n" + _istiod_with_alpha()
+
+#: A kubernetes.io/tls Secret with a real certificate and key (Envoy rejects placeholder PEM).
+TLS_SECRET = (
+    """
 ---
 apiVersion: v1
 kind: Secret
 metadata: {{name: {name}, namespace: {namespace}}}
 type: kubernetes.io/tls
-stringData:
-  tls.crt: "-----BEGIN CERTIFICATE-----\\nMIIB\\n-----END CERTIFICATE-----\\n"
-  tls.key: "-----BEGIN PRIVATE KEY-----\\nMIIE\\n-----END PRIVATE KEY-----\\n"
-"""
+stringData: """
+    + pem_data().replace("{", "{{").replace("}", "}}")
+    + "\n"
+)
 
 
 def route(name: str, rules: str, *, hostnames: str = '["httpbin.example.com"]', parent: str = "") -> str:

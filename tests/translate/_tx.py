@@ -5,18 +5,36 @@
 
 from __future__ import annotations
 
+import json
 import pathlib
 from collections.abc import Sequence
 from typing import Any
 
 import yaml
 
+from gatewaykit._translate import XdsState, translate
+from gatewaykit.certs import make_ca, make_cert
 from gatewaykit.envoy import ProxyConfig, Route
 from gatewaykit.resources.meta import Source
 from gatewaykit.resources.models import Resource, from_dict
-from gatewaykit._translate import XdsState, translate
 
 DEFAULT_MESH = pathlib.Path(__file__).resolve().parents[2] / "gatewaykit" / "data" / "default-mesh.yaml"
+
+#: A real certificate and key: Envoy rejects placeholder PEM, so a chain that must handshake
+#: needs material that loads.
+_CA = make_ca()
+_PAIR = make_cert("httpbin.example.com", "httpbin organization", _CA)
+
+
+def pem_data(**extra: str) -> str:
+    """A Secret's ``stringData`` flow mapping with a real ``tls.crt``/``tls.key`` (plus ``extra``
+    keys, e.g. ``ca.crt``), for YAML written in a test."""
+    items = {"tls.crt": _PAIR.cert_pem.decode(), "tls.key": _PAIR.key_pem.decode(), **extra}
+    return "{" + ", ".join(f"{k}: {json.dumps(v)}" for k, v in items.items()) + "}"
+
+
+#: A CA certificate (``ca.crt``) that loads.
+PEM_CA = _CA.cert_pem.decode()
 
 
 class ListSnapshot:

@@ -11,8 +11,10 @@ import random
 from dataclasses import dataclass
 
 import pytest
-from _tx import proxy
+from _tx import PEM_CA, pem_data, proxy
 
+from gatewaykit._simulate import LocalReply, Request, simulate
+from gatewaykit._translate.routes import translate_fault
 from gatewaykit.envoy import (
     FaultAbort,
     FaultDelay,
@@ -21,8 +23,6 @@ from gatewaykit.envoy import (
     RequestMirrorPolicy,
     Route,
 )
-from gatewaykit._simulate import LocalReply, Request, simulate
-from gatewaykit._translate.routes import translate_fault
 
 BASE = """
 apiVersion: networking.istio.io/v1
@@ -337,10 +337,9 @@ stringData: {data}
     ("secrets", "exit_code"),
     [
         # The ECDSA credential is missing: the chain cannot handshake (§8.1, exit 35).
-        (_secret("rsa-cred", "{tls.crt: CERT, tls.key: KEY, ca.crt: CA}"), 35),
+        (_secret("rsa-cred", pem_data(**{"ca.crt": PEM_CA})), 35),
         (
-            _secret("rsa-cred", "{tls.crt: CERT, tls.key: KEY, ca.crt: CA}")
-            + _secret("ecdsa-cred", "{tls.crt: ECERT, tls.key: EKEY}"),
+            _secret("rsa-cred", pem_data(**{"ca.crt": PEM_CA})) + _secret("ecdsa-cred", pem_data()),
             None,
         ),
     ],

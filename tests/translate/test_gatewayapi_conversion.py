@@ -10,8 +10,8 @@ from typing import Any
 
 from _gwapi import ALPHA, DOC_GATEWAY, DOC_ROUTE, HTTPBIN, TLS_SECRET, gw_snapshot, route
 
-from gatewaykit.resources.models import Gateway, VirtualService
 from gatewaykit._translate.gatewayapi import Conversion, convert
+from gatewaykit.resources.models import Gateway, VirtualService
 
 
 def _convert(text: str, alpha: bool = False) -> Conversion:

@@ -12,9 +12,9 @@ from typing import Any
 from _gwapi import DOC_GATEWAY, DOC_ROUTE, HTTPBIN, gw_xds
 from _tx import snapshot_from_yaml
 
+from gatewaykit._translate.gatewayapi_deploy import deployment_objects, gatewayclass_objects
 from gatewaykit.resources.codecs import load
 from gatewaykit.resources.validation import validate
-from gatewaykit._translate.gatewayapi_deploy import deployment_objects, gatewayclass_objects
 
 MANAGED = {"gateway.istio.io/managed": "istio.io-gateway-controller"}
 

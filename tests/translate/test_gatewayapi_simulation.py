@@ -612,6 +612,7 @@ spec:
 
 
 MESH_CLIENTS = """
+---
 apiVersion: v1
 kind: Namespace
 metadata: {name: other, labels: {istio-injection: enabled}}

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 from _gwapi import DOC_GATEWAY, DOC_ROUTE, HTTPBIN, TLS_SECRET, gw_snapshot, route
 
-from gatewaykit.resources.meta import ResourceKey
 from gatewaykit._translate.gatewayapi_status import set_conditions, statuses
 from gatewaykit._translate.mesh import ServiceInfo
+from gatewaykit.resources.meta import ResourceKey
 
 NOW = "2025-06-01T12:00:00Z"
 GATEWAY = ResourceKey("Gateway.gateway.networking.k8s.io", "istio-ingress", "gateway")

@@ -13,9 +13,9 @@ import time
 import pytest
 from _tx import DEFAULT_MESH, INGRESS
 
+from gatewaykit._translate import XdsState, clear_caches, translate
 from gatewaykit.resources.codecs import load
 from gatewaykit.store import ConfigStore
-from gatewaykit._translate import XdsState, clear_caches, translate
 
 START = """
 apiVersion: v1

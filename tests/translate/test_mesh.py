@@ -57,7 +57,22 @@ metadata: {name: my-gateway, namespace: plain}
 spec:
   selector: {matchLabels: {istio: my-gateway}}
   template:
-    metadata: {labels: {istio: my-gateway}, annotations: {inject.istio.io/templates: gateway}}
+    metadata:
+      labels: {istio: my-gateway, sidecar.istio.io/inject: "true"}
+      annotations: {inject.istio.io/templates: gateway}
+    spec: {containers: [{name: istio-proxy, image: auto}]}
+---
+# The seed's snippet: the inject *annotation* in a namespace without istio-injection -- no webhook
+# is called for this pod (mutatingwebhook.yaml object.sidecar-injector selects on the label).
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: seed-gateway, namespace: plain}
+spec:
+  selector: {matchLabels: {ingress: seed-gateway}}
+  template:
+    metadata:
+      labels: {ingress: seed-gateway}
+      annotations: {sidecar.istio.io/inject: "true", inject.istio.io/templates: gateway}
     spec: {containers: [{name: istio-proxy, image: auto}]}
 ---
 apiVersion: v1
@@ -79,10 +94,13 @@ def test_pods_names_ips_kinds() -> None:
     assert len({p.name for p in web}) == 3
     # Same template hash for replicas of one Deployment.
     assert len({p.name.rsplit("-", 2)[1] for p in web}) == 1
-    ips = [p.ip for p in state.pods]
+    # istiod takes one of the addresses kind's system pods use (.4); workloads count from .5.
+    assert [p.ip for p in state.pods if p.deployment == "istiod"] == ["10.244.0.4"]
+    ips = [p.ip for p in state.pods if p.deployment != "istiod"]
     assert ips == [f"10.244.0.{n}" for n in range(5, 5 + len(ips))]
     kinds = {p.deployment: p.kind for p in pods.values()}
     assert kinds == {
+        "istiod": "plain",
         "istio-ingressgateway": "gateway",
         "istio-egressgateway": "gateway",
         "web": "sidecar",
@@ -90,7 +108,10 @@ def test_pods_names_ips_kinds() -> None:
         "outside": "plain",
         "optin": "sidecar",
         "my-gateway": "gateway",
+        "seed-gateway": "plain",
     }
+    injected = {p.deployment for p in pods.values() if p.injected}
+    assert injected == {"web", "optin", "my-gateway"}  # the charts' gateways run proxyv2 themselves
     # Deterministic: the same config gives the same names and addresses.
     assert [(p.name, p.ip) for p in xds(APPS).pods] == [(p.name, p.ip) for p in state.pods]
 

@@ -9,10 +9,10 @@ from _tx import INGRESS, ListSnapshot, raw_snapshot
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from gatewaykit._translate import translate
 from gatewaykit.errors import GatewayKitError
 from gatewaykit.resources import models as M
 from gatewaykit.resources.meta import KINDS
-from gatewaykit._translate import translate
 
 _leaf = (
     st.none()

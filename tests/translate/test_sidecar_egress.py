@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
 from _tx import EGRESS, xds
 
-from gatewaykit.envoy import Endpoint, UpstreamTlsContext
 from gatewaykit._translate import MeshSettings
+from gatewaykit.envoy import Endpoint, UpstreamTlsContext
 
 CURL = """
 apiVersion: v1
@@ -98,15 +99,26 @@ def test_registry_only_blocks_with_502_and_blackhole() -> None:
     assert p.clusters["BlackHoleCluster"].endpoints == ()
 
 
-def test_istio_operator_sets_outbound_policy() -> None:
-    op = """---
-apiVersion: install.istio.io/v1alpha1
-kind: IstioOperator
-metadata: {name: installed-state, namespace: istio-system}
-spec:
-  meshConfig: {outboundTrafficPolicy: {mode: REGISTRY_ONLY}}
+#: The ``istio`` ConfigMap as ``istioctl install --set meshConfig.outboundTrafficPolicy.mode=REGISTRY_ONLY``
+#: leaves it: istiod reads the mesh config from its ``data.mesh``.
+REGISTRY_ONLY_MESH = """---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: istio, namespace: istio-system}
+data:
+  mesh: |-
+    defaultConfig:
+      discoveryAddress: istiod.istio-system.svc:15012
+    outboundTrafficPolicy:
+      mode: REGISTRY_ONLY
+    rootNamespace: istio-system
+    trustDomain: cluster.local
+  meshNetworks: 'networks: {}'
 """
-    state = xds(CURL + op)
+
+
+def test_mesh_configmap_sets_outbound_policy() -> None:
+    state = xds(CURL + REGISTRY_ONLY_MESH)
     assert state.mesh.outbound_traffic_policy == "REGISTRY_ONLY"
     p = state.proxy_for("default/curl")
     assert p is not None
@@ -114,6 +126,23 @@ spec:
     assert vo.port == 15001 and vo.default_filter_chain is not None
     assert vo.default_filter_chain.tcp_proxy is not None
     assert vo.default_filter_chain.tcp_proxy.cluster == "BlackHoleCluster"
+
+
+@pytest.mark.parametrize(
+    ("mesh", "mode"),
+    [
+        ("outboundTrafficPolicy: {mode: REGISTRY_ONLY}", "REGISTRY_ONLY"),
+        ("outboundTrafficPolicy: {mode: 0}", "REGISTRY_ONLY"),  # jsonpb takes the enum's number
+        ("outboundTrafficPolicy: {mode: 1}", "ALLOW_ANY"),
+        ("outboundTrafficPolicy: {mode: registry_only}", "ALLOW_ANY"),  # unreadable: istiod's defaults
+        ("outboundTrafficPolicy: [", "ALLOW_ANY"),
+        ("trustDomain: cluster.local", "ALLOW_ANY"),
+    ],
+)
+def test_parse_mesh_config(mesh: str, mode: str) -> None:
+    from gatewaykit._translate import parse_mesh_config
+
+    assert parse_mesh_config(mesh).outbound_traffic_policy == mode
 
 
 def test_mesh_virtualservice_replaces_default_route() -> None:

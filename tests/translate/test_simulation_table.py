@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pytest
-from _tx import EGRESS, INGRESS, xds
+from _tx import EGRESS, INGRESS, pem_data, xds
 
 from gatewaykit._simulate import Miss, Request, simulate
 
@@ -69,7 +69,7 @@ apiVersion: v1
 kind: Secret
 metadata: {name: httpbin-credential, namespace: istio-system}
 type: kubernetes.io/tls
-stringData: {tls.crt: CERT, tls.key: KEY}
+stringData: PEM_DATA
 ---
 apiVersion: networking.istio.io/v1
 kind: VirtualService
@@ -79,7 +79,7 @@ spec:
   gateways: [mygateway]
   http:
   - route: [{destination: {host: httpbin, port: {number: 8000}}}]
-"""
+""".replace("PEM_DATA", pem_data())
 
 REDIRECT = """---
 apiVersion: networking.istio.io/v1
@@ -141,7 +141,7 @@ apiVersion: v1
 kind: Secret
 metadata: {name: b, namespace: istio-system}
 stringData: {cert: C, key: K}
-"""
+""".replace("{cert: C, key: K}", pem_data())
 
 PASSTHROUGH = """---
 apiVersion: networking.istio.io/v1
@@ -333,11 +333,13 @@ spec:
   ports: [{name: http, port: 80}]
   selector: {app: curl}
 ---
-apiVersion: install.istio.io/v1alpha1
-kind: IstioOperator
-metadata: {name: installed-state, namespace: istio-system}
-spec:
-  meshConfig: {outboundTrafficPolicy: {mode: REGISTRY_ONLY}}
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: istio, namespace: istio-system}
+data:
+  mesh: |-
+    outboundTrafficPolicy:
+      mode: REGISTRY_ONLY
 """
     p = xds(cfg).proxy_for("default/curl")
     assert p is not None

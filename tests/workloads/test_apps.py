@@ -232,3 +232,39 @@ def test_unsupported_image_is_err_image_pull() -> None:
     assert "docker.io/kong/httpbin" in w.message and "istio/tcp-echo-server" in w.message
     assert w.ports == {}
     w.close()
+
+
+# containerd's error for a repository no registry has, as the kubelet reports it (istio/istio#46307).
+AUTO_ERROR = (
+    'rpc error: code = Unknown desc = failed to pull and unpack image "docker.io/library/auto:{tag}": '
+    'failed to resolve reference "docker.io/library/auto:{tag}": pull access denied, repository does not '
+    "exist or may require authorization: server message: insufficient_scope: authorization failed"
+)
+
+
+@pytest.mark.parametrize(
+    ("image", "status", "message"),
+    [
+        # The placeholder an un-injected istio-proxy container keeps (ParseNormalizedNamed: the
+        # short name is docker.io/library/auto, tag latest).
+        ("auto", "ErrImagePull", AUTO_ERROR.format(tag="latest")),
+        ("docker.io/library/auto:1.27", "ErrImagePull", AUTO_ERROR.format(tag="1.27")),
+        # kubelet applyDefaultImageTag: a reference that does not parse is InvalidImageName.
+        (
+            "Auto",
+            "InvalidImageName",
+            'Failed to apply default image tag "Auto": couldn\'t parse image name "Auto": '
+            "invalid reference format: repository name (library/Auto) must be lowercase",
+        ),
+        (
+            "kong/httpbin:",
+            "InvalidImageName",
+            'Failed to apply default image tag "kong/httpbin:": couldn\'t parse image name "kong/httpbin:": '
+            "invalid reference format",
+        ),
+    ],
+)
+def test_images_no_registry_serves(image: str, status: str, message: str) -> None:
+    w = start_workload(WorkloadSpec("gw-1", "default", image))
+    assert (w.status, w.message, w.running) == (status, message, False)
+    w.close()
