@@ -879,7 +879,8 @@ class _Parser:
             raise self.doc.error(path + ("kubectl",), "the command must start with `kubectl `")
         if pr.get("source") is not None:
             raise self.doc.error(path + ("source",), "a kubectl probe runs in the lab's working folder")
-        expect = pr.get("expect") if isinstance(pr.get("expect"), Mapping) else {}
+        given = pr.get("expect")
+        expect: Mapping[str, Any] = given if isinstance(given, Mapping) else {}
         http = ("status", "http_version", "reason", "headers", "body", "log")
         if any(k in expect for k in http):
             raise self.doc.error(
