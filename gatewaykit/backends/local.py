@@ -45,6 +45,7 @@ from typing import Any, TypeVar
 import yaml
 
 from gatewaykit import controllers
+from gatewaykit._analyze import analyze
 from gatewaykit._simulate import Request, Result, simulate
 from gatewaykit._translate import MESH_CONFIGMAP, XdsState, translate
 from gatewaykit._translate.mesh import outbound_traffic_policy_mode
@@ -69,7 +70,7 @@ from gatewaykit.backends.shell import ShellSession
 from gatewaykit.dataplane._tls import MeshCA
 from gatewaykit.dataplane.plane import AddressBook, DataPlane
 from gatewaykit.envoy import ProxyConfig
-from gatewaykit.errors import SandboxError
+from gatewaykit.errors import SandboxError, ValidationError
 from gatewaykit.kube import status as st
 from gatewaykit.resources.codecs import load, manifest_path
 from gatewaykit.resources.meta import ResourceKey, kind_info
@@ -429,6 +430,34 @@ class LocalSandbox:
         manifests = self._load(source, name)
         result = self._change(lambda txn: kubectl_apply(txn, manifests))
         return ApplyReport(lines=tuple(result.lines), warnings=tuple(result.warnings))
+
+    def dry_run(self, source: ManifestSource, *, name: str | None = None) -> ApplyReport:
+        """``kubectl apply --dry-run=server``: what :meth:`apply` would print, changing nothing.
+
+        Raises:
+            ValidationError: :meth:`apply` would reject the manifest (the same text).
+        """
+        manifests = self._load(source, name)
+        with self._lock:
+            self._check_open()
+            result = kubectl_apply(self._store.transaction(), manifests, dry_run=True)
+        return ApplyReport(lines=tuple(result.lines), warnings=tuple(result.warnings))
+
+    def analyze(self, source: ManifestSource | None = None, *, name: str | None = None) -> tuple[str, ...]:
+        """``istioctl analyze``'s messages for the cluster as it would be after applying ``source``
+        (on a private copy of the store; nothing changes). A manifest that would be rejected is
+        left out: :meth:`dry_run` reports that."""
+        manifests = self._load(source, name) if source is not None else []
+        with self._lock:
+            self._check_open()
+            txn = self._store.transaction()
+            if manifests:
+                try:
+                    kubectl_apply(txn, manifests)
+                except ValidationError:
+                    pass  # dry_run() reports the rejection; analyze the cluster as it is
+            xds = self._xds
+        return tuple(str(m) for m in analyze(txn.snapshot(), xds))
 
     def delete(self, source: ManifestSource, *, name: str | None = None) -> ApplyReport:
         """Delete every object the manifest names (``kubectl delete -f``)."""
