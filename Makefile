@@ -1,13 +1,18 @@
 # gatewaykit: two commands (and a lint).
-#   make lab   -- set everything up and open JupyterLab on notebooks/ with the embedded sandbox
+#   make lab   -- set everything up and open JupyterLab on your copies of the notebooks (workspace/)
 #   make test  -- set everything up and run the whole suite
 #   make lint  -- ruff and mypy over gatewaykit/ (CI runs it before make test)
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# The learner's copies of the notebooks (ignored by git): running them never rewrites the tracked
+# notebooks/*.ipynb, so `git pull` does not conflict with a learner's work.
+WORKSPACE ?= workspace
+# JupyterLab refuses to run as root without --allow-root (containers, workshop VMs).
+ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 
-.PHONY: lab test setup system-deps clean bench lint
+.PHONY: lab test setup system-deps clean clean-workspace bench lint
 
 $(STAMP): pyproject.toml requirements/dev.txt requirements/httpbin.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "gatewaykit needs Python 3.11+")'
@@ -24,7 +29,9 @@ system-deps:
 	@bash scripts/system-deps.sh
 
 lab: setup
-	$(VENV)/bin/jupyter lab --ip 127.0.0.1 --ServerApp.root_dir=notebooks $(LAB_ARGS)
+	@$(VENV)/bin/gatewaykit course init --dir $(WORKSPACE)
+	GATEWAYKIT_WORKSPACE=$(abspath $(WORKSPACE)) $(VENV)/bin/jupyter lab --ip 127.0.0.1 $(ALLOW_ROOT) \
+		--ServerApp.root_dir=$(WORKSPACE) $(LAB_ARGS)
 
 # Unit, sandbox, cluster (Docker tier when an engine runs), kit, browser tests -- and nbval over
 # every notebook (only cells marked NBVAL_CHECK_OUTPUT are compared; see notebooks/sanitize.cfg).
@@ -41,5 +48,11 @@ lint: setup
 	$(VENV)/bin/ruff check gatewaykit
 	$(VENV)/bin/mypy gatewaykit
 
+# Everything the kit and the tools write -- except the learner's workspace (make clean-workspace).
 clean:
-	rm -rf $(VENV) .pytest_cache .gatewaykit
+	rm -rf $(VENV) .pytest_cache .gatewaykit notebooks/.gatewaykit notebooks/[0-9][0-9]-*/ \
+		notebooks/.ipynb_checkpoints test-artifacts
+	@echo "kept your work in $(WORKSPACE)/ (make clean-workspace removes it)"
+
+clean-workspace:
+	rm -rf $(WORKSPACE)

@@ -1,6 +1,13 @@
-"""The ``gatewaykit`` command: the kind cluster and the offline image bundle.
+"""The ``gatewaykit`` command: the course, the running sandbox, the kind cluster, the image bundle.
 
 ::
+
+    gatewaykit course init [--dir D]            copy the notebooks into the workspace (never over yours)
+    gatewaykit course status [--dir D]          which labs, steps applied and checked, exercises passed
+    gatewaykit course reset [LAB...|--all]      forget edits and progress (--notebook: the course's copy)
+    gatewaykit course check [LAB...]            run every lab headless and print a report
+    gatewaykit course export LAB [-o FILE]      a self-contained, printable HTML of a notebook
+    gatewaykit env                                                      export lines for kubectl
 
     gatewaykit cluster up [--name N] [--outbound-traffic-policy MODE]   start (or reuse) the cluster
     gatewaykit cluster down [--name N | --all]                          remove its containers
@@ -314,14 +321,113 @@ def _verify(args: argparse.Namespace, console: Any) -> int:
     return 0 if run.ok else 1
 
 
+def _workspace(args: argparse.Namespace) -> pathlib.Path:
+    """``--dir``, else ``$GATEWAYKIT_WORKSPACE`` (set by ``make lab``), else the current folder
+    when it is a workspace, else ``./workspace``."""
+    import os  # noqa: PLC0415
+
+    if args.dir:
+        return pathlib.Path(args.dir)
+    env = os.environ.get("GATEWAYKIT_WORKSPACE")
+    if env:
+        return pathlib.Path(env)
+    here = pathlib.Path.cwd()
+    return here if (here / ".course.json").exists() else here / "workspace"
+
+
+def _course_init(args: argparse.Namespace, console: Any) -> int:
+    from gatewaykit.kit import course  # noqa: PLC0415
+
+    where = _workspace(args)
+    for line in course.init_workspace(where):
+        print(line)
+    print(f"your copies are in {where}/ (git ignores them; the tracked notebooks stay as they are)")
+    return 0
+
+
+def _course_status(args: argparse.Namespace, console: Any) -> int:
+    from gatewaykit.kit import course  # noqa: PLC0415
+
+    print(course.overview(_workspace(args)))
+    return 0
+
+
+def _course_reset(args: argparse.Namespace, console: Any) -> int:
+    from gatewaykit.kit import course  # noqa: PLC0415
+
+    if not args.labs and not args.all:
+        _error(console, "name the labs to reset (gatewaykit course reset 04), or --all")
+        return 2
+    where = _workspace(args)
+    for line in course.reset_folder(where, None if args.all else args.labs):
+        print(line)
+    if args.notebook:
+        from gatewaykit.kit.labs import list_labs  # noqa: PLC0415
+
+        for lab_id in list_labs() if args.all else args.labs:
+            print(course.take_course_notebook(where, lab_id))
+    print("what is applied is reset when each lab opens again (its first cell)")
+    return 0
+
+
+def _course_check(args: argparse.Namespace, console: Any) -> int:
+    from gatewaykit.kit import course  # noqa: PLC0415
+
+    ok = course.check_course(args.labs or None, notebooks=args.notebooks, print_line=print)
+    return 0 if ok else 1
+
+
+def _course_export(args: argparse.Namespace, console: Any) -> int:
+    from gatewaykit.kit import course  # noqa: PLC0415
+    from gatewaykit.kit.labs import load_lab  # noqa: PLC0415
+
+    lab_id = load_lab(args.lab).id
+    source = _workspace(args) / f"{lab_id}.ipynb"
+    if not source.exists():
+        source = course.notebooks_dir() / f"{lab_id}.ipynb"
+    print(course.export_html(source, args.output))
+    return 0
+
+
+def _add_course(sub: Any) -> None:
+    course = sub.add_parser("course", help="the learner's copies, progress, resets, a headless check, HTML")
+    csub = course.add_subparsers(dest="command", metavar="{init,status,reset,check,export}")
+
+    def cmd(name: str, text: str, func: Callable[[argparse.Namespace, Any], int]) -> argparse.ArgumentParser:
+        p = csub.add_parser(name, help=text)
+        p.add_argument(
+            "--dir", default=None, help="the workspace (default: $GATEWAYKIT_WORKSPACE or ./workspace)"
+        )
+        p.set_defaults(func=func)
+        return p
+
+    cmd("init", "copy the notebooks into the workspace (a copy you have is kept)", _course_init)
+    cmd("status", "which labs were started, which steps applied and checked, which exercises passed",
+        _course_status)
+    reset = cmd("reset", "forget the edits and progress of some labs (what is applied resets when a lab "
+                "opens)", _course_reset)
+    reset.add_argument("labs", nargs="*", help="lab ids or numbers")
+    reset.add_argument("--all", action="store_true", help="every lab")
+    reset.add_argument("--notebook", action="store_true",
+                       help="also replace your notebook copy with the course's (yours is kept as .bak)")
+    check = cmd("check", "run every lab on a fresh sandbox -- every probe, every reference solution -- "
+                "and print a report (exit 1 when something fails)", _course_check)
+    check.add_argument("labs", nargs="*", help="lab ids or numbers (default: all)")
+    check.add_argument("--notebooks", action="store_true", help="also execute every notebook (Run All)")
+    export = cmd("export", "write a self-contained, printable HTML of a lab's notebook", _course_export)
+    export.add_argument("lab", help="lab id or number")
+    export.add_argument("-o", "--output", default=None, help="the HTML file (default: beside the notebook)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (no optional dependency imported)."""
     parser = argparse.ArgumentParser(
         prog="gatewaykit",
-        description="gatewaykit: Istio gateways, live. Point a terminal at the running sandbox, manage the "
-        "kind cluster and the offline image bundle.",
+        description="gatewaykit: Istio gateways, live. Manage the course, point a terminal at the running "
+        "sandbox, manage the kind cluster and the offline image bundle.",
     )
-    sub = parser.add_subparsers(dest="group", metavar="{env,samples,verify,cluster,images}")
+    sub = parser.add_subparsers(dest="group", metavar="{course,env,samples,verify,cluster,images}")
+    _add_course(sub)
     env = sub.add_parser(
         "env",
         help="print export lines that point kubectl and istioctl at the running sandbox "

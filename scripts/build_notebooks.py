@@ -6,8 +6,14 @@ explanations, manifests, probes, exercises) comes from ``labs/<id>/lab.yaml``. E
 the same arc -- concept (from the seed), do (apply a step), see (curl), explain (the path through
 listener → filter chain → virtual host → route → cluster), exercise (task, hints, check, solution).
 
-Cells marked ``# NBVAL_CHECK_OUTPUT`` print the kit's normalized results; nbval compares them with
-the stored outputs (``pytest --nbval-lax --nbval-sanitize-with notebooks/sanitize.cfg notebooks/``).
+Cells marked ``# NBVAL_CHECK_OUTPUT`` print the kit's results with their real values; nbval
+compares them with the stored outputs after masking volatile parts with ``notebooks/sanitize.cfg``
+(``pytest --nbval-lax --nbval-sanitize-with notebooks/sanitize.cfg notebooks/``). The stored outputs
+are masked with the same rules (a fresh notebook shows ``<port>``, never a stale port) and widgets
+are stored as "run this cell" placeholders (:func:`gatewaykit.kit.course.store_outputs`).
+
+Run All applies every step but never an exercise's reference solution (the generator proves each
+solution passes its check before writing), and no cell stops the sandbox: the kernel's shutdown does.
 
 Before writing, the generator runs every lab on the local sandbox, in the notebook's order, and
 judges every probe. A probe that fails in labs 01-08/12 stops the build (a notebook must not store a
@@ -25,6 +31,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import pathlib
 import sys
@@ -45,9 +52,6 @@ EGRESS_LABS: set[str] = set()
 
 #: Compare the egress labs' explain cells too (``--check-egress-explain``) once their data plane settles.
 CHECK_EGRESS_EXPLAIN = False
-
-#: The notebook that the browser test opens: its workbench must stay live after "Run All".
-BROWSER_NOTEBOOK = "01-virtual-hosts"
 
 CHECK = "# NBVAL_CHECK_OUTPUT"
 PENDING = "# EGRESS-PENDING: checked once egress works locally (re-run scripts/build_notebooks.py)"
@@ -186,28 +190,36 @@ class Verdicts:
 
 
 def judge(lab_id: str, backend: object) -> Verdicts:
-    """Run the lab as its notebook does (on ``backend``) and record which expectations hold."""
-    import gatewaykit.kit
-    from gatewaykit.kit.session import explanation_steps
+    """Run the lab as its notebook does (on ``backend``) and record which expectations hold.
 
-    lab = gatewaykit.kit.open_lab(lab_id, backend)  # type: ignore[arg-type]
-    v = Verdicts()
-    for i, step in enumerate(lab.steps):
-        applied = step.apply()
-        ok_apply = all(c.ok for c in step.apply_checks(applied))
-        if not ok_apply and lab_id not in EGRESS_LABS:
-            raise SystemExit(f"{lab_id}: step {step.id}: the apply does not match: {applied}")
-        for j, probe in enumerate(step.probes):
-            result = lab.probe(probe)
-            v.probes[(i, j)] = result.ok
-            if i not in v.explain_after and explanation_steps(result.outcome.result.explanation):
-                lab.explain(result.outcome)  # explaining must not raise
-                v.explain_after[i] = j
-    for ex in lab.exercises:
-        lab.start(ex)
-        lab.check(ex)
-        lab.solution(ex, apply=True)
-        v.checks[ex.id] = lab.check(ex).ok
+    The exercises' reference solutions are applied here -- to prove they pass their checks --
+    never in the notebook: Run All must not solve the exercises for the learner.
+    """
+    import tempfile
+
+    import gatewaykit.kit
+
+    with tempfile.TemporaryDirectory(prefix="gatewaykit-build-") as tmp:
+        lab = gatewaykit.kit.open_lab(lab_id, backend, work_dir=pathlib.Path(tmp) / lab_id)  # type: ignore[arg-type]
+        v = Verdicts()
+        for i, step in enumerate(lab.steps):
+            applied = step.apply()
+            ok_apply = all(c.ok for c in step.apply_checks(applied))
+            if not ok_apply and lab_id not in EGRESS_LABS:
+                raise SystemExit(f"{lab_id}: step {step.id}: the apply does not match: {applied}")
+            for j, probe in enumerate(step.probes):
+                result = lab.probe(probe)
+                v.probes[(i, j)] = result.ok
+                hops = getattr(result.outcome, "result", None)
+                if i not in v.explain_after and probe.kind == "curl" and hops and hops.explanation:
+                    lab.explain(result.outcome)  # type: ignore[arg-type]  # explaining must not raise
+                    v.explain_after[i] = j
+        for ex in lab.exercises:
+            lab.start(ex)
+            if lab.check(ex).ok:
+                raise SystemExit(f"{lab_id}: exercise {ex.id} passes its check before any work")
+            lab.solution(ex, apply=True)
+            v.checks[ex.id] = lab.check(ex).ok
     bad = [k for k, ok in v.probes.items() if not ok] + [k for k, ok in v.checks.items() if not ok]
     if bad and lab_id not in EGRESS_LABS:
         raise SystemExit(f"{lab_id}: these expectations fail on the local sandbox: {bad}")
@@ -234,67 +246,71 @@ def curl_call(command: str, source: str | None) -> str:
     return f"lab.curl({quoted}, source={source!r})" if source else f"lab.curl({quoted})"
 
 
-def build(lab_id: str, verdicts: Verdicts) -> tuple[nbformat.NotebookNode, list[str]]:
-    """The notebook for one lab, and the list of cells left unchecked because egress is pending."""
-    from gatewaykit.kit import load_lab
-    from gatewaykit.kit.session import secret_command
+def shell_cell(marker: str, script: str) -> nbformat.NotebookNode:
+    """A ``%%gatewaykit`` cell (the magic must be its first line; nbval reads the marker anywhere)."""
+    return code("%%gatewaykit", marker, script.rstrip("\n"))
 
-    lab = load_lab(lab_id)
-    pending: list[str] = []
-    cells: list[nbformat.NotebookNode] = []
+
+def intro_cells(lab: object, lab_id: str) -> list[nbformat.NotebookNode]:
+    """The title, the idea, and opening the lab."""
     number = lab_id.split("-", 1)[0]
-    concepts = "\n".join(f"- {c}" for c in lab.concepts)
-    cells.append(
+    concepts = "\n".join(f"- {c}" for c in lab.concepts)  # type: ignore[attr-defined]
+    return [
         md(
-            f"# Lab {number}: {lab.title}\n\n{lab.summary.strip()}\n\n"
+            f"# Lab {number}: {lab.title}\n\n{lab.summary.strip()}\n\n"  # type: ignore[attr-defined]
             f"**What you will learn**\n\n{concepts}\n\n"
-            "Run the cells from top to bottom (*Run → Run All Cells* works too). "
-            "Each step applies real Istio manifests to a sandbox and shows what a real client sees "
-            "-- with curl -- and why. The widgets "
-            "let you edit and apply the manifests yourself, run your own curl commands, and check your "
-            "exercise."
-        )
-    )
-    cells.append(md("## The idea\n\n" + CONCEPTS[lab_id]))
-    cells.append(
+            "Run the cells from top to bottom (*Run → Run All Cells* works too: it applies every step, "
+            "but it never solves an exercise for you). Each step applies real Istio manifests to a "
+            "sandbox and shows what a real client sees -- with curl -- and why. The widgets let you "
+            "edit and apply the manifests yourself, run your own curl commands, and check your exercise."
+        ),
+        md("## The idea\n\n" + CONCEPTS[lab_id]),
         md(
             "## Start the lab\n\n"
             "`open_lab` starts the sandbox named by the environment variable `GATEWAYKIT_BACKEND` "
             "(`local` by default: an embedded control plane and gateway proxies that behave like Istio's, "
             "on 127.0.0.1; `kind` for a real cluster with Istio), removes whatever an earlier lab "
-            "applied and applies this lab's setup (sample apps, certificates, Secrets)."
-        )
-    )
-    cells.append(
-        code(
-            CHECK,
-            "import gatewaykit.kit",
-            "",
-            f'lab = gatewaykit.kit.open_lab("{lab_id}")',
-            "print(lab)",
-        )
-    )
-    cells.append(
+            "applied and applies this lab's setup (sample apps, certificates, Secrets).\n\n"
+            f"Your working folder is **`{lab_id}/`**, beside this notebook: the cells below, the curl "
+            "panel and `%%gatewaykit` (bash) cells all run there, as in one terminal. The certificates "
+            "this lab uses are made there by the docs' own `openssl` commands (see its "
+            "`certificates.sh`); a file you make there yourself -- with `!openssl ...` -- is the one "
+            "curl and `kubectl create secret --cert=...` use."
+        ),
+        code(CHECK, "import gatewaykit.kit", "", f'lab = gatewaykit.kit.open_lab("{lab_id}")', "print(lab)"),
         md(
-            "The gateway's address on your machine -- `$INGRESS_HOST:$INGRESS_PORT` in the curl commands "
-            "below (the port numbers change from run to run):"
-        )
-    )
-    cells.append(code("lab.env"))
-    first = lab.steps[0]
-    cells.append(
+            "The gateway's address on your machine, as the docs' `export` lines would set it -- "
+            "`$INGRESS_HOST:$INGRESS_PORT` in the curl commands below (the port numbers change from "
+            "run to run):"
+        ),
+        code(CHECK, "print(lab.exports())"),
+    ]
+
+
+def workbench_cells(first_id: str) -> list[nbformat.NotebookNode]:
+    """The workbench, near the top."""
+    return [
         md(
             "## Your workbench\n\n"
-            "A status bar (backend, ports, readiness), an editor holding the first step's manifests "
-            "(**Apply**, **Validate** -- a dry run with Istio's checks --, **Diff** against what is applied, "
-            "**Reset**), and a curl panel (**Run**, **Explain**). Your edits are saved as you type and come "
-            "back after a kernel restart. Try it at any time: change a host, apply, curl it. The cells below "
-            "walk through the same steps in code."
-        )
-    )
-    cells.append(code(f'lab.ui("{first.id}")'))
+            "A status bar (backend, ports, readiness; **Stop sandbox**), an editor holding the first "
+            "step's manifests (**Apply**; **Validate** -- a dry run with Istio's checks; **Diff** against "
+            "what is applied; **Reset text** puts the lab's text back; **Reset applied state** undoes "
+            "what was applied since the step started), and a curl panel (**Run** or Enter; **Explain**). "
+            "Your edits are saved as you type and come back after a kernel restart. Try it at any time: "
+            "change a host, apply, curl it. The cells below walk through the same steps in code."
+        ),
+        code(f'lab.ui("{first_id}")'),
+    ]
 
-    for i, step in enumerate(lab.steps):
+
+def step_cells(
+    lab: object, lab_id: str, verdicts: Verdicts, pending: list[str]
+) -> list[nbformat.NotebookNode]:
+    """Every step: its explanation, manifests, apply, probes and one explain cell."""
+    from gatewaykit.kit.results import secret_command
+
+    cells: list[nbformat.NotebookNode] = []
+    for i, step in enumerate(lab.steps):  # type: ignore[attr-defined]
         text = f"## Step {i + 1}: {step.title}\n\n{step.explain.strip()}"
         if step.action.delete:
             names = ", ".join(f"`{r.origin}`" for r in step.action.delete)
@@ -307,119 +323,153 @@ def build(lab_id: str, verdicts: Verdicts) -> tuple[nbformat.NotebookNode, list[
             cells.append(md("The manifests of this step:"))
             cells.append(code(f"print(lab.steps[{i}].yaml)"))
         if not step.action.empty:
-            if step.expect_rejected:
-                cells.append(md("Apply it -- and read Istio's answer:"))
-            elif step.action.outbound_traffic_policy and not step.action.manifests:
-                mode = step.action.outbound_traffic_policy
-                cells.append(
-                    md(
-                        f"Switch the mesh to `{mode}`. It changes the mesh config in the `istio` "
-                        "ConfigMap (in "
-                        "the sandbox's terminal: `istioctl install -f <your install file> --set "
-                        f"meshConfig.outboundTrafficPolicy.mode={mode} -y`):"
-                    )
-                )
-            else:
-                cells.append(md("Apply it (`kubectl apply -f ...` prints the same lines):"))
+            cells.append(md(apply_text(step)))
             cells.append(code(CHECK, f"print(lab.steps[{i}].apply())"))
         for j, probe in enumerate(step.probes):
-            ok = verdicts.probes.get((i, j), True)
-            marker = CHECK if ok else PENDING
-            if not ok:
-                pending.append(f"step {i + 1} ({step.id}) probe {j + 1}: {probe.command}")
-            where = f" (inside `{probe.source}`, through its sidecar)" if probe.source else ""
-            says = f" -- {probe.says}" if probe.says else ""
-            if probe.kubectl:
-                cells.append(md(f"Ask Kubernetes{says}:"))
-                cells.append(code(marker, f"print(lab.kubectl({probe.command!r}))"))
-                continue
-            cells.append(md(f"Run curl{where}{says}:"))
-            cells.append(code(marker, f"print({curl_call(probe.command, probe.source)})"))
-            if verdicts.explain_after.get(i) == j:
-                cells.append(
-                    md(
-                        "**Why?** The path the request took through the proxy -- "
-                        "listener → filter chain → virtual host → route → cluster → endpoint, "
-                        "or where it stopped -- beside the proxy's access-log line:"
-                    )
-                )
-                # The egress data plane's paths and log lines are still changing: unchecked for now.
-                explain_ok = ok and (lab_id not in EGRESS_LABS or CHECK_EGRESS_EXPLAIN)
-                cells.append(code(CHECK if explain_ok else PENDING, "print(lab.explain())"))
-                if not explain_ok:
-                    pending.append(f"step {i + 1} ({step.id}): the explain cell after probe {j + 1}")
-    cells.append(
+            cells += probe_cells(lab_id, i, j, step, probe, verdicts, pending)
+    return cells
+
+
+def apply_text(step: object) -> str:
+    """What the cell before a step's apply says."""
+    mode = step.action.outbound_traffic_policy  # type: ignore[attr-defined]
+    if step.expect_rejected:  # type: ignore[attr-defined]
+        return "Apply it -- and read Istio's answer:"
+    if mode and not step.action.manifests:  # type: ignore[attr-defined]
+        return (
+            f"Switch the mesh to `{mode}`. It changes the mesh config in the `istio` ConfigMap (in "
+            "the sandbox's terminal: `istioctl install -f <your install file> --set "
+            f"meshConfig.outboundTrafficPolicy.mode={mode} -y`):"
+        )
+    return "Apply it (`kubectl apply -f ...` prints the same lines):"
+
+
+def probe_cells(lab_id: str, i: int, j: int, step: object, probe: object, verdicts: Verdicts,
+                pending: list[str]) -> list[nbformat.NotebookNode]:
+    """One probe (a curl or a shell script), and the explain cell after the chosen curl."""
+    ok = verdicts.probes.get((i, j), True)
+    marker = CHECK if ok else PENDING
+    if not ok:
+        pending.append(f"step {i + 1} ({step.id}) probe {j + 1}: {probe.command}")  # type: ignore[attr-defined]
+    says = f" -- {probe.says}" if probe.says else ""  # type: ignore[attr-defined]
+    if probe.kind == "shell":  # type: ignore[attr-defined]
+        return [md(f"Run it in the lab's shell{says}:"), shell_cell(marker, probe.command)]  # type: ignore[attr-defined]
+    where = f" (inside `{probe.source}`, through its sidecar)" if probe.source else ""  # type: ignore[attr-defined]
+    cells = [md(f"Run curl{where}{says}:"),
+             code(marker, f"print({curl_call(probe.command, probe.source)})")]  # type: ignore[attr-defined]
+    if verdicts.explain_after.get(i) == j:
+        cells.append(md(
+            "**Why?** The path the request took through the proxy -- "
+            "listener → filter chain → virtual host → route → cluster → endpoint, "
+            "or where it stopped -- beside the proxy's access-log line for this request:"
+        ))
+        explain_ok = ok and (lab_id not in EGRESS_LABS or CHECK_EGRESS_EXPLAIN)
+        cells.append(code(CHECK if explain_ok else PENDING, "print(lab.explain())"))
+        if not explain_ok:
+            pending.append(f"step {i + 1} ({step.id}): the explain cell after probe {j + 1}")  # type: ignore[attr-defined]
+    return cells
+
+
+def exercise_cells(ex: object, verdicts: Verdicts, pending: list[str]) -> list[nbformat.NotebookNode]:
+    """An exercise: start, the place to do it, the check panel, hints, the solution (shown only)."""
+    ok = verdicts.checks.get(ex.id, True)  # type: ignore[attr-defined]
+    marker = CHECK if ok else PENDING
+    cells = [
         md(
-            "## The picture\n\n"
-            "What is applied now, as a diagram (client → gateway → service or outside host); the last "
-            "request's destination is highlighted. JupyterLab draws it from Mermaid text."
-        )
-    )
-    cells.append(code("lab.topology()"))
-
-    for ex in lab.exercises:
-        ok = verdicts.checks.get(ex.id, True)
-        marker = CHECK if ok else PENDING
-        cells.append(
-            md(
-                f"## Exercise: {ex.title}\n\n{ex.task.strip()}\n\n"
-                "First put the lab in the exercise's starting state:"
-            )
-        )
-        cells.append(code(CHECK, f'print(lab.start("{ex.id}"))'))
-        cells.append(
-            md(
-                "Write your manifest in the editor and press **Apply** (or call `lab.apply(yaml_text)`), "
-                "then **Check my work**. **Hint** shows one hint at a time; **Show solution** shows the "
-                "reference solution without applying it."
-            )
-        )
-        cells.append(
-            code(
-                "from gatewaykit.kit.widgets import ManifestEditor",
-                "",
-                f'display(ManifestEditor(lab, lab.exercise("{ex.id}")), lab.checker("{ex.id}"))',
-            )
-        )
-        cells.append(md("Checking now, before any change, shows what is missing and the first hint:"))
-        cells.append(code(marker, f'print(lab.check("{ex.id}"))'))
-        cells.append(md("More hints, one per call:"))
-        cells.append(code(f'print(lab.hint("{ex.id}"))'))
-        cells.append(
-            md(
-                "### Solution\n\nTry it yourself first. When you want the reference solution, "
-                "this cell shows it **and applies it**:"
-            )
-        )
-        cells.append(code(CHECK, f'print(lab.solution("{ex.id}", apply=True))'))
-        cells.append(md("And the check passes:"))
-        cells.append(code(marker, f'print(lab.check("{ex.id}"))'))
-        if not ok:
-            pending.append(f"exercise {ex.id}: both lab.check cells")
-
-    cells.append(md("## What you saw\n\n" + concepts))
-    if lab_id == BROWSER_NOTEBOOK:
-        # The browser test runs every cell, then uses the workbench: the sandbox must stay up.
-        cells.append(
-            md(
-                "The sandbox keeps running so the workbench above stays live. When you are done, stop it "
-                "with `lab.backend.close()` (or shut the kernel down)."
-            )
-        )
+            f"## Exercise: {ex.title}\n\n{ex.task.strip()}\n\n"  # type: ignore[attr-defined]
+            "First put the lab in the exercise's starting state -- what the steps built, plus the "
+            "exercise's own setup. Anything applied since (an earlier attempt, a reference solution) "
+            "is undone:"
+        ),
+        code(CHECK, f'print(lab.start("{ex.id}"))'),  # type: ignore[attr-defined]
+    ]
+    if ex.place == "bash":  # type: ignore[attr-defined]
+        cells.append(md(
+            "This one is done with `kubectl`: type the commands into the cell below and run it (it runs "
+            "in the lab's folder, with `kubectl` pointed at the sandbox), then press **Check my work**. "
+            "**Hint** shows one hint at a time; **Show solution** shows the reference solution without "
+            "applying it."
+        ))
+        starter = ex.starter or "# Type your kubectl commands here, then run the cell."  # type: ignore[attr-defined]
+        cells.append(code("%%gatewaykit", starter.rstrip("\n")))
+        cells.append(code(f'lab.checker("{ex.id}")'))  # type: ignore[attr-defined]
     else:
-        cells.append(
-            md(
-                "Done: stop the sandbox and remove its temporary files. (To start again, restart the kernel "
-                "and run the notebook from the top.)"
-            )
-        )
-        cells.append(code("lab.backend.close()"))
+        cells.append(md(
+            "Write your manifest in the editor and press **Apply** (or call `lab.apply(yaml_text)`), "
+            "then **Check my work**. **Hint** shows one hint at a time; **Show solution** shows the "
+            "reference solution without applying it."
+        ))
+        cells.append(code(f'display(lab.editor("{ex.id}"), lab.checker("{ex.id}"))'))  # type: ignore[attr-defined]
+    cells += [
+        md("Checking now, before any change, shows what is missing and the first hint:"),
+        code(marker, f'print(lab.check("{ex.id}"))'),  # type: ignore[attr-defined]
+        md("More hints, one per call (after the last one they start over):"),
+        code(CHECK, f'print(lab.hint("{ex.id}"))'),  # type: ignore[attr-defined]
+        md(
+            "### Solution\n\nTry it yourself first. This cell only **shows** the reference solution -- "
+            "Run All never applies it. To apply it, press **Apply solution** in the panel above "
+            "(starting the exercise again undoes it)."
+        ),
+        code(CHECK, f'print(lab.solution("{ex.id}"))'),  # type: ignore[attr-defined]
+    ]
+    if not ok:
+        pending.append(f"exercise {ex.id}: its check")  # type: ignore[attr-defined]
+    return cells
 
+
+def closing_cells(lab: object, lab_id: str) -> list[nbformat.NotebookNode]:
+    """What you saw, your progress and resets, the next lab, and how the sandbox stops."""
+    ids = lab_ids()
+    concepts = "\n".join(f"- {c}" for c in lab.concepts)  # type: ignore[attr-defined]
+    later = ids[ids.index(lab_id) + 1:] if lab_id in ids else []
+    if later:
+        from gatewaykit.kit import load_lab
+
+        nxt = load_lab(later[0])
+        link = f"**Next:** [Lab {later[0][:2]}: {nxt.title}]({later[0]}.ipynb)"
+    else:
+        link = "This was the last lab of the course."
+    return [
+        md("## What you saw\n\n" + concepts),
+        md(
+            "## Your progress\n\n"
+            "What you applied and checked in this lab (`gatewaykit course status` in a terminal shows "
+            "every lab). **Reset this lab** undoes everything applied and forgets your edits; "
+            "**Reset everything** does that and forgets every lab's edits and progress."
+        ),
+        code("lab.workspace()"),
+        md(
+            f"{link}\n\n"
+            "The sandbox keeps running, so the widgets above stay live. It stops when the kernel shuts "
+            "down (*Kernel → Shut Down Kernel*, or closing JupyterLab); the status bar's **Stop "
+            "sandbox** stops it earlier."
+        ),
+    ]
+
+
+def build(lab_id: str, verdicts: Verdicts) -> tuple[nbformat.NotebookNode, list[str]]:
+    """The notebook for one lab, and the list of cells left unchecked because egress is pending."""
+    from gatewaykit.kit import load_lab
+
+    lab = load_lab(lab_id)
+    pending: list[str] = []
+    cells = intro_cells(lab, lab_id) + workbench_cells(lab.steps[0].id)
+    cells += step_cells(lab, lab_id, verdicts, pending)
+    cells.append(md(
+        "## The picture\n\n"
+        "What is applied now, as a diagram (client → gateway → service or outside host); the last "
+        "request's destination is highlighted, and a dotted edge marks a host the Gateway does not "
+        "admit (a 404). JupyterLab draws it from Mermaid text."
+    ))
+    cells.append(code("lab.topology()"))
+    for ex in lab.exercises:
+        cells += exercise_cells(ex, verdicts, pending)
+    cells += closing_cells(lab, lab_id)
+    for n, cell in enumerate(cells):  # stable ids: a rebuild changes only what changed
+        cell.id = hashlib.sha1(f"{lab_id}/{n}".encode()).hexdigest()[:8]
     nb = new_notebook(cells=cells)
     nb.metadata["kernelspec"] = {
-        "display_name": "Python 3 (ipykernel)",
-        "language": "python",
-        "name": "python3",
+        "display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"
     }
     nb.metadata["language_info"] = {"name": "python"}
     nb.metadata["gatewaykit"] = {"lab": lab_id}
@@ -427,8 +477,12 @@ def build(lab_id: str, verdicts: Verdicts) -> tuple[nbformat.NotebookNode, list[
 
 
 def execute(path: pathlib.Path) -> float:
-    """Execute a notebook in place with the ``python3`` kernel (this venv's); returns seconds."""
+    """Execute a notebook in place with the ``python3`` kernel (this venv's), then store its
+    outputs as learners first see them (:func:`gatewaykit.kit.course.store_outputs`: widgets as
+    "run this cell" placeholders, volatile values masked); returns seconds."""
     from nbclient import NotebookClient
+
+    from gatewaykit.kit.course import store_outputs
 
     for attempt in range(3):
         nb = nbformat.read(path, as_version=4)
@@ -444,7 +498,7 @@ def execute(path: pathlib.Path) -> float:
             if "Kernel died" not in str(exc) or attempt == 2:
                 raise
             continue
-        nbformat.write(nb, path)
+        nbformat.write(store_outputs(nb), path)
         return time.monotonic() - start
     raise AssertionError("unreachable")
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import os
+import sys
 
 import pytest
 
@@ -60,3 +61,38 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             reason = docker_unavailable_reason()
             if reason:
                 item.add_marker(pytest.mark.skip(reason=reason))
+
+
+def _missing_images() -> list[str]:
+    import docker
+
+    from gatewaykit.backends._kindconfig import pinned_images
+    from gatewaykit.backends._node import local_image
+
+    client = docker.from_env()
+    return [
+        i.ref
+        for i in pinned_images()
+        if i.role in ("node", "istioctl", "cluster", "internet") and local_image(client, i.ref) is None
+    ]
+
+
+@pytest.fixture(scope="session")
+def kind_sandbox():
+    """The live tier's kind cluster with Istio: attached to the one `gatewaykit cluster up` made (the
+    CI job) or created; skipped with the reason when the pinned images are not in Docker."""
+    from gatewaykit.backends.kind import KindSandbox
+
+    missing = _missing_images()
+    if missing:
+        pytest.skip(
+            f"the pinned images are not in Docker ({len(missing)} missing, e.g. {missing[0]}): run "
+            "`gatewaykit images pull` on a connected machine, or `gatewaykit images load BUNDLE`"
+        )
+
+    # Attaches to the cluster `gatewaykit cluster up` made (the CI job), or creates it.
+    sb = KindSandbox(
+        reuse=True, internet=True, progress=lambda step: print(f"[kind] {step}", file=sys.stderr)
+    )
+    yield sb
+    sb.close()

@@ -41,9 +41,12 @@ _STDOUT, _STDERR, _ERROR = 1, 2, 3
 
 @dataclass(frozen=True, slots=True)
 class ExecPlan:
-    """How to run one exec: a bash script with its environment, or a refusal.
+    """How to run one exec: a bash script with its environment, a fixed answer, or a refusal.
 
-    A refusal (``refused`` set) prints that line on stderr and exits with ``exit_code``.
+    A refusal (``refused`` set) prints that line on stderr and exits with ``exit_code``; a fixed
+    answer (``output`` not None: what a program the sandbox answers itself prints, such as
+    istiod's ``pilot-discovery request``) prints ``output`` on stdout, ``refused`` on stderr and
+    exits with ``exit_code``, running nothing.
     """
 
     script: str = ""
@@ -51,6 +54,7 @@ class ExecPlan:
     cwd: str = "/"
     refused: str = ""
     exit_code: int = 0
+    output: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,8 +184,11 @@ async def _exec(api: Api, request: web.Request, route: Route, pod: dict[str, Any
 
 
 async def _run(ws: web.WebSocketResponse, plan: ExecPlan) -> int:
-    if plan.refused:
-        await ws.send_bytes(bytes([_STDERR]) + plan.refused.encode())
+    if plan.refused or plan.output is not None:
+        if plan.output:
+            await ws.send_bytes(bytes([_STDOUT]) + plan.output)
+        if plan.refused:
+            await ws.send_bytes(bytes([_STDERR]) + plan.refused.encode())
         return plan.exit_code
     proc = await asyncio.create_subprocess_exec(
         "bash",

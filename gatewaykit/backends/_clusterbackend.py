@@ -34,12 +34,22 @@ def kubectl_dir() -> pathlib.Path:
 def _status(pod: Mapping[str, Any]) -> tuple[str, str]:
     """kubectl's STATUS column and the reason ``kubectl describe`` would give (printPod, simplified).
 
-    The phase, overridden by the pod's reason, then by the last container's waiting reason
-    (``ErrImagePull``, ``CrashLoopBackOff``) or terminated reason; ``Terminating`` when deleted.
+    The phase, overridden by the pod's reason, then by an unfinished init container (``Init:<reason>``)
+    or the last container's waiting reason (``ErrImagePull``, ``CrashLoopBackOff``) or terminated
+    reason; ``Terminating`` when deleted. Init containers that exited 0 are skipped, as printPod does.
     """
     status = pod.get("status") or {}
     reason, message = status.get("reason") or status.get("phase") or "Unknown", status.get("message") or ""
-    for cs in (status.get("initContainerStatuses") or []) + (status.get("containerStatuses") or []):
+    for cs in status.get("initContainerStatuses") or []:
+        state = cs.get("state") or {}
+        term = state.get("terminated") or {}
+        if term and term.get("exitCode") == 0:
+            continue  # a finished init container (istio-init) says nothing about the pod
+        waiting = state.get("waiting") or {}
+        if waiting.get("reason") or term:
+            why = waiting.get("reason") or term.get("reason") or f"ExitCode:{term.get('exitCode')}"
+            return f"Init:{why}", (waiting or term).get("message") or message
+    for cs in status.get("containerStatuses") or []:
         state = cs.get("state") or {}
         if state.get("waiting", {}).get("reason"):
             reason, message = state["waiting"]["reason"], state["waiting"].get("message") or message

@@ -279,19 +279,23 @@ def proxies_synced(syncz: Any, namespaces: Sequence[str] = ("istio-system",)) ->
 def mesh_config_has(mesh: Any, want: Mapping[str, Any]) -> bool:
     """Whether istiod's mesh config JSON contains every key/value of ``want`` (nested).
 
-    Defaults Istio omits from the JSON count as present: ``outboundTrafficPolicy.mode: ALLOW_ANY``.
+    istiod prints the mesh config with ``jsonpb``, which leaves out zero values: an
+    ``outboundTrafficPolicy`` without ``mode`` is ``REGISTRY_ONLY`` (enum value 0 in
+    mesh/v1alpha1/config.proto); no ``outboundTrafficPolicy`` at all is treated as ``ALLOW_ANY``
+    (``DefaultMeshConfig``).
     """
     if not isinstance(mesh, Mapping):
         return False
     for key, value in want.items():
         have = mesh.get(key)
-        if isinstance(value, Mapping):
-            if (
-                key == "outboundTrafficPolicy"
-                and value.get("mode") == "ALLOW_ANY"
-                and not (have or {}).get("mode")
-            ):
-                continue
+        if key == "outboundTrafficPolicy" and isinstance(value, Mapping) and "mode" in value:
+            mode = (have or {}).get("mode") or ("REGISTRY_ONLY" if have is not None else "ALLOW_ANY")
+            if mode != value["mode"]:
+                return False
+            rest = {k: v for k, v in value.items() if k != "mode"}
+            if rest and not mesh_config_has(have or {}, rest):
+                return False
+        elif isinstance(value, Mapping):
             if not mesh_config_has(have or {}, value):
                 return False
         elif have != value:
@@ -825,6 +829,10 @@ class KubeClient:
         out, err = res.stdout.decode("utf-8", "replace"), res.stderr.decode("utf-8", "replace")
         if res.exit_code != 0:
             raise NotReadyError("istiod", f"/debug/{path} failed (exit {res.exit_code}): {err.strip()}")
+        if out.strip() == "404 page not found":
+            raise NotReadyError(
+                "istiod", f"/debug/{path}: 404 page not found (this istiod does not serve it)"
+            )
         try:
             return json.loads(out)
         except ValueError as exc:

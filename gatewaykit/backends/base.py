@@ -10,14 +10,21 @@ import pathlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from gatewaykit.resources.codecs import ManifestSource
+
+if TYPE_CHECKING:  # the pure core's types, for annotations only
+    from gatewaykit._simulate import Request, Result
+    from gatewaykit.envoy import ProxyConfig
 
 __all__ = [
     "ApplyReport",
     "Backend",
     "CurlResult",
+    "Hop",
+    "Inspector",
+    "MeshSwitch",
     "ManifestSource",
     "PodInfo",
     "ShellResult",
@@ -47,6 +54,10 @@ class ApplyReport:
         p.text(str(self))
 
 
+#: One proxy a request crossed: ``("<namespace>/<pod>", what simulate() says happened there)``.
+Hop = tuple[str, "Result"]
+
+
 @dataclass(frozen=True, slots=True)
 class CurlResult:
     """The outcome of running the real ``curl`` binary.
@@ -65,8 +76,10 @@ class CurlResult:
     reason: str | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
     body: str | None = None
-    # Set by the local backend: the simulate() explanation of the last request, when known.
-    explanation: object | None = None
+    #: The proxies the request crossed, in order (sidecar, then gateway), each with the path
+    #: simulate() found there. Only a backend that runs its own data plane (the embedded
+    #: sandbox) knows it; elsewhere it is empty.
+    explanation: tuple[Hop, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -318,3 +331,43 @@ class Backend(Protocol):
     def __enter__(self) -> Backend: ...
 
     def __exit__(self, *exc: object) -> None: ...
+
+
+@runtime_checkable
+class Inspector(Protocol):
+    """What only a backend that computes Envoy's configuration itself can show (the embedded
+    sandbox): a dry run through the very path ``apply`` takes, ``istioctl analyze``'s findings,
+    every proxy's configuration and a request's simulated path. The kit checks
+    ``isinstance(backend, Inspector)`` and says plainly what it cannot show on other backends.
+    """
+
+    def dry_run(self, source: ManifestSource) -> ApplyReport:
+        """``kubectl apply --dry-run=server``: the lines ``apply`` would print; nothing changes.
+
+        Raises:
+            ValidationError: ``apply`` would reject it, with the same text.
+        """
+        ...
+
+    def analyze(self, source: ManifestSource | None = None) -> tuple[str, ...]:
+        """``istioctl analyze``'s messages for the cluster as it would be after applying ``source``."""
+        ...
+
+    def proxy_config(self, workload: str) -> ProxyConfig:
+        """The Envoy configuration of a workload's proxy (``istioctl proxy-config all``)."""
+        ...
+
+    def simulate(self, request: Request, workload: str) -> Result:
+        """The path a request would take through a workload's proxy (no traffic sent)."""
+        ...
+
+
+@runtime_checkable
+class MeshSwitch(Protocol):
+    """A backend that can switch the mesh-wide outbound policy (the embedded sandbox and kind:
+    ``meshConfig.outboundTrafficPolicy.mode`` in the ``istio`` ConfigMap, which istiod watches).
+    The kit checks ``isinstance(backend, MeshSwitch)`` and says so when a lab needs it elsewhere."""
+
+    def set_mesh_config(self, *, outbound_traffic_policy: str = "ALLOW_ANY") -> None:
+        """Switch ``meshConfig.outboundTrafficPolicy.mode`` (``ALLOW_ANY`` or ``REGISTRY_ONLY``)."""
+        ...

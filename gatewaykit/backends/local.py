@@ -45,6 +45,7 @@ from typing import Any, TypeVar
 import yaml
 
 from gatewaykit import controllers
+from gatewaykit._analyze import analyze
 from gatewaykit._simulate import Request, Result, simulate
 from gatewaykit._translate import MESH_CONFIGMAP, XdsState, translate
 from gatewaykit._translate.mesh import outbound_traffic_policy_mode
@@ -52,6 +53,13 @@ from gatewaykit.apiserver import ApiServer, ExecPlan, ProxyAnswer
 from gatewaykit.backends import _registry
 from gatewaykit.backends._envoyadmin import AdminContext
 from gatewaykit.backends._envoyadmin import answer as envoy_admin
+from gatewaykit.backends._istiod import (
+    CONFIGZ_KINDS,
+    DEBUG_PORT,
+    IstiodView,
+    monitoring_answer,
+    pilot_discovery,
+)
 from gatewaykit.backends._journal import Journal
 from gatewaykit.backends._meshnet import MeshNet, pod_ca_bundle, public_ip
 from gatewaykit.backends._ports import NodePorts, hold_port
@@ -62,7 +70,7 @@ from gatewaykit.backends.shell import ShellSession
 from gatewaykit.dataplane._tls import MeshCA
 from gatewaykit.dataplane.plane import AddressBook, DataPlane
 from gatewaykit.envoy import ProxyConfig
-from gatewaykit.errors import SandboxError
+from gatewaykit.errors import SandboxError, ValidationError
 from gatewaykit.kube import status as st
 from gatewaykit.resources.codecs import load, manifest_path
 from gatewaykit.resources.meta import ResourceKey, kind_info
@@ -248,6 +256,25 @@ def _exec_refusal(argv: list[str], container: str, pod: str) -> str:
     return ""
 
 
+def _env_prefix(argv: list[str]) -> tuple[dict[str, str], list[str]]:
+    """``env K=V ... cmd args``: the assignments and the command, so that ``cmd`` still runs
+    through the pod's sidecar (``kubectl exec deploy/curl -- env X=1 sh -c 'curl ...'``)."""
+    if not argv or argv[0].rsplit("/", 1)[-1] != "env":
+        return {}, argv
+    assigned: dict[str, str] = {}
+    rest = argv[1:]
+    while rest and "=" in rest[0] and not rest[0].startswith("-"):
+        name, _, value = rest.pop(0).partition("=")
+        assigned[name] = value
+    return (assigned, rest) if rest else ({}, argv)  # bare `env` prints the environment
+
+
+def _is_istiod(labels: Mapping[str, str], container: str, argv: list[str]) -> bool:
+    """An exec of ``pilot-discovery`` in istiod's ``discovery`` container (answered by the sandbox)."""
+    program = argv[0].rsplit("/", 1)[-1] if argv else ""
+    return labels.get("app") == "istiod" and container == "discovery" and program == "pilot-discovery"
+
+
 class LocalSandbox:
     """The embedded sandbox backend (implements :class:`gatewaykit.backends.base.Backend`).
 
@@ -403,6 +430,34 @@ class LocalSandbox:
         manifests = self._load(source, name)
         result = self._change(lambda txn: kubectl_apply(txn, manifests))
         return ApplyReport(lines=tuple(result.lines), warnings=tuple(result.warnings))
+
+    def dry_run(self, source: ManifestSource, *, name: str | None = None) -> ApplyReport:
+        """``kubectl apply --dry-run=server``: what :meth:`apply` would print, changing nothing.
+
+        Raises:
+            ValidationError: :meth:`apply` would reject the manifest (the same text).
+        """
+        manifests = self._load(source, name)
+        with self._lock:
+            self._check_open()
+            result = kubectl_apply(self._store.transaction(), manifests, dry_run=True)
+        return ApplyReport(lines=tuple(result.lines), warnings=tuple(result.warnings))
+
+    def analyze(self, source: ManifestSource | None = None, *, name: str | None = None) -> tuple[str, ...]:
+        """``istioctl analyze``'s messages for the cluster as it would be after applying ``source``
+        (on a private copy of the store; nothing changes). A manifest that would be rejected is
+        left out: :meth:`dry_run` reports that."""
+        manifests = self._load(source, name) if source is not None else []
+        with self._lock:
+            self._check_open()
+            txn = self._store.transaction()
+            if manifests:
+                try:
+                    kubectl_apply(txn, manifests)
+                except ValidationError:
+                    pass  # dry_run() reports the rejection; analyze the cluster as it is
+            xds = self._xds
+        return tuple(str(m) for m in analyze(txn.snapshot(), xds))
 
     def delete(self, source: ManifestSource, *, name: str | None = None) -> ApplyReport:
         """Delete every object the manifest names (``kubectl delete -f``)."""
@@ -586,6 +641,10 @@ class LocalSandbox:
         scripts that use it, and a few harmless commands; anything else is refused."""
         key = f"{namespace}/{pod}"
         found = next((p for p in self._xds.pods if p.key == key), None)
+        if found is not None and _is_istiod(found.labels, container, argv):
+            out, err, code = pilot_discovery(self._istiod_view(), argv)
+            return ExecPlan(output=out, refused=err.decode(), exit_code=code)
+        assigned, argv = _env_prefix(argv)
         refusal = _exec_refusal(argv, container, pod)
         if found is None or refusal:
             return ExecPlan(refused=refusal or f"pod {pod} is not running\n", exit_code=126)
@@ -595,6 +654,7 @@ class LocalSandbox:
         env = curl_env({"HOSTNAME": pod, "HOME": "/tmp"}, self._pod_ca_bundle())
         for name in ("INGRESS_HOST", "INGRESS_PORT", "SECURE_INGRESS_PORT", "TCP_INGRESS_PORT", "KUBECONFIG"):
             env.pop(name, None)  # a pod sees its own environment, not the learner's terminal
+        env.update(assigned)
         preamble = curl_function(rules, isolate_dns=unknown) + f"hostname() {{ echo {shlex.quote(pod)}; }}\n"
         return ExecPlan(script=preamble + script, env=env, cwd=str(self.private_dir))
 
@@ -614,6 +674,8 @@ class LocalSandbox:
             return _status_answer(st.not_found("pods", "", pod))
         proxy = xds.proxies.get(key)
         target = port or 80
+        if found.labels.get("app") == "istiod" and target == DEBUG_PORT:
+            return ProxyAnswer(*monitoring_answer(path))
         if proxy is None or target not in (15000, 15021, 15090):
             return _status_answer(
                 st.Status(
@@ -641,6 +703,19 @@ class LocalSandbox:
         params = {k: v[-1] for k, v in urllib.parse.parse_qs(query).items()}
         status, ctype, body = envoy_admin(ctx, path, params)
         return ProxyAnswer(status, ctype, body)
+
+    def _istiod_view(self) -> IstiodView:
+        """What the sandbox's istiod holds, for its debug endpoints (:mod:`._istiod`)."""
+        snap = self.store.snapshot()
+        ns, name = MESH_CONFIGMAP
+        cm = snap.entry(ResourceKey("ConfigMap", ns, name))
+        return IstiodView(
+            proxies=self._xds.proxies,
+            configs=[e.raw for kind in CONFIGZ_KINDS for e in snap.entries(kind)],
+            mesh_yaml=str(((cm.raw.get("data") or {}) if cm else {}).get("mesh", "")),
+            push_time=self._push_version.split("/", 1)[0],
+            push=self._pushes,
+        )
 
     # -------------------------------------------------------------------------- extras
 

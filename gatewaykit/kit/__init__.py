@@ -10,16 +10,15 @@ Widgets live in :mod:`gatewaykit.kit.widgets` (imported on demand: ipywidgets is
 from __future__ import annotations
 
 from gatewaykit.kit.labs import Exercise, Lab, Probe, Step, list_labs, load_lab
-from gatewaykit.kit.session import (
+from gatewaykit.kit.results import (
     ApplyOutcome,
     CheckResult,
     CurlOutcome,
     Explanation,
-    LabSession,
+    Hint,
     ProbeResult,
-    StepHandle,
-    open_lab,
 )
+from gatewaykit.kit.session import LabSession, StepHandle, open_lab
 from gatewaykit.kit.verify import plain_words, summarize
 
 __all__ = [
@@ -28,6 +27,7 @@ __all__ = [
     "CurlOutcome",
     "Exercise",
     "Explanation",
+    "Hint",
     "Lab",
     "LabSession",
     "Probe",

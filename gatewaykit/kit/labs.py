@@ -30,6 +30,8 @@ cite istio.io pages; docs/behaviour.md is the project's reference behind them)::
           - curl: curl -s -I -HHost:httpbin.example.com "http://$INGRESS_HOST:$INGRESS_PORT/status/200"
             source: default/curl         # run inside a mesh workload (optional)
             expect: {status: 200, http_version: "1.1", headers: {server: istio-envoy}}
+          - shell: kubectl get gateway -o name   # a bash script in the lab's working folder
+            expect: {stdout: gateway.networking.istio.io/mygateway}
           - kubectl: kubectl get pods -n some-ns   # what Kubernetes says (stdout_* and exit_code)
             expect: {stdout_contains: [ErrImagePull]}
     exercises:
@@ -39,11 +41,16 @@ cite istio.io pages; docs/behaviour.md is the project's reference behind them)::
         hints: [...]
         setup: {manifests: [...], delete: [...], secrets: [...]}  # the exercise's starting point
         check: {probes: [...], conditions: [...]}
-        solution: {manifests: [...], secrets: [...], delete: [...]}
+        solution: {manifests: [...]}     # done in the YAML editor
+        # or: solution: {script: "kubectl ..."}   # done in a %%gatewaykit (bash) cell
 
 Expectations follow Istio's doc-test verifiers (``tests/util/verify.sh``): exact (``stdout``,
 ``body``), substring (``*_contains``), elided (``*_elided``: ``...`` lines are wildcards) and
-``failure`` (non-zero exit). :func:`load_lab` validates everything and raises
+``failure`` (non-zero exit), and for shell probes also ``stdout_like``/``stdout_lines``/
+``stdout_regex``/``stdout_first_line``. Every exercise can be done by typing its solution into the
+place it offers: the YAML editor applies manifests, so a solution that deletes objects or makes
+Secrets from files is a ``script:`` the learner types into a bash cell. :func:`load_lab` validates
+everything and raises
 :class:`gatewaykit.errors.LabError` naming the file, the line and what is wrong.
 """
 
@@ -189,20 +196,27 @@ class Expect:
     stdout_elided: str | None = None
     stderr_contains: tuple[str, ...] = ()
     log: tuple[tuple[str, str], ...] = ()  # (workload, substring) pairs of access-log lines
+    stdout_like: str | None = None  # istio.io's _verify_like
+    stdout_lines: str | None = None  # _verify_lines: "+ x" must appear, "- x" must not
+    stdout_regex: str | None = None  # _verify_regex
+    stdout_first_line: str | None = None  # _verify_first_line
 
 
 @dataclass(frozen=True, slots=True)
 class Probe:
-    """A doc-style curl command (or a ``kubectl`` command) and its expected outcome.
+    """A doc-style command and its expected outcome.
 
     Attributes:
-        command: as written in Istio's docs (``$INGRESS_HOST`` etc. are expanded by the backend).
-        source: ``"default/curl"`` to run it inside that mesh workload, else None (the learner's machine).
+        command: a curl command as written in Istio's docs (``$INGRESS_HOST`` etc. are expanded by
+            the backend), or, for ``kind == "shell"``, a bash script (``kubectl``, ``openssl``...).
+        source: ``"default/curl"`` to run a curl inside that mesh workload, else None (the
+            learner's machine, in the lab's working folder).
         expect: the expected outcome.
         says: one sentence on what the probe shows (printed with its result).
         line: line in lab.yaml (for messages).
-        kubectl: the command is ``kubectl ...``, run in the backend's shell; its output is judged
-            as stdout (what Kubernetes says about pods and Services, e.g. ``ErrImagePull``).
+        kind: ``"curl"`` or ``"shell"`` (run through the backend's shell, like a ``%%gatewaykit`` cell).
+            ``kubectl: kubectl ...`` in lab.yaml is a shell probe of one kubectl command (what
+            Kubernetes says about pods and Services, e.g. ``ErrImagePull``).
     """
 
     command: str
@@ -210,7 +224,12 @@ class Probe:
     expect: Expect
     says: str = ""
     line: int = 0
-    kubectl: bool = False
+    kind: str = "curl"
+
+    @property
+    def kubectl(self) -> bool:
+        """A shell probe of one ``kubectl`` command (``kubectl:`` in lab.yaml)."""
+        return self.kind == "shell" and self.command.startswith("kubectl ") and "\n" not in self.command
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,24 +248,29 @@ class Condition:
 
 @dataclass(frozen=True, slots=True)
 class Action:
-    """Things to do to the cluster: switch the mesh config, delete, create secrets, apply manifests.
+    """Things to do to the cluster: switch the mesh config, delete, create secrets, apply manifests
+    -- or, for an exercise's solution, a bash ``script`` (kubectl commands) run in the lab's working
+    folder.
 
     ``outbound_traffic_policy`` (``mesh_config: {outboundTrafficPolicy: {mode: ...}}`` in lab.yaml)
     is the mesh-wide setting Istio's docs change with ``istioctl install --set
-    meshConfig.outboundTrafficPolicy.mode=...``; the kit sets it with the backend's
-    ``set_mesh_config`` (the ``istio`` ConfigMap, which istiod watches), keeping the rest of the
-    install as it is.
+    meshConfig.outboundTrafficPolicy.mode=...``; the kit sets it through the backend's optional
+    :class:`~gatewaykit.backends.base.MeshSwitch` (the ``istio`` ConfigMap, which istiod watches),
+    keeping the rest of the install as it is.
     """
 
     manifests: tuple[ManifestRef, ...] = ()
     delete: tuple[ManifestRef, ...] = ()
     secrets: tuple[SecretSpec, ...] = ()
+    script: str = ""
     outbound_traffic_policy: str | None = None
 
     @property
     def empty(self) -> bool:
         """True when the action does nothing."""
-        return not (self.manifests or self.delete or self.secrets or self.outbound_traffic_policy)
+        return not (
+            self.manifests or self.delete or self.secrets or self.script or self.outbound_traffic_policy
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -305,8 +329,16 @@ class Exercise:
     starter: str = ""
 
     @property
+    def place(self) -> str:
+        """Where the learner does it: ``"yaml"`` (the manifest editor) or ``"bash"`` (a
+        ``%%gatewaykit`` cell), decided by the kind of the reference solution."""
+        return "bash" if self.solution.script else "yaml"
+
+    @property
     def solution_yaml(self) -> str:
-        """The reference solution's manifests as one YAML text."""
+        """The reference solution's manifests as one YAML text (a bash solution: its script)."""
+        if self.solution.script:
+            return self.solution.script
         return join_yaml(m.text for m in self.solution.manifests)
 
 
@@ -497,6 +529,10 @@ _EXPECT_KEYS = {
     "stdout_elided",
     "stderr_contains",
     "log",
+    "stdout_like",
+    "stdout_lines",
+    "stdout_regex",
+    "stdout_first_line",
 }
 
 
@@ -653,10 +689,17 @@ class _Parser:
         )
         return Setup(certificates=sets, extra_certificates=tuple(extras), action=action)
 
-    def action(self, value: Any, path: tuple[Any, ...]) -> Action:
+    def action(self, value: Any, path: tuple[Any, ...], *, script: bool = False) -> Action:
         if value is None:
             return Action()
-        m = self.mapping(value, path, {"manifests", "delete", "secrets", "mesh_config"})
+        allowed = {"manifests", "delete", "secrets", "mesh_config"} | ({"script"} if script else set())
+        m = self.mapping(value, path, allowed)
+        if m.get("script") is not None:
+            if set(m) != {"script"}:
+                raise self.doc.error(
+                    path, "a `script:` solution is the whole solution: put every command into it"
+                )
+            return Action(script=self.string(m["script"], path + ("script",)))
         return Action(
             manifests=self.manifests(m.get("manifests"), path + ("manifests",)),
             delete=self.manifests(m.get("delete"), path + ("delete",)),
@@ -845,16 +888,23 @@ class _Parser:
         out = []
         for i, pr in enumerate(self.listof(value, path)):
             p = path + (i,)
-            if isinstance(pr, Mapping) and "kubectl" in pr:
-                out.append(self.kubectl_probe(pr, p))
-                continue
-            pr = self.mapping(pr, p, {"curl", "source", "expect", "says"}, {"curl", "expect"})
-            cmd = self.string(pr["curl"], p + ("curl",)).strip()
-            if not re.search(r"(^|[|;&]\s*)curl\s", cmd):
+            pr = self.mapping(pr, p, {"curl", "shell", "kubectl", "source", "expect", "says"}, {"expect"})
+            given = [k for k in ("curl", "shell", "kubectl") if k in pr]
+            if len(given) != 1:
+                raise self.doc.error(p, "a probe needs exactly one of `curl:`, `shell:` or `kubectl:`")
+            kind = "curl" if given[0] == "curl" else "shell"
+            cmd = self.string(pr[given[0]], p + (given[0],)).strip()
+            if given[0] == "kubectl":
+                self.kubectl_command(cmd, pr, p)
+            if kind == "curl" and not re.search(r"(^|[|;&]\s*)curl\s", cmd):
                 raise self.doc.error(
                     p + ("curl",), "the command must run `curl` (as written in Istio's docs)"
                 )
             source = pr.get("source")
+            if source is not None and kind == "shell":
+                raise self.doc.error(
+                    p + ("source",), "a shell probe runs in the lab's working folder: no `source:`"
+                )
             if source is not None and (not isinstance(source, str) or source.count("/") != 1):
                 raise self.doc.error(
                     p + ("source",), f"source must be <namespace>/<workload>, got {source!r}"
@@ -866,29 +916,24 @@ class _Parser:
                     expect=self.expect(pr["expect"], p + ("expect",)),
                     says=str(pr.get("says") or ""),
                     line=self.doc.line(p),
+                    kind=kind,
                 )
             )
         return tuple(out)
 
-    def kubectl_probe(self, value: Mapping[str, Any], path: tuple[Any, ...]) -> Probe:
-        m = self.mapping(value, path, {"kubectl", "expect", "says"}, {"kubectl", "expect"})
-        cmd = self.string(m["kubectl"], path + ("kubectl",)).strip()
+    def kubectl_command(self, cmd: str, pr: Mapping[str, Any], path: tuple[Any, ...]) -> None:
+        """``kubectl: kubectl ...``: one kubectl command, judged on what it prints."""
         if not cmd.startswith("kubectl "):
             raise self.doc.error(path + ("kubectl",), "the command must start with `kubectl `")
-        expect = self.expect(m["expect"], path + ("expect",))
-        http = (expect.status, expect.http_version, expect.reason, expect.headers, expect.body, expect.log)
-        if any(x not in (None, ()) for x in http):
+        if pr.get("source") is not None:
+            raise self.doc.error(path + ("source",), "a kubectl probe runs in the lab's working folder")
+        given = pr.get("expect")
+        expect: Mapping[str, Any] = given if isinstance(given, Mapping) else {}
+        http = ("status", "http_version", "reason", "headers", "body", "log")
+        if any(k in expect for k in http):
             raise self.doc.error(
                 path + ("expect",), "a kubectl probe is judged on its output: use exit_code and stdout_*"
             )
-        return Probe(
-            command=cmd,
-            source=None,
-            expect=expect,
-            says=str(m.get("says") or ""),
-            line=self.doc.line(path),
-            kubectl=True,
-        )
 
     def expect(self, value: Any, path: tuple[Any, ...]) -> Expect:
         m = self.mapping(value, path, _EXPECT_KEYS)
@@ -932,7 +977,8 @@ class _Parser:
                     self.string(entry["contains"], lp + ("contains",)),
                 )
             )
-        for k in ("body", "stdout", "body_elided", "stdout_elided", "reason"):
+        verifiers = ("stdout_like", "stdout_lines", "stdout_regex", "stdout_first_line")
+        for k in ("body", "stdout", "body_elided", "stdout_elided", "reason", *verifiers):
             if m.get(k) is not None and not isinstance(m[k], str):
                 raise self.doc.error(path + (k,), f"{k} must be a string")
         return Expect(
@@ -958,6 +1004,10 @@ class _Parser:
             stdout_elided=m.get("stdout_elided"),
             stderr_contains=self.strings(m.get("stderr_contains"), path + ("stderr_contains",)),
             log=tuple(logs),
+            stdout_like=m.get("stdout_like"),
+            stdout_lines=m.get("stdout_lines"),
+            stdout_regex=m.get("stdout_regex"),
+            stdout_first_line=m.get("stdout_first_line"),
         )
 
     def exercise(self, value: Any, path: tuple[Any, ...]) -> Exercise:
@@ -978,11 +1028,21 @@ class _Parser:
         )
         if not probes and not conditions:
             raise self.doc.error(path + ("check",), "a check needs probes and/or conditions")
-        solution = self.action(m["solution"], path + ("solution",))
+        solution = self.action(m["solution"], path + ("solution",), script=True)
         if solution.empty:
             raise self.doc.error(path + ("solution",), "a reference solution must apply or delete something")
+        if solution.delete or solution.secrets:
+            # The editor can only apply what is typed into it (issue: an exercise whose solution
+            # cannot be typed into the place it offers).
+            raise self.doc.error(
+                path + ("solution",),
+                "the YAML editor can only apply manifests: write a solution that deletes objects or "
+                "makes Secrets as `script:` (the kubectl commands the learner types into a bash cell)",
+            )
         starter = m.get("starter") or ""
-        if starter:
+        if starter and solution.script:
+            self.string(starter, path + ("starter",))
+        elif starter:
             self.parse_manifest(
                 self.string(starter, path + ("starter",)),
                 self.doc.file,
@@ -1036,6 +1096,8 @@ class _Parser:
             for j, p in enumerate(e.probes)
         ]
         for path, p in probes:
+            if p.kind == "shell":
+                continue  # a script may set its own variables, as in a terminal
             for name in re.findall(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)", p.command):
                 if name not in known:
                     raise self.doc.error(

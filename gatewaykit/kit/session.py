@@ -1,14 +1,20 @@
 """A running lab: a :class:`~gatewaykit.kit.labs.Lab` attached to a backend.
 
 ``open_lab("01-virtual-hosts")`` starts (or reuses) the backend named by ``GATEWAYKIT_BACKEND``,
-removes whatever an earlier lab or run applied, writes the lab's certificates into its work dir,
-applies the lab's setup and returns a :class:`LabSession`. Every action is a plain method that
-returns a result object with a stable printed form (ports, dates and ids normalized), so a
-notebook cell can print it and nbval can compare it; the widgets call the same methods.
+removes whatever an earlier lab or run applied, makes the lab's certificates in its working folder
+(:mod:`gatewaykit.kit.workdir`), applies the lab's setup and returns a :class:`LabSession`. Every
+action is a plain method returning a result object (:mod:`gatewaykit.kit.results`) that a cell
+prints and the widgets show.
 
-Certificate paths in curl commands (``--cacert example_certs1/example.com.crt``) are relative to
-the lab's work dir, exactly as in Istio's docs where the learner runs ``openssl`` and ``curl`` in one
-directory: commands run from the learner's machine are run with that directory as the current one.
+The session talks to the backend only through the :class:`~gatewaykit.backends.base.Backend`
+protocol; what only the embedded sandbox can show (a dry run through apply's own path, ``istioctl
+analyze``, the simulated path of a request) comes from the optional
+:class:`~gatewaykit.backends.base.Inspector` protocol, and the kit says so where it is missing.
+
+Every step and exercise starts from a defined state: the setup, every earlier step, and the
+exercise's own setup (:mod:`gatewaykit.kit.state`). Starting an exercise goes back to that state,
+so a reference solution applied earlier can never pass a check for the learner; applying a step
+does the same once a solution was applied.
 """
 
 from __future__ import annotations
@@ -16,29 +22,34 @@ from __future__ import annotations
 import atexit
 import base64
 import contextlib
+import datetime
 import json
 import os
 import pathlib
 import re
-import shlex
 import threading
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+import time
+import weakref
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from gatewaykit.backends.base import ApplyReport, Backend, CurlResult
+from gatewaykit.backends.base import Backend, CurlResult, Inspector, MeshSwitch, ShellResult
 from gatewaykit.errors import GatewayKitError, LabError, ManifestError, ValidationError
-from gatewaykit.kit import verify
-from gatewaykit.kit.labs import (
-    Action,
-    Exercise,
-    Lab,
-    ManifestRef,
-    Probe,
-    SecretSpec,
-    Step,
-    join_yaml,
-    load_lab,
+from gatewaykit.kit import state, verify, workdir
+from gatewaykit.kit.labs import Action, Exercise, Lab, ManifestRef, Probe, SecretSpec, Step, load_lab
+from gatewaykit.kit.results import (
+    ApplyOutcome,
+    CheckResult,
+    CurlOutcome,
+    Explanation,
+    Hint,
+    Mermaid,
+    ProbeResult,
+    ShellOutcome,
+    Solution,
+    StepResult,
+    VerifyReport,
+    secret_command,
 )
 from gatewaykit.resources.codecs import read_documents
 
@@ -51,15 +62,20 @@ __all__ = [
     "ProbeResult",
     "StepHandle",
     "open_lab",
+    "secret_command",
 ]
 
 #: The workload whose access log explains a request sent from the learner's machine.
 DEFAULT_GATEWAY = "istio-system/istio-ingressgateway"
 
+#: Kinds the API server does not serve (Istio 1.27 has no in-cluster operator, docs/apiserver.md):
+#: what the kit applied is all there is to check.
+_NOT_SERVED = frozenset({"IstioOperator"})
+
 _BACKENDS: dict[str, Backend] = {}
 _LOCK = threading.Lock()
 # What each backend has applied through the kit, across labs: (backend id) -> ordered ledger.
-_LEDGERS: dict[int, dict[tuple[str, str, str], dict[str, Any]]] = {}
+_LEDGERS: dict[int, dict[state.Key, dict[str, Any]]] = {}
 
 
 def _default_backend() -> Backend:
@@ -67,13 +83,13 @@ def _default_backend() -> Backend:
     name = os.environ.get("GATEWAYKIT_BACKEND", "local").strip().lower() or "local"
     with _LOCK:
         be = _BACKENDS.get(name)
-        # A notebook may have closed the shared backend (its last cell); re-running cells in the
-        # same kernel then starts a fresh one instead of failing on a closed sandbox.
-        if be is None or getattr(be, "_closed", False):
+        # The learner may have stopped the sandbox (the Stop button); opening a lab again starts
+        # a fresh one instead of failing on a closed sandbox.
+        if be is None or be.closed:
             from gatewaykit.sandbox import backend_from_env
 
             be = _BACKENDS[name] = backend_from_env()
-            # A kernel shut down normally (JupyterLab, nbclient) leaves no listener or temp dir.
+            # Closing belongs to the kernel's shutdown: no listener or temp dir is left behind.
             atexit.register(_close_quietly, be)
         return be
 
@@ -83,11 +99,7 @@ def _close_quietly(backend: Backend) -> None:
         backend.close()
 
 
-def default_work_dir(lab_id: str) -> pathlib.Path:
-    """``$GATEWAYKIT_WORK_DIR/<lab>`` or ``./.gatewaykit/<lab>`` (beside the notebook)."""
-    base = os.environ.get("GATEWAYKIT_WORK_DIR")
-    root = pathlib.Path(base) if base else pathlib.Path.cwd() / ".gatewaykit"
-    return root / lab_id
+default_work_dir = workdir.default_work_dir
 
 
 def open_lab(
@@ -99,11 +111,14 @@ def open_lab(
 ) -> LabSession:
     """Open a lab: attach to a backend, reset the lab's state and apply its setup.
 
+    In a notebook the kernel then works in the lab's working folder (as ``%cd`` would), so the
+    learner's ``!openssl`` and ``%%gatewaykit`` cells see the same files as the curl panel.
+
     Args:
         name: a lab id (``"01-virtual-hosts"``, ``"01"``), a lab directory, or a loaded :class:`Lab`.
         backend: a backend to use; default: the one ``GATEWAYKIT_BACKEND`` names (``local`` →
             ``Sandbox.local()``, ``kind`` → ``Sandbox.kind()``), shared by every lab of the process.
-        work_dir: where certificates and the learner's edits live; default :func:`default_work_dir`.
+        work_dir: the lab's working folder; default :func:`gatewaykit.kit.workdir.default_work_dir`.
         reset: delete what earlier labs/steps applied and re-apply the setup (default True).
 
     Returns:
@@ -111,279 +126,35 @@ def open_lab(
     """
     lab = name if isinstance(name, Lab) else load_lab(name)
     be = backend if backend is not None else _default_backend()
-    wd = pathlib.Path(work_dir) if work_dir else default_work_dir(lab.id)
-    session = LabSession(lab, be, wd)
+    wd = pathlib.Path(work_dir) if work_dir else workdir.default_work_dir(lab.id)
+    session = LabSession(lab, be, wd.resolve())
     if reset:
         session.reset()
-    _enable_shell(be)
+    if _in_kernel(session):
+        os.chdir(session.work_dir)
     return session
 
 
-def _enable_shell(backend: Backend) -> None:
-    """In a notebook: ``%%gatewaykit`` cells, and ``!kubectl`` pointed at the lab's sandbox."""
+def _in_kernel(session: LabSession) -> bool:
+    """In a notebook: register ``%%gatewaykit`` and point ``!kubectl`` at the lab's sandbox."""
     from gatewaykit.kit.magic import load_ipython_extension, use_backend  # noqa: PLC0415
 
-    use_backend(backend)
+    use_backend(session.backend, session.notify)
     try:
         from IPython import get_ipython  # noqa: PLC0415
     except ImportError:
-        return
+        return False
     ip = get_ipython()
-    if ip is not None:
-        load_ipython_extension(ip)
+    if ip is None or not hasattr(ip, "kernel"):
+        return False
+    load_ipython_extension(ip)
+    return True
 
 
 # --------------------------------------------------------------------------------------------
-# Result objects: stable printed forms
 
 
-class _Printable:
-    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
-        p.text(str(self))
-
-
-@dataclass(frozen=True, slots=True, repr=False)
-class ApplyOutcome(_Printable):
-    """What applying (or deleting) something printed: kubectl lines, or Istio's rejection.
-
-    Attributes:
-        lines: kubectl's per-object lines; warnings: admission warnings;
-        error: the rejection text (``Error from server ...``) when Istio refused it, else None.
-    """
-
-    lines: tuple[str, ...] = ()
-    warnings: tuple[str, ...] = ()
-    error: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        """True when nothing was rejected."""
-        return self.error is None
-
-    def __str__(self) -> str:
-        out = [f"Warning: {w}" for w in self.warnings] + list(self.lines)
-        if self.error:
-            out.append(self.error)
-        return normalize_text("\n".join(out)) if out else "(nothing to apply)"
-
-    __repr__ = __str__
-
-
-def normalize_text(text: str) -> str:
-    """Normalize volatile parts (ports, dates, ids) of any printed text."""
-    return verify.normalize(text)
-
-
-@dataclass(frozen=True, slots=True, repr=False)
-class CurlOutcome(_Printable):
-    """A curl run as the learner wrote it, with its reading.
-
-    Attributes:
-        command: the command as written (``$VARS`` unexpanded).
-        source: the mesh workload it ran in, or None.
-        result: the backend's :class:`CurlResult` (exact stdout/stderr/exit code).
-    """
-
-    command: str
-    source: str | None
-    result: CurlResult
-
-    @property
-    def reading(self) -> str:
-        """One sentence in plain words."""
-        return verify.plain_words(self.result)
-
-    @property
-    def tls(self) -> dict[str, str]:
-        """TLS facts from ``-v`` output (protocol, ALPN, subject, issuer)."""
-        return verify.tls_details(self.result)
-
-    def __str__(self) -> str:
-        where = f"[in {self.source}] " if self.source else ""
-        return where + verify.summarize(self.result, command=self.command)
-
-    __repr__ = __str__
-
-
-@dataclass(frozen=True, slots=True, repr=False)
-class ProbeResult(_Printable):
-    """A probe's curl run judged against its expectation."""
-
-    probe: Probe
-    outcome: CurlOutcome
-    checks: tuple[verify.Outcome, ...]
-
-    @property
-    def ok(self) -> bool:
-        """True when every expectation held."""
-        return all(c.ok for c in self.checks)
-
-    def __str__(self) -> str:
-        lines = [str(self.outcome)]
-        if self.probe.says:
-            lines.insert(0, f"# {self.probe.says}")
-        lines += [str(c) for c in self.checks]
-        return "\n".join(lines)
-
-    __repr__ = __str__
-
-
-@dataclass(frozen=True, slots=True, repr=False)
-class StepResult(_Printable):
-    """Applying a step and running its probes."""
-
-    step: Step
-    applied: ApplyOutcome
-    probes: tuple[ProbeResult, ...]
-    apply_checks: tuple[verify.Outcome, ...] = ()
-
-    @property
-    def ok(self) -> bool:
-        """True when the apply matched expectations and every probe held."""
-        return all(c.ok for c in self.apply_checks) and all(p.ok for p in self.probes)
-
-    def __str__(self) -> str:
-        parts = [f"## {self.step.title}", str(self.applied)] + [str(c) for c in self.apply_checks]
-        parts += ["", *(str(p) + "\n" for p in self.probes)]
-        return "\n".join(parts).rstrip("\n")
-
-    __repr__ = __str__
-
-
-@dataclass(frozen=True, slots=True, repr=False)
-class CheckResult(_Printable):
-    """Check-my-work: ✓/✗ per condition and probe, and the next hint when something fails."""
-
-    exercise: Exercise
-    items: tuple[verify.Outcome, ...]
-    probes: tuple[ProbeResult, ...]
-    hint: str | None
-
-    @property
-    def ok(self) -> bool:
-        """True when every condition and probe passed."""
-        return all(i.ok for i in self.items)
-
-    def __str__(self) -> str:
-        passed = sum(1 for i in self.items if i.ok)
-        head = f"Check: {self.exercise.title} -- {passed}/{len(self.items)} passed"
-        lines = [head] + [str(i) for i in self.items]
-        if self.ok:
-            lines.append("Well done: every check passed.")
-        elif self.hint:
-            lines.append(f"Hint: {self.hint}")
-        return "\n".join(lines)
-
-    __repr__ = __str__
-
-
-@dataclass(frozen=True, slots=True, repr=False)
-class Explanation(_Printable):
-    """Why a request went where it went: the simulated path beside the proxy's access-log line."""
-
-    path: str
-    log_line: str
-    workload: str
-
-    def __str__(self) -> str:
-        log = verify.normalize_log(self.log_line) if self.log_line else "(no line)"
-        return normalize_text(f"path: {self.path}\n{self.workload} access log: {log}")
-
-    __repr__ = __str__
-
-
-@dataclass(frozen=True, slots=True, repr=False)
-class Solution(_Printable):
-    """A reference solution: its YAML (and secrets), applied or not."""
-
-    exercise: Exercise
-    yaml: str
-    applied: ApplyOutcome | None = None
-
-    def __str__(self) -> str:
-        lines = [f"# Reference solution: {self.exercise.title}"]
-        for s in self.exercise.solution.delete:
-            lines.append(f"# delete: {s.origin}")
-        for sec in self.exercise.solution.secrets:
-            lines.append(f"# {secret_command(sec)}")
-        lines.append(self.yaml.rstrip("\n"))
-        if self.applied is not None:
-            lines += ["", str(self.applied)]
-        return "\n".join(lines)
-
-    __repr__ = __str__
-
-
-@dataclass(frozen=True, slots=True, repr=False)
-class VerifyReport(_Printable):
-    """A whole-lab run: every step's probes, then every exercise's solution against its check."""
-
-    lab: Lab
-    steps: tuple[StepResult, ...]
-    checks: tuple[CheckResult, ...]
-
-    @property
-    def ok(self) -> bool:
-        """True when every probe and every exercise check passed."""
-        return all(s.ok for s in self.steps) and all(c.ok for c in self.checks)
-
-    def failures(self) -> list[str]:
-        """Readable descriptions of what failed."""
-        out = []
-        for s in self.steps:
-            for c in s.apply_checks:
-                if not c.ok:
-                    out.append(f"step {s.step.id}: {c}")
-            for p in s.probes:
-                if not p.ok:
-                    out.append(f"step {s.step.id}: {p.probe.command}\n{p}")
-        for chk in self.checks:
-            if not chk.ok:
-                out.append(f"exercise {chk.exercise.id}:\n{chk}")
-        return out
-
-    def __str__(self) -> str:
-        lines = [f"Lab {self.lab.id}: {'all passed' if self.ok else 'FAILED'}"]
-        for s in self.steps:
-            lines.append(f"{'✓' if s.ok else '✗'} step {s.step.id} ({len(s.probes)} probes)")
-        for c in self.checks:
-            lines.append(f"{'✓' if c.ok else '✗'} exercise {c.exercise.id}")
-        return "\n".join(lines + self.failures())
-
-    __repr__ = __str__
-
-
-# --------------------------------------------------------------------------------------------
-# The session
-
-
-#: The ledger entry of a mesh config switch (not an object the kit applied).
-_MESH_KEY = ("MeshConfig", "default", "outboundTrafficPolicy")
-
-
-def _key(doc: Mapping[str, Any]) -> tuple[str, str, str]:
-    meta = doc.get("metadata") or {}
-    kind = str(doc.get("kind"))
-    ns = "" if kind == "Namespace" else str(meta.get("namespace") or "default")
-    return (kind, ns, str(meta.get("name")))
-
-
-def _stub(doc: Mapping[str, Any]) -> dict[str, Any]:
-    """A minimal manifest naming ``doc`` (what ``kubectl delete -f`` needs)."""
-    meta: dict[str, Any] = {"name": doc["metadata"]["name"]}
-    if doc.get("kind") != "Namespace":
-        meta["namespace"] = (doc.get("metadata") or {}).get("namespace") or "default"
-    return {"apiVersion": doc["apiVersion"], "kind": doc["kind"], "metadata": meta}
-
-
-class Mermaid(str):
-    """Mermaid source that JupyterLab (>= 4.1) renders as a diagram."""
-
-    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
-        return {"text/vnd.mermaid": str(self), "text/plain": str(self)}
-
-
-class StepHandle(_Printable):
+class StepHandle:
     """A lab step bound to its session: ``step.apply()``, ``step.run()``, ``step.yaml``."""
 
     def __init__(self, session: LabSession, step: Step, number: int) -> None:
@@ -417,8 +188,19 @@ class StepHandle(_Printable):
         return self.step.probes
 
     def apply(self) -> ApplyOutcome:
-        """Delete/create/apply what the step says; a rejection is returned, not raised."""
-        return self.session.run_action(self.step.action)
+        """Delete/create/apply what the step says; a rejection is returned, not raised.
+
+        After a reference solution was applied, the lab first goes back to the state this step
+        starts from (what the solution added is undone; the lines say so).
+        """
+        undone: tuple[str, ...] = ()
+        if self.session.solved:
+            undone = self.session.restore(self.session.state_before(self.number - 1))
+        out = self.session.run_action(self.step.action)
+        self.session.current_step = self.number - 1
+        self.session.progress.record("steps", self.id, applied=out.ok)
+        self.session.notify("apply")
+        return ApplyOutcome(out.lines, out.warnings, out.error, undone, out.source)
 
     def run(self) -> StepResult:
         """Apply the step, check the apply expectations, run every probe."""
@@ -459,8 +241,10 @@ class LabSession:
     """A lab attached to a backend. Created by :func:`open_lab`.
 
     Attributes:
-        lab: the loaded :class:`Lab`; backend: the :class:`Backend`; work_dir: the lab's work dir.
-        steps: :class:`StepHandle` per step; exercises: the lab's exercises.
+        lab: the loaded :class:`Lab`; backend: the :class:`Backend`; work_dir: the lab's working
+        folder; steps: :class:`StepHandle` per step; exercises: the lab's exercises; progress: the
+        lab's :class:`~gatewaykit.kit.workdir.Progress`; solved: a reference solution was applied
+        since the lab or an exercise last started.
     """
 
     def __init__(self, lab: Lab, backend: Backend, work_dir: pathlib.Path) -> None:
@@ -471,8 +255,32 @@ class LabSession:
         self.steps = tuple(StepHandle(self, s, i + 1) for i, s in enumerate(lab.steps))
         self.exercises = lab.exercises
         self.last: CurlOutcome | None = None
+        self.solved = False
+        self.current_step = -1  # the step applied last (0-based), for progress
+        self.progress = workdir.Progress(work_dir)
         self._hint_index: dict[str, int] = {}
+        self._listeners: list[weakref.WeakMethod[Any] | Callable[[str], None]] = []
         self.ledger = _LEDGERS.setdefault(id(backend), {})
+
+    # -- listeners: widgets that show the session's state refresh when it changes ---------------
+
+    def subscribe(self, callback: Callable[[str], None]) -> None:
+        """Call ``callback(event)`` after every change (``apply``, ``curl``, ``reset``, ``close``);
+        a bound method is held weakly (a widget that is gone stops listening)."""
+        ref = weakref.WeakMethod(callback) if hasattr(callback, "__self__") else callback
+        self._listeners.append(ref)  # type: ignore[arg-type]
+
+    def notify(self, event: str) -> None:
+        """Tell every listener that ``event`` happened."""
+        alive = []
+        for ref in self._listeners:
+            fn = ref() if isinstance(ref, weakref.WeakMethod) else ref
+            if fn is None:
+                continue
+            alive.append(ref)
+            with contextlib.suppress(Exception):  # a broken widget must not break the lab
+                fn(event)
+        self._listeners = alive
 
     # -- environment ---------------------------------------------------------------------------
 
@@ -483,21 +291,15 @@ class LabSession:
         env.update(self._port_vars(required=False))
         return env
 
+    def exports(self) -> str:
+        """The variables as the docs' ``export`` lines (what a terminal would set)."""
+        return "\n".join(f"export {k}={v}" for k, v in self.env.items())
+
     def _port_vars(self, required: bool = True) -> dict[str, str]:
         out: dict[str, str] = {}
-        if not self.lab.env:
-            return out
-        lookup = getattr(self.backend, "service_address", None)
         for var in self.lab.env:
-            if lookup is None:
-                if required:
-                    raise LabError(
-                        f"lab {self.lab.id} needs ${var.name} (Service {var.namespace}/{var.service} port "
-                        f"{var.port} published on the host), but this backend has no service_address()"
-                    )
-                continue
             try:
-                _host, port = lookup(var.namespace, var.service, var.port)
+                _host, port = self.backend.service_address(var.namespace, var.service, var.port)
             except GatewayKitError:
                 if required:
                     raise
@@ -505,8 +307,8 @@ class LabSession:
             out[var.name] = str(port)
         return out
 
-    def _command(self, command: str, source: str | None) -> str:
-        """The command to hand the backend: lab variables filled in, and run from the work dir."""
+    def _command(self, command: str) -> str:
+        """The command to hand the backend: the lab's own ``$VARS`` filled in."""
         lab_vars = {v.name for v in self.lab.env}
         used = set(re.findall(r"\$\{?([A-Z_][A-Z0-9_]*)", command)) & lab_vars
         if used:
@@ -517,44 +319,77 @@ class LabSession:
                         f"${name} is not available yet: apply the step that creates its Service first"
                     )
                 command = re.sub(r"\$\{" + name + r"\}|\$" + name + r"\b", values[name], command)
-        if source is None:
-            # Doc commands name certificate files relative to where the learner made them.
-            command = f"cd {shlex.quote(str(self.work_dir))} && {command}"
         return command
 
-    # -- actions -------------------------------------------------------------------------------
+    # -- commands ------------------------------------------------------------------------------
 
-    def curl(self, command: str, source: str | None = None, timeout: float = 30.0) -> CurlOutcome:
-        """Run a doc-style curl command (from the learner's machine, or inside ``source``)."""
-        result = self.backend.curl(self._command(command, source), source=source, timeout=timeout)
-        self.last = CurlOutcome(command=command, source=source, result=result)
+    def curl(
+        self, command: str, source: str | None = None, timeout: float = 30.0, *, record: bool = True
+    ) -> CurlOutcome:
+        """Run a doc-style curl command from the lab's working folder (or inside ``source``).
+
+        A command that is one of the steps' probes counts for the lab's progress (``record``)."""
+        started = time.time()
+        result = self.backend.curl(self._command(command), source=source, timeout=timeout, cwd=self.work_dir)
+        self.last = CurlOutcome(command=command, source=source, result=result, started=started)
+        if record:
+            self._record_probe(self.last)
+        self.notify("curl")
         return self.last
 
-    def kubectl(self, command: str, timeout: float = 60.0) -> CurlOutcome:
-        """Run a ``kubectl`` command line in the backend's shell (its cluster, its kubeconfig).
+    def shell(self, script: str, timeout: float = 60.0) -> ShellResult:
+        """Run bash in the lab's working folder with ``kubectl`` pointed at the backend."""
+        result = self.backend.shell(script, timeout=timeout, cwd=self.work_dir)
+        self.notify("shell")
+        return result
 
-        The output (stdout and stderr as a terminal shows them) is the result's ``stdout``.
-        """
-        shell = self.backend.shell(self._command(command, None), timeout=timeout)
-        result = CurlResult(command=command, exit_code=shell.exit_code, stdout=shell.output, stderr="")
-        return CurlOutcome(command=command, source=None, result=result)
+    def kubectl(self, command: str, timeout: float = 60.0) -> ShellOutcome:
+        """Run a ``kubectl`` command line in the lab's working folder (the backend's cluster)."""
+        return ShellOutcome(command, self.shell(self._command(command), timeout=timeout))
 
-    def probe(self, probe: Probe) -> ProbeResult:
+    def probe(self, probe: Probe, *, record: bool = True) -> ProbeResult:
         """Run one probe and judge it (a probe that cannot run is a failed probe, not an exception)."""
+        if probe.kind == "shell":
+            return self._shell_probe(probe)
         try:
-            if probe.kubectl:
-                outcome = self.kubectl(probe.command)
-                return ProbeResult(probe, outcome, verify.judge(probe.expect, outcome.result))
-            outcome = self.curl(probe.command, source=probe.source)
+            outcome = self.curl(probe.command, source=probe.source, record=record)
         except GatewayKitError as exc:
             failed = CurlResult(command=probe.command, exit_code=-1, stdout="", stderr=str(exc))
             outcome = CurlOutcome(probe.command, probe.source, failed)
             return ProbeResult(probe, outcome, (verify.Outcome(False, "the probe can run", str(exc)),))
         return ProbeResult(probe, outcome, verify.judge(probe.expect, outcome.result, self._logs))
 
-    def run_probes(self, probes: Iterable[Probe]) -> tuple[ProbeResult, ...]:
-        """Run probes in order."""
-        return tuple(self.probe(p) for p in probes)
+    def _shell_probe(self, probe: Probe) -> ProbeResult:
+        from gatewaykit.backends.base import parse_curl_output  # noqa: PLC0415
+
+        ran = self.shell(probe.command)
+        # Judged like a terminal's output: stdout and stderr as one text, HTTP heads parsed.
+        seen = parse_curl_output(probe.command, ran.exit_code, ran.output, "")
+        checks = verify.judge(probe.expect, seen, self._logs)
+        return ProbeResult(probe, ShellOutcome(probe.command, ran), checks)
+
+    def run_probes(self, probes: Iterable[Probe], *, record: bool = True) -> tuple[ProbeResult, ...]:
+        """Run probes in order (``record``: a step's probes count for the lab's progress)."""
+        return tuple(self.probe(p, record=record) for p in probes)
+
+    def _record_probe(self, outcome: CurlOutcome) -> None:
+        """A curl that is one of the steps' probes counts as that probe run (progress). The same
+        command may be a probe of several steps: the one of the step applied last wins."""
+        matches = [
+            (i, j, p)
+            for i, step in enumerate(self.lab.steps)
+            for j, p in enumerate(step.probes)
+            if p.kind == "curl" and p.command == outcome.command and p.source == outcome.source
+        ]
+        if not matches:
+            return
+        before = [m for m in matches if m[0] <= self.current_step]
+        i, j, probe = before[-1] if before else matches[0]
+        step = self.lab.steps[i]
+        ok = all(c.ok for c in verify.judge(probe.expect, outcome.result, self._logs))
+        probes = dict(self.progress.step(step.id).get("probes", {}))
+        probes[str(j)] = ok
+        self.progress.record("steps", step.id, probes=probes)
 
     def _logs(self, workload: str) -> str:
         try:
@@ -562,50 +397,62 @@ class LabSession:
         except GatewayKitError as exc:
             return f"(no log: {exc})"
 
+    # -- applying ------------------------------------------------------------------------------
+
     def apply(self, source: str | Mapping[str, Any] | list[Any]) -> ApplyOutcome:
         """Apply YAML text (or dicts); a rejection is returned as ``error``, not raised."""
         docs = _documents(source)
+        text = source if isinstance(source, str) else ""
         try:
-            report: ApplyReport = self.backend.apply(source if not isinstance(source, str) else source)
+            report = self.backend.apply(source)
         except ValidationError as exc:
-            return ApplyOutcome(error=str(exc), warnings=tuple(getattr(exc, "warnings", ())))
+            return ApplyOutcome(error=str(exc), warnings=tuple(exc.warnings), source=text)
         for d in docs:
-            self.ledger.pop(_key(d), None)
-            self.ledger[_key(d)] = d
+            self.ledger.pop(state.doc_key(d), None)
+            self.ledger[state.doc_key(d)] = d
         self._save_ledger()
-        return ApplyOutcome(lines=tuple(report.lines), warnings=tuple(report.warnings))
+        return ApplyOutcome(lines=tuple(report.lines), warnings=tuple(report.warnings), source=text)
 
     def delete(self, source: str | Mapping[str, Any] | list[Any], *, missing_ok: bool = True) -> ApplyOutcome:
         """Delete every object the manifest names, one by one (missing ones are skipped)."""
         lines: list[str] = []
         for d in reversed(_documents(source)):
+            if state.doc_key(d) == state.MESH_KEY:  # not an object: switch the mesh back
+                lines += self.set_mesh_config("ALLOW_ANY").lines
+                continue
             try:
-                lines += self.backend.delete(_stub(d)).lines
+                lines += self.backend.delete(state.stub(d)).lines
             except GatewayKitError as exc:
                 if not missing_ok:
                     return ApplyOutcome(lines=tuple(lines), error=str(exc))
-            self.ledger.pop(_key(d), None)
+            self.ledger.pop(state.doc_key(d), None)
         self._save_ledger()
         return ApplyOutcome(lines=tuple(lines))
 
     def set_mesh_config(self, mode: str) -> ApplyOutcome:
         """Switch ``meshConfig.outboundTrafficPolicy.mode`` (what the docs do with ``istioctl install
         --set meshConfig.outboundTrafficPolicy.mode=...``); :meth:`reset` puts ``ALLOW_ANY`` back."""
-        switch = getattr(self.backend, "set_mesh_config", None)
-        if switch is None:
+        if not isinstance(self.backend, MeshSwitch):
             return ApplyOutcome(
                 error=f"this backend cannot change the mesh config (outboundTrafficPolicy {mode})"
             )
         try:
-            switch(outbound_traffic_policy=mode)
+            self.backend.set_mesh_config(outbound_traffic_policy=mode)
         except GatewayKitError as exc:
             return ApplyOutcome(error=str(exc))
-        self.ledger[_MESH_KEY] = {"kind": _MESH_KEY[0], "metadata": {"name": _MESH_KEY[2]}, "mode": mode}
+        self.ledger.pop(state.MESH_KEY, None)
+        if mode != "ALLOW_ANY":  # Istio's default is no change to undo
+            self.ledger[state.MESH_KEY] = state.mesh_doc(mode)
         self._save_ledger()
         return ApplyOutcome(lines=("configmap/istio configured",))
 
     def run_action(self, action: Action) -> ApplyOutcome:
-        """Run a step/exercise/solution action: the mesh config, delete, secrets, then manifests."""
+        """Run a step/exercise/solution action: delete, then secrets, then manifests (namespaces
+        first) -- or a solution's bash script, in the working folder."""
+        if action.script:
+            ran = self.shell(action.script)
+            printed = tuple(ran.output.rstrip("\n").splitlines())
+            return ApplyOutcome(printed, error=None if ran.ok else f"(exit code {ran.exit_code})")
         lines: list[str] = []
         warnings: list[str] = []
         if action.outbound_traffic_policy:
@@ -615,31 +462,21 @@ class LabSession:
                 return out
         for ref in action.delete:
             lines += self.delete(list(ref.documents)).lines
-        # Namespaces first: the Secrets (and everything else) may live in them.
         namespaces = [r for r in action.manifests if all(d.get("kind") == "Namespace" for d in r.documents)]
-        for ref in namespaces:
-            out = self.apply(ref.text)
-            lines += out.lines
-            if out.error:
-                return ApplyOutcome(tuple(lines), tuple(warnings), out.error)
+        batches: list[Any] = [r.text for r in namespaces]
         if action.secrets:
-            out = self.apply(self.secret_manifests(action.secrets))
+            batches.append(self.secret_manifests(action.secrets))
+        batches += [r.text for r in action.manifests if r not in namespaces]
+        for batch in batches:
+            out = self.apply(batch)
             lines += out.lines
             warnings += out.warnings
             if out.error:
-                return ApplyOutcome(tuple(lines), tuple(warnings), out.error)
-        for ref in action.manifests:
-            if ref in namespaces:
-                continue
-            out = self.apply(ref.text)
-            lines += out.lines
-            warnings += out.warnings
-            if out.error:
-                return ApplyOutcome(tuple(lines), tuple(warnings), out.error)
+                return ApplyOutcome(tuple(lines), tuple(warnings), out.error, source=out.source)
         return ApplyOutcome(tuple(lines), tuple(warnings))
 
     def secret_manifests(self, secrets: Iterable[SecretSpec]) -> list[dict[str, Any]]:
-        """Kubernetes Secrets built from certificate files in the work dir.
+        """Kubernetes Secrets built from certificate files in the working folder.
 
         ``tls`` → ``kubernetes.io/tls`` (``kubectl create secret tls``); ``generic`` → ``Opaque``
         (``kubectl create secret generic --from-file=<key>=<file>``), in any key layout of
@@ -667,53 +504,127 @@ class LabSession:
             )
         return out
 
-    def ensure_certificates(self) -> None:
-        """Write the docs' certificates (and the lab's extra ones) into the work dir, once."""
+    def certificates(self) -> list[workdir.Cert]:
+        """The certificates this lab needs: its docs sets and its extra ones."""
         setup = self.lab.setup
-        marker = self.work_dir / ".certificates"
-        if not marker.exists():
-            from gatewaykit import certs
+        certs = [c for name in setup.certificates for c in workdir.CERTIFICATE_SETS[name]]
+        certs += [workdir.Cert(e.name, e.cn, e.org, e.ca, 1, e.sans) for e in setup.extra_certificates]
+        return certs
 
-            certs.istio_docs_certs(self.work_dir)
-            marker.write_text("written by gatewaykit.certs.istio_docs_certs\n")
-        for extra in setup.extra_certificates:
-            if (self.work_dir / f"{extra.name}.crt").exists():
-                continue
-            from gatewaykit import certs
+    def ensure_certificates(self) -> None:
+        """Make the missing certificates with the docs' ``openssl`` commands, in the working folder.
 
-            ca = certs.CertKey(
-                cert_pem=(self.work_dir / f"{extra.ca}.crt").read_bytes(),
-                key_pem=(self.work_dir / f"{extra.ca}.key").read_bytes(),
-            )
-            # Serial 1: cryptography will refuse to load serial-0 certificates in a future release.
-            ck = certs.make_cert(extra.cn, extra.org, ca, 1, sans=extra.sans)
-            path = self.work_dir / extra.name
-            ck.write(path.parent, path.name)
-
-    def close(self) -> None:
-        """Close the backend this lab runs on (its listeners, workloads and temporary files).
-
-        The next :func:`open_lab` in this process starts a fresh backend.
+        The commands are written to ``certificates.sh`` there (the learner can read and re-run
+        them) and run through the backend's shell. Without ``openssl`` on the machine, the same
+        certificates come from :mod:`gatewaykit.certs` and ``certificates.sh`` says so.
         """
-        self.backend.close()
+        todo = workdir.missing_certificates(self.work_dir, self.certificates())
+        if not todo:
+            return
+        script = workdir.certificate_script(todo)
+        (self.work_dir / "certificates.sh").write_text(script)
+        ran = self.backend.shell("command -v openssl >/dev/null || exit 127\n" + script, timeout=120,
+                                 cwd=self.work_dir)
+        if ran.exit_code == 127 and not (self.work_dir / f"{todo[0].path}.crt").exists():
+            self._python_certificates(todo)
+        elif not ran.ok:
+            raise LabError(f"making the lab's certificates failed (certificates.sh):\n{ran.output}")
+
+    def _python_certificates(self, todo: list[workdir.Cert]) -> None:
+        from gatewaykit import certs  # noqa: PLC0415
+
+        made: dict[str, certs.CertKey] = {}
+        for c in todo:
+            if c.ca is None:
+                made[c.path] = certs.make_ca(c.cn, c.org)
+            else:
+                ca = made.get(c.ca) or certs.CertKey(
+                    cert_pem=(self.work_dir / f"{c.ca}.crt").read_bytes(),
+                    key_pem=(self.work_dir / f"{c.ca}.key").read_bytes(),
+                )
+                made[c.path] = certs.make_cert(c.cn, c.org, ca, c.serial, sans=c.sans)
+        certs.write_all(made, self.work_dir)
+        with open(self.work_dir / "certificates.sh", "a") as f:
+            f.write("# openssl was not found: gatewaykit made these files with gatewaykit.certs instead.\n")
+
+    # -- defined states ------------------------------------------------------------------------
+
+    def state_before(
+        self, step_index: int, exercise: Exercise | None = None
+    ) -> dict[state.Key, dict[str, Any]]:
+        """The objects applied when step ``step_index`` (0-based; ``len(steps)``: after the last)
+        starts, or when ``exercise`` starts (after every step, then its own setup)."""
+        actions = [(self.lab.setup.action, False)]
+        actions += [(s.action, bool(s.expect_rejected)) for s in self.lab.steps[:step_index]]
+        if exercise is not None:
+            actions.append((exercise.setup, False))
+        return state.fold(actions, self.secret_manifests)
+
+    def restore(self, target: Mapping[state.Key, Mapping[str, Any]]) -> tuple[str, ...]:
+        """Make the applied state ``target``: delete what it lacks, apply what differs. Returns
+        kubectl's lines; afterwards no reference solution is in effect."""
+        deletes, applies = state.plan(target, self.ledger, self._get)
+        lines: list[str] = []
+        for key in deletes:
+            lines += self.delete([self.ledger[key]]).lines
+        lines += self._remove_checked(target)
+        for doc in sorted(applies, key=lambda d: d.get("kind") != "Namespace"):
+            if state.doc_key(doc) == state.MESH_KEY:
+                out = self.set_mesh_config(str(doc["mode"]))
+                lines += list(out.lines) + ([out.error] if out.error else [])
+                continue
+            out = self.apply([doc])
+            lines += list(out.lines) + ([out.error] if out.error else [])
+        self.solved = False
+        return tuple(lines)
+
+    def _remove_checked(self, keep: Mapping[state.Key, Any]) -> list[str]:
+        """Delete what the exercises' checks look for (made by the learner, possibly with kubectl,
+        unknown to the kit), unless the target state has it."""
+        conditions = [c for ex in self.exercises for c in ex.conditions]
+        stubs = [d for d in state.checked_objects(conditions) if state.doc_key(d) not in keep]
+        present = [d for d in stubs if self._get(state.doc_key(d)) is not None]
+        return list(self.delete(present).lines) if present else []
+
+    def _get(self, key: state.Key) -> Mapping[str, Any] | None:
+        if key == state.MESH_KEY:
+            return self.ledger.get(key)  # the mesh switch is remembered, not an API object
+        try:
+            return self.backend.get(*key)
+        except GatewayKitError:
+            return None
 
     def reset(self) -> ApplyOutcome:
         """Delete what the kit applied earlier (this lab or another), then re-apply the setup."""
         for key in reversed(list(self.ledger)):
             doc = self.ledger.get(key)
-            if doc is not None and key == _MESH_KEY:
-                self._reset_mesh()
-            elif doc is not None:
+            if doc is not None:
                 self.delete([doc])
         for doc in reversed(self._load_ledger()):
-            if _key(doc) == _MESH_KEY:
-                self._reset_mesh()
-            else:
-                self.delete([doc])
+            self.delete([doc])
+        self._remove_checked(state.fold([(self.lab.setup.action, False)], self.secret_manifests))
         self._hint_index.clear()
+        self.solved = False
         if self.lab.setup.certificates:
             self.ensure_certificates()
-        return self.run_action(self.lab.setup.action)
+        out = self.run_action(self.lab.setup.action)
+        self.notify("reset")
+        return out
+
+    def forget_edits(self) -> None:
+        """Remove the learner's saved editor texts and the lab's progress (a fresh start)."""
+        edits = self.work_dir / "edits"
+        for f in edits.glob("*") if edits.is_dir() else ():
+            f.unlink()
+        self.progress.clear()
+
+    def close(self) -> None:
+        """Stop the backend this lab runs on (its listeners, workloads and temporary files).
+
+        The next :func:`open_lab` in this process starts a fresh backend.
+        """
+        self.backend.close()
+        self.notify("close")
 
     # -- exercises -----------------------------------------------------------------------------
 
@@ -722,87 +633,121 @@ class LabSession:
         return exercise if isinstance(exercise, Exercise) else self.lab.exercise(exercise)
 
     def start(self, exercise: str | int | Exercise) -> ApplyOutcome:
-        """Put the lab in the exercise's starting state (its ``setup``)."""
-        return self.run_action(self.exercise(exercise).setup)
+        """Put the lab in the exercise's starting state: every step applied, then the exercise's
+        setup. Anything applied since -- a reference solution, earlier attempts -- is undone first."""
+        ex = self.exercise(exercise)
+        undone = self.restore(self.state_before(len(self.steps)))
+        out = self.run_action(ex.setup)
+        self._hint_index.pop(ex.id, None)
+        self.notify("apply")
+        return ApplyOutcome(out.lines, out.warnings, out.error, undone)
 
     def check(self, exercise: str | int | Exercise) -> CheckResult:
-        """Check-my-work: evaluate the exercise's conditions on the applied state and run its probes."""
+        """Check-my-work: the exercise's conditions on the cluster's objects, then its probes."""
         ex = self.exercise(exercise)
-        items: list[verify.Outcome] = []
-        objects = list(self.ledger.values())
-        for cond in ex.conditions:
-            items.append(verify.Outcome(verify.condition_holds(cond, objects), cond.description))
-        probes = self.run_probes(ex.probes)
+        items = [verify.Outcome(self._holds(c), c.description) for c in ex.conditions]
+        probes = self.run_probes(ex.probes, record=False)  # an exercise's state is not a step's
         for pr in probes:
             failed = [c for c in pr.checks if not c.ok]
-            what = f"{pr.probe.says or pr.probe.command}"
             seen = "; ".join(f"expected {c.what}, got {c.seen}" for c in failed)
-            items.append(verify.Outcome(not failed, what, seen))
+            items.append(verify.Outcome(not failed, pr.probe.says or pr.probe.command, seen))
         ok = all(i.ok for i in items)
-        hint = None if ok else self.hint(ex)
-        return CheckResult(ex, tuple(items), probes, hint)
+        result = CheckResult(ex, tuple(items), probes, None if ok else self.hint(ex))
+        self.progress.record("exercises", ex.id, passed=ok, checks=f"{sum(i.ok for i in items)}/{len(items)}")
+        self.notify("check")
+        return result
 
-    def hint(self, exercise: str | int | Exercise) -> str:
-        """The next hint of an exercise (cycling through them)."""
+    def _holds(self, cond: Any) -> bool:
+        """A condition over the objects as the cluster has them (made by the kit or by kubectl)."""
+        keys = [
+            k for k in self.ledger
+            if k[0] == cond.kind and cond.namespace in (None, k[1]) and cond.name in (None, k[2])
+        ]
+        if cond.name and not keys:
+            keys = [(cond.kind, "" if cond.kind == "Namespace" else cond.namespace or "default", cond.name)]
+        objects = []
+        for key in keys:
+            obj = self.ledger.get(key) if cond.kind in _NOT_SERVED else self._get(key)
+            if obj is not None:
+                objects.append(obj)
+        return verify.condition_holds(cond, objects)
+
+    def hint(self, exercise: str | int | Exercise) -> Hint:
+        """The next hint of an exercise, numbered; after the last one it starts over."""
         ex = self.exercise(exercise)
-        i = self._hint_index.get(ex.id, 0)
+        i = self._hint_index.get(ex.id, 0) % len(ex.hints)
         self._hint_index[ex.id] = i + 1
-        return ex.hints[min(i, len(ex.hints) - 1)]
+        return Hint(ex.hints[i], i + 1, len(ex.hints))
 
     def solution(self, exercise: str | int | Exercise, *, apply: bool = False) -> Solution:
-        """The reference solution; with ``apply=True`` it is applied too."""
+        """The reference solution; with ``apply=True`` it is applied too (the check then passes
+        until the exercise is started again)."""
         ex = self.exercise(exercise)
-        applied = self.run_action(ex.solution) if apply else None
+        applied = None
+        if apply:
+            applied = self.run_action(ex.solution)
+            self.solved = True
+            self.notify("apply")
         return Solution(ex, ex.solution_yaml, applied)
 
     def verify(self) -> VerifyReport:
         """Run the whole lab: reset, every step with its probes, then per exercise: start, apply the
-        reference solution and check it. Used by CI to prove the lab's claims on a backend."""
+        reference solution and check it. What ``gatewaykit course check`` runs for every lab."""
+        began = time.monotonic()
         setup = self.reset()
         steps = tuple(s.run() for s in self.steps)
         if not setup.ok:
             failed = verify.Outcome(False, "the lab's setup applies", setup.error or "")
             first = steps[0]
-            steps = (
-                StepResult(first.step, first.applied, first.probes, (failed, *first.apply_checks)),
-                *steps[1:],
-            )
+            steps = (StepResult(first.step, first.applied, first.probes, (failed, *first.apply_checks)),
+                     *steps[1:])
         checks = []
         for ex in self.exercises:
             self.start(ex)
             self.solution(ex, apply=True)
             checks.append(self.check(ex))
-        return VerifyReport(self.lab, steps, tuple(checks))
+        return VerifyReport(self.lab, steps, tuple(checks), time.monotonic() - began)
 
     # -- explaining ----------------------------------------------------------------------------
 
-    def explain(
-        self, result: CurlOutcome | CurlResult | None = None, workload: str | None = None
-    ) -> Explanation:
+    def explain(self, result: CurlOutcome | None = None, workload: str | None = None) -> Explanation:
         """The path the request took (listener → filter chain → virtual host → route → cluster →
-        endpoint, or where it stopped) beside the last access-log line of the proxy."""
+        endpoint, or where it stopped) beside *its own* access-log line of the proxy."""
         outcome = result if result is not None else self.last
         if outcome is None:
             raise LabError("nothing to explain yet: run a curl command first")
-        raw = outcome.result if isinstance(outcome, CurlOutcome) else outcome
-        source = outcome.source if isinstance(outcome, CurlOutcome) else None
-        steps = explanation_steps(raw.explanation)
-        if steps:
-            path = "\n".join(f"{proxy}: {text}" if proxy else text for proxy, text in steps)
+        hops = outcome.result.explanation
+        if hops:
+            path = "\n".join(f"{proxy}: {hop.explain()}" for proxy, hop in hops)
+        elif isinstance(self.backend, Inspector):
+            path = (
+                "(no proxy routed this request: the connection ended before a request was made -- "
+                "refused, or in the TLS handshake)"
+            )
         else:
-            path = "(this backend does not report the simulated path)"
-        # The proxy that handled the last hop names the log to read (a custom gateway in lab 12).
-        last_proxy = next((p for p, _ in reversed(steps) if p), None)
-        wl = workload or last_proxy or source or DEFAULT_GATEWAY
-        log = self._logs(wl).strip().splitlines()
-        return Explanation(path=path, log_line=log[-1] if log else "", workload=wl)
+            path = (
+                "(this backend runs Envoy itself and does not report a request's path; "
+                "`istioctl proxy-config` shows the configuration)"
+            )
+        wl = workload or (hops[-1][0] if hops else None) or outcome.source or DEFAULT_GATEWAY
+        return Explanation(path=path, log_line=self._log_line_since(wl, outcome.started), workload=wl)
+
+    def _log_line_since(self, workload: str, started: float) -> str:
+        """The proxy's last access-log line for a request that started at or after ``started``."""
+        for line in reversed(self._logs(workload).strip().splitlines()):
+            when = _log_time(line)
+            if when is not None and when >= started - 0.001:
+                return line
+            if when is not None:
+                break
+        return ""
 
     def topology(self) -> Mermaid:
         """A Mermaid flowchart of what is applied, with the last request's destination highlighted.
 
         Displayed in JupyterLab as a diagram (``text/vnd.mermaid``); printed, it is the Mermaid text.
         """
-        from gatewaykit.kit.topology import mermaid
+        from gatewaykit.kit.topology import mermaid  # noqa: PLC0415
 
         return Mermaid(mermaid(list(self.ledger.values()), self.last))
 
@@ -810,80 +755,68 @@ class LabSession:
 
     def ui(self, step: StepHandle | str | int | None = None, *, command: str | None = None) -> Any:
         """The workbench widget for a step: status bar, manifest editor, curl panel."""
-        from gatewaykit.kit.widgets import lab_ui
+        from gatewaykit.kit.widgets import lab_ui  # noqa: PLC0415
 
         return lab_ui(self, step, command=command)
 
     def checker(self, exercise: str | int | Exercise) -> Any:
         """The check-my-work widget for an exercise (Check, Hint, Show/Apply solution)."""
-        from gatewaykit.kit.widgets import CheckPanel
+        from gatewaykit.kit.widgets import CheckPanel  # noqa: PLC0415
 
         return CheckPanel(self, exercise)
 
-    # -- persistence of the ledger (so a kernel restart can still clean up a long-lived cluster) --
+    def editor(self, item: StepHandle | Exercise | str | int) -> Any:
+        """The manifest editor for a step (handle, id or number) or an exercise (or its id)."""
+        from gatewaykit.kit.widgets import ManifestEditor  # noqa: PLC0415
 
-    def _reset_mesh(self) -> None:
-        """Istio's default outbound policy again (undo :meth:`set_mesh_config`)."""
-        switch = getattr(self.backend, "set_mesh_config", None)
-        if switch is not None:
-            with contextlib.suppress(GatewayKitError):
-                switch(outbound_traffic_policy="ALLOW_ANY")
-        self.ledger.pop(_MESH_KEY, None)
-        self._save_ledger()
+        if isinstance(item, (StepHandle, Exercise)):
+            return ManifestEditor(self, item)
+        ex = next((e for e in self.exercises if e.id == item), None)
+        if ex is not None:
+            return ManifestEditor(self, ex)
+        if isinstance(item, int) or str(item).isdigit():
+            return ManifestEditor(self, self.steps[int(item) - 1])
+        return ManifestEditor(self, str(item))
+
+    def workspace(self) -> Any:
+        """This lab's progress, the link to the next lab, and the reset buttons."""
+        from gatewaykit.kit.widgets import CoursePanel  # noqa: PLC0415
+
+        return CoursePanel(self)
+
+    # -- persistence of the ledger (so a kernel restart can still clean up a long-lived cluster) --
 
     def _ledger_file(self) -> pathlib.Path:
         return self.work_dir / "applied.json"
 
     def _save_ledger(self) -> None:
         try:
-            stubs = [d if _key(d) == _MESH_KEY else _stub(d) for d in self.ledger.values()]
-            self._ledger_file().write_text(json.dumps(stubs))
+            self._ledger_file().write_text(json.dumps([state.stub(d) for d in self.ledger.values()]))
         except OSError:
             pass
 
     def _load_ledger(self) -> list[dict[str, Any]]:
-        f = self._ledger_file()
-        if not f.exists():
-            return []
         try:
-            return [d for d in json.loads(f.read_text()) if _key(d) not in self.ledger]
-        except ValueError:
+            found = json.loads(self._ledger_file().read_text())
+        except (OSError, ValueError):
             return []
+        return [d for d in found if isinstance(d, dict) and state.doc_key(d) not in self.ledger]
 
     def __repr__(self) -> str:
         counts = f"{len(self.steps)} steps, {len(self.exercises)} exercises"
         return f"<lab {self.lab.id}: {self.lab.title} ({counts})>"
 
 
-def explanation_steps(explanation: Any) -> list[tuple[str | None, str]]:
-    """``(proxy, path)`` pairs from a CurlResult's explanation.
-
-    The local backend reports a tuple of ``(proxy id, simulate.Result)`` -- one per proxy the request
-    crossed (sidecar, then gateway); other backends may give a single result, a string, or nothing.
-    """
-    if explanation is None:
-        return []
-    items = explanation if isinstance(explanation, (tuple, list)) else [explanation]
-    out: list[tuple[str | None, str]] = []
-    for item in items:
-        proxy = None
-        if isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str):
-            proxy, item = item
-        text = item.explain() if hasattr(item, "explain") else str(item)
-        out.append((proxy, str(text)))
-    return out
+_LOG_TIME = re.compile(r"^\[(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?)Z\]")
 
 
-def secret_command(sec: SecretSpec) -> str:
-    """The ``kubectl create secret`` command that makes the same Secret (shown to learners)."""
-    files = dict(sec.files)
-    if sec.type == "tls":
-        return (
-            f"kubectl create -n {sec.namespace} secret tls {sec.name} "
-            f"--key={files['tls.key']} --cert={files['tls.crt']}"
-        )
-    args = " ".join(f"--from-file={k}={v}" for k, v in sec.files)
-    return f"kubectl create -n {sec.namespace} secret generic {sec.name} {args}"
+def _log_time(line: str) -> float | None:
+    """The ``%START_TIME%`` an Envoy access-log line begins with, as seconds since the epoch."""
+    m = _LOG_TIME.match(line)
+    if not m:
+        return None
+    when = datetime.datetime.fromisoformat(m.group(1)).replace(tzinfo=datetime.timezone.utc)
+    return when.timestamp()
 
 
 def _documents(source: str | Mapping[str, Any] | list[Any] | ManifestRef) -> list[dict[str, Any]]:
@@ -899,4 +832,4 @@ def _documents(source: str | Mapping[str, Any] | list[Any] | ManifestRef) -> lis
         return []  # the backend's apply reports the problem
 
 
-__all__ += ["Solution", "StepResult", "VerifyReport", "default_work_dir", "join_yaml"]
+__all__ += ["Solution", "StepResult", "VerifyReport", "default_work_dir"]

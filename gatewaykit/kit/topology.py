@@ -41,6 +41,7 @@ def mermaid(objects: Iterable[Mapping[str, Any]], last: Any = None) -> str:
     objs = list(objects)
     lines = ["flowchart LR", '  client(["curl (your machine)"])']
     edges: list[tuple[str, str, str]] = []
+    dotted: list[tuple[str, str, str]] = []
     gateways: dict[str, str] = {}  # "<ns>/<name>" -> node of its workload
     for gw in (o for o in objs if o.get("kind") == "Gateway"):
         sel = (gw.get("spec") or {}).get("selector") or {}
@@ -55,31 +56,31 @@ def mermaid(objects: Iterable[Mapping[str, Any]], last: Any = None) -> str:
         src = "mesh_client" if "egress" in label else "client"
         edges.append((src, node, f"Gateway {_name(gw)} :{','.join(ports)}"))
     mesh_used = False
+    gateway_objs = {f"{_ns(g)}/{_name(g)}": g for g in objs if g.get("kind") == "Gateway"}
     for vs in (o for o in objs if o.get("kind") == "VirtualService"):
         spec = vs.get("spec") or {}
         ns = _ns(vs)
-        bound = []
+        dests = sorted(_destinations(spec, ns))
         for g in spec.get("gateways") or ["mesh"]:
             if g == "mesh":
-                bound.append("mesh_client")
                 mesh_used = True
-                continue
-            full = g if "/" in g else f"{ns}/{g}"
-            if full in gateways:
-                bound.append(gateways[full])
-        dests: set[str] = set()
-        for block in ("http", "tcp", "tls"):
-            for rule in spec.get(block) or []:
-                for r in rule.get("route") or []:
-                    d = r.get("destination") or {}
-                    if d.get("host"):
-                        dests.add(_short_host(str(d["host"]), ns))
-        hosts = ",".join(spec.get("hosts") or [])
-        for b in bound:
-            for d in sorted(dests):
-                edges.append((b, _node("svc_" + d), hosts))
-                if _node("svc_" + d) not in "\n".join(lines):
-                    lines.append(f'  {_node("svc_" + d)}["{d}"]')
+                refused: list[str] = []
+                bound, hosts = "mesh_client", list(spec.get("hosts") or [])
+            else:
+                full = g if "/" in g else f"{ns}/{g}"
+                if full not in gateways:
+                    continue
+                bound = gateways[full]
+                hosts, refused = _admitted(spec.get("hosts") or [], ns, gateway_objs[full])
+            for d in dests:
+                node = _node("svc_" + d)
+                if node not in "\n".join(lines):
+                    lines.append(f'  {node}["{d}"]')
+                if hosts:
+                    edges.append((bound, node, ",".join(hosts)))
+                if refused:
+                    # Istio ignores these hosts of the VirtualService on this Gateway: a 404.
+                    dotted.append((bound, node, ",".join(refused) + ": not admitted by the Gateway (404)"))
     for se in (o for o in objs if o.get("kind") == "ServiceEntry"):
         for h in (se.get("spec") or {}).get("hosts") or []:
             node = _node("svc_" + h)
@@ -96,19 +97,61 @@ def mermaid(objects: Iterable[Mapping[str, Any]], last: Any = None) -> str:
         lines.append(f'  {a} -->|"{text}"| {b}' if text else f"  {a} --> {b}")
         if target and target in b:
             highlight.append(i)
+    for a, b, label in dotted:
+        lines.append(f'  {a} -.->|"{label}"| {b}')
     for i in highlight:
         lines.append(f"  linkStyle {i} stroke-width:4px,stroke:#e8590c")
     return "\n".join(lines) + "\n"
 
 
+def _destinations(spec: Mapping[str, Any], ns: str) -> set[str]:
+    out: set[str] = set()
+    for block in ("http", "tcp", "tls"):
+        for rule in spec.get(block) or []:
+            for r in rule.get("route") or []:
+                d = r.get("destination") or {}
+                if d.get("host"):
+                    out.add(_short_host(str(d["host"]), ns))
+    return out
+
+
+def _host_matches(a: str, b: str) -> bool:
+    """Two host names overlap (either may be a ``*.suffix`` wildcard, ``*`` matches all)."""
+    a, b = a.lower(), b.lower()
+    if a == "*" or b == "*" or a == b:
+        return True
+    if a.startswith("*.") and b.endswith(a[1:]):
+        return True
+    return b.startswith("*.") and a.endswith(b[1:])
+
+
+def _admitted(hosts: list[str], vs_ns: str, gateway: Mapping[str, Any]) -> tuple[list[str], list[str]]:
+    """Which of a VirtualService's hosts a Gateway admits, and which it does not.
+
+    A Gateway server host is ``[namespace/]dnsName`` (``*/``, ``./`` = the Gateway's namespace,
+    or a namespace); a VirtualService host binds when its namespace is allowed and the names
+    overlap (https://istio.io/latest/docs/reference/config/networking/gateway/#Server).
+    """
+    allowed = []
+    for server in (gateway.get("spec") or {}).get("servers") or []:
+        for h in server.get("hosts") or []:
+            space, _, name = h.rpartition("/")
+            space = _ns(gateway) if space == "." else (space or "*")
+            allowed.append((space, name))
+    ok: list[str] = []
+    refused: list[str] = []
+    for host in hosts:
+        admitted = any(space in ("*", vs_ns) and _host_matches(name, host) for space, name in allowed)
+        (ok if admitted else refused).append(host)
+    return ok, refused
+
+
 def _target(last: Any) -> str | None:
-    """The node fragment for the last request's destination, from its explanation's cluster name."""
+    """The node fragment for the last request's destination: the cluster of its last hop."""
     if last is None:
         return None
-    exp = getattr(getattr(last, "result", None), "explanation", None)
-    if isinstance(exp, (tuple, list)) and exp:
-        exp = exp[-1][1] if isinstance(exp[-1], tuple) else exp[-1]
-    cluster = getattr(exp, "cluster", None)
+    hops = last.result.explanation
+    cluster = hops[-1][1].cluster if hops else None
     if isinstance(cluster, str) and "|" in cluster:
         host = cluster.split("|")[-1]
         parts = host.split(".")

@@ -7,7 +7,8 @@ verify.sh's normalisation: trailing blanks and newlines go), ``stdout_contains``
 ``stdout_elided``/``body_elided`` are ``_verify_elided`` (each block between ``...`` lines must be a
 substring; blocks are not anchored to lines and not ordered) and ``failure`` is ``_verify_failure``.
 Everything here is pure: it judges a :class:`~gatewaykit.backends.base.CurlResult` that a backend
-produced.
+produced. Texts are the real values (ports, dates, ids): masking volatile parts is for the outputs
+nbval compares only (``notebooks/sanitize.cfg``); a learner sees what curl printed.
 """
 
 from __future__ import annotations
@@ -27,8 +28,6 @@ __all__ = [
     "condition_holds",
     "elided_match",
     "judge",
-    "normalize",
-    "normalize_log",
     "plain_words",
     "summarize",
     "tls_details",
@@ -55,54 +54,6 @@ class Outcome:
 
 
 # --------------------------------------------------------------------------------------------
-# Normalization: what nbval compares must not contain ports, dates, ids or timings.
-
-_NORMALIZERS: tuple[tuple[re.Pattern[str], str], ...] = (
-    (re.compile(r"\b(127\.0\.0\.1|localhost):\d+"), r"\1:<port>"),
-    (re.compile(r"\bport \d+"), "port <port>"),
-    (re.compile(r"\bafter \d+ ms"), "after <n> ms"),
-    (re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"), "<id>"),
-    (re.compile(r"\b[0-9a-f]{32}\b|\b[0-9a-f]{16}\b"), "<hex>"),
-    # X-Forwarded-Client-Cert Hash=: the SHA-256 of a workload certificate the mesh CA mints
-    # afresh for every sandbox.
-    (re.compile(r"\bHash=[0-9a-f]{64}\b"), "Hash=<sha256>"),
-    # A certificate signed by another CA with the same name: OpenSSL checks the signature with the
-    # wrong RSA key, and which RSA error it reports depends on the keys ("invalid padding", "data
-    # too large for modulus"); the lesson is exit 35 from rsa routines, not the random detail.
-    (
-        re.compile(r"error:[0-9A-F]{8}:rsa routines::[a-z ]+"),
-        "error:<code>:rsa routines::<signature check failed>",
-    ),
-    (re.compile(r"\b(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d\d \w{3} \d{4} \d\d:\d\d:\d\d GMT"), "<date>"),
-    (re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z"), "<time>"),
-)
-
-
-def normalize(text: str) -> str:
-    """Replace ports, dates, request ids and timings by stable placeholders."""
-    for rx, repl in _NORMALIZERS:
-        text = rx.sub(repl, text)
-    return text
-
-
-# Envoy's default access-log format: ... "%UPSTREAM_TRANSPORT_FAILURE_REASON%" %BYTES_RECEIVED%
-# %BYTES_SENT% %DURATION% %RESP(X-ENVOY-UPSTREAM-SERVICE-TIME)% ... and client-side ephemeral ports.
-_LOG_TIMING = re.compile(r'("[^"]*" \d+ \d+ )\d+ (\d+|-)( ")')
-_EPHEMERAL = re.compile(r"\b(\d+\.\d+\.\d+\.\d+):(3\d{4}|[4-6]\d{4})\b")
-# TCP/TLS entries ("- - -"): the byte counts are TLS record sizes, which vary from run to run
-# (session tickets, padding), so they are not part of what a lesson proves.
-_TCP_BYTES = re.compile(r'^(.*"- - -" .*?"[^"]*") \d+ \d+ ')
-
-
-def normalize_log(line: str) -> str:
-    """Normalize an Envoy access-log line: timings and ephemeral client ports too."""
-    line = _LOG_TIMING.sub(r"\1<ms> <ms>\3", line)
-    line = _TCP_BYTES.sub(r"\1 <bytes> <bytes> ", line)
-    line = _EPHEMERAL.sub(r"\1:<port>", line)
-    return normalize(line)
-
-
-# --------------------------------------------------------------------------------------------
 # Matching
 
 
@@ -118,7 +69,7 @@ def elided_match(expected: str, actual: str) -> bool:
 def _short(text: str | None, limit: int = 60) -> str:
     if text is None:
         return "nothing"
-    t = normalize(text).replace("\n", "⏎")
+    t = text.replace("\n", "⏎")
     return repr(t if len(t) <= limit else t[:limit] + "…")
 
 
@@ -197,12 +148,33 @@ def judge(
         out.append(
             Outcome(elided_match(expect.stdout_elided, r.stdout), "output matches (elided)", _short(r.stdout))
         )
+    out += _doc_verifiers(expect, r)
     for frag in expect.stderr_contains:
         out.append(Outcome(frag in r.stderr, f"curl says {frag!r}", _short(_last_error(r.stderr))))
     for workload, frag in expect.log:
         text = logs(workload) if logs else ""
         out.append(Outcome(frag in text, f"{workload} access log shows {frag!r}", "not found"))
     return tuple(out)
+
+
+#: istio.io's other verifiers (tests/util/verify.sh), by the Expect field that names them.
+_VERIFIER_FIELDS = (
+    ("stdout_like", "like", "output looks like"),
+    ("stdout_lines", "lines", "output lines"),
+    ("stdout_regex", "regex", "output matches"),
+    ("stdout_first_line", "first_line", "first line"),
+)
+
+
+def _doc_verifiers(expect: Expect, r: CurlResult) -> list[Outcome]:
+    out = []
+    for field_name, verifier, what in _VERIFIER_FIELDS:
+        expected = getattr(expect, field_name)
+        if expected is None:
+            continue
+        ok = doctest.verifier(verifier)(r.stdout, doctest.expected_text(expected), r.exit_code)
+        out.append(Outcome(ok, f"{what} {expected!r}", _short(r.stdout)))
+    return out
 
 
 #: A pattern value that matches anything present (``has: {data: {cacert: <any>}}``).
@@ -252,130 +224,155 @@ def _last_error(stderr: str) -> str | None:
     return None
 
 
-def plain_words(result: CurlResult) -> str:
+def _clusters(result: CurlResult) -> list[str]:
+    """The clusters the request was sent to, proxy by proxy (empty where the backend cannot tell)."""
+    return [hop.cluster for _, hop in result.explanation if hop.cluster]
+
+
+def _http_reading(r: CurlResult) -> str:
+    """A response was received: who made it and what it means (local replies: docs/behaviour.md §1.4)."""
+    server = r.headers.get("server", "")
+    upstream = "x-envoy-upstream-service-time" in r.headers
+    body = (r.body or "").strip()
+    status = r.status or 0
+    if status == 301 and r.headers.get("location", "").startswith("https://"):
+        return (
+            "301: the gateway redirects plain HTTP to HTTPS itself (tls.httpsRedirect), "
+            f"to {r.headers['location']}."
+        )
+    if status == 404 and not upstream and server in ("istio-envoy", "envoy"):
+        return (
+            "404 from the proxy itself (Envoy NR): no virtual host or route matched this Host header "
+            "and path -- check the Gateway's hosts and the VirtualService bound to it."
+        )
+    if status == 503 and body == "no healthy upstream":
+        return "503 no healthy upstream: the route found its service, but it has no ready endpoints."
+    if status == 503 and not body and not upstream:
+        return (
+            "503 with an empty body (Envoy NC): the route points at a destination that does not exist "
+            "-- an unknown host or an undefined subset."
+        )
+    if status == 503 and body.startswith("upstream connect error"):
+        return "503: the proxy could not connect to the destination (connection refused or reset)."
+    if status == 502 and not body and server == "envoy":
+        return (
+            "502 with an empty body from the sidecar: outboundTrafficPolicy is REGISTRY_ONLY and this "
+            "host is not in the service registry (add a ServiceEntry)."
+        )
+    if status == 504 and body == "upstream request timeout":
+        return "504: the route's timeout expired before the destination answered."
+    if 200 <= status < 400:
+        who = f" (server: {server})" if server else ""
+        if upstream:
+            return f"{status}: the proxy routed the request and the destination answered it{who}."
+        return f"{status}: the destination answered{who}; no Envoy proxy timed an upstream on the way."
+    return f"{status}: the destination (or a proxy) answered with this status."
+
+
+#: Exit codes whose reading does not depend on the details (docs/behaviour.md §1.6).
+_EXIT_READINGS: dict[int, str] = {
+    3: "exit 3: the URL is malformed -- check the quoting and the $VARS.",
+    6: (
+        "exit 6: the host name does not resolve -- inside the mesh only cluster Services and "
+        "ServiceEntry hosts have DNS names."
+    ),
+    7: (
+        "exit 7: connection refused -- nothing listens on that port: no Gateway server uses it, "
+        "or the Gateway's selector matches no gateway workload."
+    ),
+    28: "exit 28: curl gave up waiting (timeout); a TCP stream stays open until one side closes it.",
+    52: "exit 52: the server closed the connection without replying.",
+    58: "exit 58: curl could not use your client certificate or key file -- check the --cert/--key paths.",
+    77: (
+        "exit 77: curl could not read the --cacert file -- check the path (relative to the lab's "
+        "working folder)."
+    ),
+}
+
+
+def _exit_35(r: CurlResult, source: str | None) -> str:
+    err, cmd = r.stderr.lower(), r.command
+    head = "exit 35: the TLS handshake failed -- "
+    if "rsa routines" in err or "block type is not 01" in err or "bad signature" in err:
+        return head + (
+            "the server's certificate does not verify with the CA you gave with --cacert: another CA "
+            "(with the same name) signed it, e.g. after a rotation."
+        )
+    if "wrong version number" in err:
+        return head + "you sent TLS to a port that speaks plain HTTP (or TLS was added twice)."
+    if source is not None:
+        if "BlackHoleCluster" in _clusters(r):
+            return head + (
+                f"the sidecar of {source} sent the connection to the BlackHoleCluster and closed it: "
+                "outboundTrafficPolicy is REGISTRY_ONLY and this host is not in the service registry "
+                "(add a ServiceEntry)."
+            )
+        return head + f"the connection from {source} was closed by a proxy on the way (see Explain)."
+    if re.search(r"https://(\$INGRESS_HOST|\d+\.\d+\.\d+\.\d+)", cmd) and "--resolve" not in cmd:
+        return head + (
+            "curl sent no SNI because the URL has an IP address; use --resolve so the SNI names the "
+            "host the Gateway serves."
+        )
+    if "--cert" not in cmd and "alert" in err and "handshake failure" in err:
+        return head + "the gateway requires a client certificate (MUTUAL): pass --cert and --key."
+    return head + (
+        "the gateway has no filter chain for the SNI you sent (check the Gateway's hosts and "
+        "--resolve), or its credential is missing."
+    )
+
+
+def _exit_56(r: CurlResult) -> str:
+    err = r.stderr.lower()
+    if "certificate required" in err:
+        return (
+            "exit 56: the gateway asked for a client certificate and you sent none (tls.mode MUTUAL): "
+            "pass --cert and --key."
+        )
+    if "unknown ca" in err or "bad certificate" in err or "certificate unknown" in err:
+        return "exit 56: the gateway rejected your client certificate: it is not signed by the CA it trusts."
+    if "reset by peer" in err:
+        return "exit 56: the connection was reset -- often plain HTTP sent to a TLS port."
+    return "exit 56: receiving data failed -- the peer aborted the connection (often a TLS alert)."
+
+
+def _exit_60(r: CurlResult) -> str:
+    err = r.stderr.lower()
+    if "does not match target host" in err or "no alternative certificate subject name" in err:
+        return (
+            "exit 60: the server's certificate is not for the host name in the URL -- its subject/SAN "
+            "names another host: check the URL's host and --resolve."
+        )
+    if "expired" in err:
+        return "exit 60: the server's certificate has expired."
+    return (
+        "exit 60: the server's certificate is not signed by the CA you gave with --cacert "
+        "(after a rotation, use the new CA)."
+    )
+
+
+def plain_words(result: CurlResult, source: str | None = None) -> str:
     """One sentence saying what a result means, the way an instructor would read it.
+
+    Args:
+        result: what curl did (with the proxies' paths when the backend knows them).
+        source: the mesh workload the command ran in, or None (the learner's machine).
 
     The readings follow docs/behaviour.md §1.4 (local replies) and §1.6 (curl exit codes).
     """
     r = result
-    err = (r.stderr or "").lower()
-    cmd = r.command
     code = r.exit_code
-    if code == 0 and r.status is not None:
-        server = r.headers.get("server", "")
-        upstream = "x-envoy-upstream-service-time" in r.headers
-        body = (r.body or "").strip()
-        if r.status == 301 and r.headers.get("location", "").startswith("https://"):
-            return (
-                "301: the gateway redirects plain HTTP to HTTPS itself (tls.httpsRedirect), "
-                f"to {r.headers['location']}."
-            )
-        if r.status == 404 and not upstream and server in ("istio-envoy", "envoy"):
-            return (
-                "404 from the proxy itself (Envoy NR): no virtual host or route matched this Host header "
-                "and path -- check the Gateway's hosts and the VirtualService bound to it."
-            )
-        if r.status == 503 and body == "no healthy upstream":
-            return "503 no healthy upstream: the route found its service, but it has no ready endpoints."
-        if r.status == 503 and not body and not upstream:
-            return (
-                "503 with an empty body (Envoy NC): the route points at a destination that does not exist "
-                "-- an unknown host or an undefined subset."
-            )
-        if r.status == 503 and body.startswith("upstream connect error"):
-            return "503: the proxy could not connect to the destination (connection refused or reset)."
-        if r.status == 502 and not body and server == "envoy":
-            return (
-                "502 with an empty body from the sidecar: outboundTrafficPolicy is REGISTRY_ONLY and "
-                "this host "
-                "is not in the service registry (add a ServiceEntry)."
-            )
-        if r.status == 504 and body == "upstream request timeout":
-            return "504: the route's timeout expired before the destination answered."
-        if 200 <= r.status < 400:
-            who = f" ({server})" if server else ""
-            via = "through the proxy" if upstream else "as the answer"
-            return (
-                f"{r.status}: the request reached its destination{who}; "
-                f"this is the destination's answer {via}."
-            )
-        return f"{r.status}: the destination (or a proxy) answered with this status."
     if code == 0:
-        return "curl succeeded."
-    if code == 6:
-        return (
-            "exit 6: the host name does not resolve -- inside the mesh only cluster Services and "
-            "ServiceEntry hosts have DNS names."
-        )
-    if code == 7:
-        return (
-            "exit 7: connection refused -- nothing listens on that port: no Gateway server uses it, "
-            "or the Gateway's selector matches no gateway workload."
-        )
-    if code == 28:
-        return "exit 28: curl gave up waiting (timeout); a TCP stream stays open until one side closes it."
+        return _http_reading(r) if r.status is not None else "curl succeeded."
+    if code in _EXIT_READINGS:
+        return _EXIT_READINGS[code]
     if code == 35:
-        if "rsa routines" in err or "block type is not 01" in err or "bad signature" in err:
-            return (
-                "exit 35: the TLS handshake failed -- the server's certificate does not verify with the CA "
-                "you gave with --cacert: another CA (with the same name) signed it, e.g. after a rotation."
-            )
-        if "wrong version number" in err:
-            return (
-                "exit 35: the TLS handshake failed -- you sent TLS to a port that speaks plain HTTP "
-                "(or TLS was added twice)."
-            )
-        if (
-            "https://" in cmd
-            and re.search(r"https://(\$INGRESS_HOST|\d+\.\d+\.\d+\.\d+)", cmd)
-            and "--resolve" not in cmd
-        ):
-            return (
-                "exit 35: the TLS handshake failed -- curl sent no SNI because the URL has an IP address; "
-                "use --resolve so the SNI names the host the Gateway serves."
-            )
-        if "--cert" not in cmd and "alert" in err and "handshake failure" in err:
-            return (
-                "exit 35: the TLS handshake failed -- the gateway requires a client certificate "
-                "(MUTUAL): pass --cert and --key."
-            )
-        return (
-            "exit 35: the TLS handshake failed -- the gateway has no filter chain for the SNI you sent "
-            "(check the Gateway's hosts and --resolve), or its credential is missing."
-        )
-    if code == 52:
-        return "exit 52: the server closed the connection without replying."
+        return _exit_35(r, source)
     if code == 56:
-        if "certificate required" in err:
-            return (
-                "exit 56: the gateway asked for a client certificate and you sent none (tls.mode MUTUAL): "
-                "pass --cert and --key."
-            )
-        if "unknown ca" in err or "bad certificate" in err or "certificate unknown" in err:
-            return (
-                "exit 56: the gateway rejected your client certificate: it is not signed by the CA it trusts."
-            )
-        if "reset by peer" in err:
-            return "exit 56: the connection was reset -- often plain HTTP sent to a TLS port."
-        return "exit 56: receiving data failed -- the peer aborted the connection (often a TLS alert)."
-    if code == 58:
-        return (
-            "exit 58: curl could not use your client certificate or key file -- check the --cert/--key paths."
-        )
+        return _exit_56(r)
     if code == 60:
-        return (
-            "exit 60: the server's certificate is not signed by the CA you gave with --cacert "
-            "(after a rotation, use the new CA)."
-        )
-    if code == 77:
-        return (
-            "exit 77: curl could not read the --cacert file -- "
-            "check the path (relative to the lab's work dir)."
-        )
+        return _exit_60(r)
     if code == -1:
         return "the command could not run: " + (r.stderr.strip().splitlines() or ["unknown reason"])[-1]
-    if code == 3:
-        return "exit 3: the URL is malformed -- check the quoting and the $VARS."
     return f"exit {code}: curl failed."
 
 
@@ -406,7 +403,7 @@ def tls_details(result: CurlResult) -> dict[str, str]:
 
 
 def body_excerpt(body: str | None, max_lines: int = 8, max_chars: int = 400) -> str:
-    """The first lines of a body, pretty-printed when JSON, normalized."""
+    """The first lines of a body, pretty-printed when JSON."""
     if not body:
         return ""
     text = body
@@ -414,7 +411,7 @@ def body_excerpt(body: str | None, max_lines: int = 8, max_chars: int = 400) -> 
         text = json.dumps(json.loads(body), indent=2, sort_keys=True)
     except ValueError:
         pass
-    lines = normalize(text).rstrip("\n").split("\n")
+    lines = text.rstrip("\n").split("\n")
     out = "\n".join(lines[:max_lines])
     if len(out) > max_chars:
         out = out[:max_chars] + "…"
@@ -423,34 +420,26 @@ def body_excerpt(body: str | None, max_lines: int = 8, max_chars: int = 400) -> 
     return out
 
 
-# The AGE column of `kubectl get` tables (k8s.io/apimachinery duration.HumanDuration): "0s", "5m2s",
-# "3h", "12d" at the end of a row.
-_AGE = re.compile(r"(?m)(\s)(?:\d+[smhdy])+$")
-
-
-def summarize(result: CurlResult, *, command: str | None = None, body_lines: int = 8) -> str:
-    """A stable, readable text for a curl result (what notebooks print and nbval compares).
+def summarize(
+    result: CurlResult, *, command: str | None = None, body_lines: int = 8, source: str | None = None
+) -> str:
+    """A readable text for a curl result (what notebooks print; nbval compares it sanitized).
 
     Shows the command as written, the status line, the headers the lessons are about
-    (:data:`SHOWN_HEADERS`, plus whether ``x-envoy-upstream-service-time`` is present), a body
-    excerpt, curl's error line, and the exit code with a plain-words reading. Ports, dates and ids
-    are replaced by placeholders.
+    (:data:`SHOWN_HEADERS`, plus ``x-envoy-upstream-service-time`` when present), a body excerpt,
+    curl's error line, and the exit code with a plain-words reading -- all with their real values.
     """
     r = result
     lines = [f"$ {command or r.command}"]
-    if lines[0].startswith("$ kubectl "):
-        # kubectl's own table; only the AGE column (the last one) changes from run to run.
-        table = _AGE.sub(r"\1<age>", normalize(r.stdout.rstrip("\n")))
-        return "\n".join([*lines, table, f"exit code {r.exit_code}"])
     if r.status_line:
         lines.append(r.status_line)
         for name in SHOWN_HEADERS:
             if name in r.headers:
-                lines.append(f"{name}: {normalize(r.headers[name])}")
+                lines.append(f"{name}: {r.headers[name]}")
         if r.headers.get("content-length") == "0":
             lines.append("content-length: 0")
         if "x-envoy-upstream-service-time" in r.headers:
-            lines.append("x-envoy-upstream-service-time: <ms>")
+            lines.append(f"x-envoy-upstream-service-time: {r.headers['x-envoy-upstream-service-time']}")
         excerpt = body_excerpt(r.body, body_lines)
         if excerpt:
             lines.append("")
@@ -459,10 +448,6 @@ def summarize(result: CurlResult, *, command: str | None = None, body_lines: int
         lines.append(body_excerpt(r.stdout, body_lines))
     err = _last_error(r.stderr)
     if err:
-        lines.append(normalize(err))
-    lines.append(
-        f"exit code {r.exit_code} -- {plain_words(r)}"
-        if r.exit_code or r.status is None
-        else f"exit code 0 -- {plain_words(r)}"
-    )
+        lines.append(err)
+    lines.append(f"exit code {r.exit_code} -- {plain_words(r, source)}")
     return "\n".join(lines)

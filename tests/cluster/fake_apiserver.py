@@ -99,7 +99,11 @@ class FakeCluster:
         self.requests: list[tuple[str, str]] = []
         self.execs: list[list[str]] = []
         self.syncz = "syncz_synced.json"
-        self.mesh: dict[str, Any] = {"accessLogFile": "/dev/stdout", "outboundTrafficPolicy": {}}
+        # jsonpb, as istiod prints it: ALLOW_ANY is spelled out, REGISTRY_ONLY (0) would be left out.
+        self.mesh: dict[str, Any] = {
+            "accessLogFile": "/dev/stdout",
+            "outboundTrafficPolicy": {"mode": "ALLOW_ANY"},
+        }
         self.lock = threading.Lock()
         for ns in ("default", "istio-system", "kube-system"):
             self.put("namespaces", "", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
@@ -488,17 +492,11 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             body = None
         self._upgrade()
-        if body is None:
-            err = f"Error: received unsuccessful status code 500: unknown debug path {path}\n".encode()
-            self._frame(bytes([2]) + err)
-            status = {
-                "status": "Failure",
-                "reason": "NonZeroExitCode",
-                "details": {"causes": [{"reason": "ExitCode", "message": "1"}]},
-            }
-        else:
-            self._frame(bytes([1]) + json.dumps(body).encode() + b"\n")
-            status = fixture("exec_status_success.json")
+        # An unknown path: Go's ServeMux answers 404 "404 page not found", which the request
+        # command prints like a body (it fails only above 399 other than 404).
+        out = b"404 page not found\n" if body is None else json.dumps(body).encode()
+        self._frame(bytes([1]) + out + b"\n")
+        status = fixture("exec_status_success.json")
         self._frame(bytes([3]) + json.dumps(status).encode())
         self._frame(struct.pack("!H", 1000), opcode=0x8)
         self.close_connection = True

@@ -30,7 +30,7 @@ def test_help_works_without_the_cluster_extras() -> None:
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.startswith("usage: gatewaykit [-h] {env,samples,verify,cluster,images} ...")
+    assert proc.stdout.startswith("usage: gatewaykit [-h] {course,env,samples,verify,cluster,images} ...")
     assert "cluster" in proc.stdout and "images" in proc.stdout and proc.stdout.rstrip().endswith("exit 0")
 
 

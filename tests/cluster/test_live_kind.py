@@ -57,39 +57,6 @@ spec:
 """
 
 
-def _missing_images() -> list[str]:
-    import docker
-
-    from gatewaykit.backends._kindconfig import pinned_images
-    from gatewaykit.backends._node import local_image
-
-    client = docker.from_env()
-    return [
-        i.ref
-        for i in pinned_images()
-        if i.role in ("node", "istioctl", "cluster", "internet") and local_image(client, i.ref) is None
-    ]
-
-
-@pytest.fixture(scope="session")
-def kind_sandbox():
-    from gatewaykit.backends.kind import KindSandbox
-
-    missing = _missing_images()
-    if missing:
-        pytest.skip(
-            f"the pinned images are not in Docker ({len(missing)} missing, e.g. {missing[0]}): run "
-            "`gatewaykit images pull` on a connected machine, or `gatewaykit images load BUNDLE`"
-        )
-
-    # Attaches to the cluster `gatewaykit cluster up` made (the CI job), or creates it.
-    sb = KindSandbox(
-        reuse=True, internet=True, progress=lambda step: print(f"[kind] {step}", file=sys.stderr)
-    )
-    yield sb
-    sb.close()
-
-
 @pytest.fixture(scope="session")
 def with_samples(kind_sandbox):
     """Istio 1.27's samples, the same files the embedded sandbox deploys (gatewaykit/data/samples)."""

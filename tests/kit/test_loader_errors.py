@@ -189,3 +189,42 @@ def test_unknown_lab_lists_known_ones() -> None:
     with pytest.raises(LabError) as info:
         load_lab("no-such-lab")
     assert "01-virtual-hosts" in str(info.value)
+
+
+def test_an_editor_exercise_cannot_need_a_delete(tmp_path: pathlib.Path) -> None:
+    """Every exercise must be doable by typing its solution into the place it offers."""
+    msg = error_of(
+        tmp_path,
+        GOOD.replace(
+            "  solution:\n    manifests:\n", "  solution:\n    delete:\n    - file: gw.yaml\n    manifests:\n"
+        ),
+    )
+    assert ":24:" in msg and "exercises[0].solution" in msg  # the line of `solution:`
+    assert "the YAML editor can only apply manifests" in msg and "`script:`" in msg
+
+
+def test_a_bash_exercise_has_a_script_solution(tmp_path: pathlib.Path) -> None:
+    text = GOOD.replace(
+        "  solution:\n    manifests:\n    - file: gw.yaml\n",
+        "  solution:\n    script: |\n      kubectl apply -f gw.yaml\n",
+    )
+    ex = load_lab(make_lab(tmp_path, text)).exercises[0]
+    assert ex.place == "bash" and ex.solution.script == "kubectl apply -f gw.yaml\n"
+    both = text.replace("    script: |\n", "    manifests: [{file: gw.yaml}]\n    script: |\n")
+    (tmp_path / "b").mkdir()
+    assert "a `script:` solution is the whole solution" in error_of(tmp_path / "b", both)
+
+
+def test_shell_probes_load_with_doc_test_verifiers(tmp_path: pathlib.Path) -> None:
+    curl = '  - curl: curl -s -I "http://$INGRESS_HOST:$INGRESS_PORT/status/200"\n    expect: {status: 200}\n'
+    shell = (
+        "  - shell: |\n      export GW=$(kubectl get gateway -o name)\n      echo $GW\n"
+        "    expect: {stdout_like: gateway.networking.istio.io/gw, exit_code: 0}\n"
+    )
+    assert curl in GOOD
+    probe = load_lab(make_lab(tmp_path, GOOD.replace(curl, shell))).steps[0].probes[0]
+    assert probe.kind == "shell" and probe.command.startswith("export GW=")
+    assert probe.expect.stdout_like == "gateway.networking.istio.io/gw"
+    sourced = GOOD.replace(curl, shell.replace("    expect:", "    source: default/curl\n    expect:"))
+    (tmp_path / "c").mkdir()
+    assert "a shell probe runs in the lab's working folder: no `source:`" in error_of(tmp_path / "c", sourced)
