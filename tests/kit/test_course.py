@@ -104,7 +104,7 @@ def test_exported_html_is_self_contained_and_readable(tmp_path: pathlib.Path) ->
 def test_course_check_runs_a_lab_headless_and_reports(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["course", "check", "03"]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert re.match(r"^✓ 03-https-redirect +probes 6/6, exercises 1/1 +\(\d+\.\d s\)$", out[0]), out
+    assert re.match(r"^✓ 03-https-redirect +probes 9/9, exercises 1/1 +\(\d+\.\d s\)$", out[0]), out
     assert out[-1] == "course check: everything holds"
 
 
@@ -124,7 +124,7 @@ def test_course_commands_work_in_a_workspace(
     assert cli.main(["course", "status", "--dir", str(ws)]) == 0
     status = capsys.readouterr().out
     assert (
-        "… 01-virtual-hosts       steps applied 1/4 · probes passing 0/9 · exercises passed 0/1  (last: t)"
+        "… 01-virtual-hosts       steps applied 1/5 · probes passing 0/12 · exercises passed 0/1  (last: t)"
         in status
     )
     assert cli.main(["course", "reset", "01", "--dir", str(ws)]) == 0

@@ -283,9 +283,10 @@ def test_reset_text_and_reset_applied_state_do_what_they_say(
     sandbox: LocalSandbox, stored: Stored, work_dir: pathlib.Path
 ) -> None:
     lab = open_lab("01-virtual-hosts", backend=sandbox, work_dir=work_dir)
-    for step in lab.steps[:3]:
+    any_host = next(s for s in lab.steps if s.id == "any-host")  # a Gateway and a VirtualService
+    for step in lab.steps[: lab.steps.index(any_host)]:
         step.apply()
-    editor = ManifestEditor(lab, lab.steps[3])  # any-host: a Gateway and a VirtualService
+    editor = ManifestEditor(lab, any_host)
     editor.textarea.value = editor.textarea.value.replace("name: httpbin-any", "name: mine", 1)
     editor.apply_button.click()
     edited = editor.textarea.value
@@ -297,7 +298,7 @@ def test_reset_text_and_reset_applied_state_do_what_they_say(
     assert stored("Gateway", "default", "httpbin-gateway")["spec"]["servers"][0]["hosts"] == ["*.example.com"]
     assert "back to the state this step starts from" in editor.result.value
     editor.reset_button.click()  # the text goes back; nothing is applied
-    assert editor.textarea.value == lab.steps[3].yaml and stored(*mine[0]) is None
+    assert editor.textarea.value == any_host.yaml and stored(*mine[0]) is None
 
 
 def test_curl_panel_clears_the_old_explanation_and_hints_count(
@@ -348,14 +349,14 @@ def test_course_panel_resets_this_lab_and_everything(
     editor.textarea.value = "kind: Mine\n"
     lab.steps[0].apply()
     panel = CoursePanel(lab)
-    assert "steps applied 1/4" in panel.summary.value
+    assert "steps applied 1/5" in panel.summary.value
     panel.reset_lab_button.click()
     assert panel.reset_lab_button.description == "Click again: reset this lab"
     panel.reset_lab_button.click()
     assert editor.textarea.value == lab.steps[0].yaml  # the open editor shows the lab's text again
     assert not (tmp_path / "01-virtual-hosts" / "edits" / "step-gateway.yaml").exists()
     assert stored("Gateway", "default", "httpbin-gateway") is None
-    assert "steps applied 0/4" in panel.summary.value
+    assert "steps applied 0/5" in panel.summary.value
     panel.reset_all_button.click()
     panel.reset_all_button.click()
     assert not other.exists() and "03-https-redirect: edits and progress forgotten" in panel.result.value
