@@ -894,7 +894,7 @@ def custom_resource_definitions() -> list[dict[str, Any]]:
             {
                 "apiVersion": "apiextensions.k8s.io/v1",
                 "kind": "CustomResourceDefinition",
-                "metadata": {"name": f"{info.plural}.{info.group}"},
+                "metadata": {"name": f"{info.plural}.{info.group}", **_crd_metadata(info.group, info.kind)},
                 "spec": {
                     "group": info.group,
                     "names": names,
@@ -922,6 +922,34 @@ def custom_resource_definitions() -> list[dict[str, Any]]:
             }
         )
     return out
+
+
+#: Labels and annotations the CRDs carry as installed: Istio's chart
+#: (manifests/charts/base/files/crd-all.gen.yaml at 1.27.1) and the Gateway API v1.3.0 bundle
+#: (config/crd/{standard,experimental}/*.yaml: bundle version and release channel).
+_CRD_METADATA: dict[str, dict[str, Any]] = {
+    "istio.io": {
+        "annotations": {"helm.sh/resource-policy": "keep"},
+        "labels": {"app": "istio-pilot", "chart": "istio", "heritage": "Tiller", "release": "istio"},
+    },
+    "gateway.networking.k8s.io": {
+        "annotations": {"gateway.networking.k8s.io/bundle-version": "v1.3.0"},
+    },
+}
+#: The Gateway API kinds of the experimental channel (TLSRoute, TCPRoute); the rest are standard.
+_EXPERIMENTAL_KINDS = frozenset({"TLSRoute", "TCPRoute"})
+
+
+def _crd_metadata(group: str, kind: str) -> dict[str, Any]:
+    """The labels/annotations of a CRD of ``group`` (a copy; deep enough to be stored)."""
+    for suffix, meta in _CRD_METADATA.items():
+        if group == suffix or group.endswith("." + suffix):
+            out = {k: dict(v) for k, v in meta.items()}
+            if suffix == "gateway.networking.k8s.io":
+                channel = "experimental" if kind in _EXPERIMENTAL_KINDS else "standard"
+                out["annotations"]["gateway.networking.k8s.io/channel"] = channel
+            return out
+    return {}
 
 
 # ------------------------------------------------------------------------ the Gateway API

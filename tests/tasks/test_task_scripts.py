@@ -33,11 +33,6 @@ DEFECTS: dict[tuple[str, str], str] = {
         "curl image's shell runs (busybox time)"
     ),
     ("egress-control.sh", "snip_time_out_an_outside_host_3"): "the same `time` refusal (exit 126)",
-    ("gateway-api.sh", "snip_check_the_crds_1"): (
-        "the sandbox's CustomResourceDefinition gateways.gateway.networking.k8s.io has no "
-        "gateway.networking.k8s.io/bundle-version (v1.3.0) and gateway.networking.k8s.io/channel "
-        "annotations, which the Gateway API v1.3.0 CRD manifests carry"
-    ),
     ("tcp-traffic-shifting.sh", "snip_all_to_v1_3"): (
         "kubectl exec <curl pod> -- sh -c \"(date; sleep 1) | nc HOST PORT\": the sandbox's exec has "
         "no nc (bash: nc: command not found, exit 127); the curl image's busybox provides it"
