@@ -62,6 +62,7 @@ from gatewaykit.backends._istiod import (
 )
 from gatewaykit.backends._journal import Journal
 from gatewaykit.backends._meshnet import MeshNet, pod_ca_bundle, public_ip
+from gatewaykit.backends._podshell import BUSYBOX_TIME, pod_argv
 from gatewaykit.backends._ports import NodePorts, hold_port
 from gatewaykit.backends._reconcile import Reconciler, published_listeners
 from gatewaykit.backends.base import ApplyReport, CurlResult, ManifestSource, PodInfo, ShellResult
@@ -237,6 +238,7 @@ EXEC_COMMANDS = (
     "true",
     "false",
     "date",
+    "time",
 )
 
 
@@ -648,14 +650,18 @@ class LocalSandbox:
         refusal = _exec_refusal(argv, container, pod)
         if found is None or refusal:
             return ExecPlan(refused=refusal or f"pod {pod} is not running\n", exit_code=126)
-        script = argv[2] if len(argv) >= 3 and argv[1] == "-c" else shlex.join(argv)
+        script = argv[2] if len(argv) >= 3 and argv[1] == "-c" else shlex.join(pod_argv(argv))
         with self._lock:
             rules, unknown = self._meshnet().routes(key, script, {})
         env = curl_env({"HOSTNAME": pod, "HOME": "/tmp"}, self._pod_ca_bundle())
         for name in ("INGRESS_HOST", "INGRESS_PORT", "SECURE_INGRESS_PORT", "TCP_INGRESS_PORT", "KUBECONFIG"):
             env.pop(name, None)  # a pod sees its own environment, not the learner's terminal
         env.update(assigned)
-        preamble = curl_function(rules, isolate_dns=unknown) + f"hostname() {{ echo {shlex.quote(pod)}; }}\n"
+        preamble = (
+            curl_function(rules, isolate_dns=unknown)
+            + f"hostname() {{ echo {shlex.quote(pod)}; }}\n"
+            + BUSYBOX_TIME
+        )
         return ExecPlan(script=preamble + script, env=env, cwd=str(self.private_dir))
 
     def pod_proxy(self, namespace: str, pod: str, port: int, path: str, query: str) -> ProxyAnswer:

@@ -28,11 +28,6 @@ SCRIPTS = sorted(p.name for p in HERE.glob("*.sh"))
 
 #: (script, snippet) -> what the local sandbox does instead of what Istio does.
 DEFECTS: dict[tuple[str, str], str] = {
-    ("egress-control.sh", "snip_time_out_an_outside_host_1"): (
-        "kubectl exec ... -- time curl ...: the sandbox's exec refuses `time` (exit 126), which the "
-        "curl image's shell runs (busybox time)"
-    ),
-    ("egress-control.sh", "snip_time_out_an_outside_host_3"): "the same `time` refusal (exit 126)",
     ("tcp-traffic-shifting.sh", "snip_all_to_v1_3"): (
         "kubectl exec <curl pod> -- sh -c \"(date; sleep 1) | nc HOST PORT\": the sandbox's exec has "
         "no nc (bash: nc: command not found, exit 127); the curl image's busybox provides it"
