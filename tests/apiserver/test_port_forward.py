@@ -404,3 +404,39 @@ def test_connected_sandbox_reaches_a_local_sandbox_through_port_forward(
     finally:
         connected.close()
     assert routed.stdout.splitlines()[0] == "HTTP/1.1 200 OK"
+
+
+def test_bounds_on_connections_and_streams(sb: object, monkeypatch: pytest.MonkeyPatch) -> None:
+    from gatewaykit.apiserver import _portforward
+
+    # Lowered here (the sandbox's own bounds are 32 connections and 256 streams) to reach them.
+    monkeypatch.setattr(_portforward, "MAX_SESSIONS", 1)
+    monkeypatch.setattr(_portforward, "MAX_STREAMS", 2)
+    with forward(sb, "deploy/tcp-echo", ":9000") as first:
+        first.forwarding(1)
+        with forward(sb, "deploy/tcp-echo", ":9000") as second:
+            code = second.proc.wait(timeout=20)
+            second.stop()
+        port = first.local_port(9000)
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as held:
+            held.sendall(b"one\n")
+            assert held.recv(100) == b"hello one\n"
+            # A second local connection needs two more streams: refused, kubectl says so.
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as refused:
+                refused.sendall(b"two\n")
+                with contextlib.suppress(ConnectionResetError):
+                    assert refused.recv(100) == b""
+            held.sendall(b"three\n")
+            assert held.recv(100) == b"hello three\n"
+        assert first.proc.poll() is None
+    assert code == 1
+    assert second.err == [
+        "error: error upgrading connection: unable to upgrade connection: the gatewaykit sandbox serves at "
+        "most 1 port-forward connections at once\n"
+    ]
+    assert len(first.err) == 1
+    assert re.fullmatch(
+        rf'E\d{{4}} [\d:.]+ +\d+ portforward\.go:\d+\] "Error creating error stream" err="Stream reset" '
+        rf"localPort={port} remotePort=9000\n",
+        first.err[0],
+    ), first.err
