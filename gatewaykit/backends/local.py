@@ -708,7 +708,7 @@ class LocalSandbox:
                 answer=lambda path, query: self.pod_proxy(namespace, pod, port, path, query), server=served
             )
         where = self._dp.address_book.resolve(found.ip, port)
-        if where is None:
+        if where is None or where[0] != "127.0.0.1":  # everything a pod serves is on loopback
             return None
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         try:
