@@ -524,7 +524,10 @@ async def _answer_http(stream: _Stream, target: PortTarget) -> None:
     conn = h11.Connection(h11.SERVER, max_incomplete_event_size=64 * 1024)
     loop = asyncio.get_running_loop()
     while True:
-        event = conn.next_event()
+        try:
+            event = conn.next_event()
+        except h11.RemoteProtocolError:
+            return  # not HTTP/1.1: the connection closes (Envoy would answer 400 first)
         if event is h11.NEED_DATA:
             conn.receive_data(await stream.read())
         elif isinstance(event, h11.Request):

@@ -240,7 +240,11 @@ def test_pod_admin_port_answers_like_the_pod_proxy(sb: object) -> None:
         fwd.forwarding(1)
         port = fwd.local_port(15000)
         dump = json.loads(curl(f"localhost:{port}/config_dump").stdout)
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+            s.sendall(b"not http\r\n\r\n")
+            assert s.recv(100) == b""  # closed; kubectl and the other connections go on
         clusters = curl(f"localhost:{port}/clusters?format=json").stdout
+        assert fwd.proc.poll() is None
     raw = sb.shell(  # type: ignore[attr-defined]
         f"kubectl get --raw '/api/v1/namespaces/istio-system/pods/{pod}:15000/proxy/clusters?format=json'"
     ).output
