@@ -26,10 +26,11 @@ from aiohttp import web
 
 from gatewaykit.apiserver._app import Api, ApiBackend, make_app
 from gatewaykit.apiserver._exec import ExecPlan, ProxyAnswer
+from gatewaykit.apiserver._portforward import PortTarget
 from gatewaykit.apiserver._tls import make_serving_cert
 from gatewaykit.errors import SandboxError
 
-__all__ = ["ApiBackend", "ApiServer", "ExecPlan", "ProxyAnswer"]
+__all__ = ["ApiBackend", "ApiServer", "ExecPlan", "PortTarget", "ProxyAnswer"]
 
 #: The kubeconfig's cluster, user and context name.
 CONTEXT = "gatewaykit"
@@ -133,14 +134,14 @@ class ApiServer:
         os.replace(tmp, self.kubeconfig)
 
     def close(self) -> None:
-        """End open watches and execs, stop serving, release the port; idempotent."""
+        """End open watches, execs and port-forwards, stop serving, release the port; idempotent."""
         if self._thread is None:
             return
         loop, thread, self._thread = self._loop, self._thread, None
 
         async def stop() -> None:
             if self._api is not None:
-                for task in list(self._api.watches):
+                for task in [*self._api.watches, *self._api.forwards]:
                     task.cancel()
             if self._runner is not None:
                 await self._runner.cleanup()

@@ -73,6 +73,11 @@ class ApiBackend(Protocol):
         """What ``GET pods/{pod}:{port}/proxy/{path}?{query}`` answers (a ``ProxyAnswer``)."""
         ...
 
+    def port_forward(self, namespace: str, pod: str, port: int) -> Any:
+        """What a ``kubectl port-forward`` connection to a pod's ``port`` reaches (a ``PortTarget``),
+        or None when nothing listens there."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class Route:
@@ -241,6 +246,7 @@ class Api:
         self.server_address = server_address
         self.version = version
         self.watches: set[asyncio.Task[Any]] = set()
+        self.forwards: set[asyncio.Task[Any]] = set()  # port-forward connections
 
     # -- discovery
 

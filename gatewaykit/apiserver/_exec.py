@@ -1,4 +1,4 @@
-"""Pod subresources: ``exec`` over WebSocket, ``log`` and ``proxy``.
+"""Pod subresources: ``exec`` over WebSocket, ``log`` and ``proxy`` (``portforward``: ``_portforward``).
 
 ``kubectl exec POD -c curl -- curl ...`` upgrades to a WebSocket with the ``v5.channel.k8s.io``
 subprotocol (client-go ``tools/remotecommand/websocket.go``; kubectl tries WebSocket first since
@@ -90,8 +90,15 @@ def _container(pod: dict[str, Any], wanted: str, verb: str) -> str:
     return wanted
 
 
+#: Why ``kubectl attach`` is refused: there is no container console to attach to.
+ATTACH_REFUSED = (
+    "the gatewaykit sandbox does not support pods/attach: its pods run stand-ins for their images, "
+    "with no console to attach to; use kubectl logs -f to follow a container's output, or kubectl exec"
+)
+
+
 async def pod_subresource(api: Api, request: web.Request, route: Route) -> web.StreamResponse:
-    """``pods/exec``, ``pods/log`` (``attach``/``portforward`` are refused with a clear Status)."""
+    """``pods/exec``, ``pods/log``, ``pods/proxy``, ``pods/portforward`` (``attach`` is refused)."""
     if route.info.kind != "Pod":
         return _status(
             st.Status(404, "NotFound", "the server could not find the requested resource", has_details=False)
@@ -103,12 +110,11 @@ async def pod_subresource(api: Api, request: web.Request, route: Route) -> web.S
         return await _exec(api, request, route, pod)
     if route.subresource == "proxy":
         return await _proxy(api, request, route)
-    return _status(
-        st.bad_request(
-            f"the gatewaykit sandbox does not support pods/{route.subresource}: reach a gateway through its "
-            "Service's nodePort (kubectl get svc) instead"
-        )
-    )
+    if route.subresource == "portforward":
+        from gatewaykit.apiserver._portforward import serve_port_forward  # noqa: PLC0415
+
+        return await serve_port_forward(api, request, route, pod)
+    return _status(st.bad_request(ATTACH_REFUSED))
 
 
 _PROXY_GET_ONLY = "the gatewaykit sandbox's pod proxy answers GET only"

@@ -255,7 +255,9 @@ class ClusterBackend:
 
     def _port_forward(self, namespace: str, name: str, port: int) -> tuple[str, int]:
         if self._forwards is None:
-            self._forwards = PortForwards({"KUBECONFIG": str(self.kubeconfig)})
+            # The backend's kubeconfig and discovery cache: never the user's ~/.kube.
+            shell = self.shell_env
+            self._forwards = PortForwards({k: shell[k] for k in ("KUBECONFIG", "KUBECACHEDIR")})
         return self._forwards.address(namespace, name, port)
 
     def _service_port(self, namespace: str, name: str, port: int) -> dict[str, Any]:

@@ -49,7 +49,7 @@ from gatewaykit._analyze import analyze
 from gatewaykit._simulate import Request, Result, simulate
 from gatewaykit._translate import MESH_CONFIGMAP, XdsState, translate
 from gatewaykit._translate.mesh import outbound_traffic_policy_mode
-from gatewaykit.apiserver import ApiServer, ExecPlan, ProxyAnswer
+from gatewaykit.apiserver import ApiServer, ExecPlan, PortTarget, ProxyAnswer
 from gatewaykit.backends import _registry
 from gatewaykit.backends._envoyadmin import AdminContext
 from gatewaykit.backends._envoyadmin import answer as envoy_admin
@@ -110,6 +110,16 @@ _TMP_PREFIX = "gatewaykit-sandbox-"
 PRIVATE_DIR = ".sandbox"
 
 T = TypeVar("T")
+
+#: Pod ports the sandbox answers in-process for port-forwards, by (pod has a proxy, pod is istiod,
+#: port): the response headers' program (``PortTarget.server``). A proxy's Envoy admin API and
+#: the listeners in Istio's bootstrap (health, Prometheus); istiod's monitoring port.
+_IN_PROCESS_PORTS: dict[tuple[bool, bool, int], str] = {
+    (True, False, 15000): "envoy-admin",
+    (True, False, 15021): "envoy",
+    (True, False, 15090): "envoy",
+    (False, True, DEBUG_PORT): "go",
+}
 
 
 def _reap_stale_work_dirs() -> None:
@@ -709,6 +719,41 @@ class LocalSandbox:
         params = {k: v[-1] for k, v in urllib.parse.parse_qs(query).items()}
         status, ctype, body = envoy_admin(ctx, path, params)
         return ProxyAnswer(status, ctype, body)
+
+    def port_forward(self, namespace: str, pod: str, port: int) -> PortTarget | None:
+        """What a ``kubectl port-forward`` connection to ``port`` of a pod reaches, or None.
+
+        containerd dials ``localhost:<port>`` inside the pod's network namespace, so a connection
+        reaches whatever the pod serves on that port, bypassing its sidecar's capture (Istio's
+        iptables leave loopback alone): a gateway's listener (8080, 8443... the container ports
+        behind its Service ports), an application's stand-in, and for a proxy its Envoy admin
+        API (15000), health (15021) and Prometheus (15090) ports -- answered in-process, as the
+        pod proxy answers them (:meth:`pod_proxy`); istiod's monitoring port 15014 likewise.
+        The proxy sees the connection come from ``127.0.0.1``, as from inside the pod.
+        """
+        self._check_open()
+        assert self._dp is not None
+        found = next((p for p in self._xds.pods if p.key == f"{namespace}/{pod}"), None)
+        if found is None:
+            return None
+        istiod = found.labels.get("app") == "istiod"
+        served = _IN_PROCESS_PORTS.get((found.key in self._xds.proxies, istiod, port))
+        if served is not None:
+            return PortTarget(
+                answer=lambda path, query: self.pod_proxy(namespace, pod, port, path, query), server=served
+            )
+        where = self._dp.address_book.resolve(found.ip, port)
+        if where is None or where[0] != "127.0.0.1":  # everything a pod serves is on loopback
+            return None
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            sock.bind(("127.0.0.1", 0))
+            self._dp.expect_loopback(sock.getsockname()[1], where[1], port)
+            sock.connect(where)
+        except OSError:
+            sock.close()
+            return None
+        return PortTarget(sock=sock)
 
     def _istiod_view(self) -> IstiodView:
         """What the sandbox's istiod holds, for its debug endpoints (:mod:`._istiod`)."""

@@ -253,8 +253,10 @@ class DataPlane:
         self._writers: set[asyncio.StreamWriter] = set()
         self._update_lock = threading.Lock()
         self.http2_services: frozenset[tuple[str, int]] = frozenset()
-        # Local port of a proxy's upstream connection -> that proxy's pod IP (loop thread only).
-        self._sources: dict[int, str] = {}
+        # Local port of a connection to a listener -> (the peer address the proxy sees, the local
+        # address when it is not the pod's own): a proxy's upstream connection comes from its pod
+        # IP, a port-forwarded one from the pod's loopback (loop thread only).
+        self._sources: dict[int, tuple[str, str | None]] = {}
         # Real ports of every listener socket (loop thread only).
         self._served: set[int] = set()
         # (id(proxy), container port) -> (proxy, its inbound view); loop thread only.
@@ -620,12 +622,40 @@ class DataPlane:
         connections to this data plane's own listeners (``target_port``) are recorded: the
         entry is consumed when the listener accepts the connection.
         """
-        if target_port not in self._served:
-            return
-        if len(self._sources) > 4096:
+        if target_port in self._served:
+            self._remember_source(local_port, (pod_ip, None))
+
+    def _remember_source(self, local_port: int, source: tuple[str, str | None]) -> None:
+        if len(self._sources) > 4096:  # entries of connections that never arrived
             for port in list(self._sources)[:2048]:
                 del self._sources[port]
-        self._sources[local_port] = pod_ip
+        self._sources[local_port] = source
+
+    def expect_loopback(
+        self, local_port: int, target_port: int, listener_port: int, timeout: float = 10.0
+    ) -> None:
+        """Record that the connection about to come from ``127.0.0.1:local_port`` is the pod's own.
+
+        ``kubectl port-forward`` reaches a pod port as containerd dials it: ``localhost:<port>``
+        inside the pod's network namespace. The proxy then sees ``127.0.0.1`` as its downstream
+        peer and ``127.0.0.1:<listener port>`` as its local address (the access log, and the
+        ``x-forwarded-for`` a gateway appends). Call it from any thread before connecting.
+
+        Args:
+            local_port: the client socket's bound port.
+            target_port: the 127.0.0.1 port it will connect to (a listener's real port).
+            listener_port: the pod port the listener stands for, e.g. ``8080``.
+            timeout: seconds to wait for the loop.
+        """
+        loop = self._loop
+        if loop is None or threading.current_thread() is self._thread:
+            return
+
+        async def note() -> None:
+            if target_port in self._served:
+                self._remember_source(local_port, ("127.0.0.1", f"127.0.0.1:{listener_port}"))
+
+        asyncio.run_coroutine_threadsafe(note(), loop).result(timeout)
 
     def upstream_http2(self, cluster: envoy.Cluster) -> bool:
         """Whether requests to ``cluster`` go upstream as HTTP/2 (its service port is HTTP2/gRPC)."""
@@ -687,6 +717,7 @@ class DataPlane:
         outbound = (
             destination is not None and proxy.type == "sidecar" and listener.traffic_direction != "INBOUND"
         )
+        source, local = self._sources.pop(int(peer[1]), (self.client_address, None))
         state = _State(
             proxy_id,
             proxy,
@@ -695,12 +726,14 @@ class DataPlane:
             pod_ip,
             # A sidecar's outbound connection comes from the app in the same pod (docs/behaviour.md §11.1
             # access log: downstream remote = pod IP, downstream local = the original destination).
-            pod_ip if outbound else self._sources.pop(int(peer[1]), self.client_address),
+            pod_ip if outbound else source,
             int(peer[1]),
             destination=destination,
         )
         if outbound:
             state.local_address = f"{destination}:{port}"
+        elif local is not None:
+            state.local_address = local
         return state
 
     async def _inspect(
