@@ -17,7 +17,7 @@ import ssl
 from collections.abc import Mapping
 
 from gatewaykit._translate import Pod, XdsState
-from gatewaykit.backends.curl import ConnectTo, url_hosts
+from gatewaykit.backends.curl import ConnectTo, nc_targets, resolve_overrides, url_hosts
 from gatewaykit.dataplane.plane import DataPlane
 from gatewaykit.envoy import Cluster, ProxyConfig
 from gatewaykit.errors import SandboxError
@@ -108,6 +108,8 @@ class MeshNet:
         if is_ip(name):
             return name
         n = name.rstrip(".").lower()
+        if n == "localhost":  # the pod's /etc/hosts
+            return "127.0.0.1"
         found = self.xds.dns(n, namespace)
         if found is not None and is_ip(found):
             return found
@@ -156,26 +158,40 @@ class MeshNet:
         """
         pod = self.pod_of(source)
         names = self._names(pod)
-        urls = url_hosts(command, env)
+        overrides = resolve_overrides(command, env)
+        urls = url_hosts(command, env) + nc_targets(command, env)
         for h, port, _ in urls:
-            if h in names or is_ip(h) or self.pod_dns(h, pod.namespace) is not None:
+            known = (h, port) in overrides or is_ip(h) or self.pod_dns(h, pod.namespace) is not None
+            if h in names or known:
                 names.setdefault(h, set()).add(port)
         unknown = any(h not in names for h, _, _ in urls)
         # Rules (and data-plane ports) only for the names this command can reach: its URLs and
         # the outside hosts a redirect (-L) may lead to -- not for every Service in the mesh.
         wanted = {h for h, _, _ in urls if h in names} | set(self.internet)
         rules: list[ConnectTo] = []
-        sidecar = pod.key in self.xds.proxies
         for name in sorted(wanted):
-            ip = self.pod_dns(name, pod.namespace)
-            if ip is None:
-                continue
             for port in sorted(names[name]):
-                if sidecar:
-                    rules.append(ConnectTo(name, port, self.dp.destination_port(pod.key, ip, port)))
-                    continue
-                # No sidecar: the pod talks to the destination directly.
-                target = self.dp.address_book.resolve(ip, port)
-                if target is not None:
-                    rules.append(ConnectTo(name, port, target[1], target[0]))
+                ip = overrides.get((name, port)) or self.pod_dns(name, pod.namespace)
+                rule = None if ip is None else self._rule(pod, name, port, ip)
+                if rule is not None:
+                    rules.append(rule)
         return rules, unknown
+
+    def _rule(self, pod: Pod, name: str, port: int, ip: str) -> ConnectTo | None:
+        """Where the pod's connection to ``ip:port`` (for ``name``) goes.
+
+        Loopback reaches what the pod itself serves on that port, uncaptured (Istio's iptables
+        return traffic to 127.0.0.1: tools/istio-iptables ``ISTIO_OUTPUT``). A loopback port the pod
+        does not serve is the sandbox node's (its node ports: ``$INGRESS_HOST`` is 127.0.0.1,
+        where on kind it is the node's address, which a pod reaches through its sidecar). Other
+        addresses go into the pod's sidecar with their original destination, or straight to the
+        destination from a pod without one.
+        """
+        if ip in ("127.0.0.1", "::1"):
+            own = self.dp.address_book.resolve(pod.ip, port)
+            if own is not None and own[0] == "127.0.0.1":
+                return ConnectTo(name, port, own[1], own[0])
+        if pod.key in self.xds.proxies:
+            return ConnectTo(name, port, self.dp.destination_port(pod.key, ip, port))
+        target = self.dp.address_book.resolve(ip, port)
+        return None if target is None else ConnectTo(name, port, target[1], target[0])

@@ -74,6 +74,10 @@ def _publish(
             fixed[(pod.key, int(target))] = real
 
 
+#: The sandbox node's address (its InternalIP, the pods' ``hostIP``).
+NODE_ADDRESS = "127.0.0.1"
+
+
 class Reconciler:
     """Workloads and data plane of one sandbox (used under the sandbox's lock)."""
 
@@ -185,6 +189,12 @@ class Reconciler:
             http2_services=http2,
         )
         self._route_in_cluster(xds, book, bound, down)
+        # kube-proxy's node ports: <node address>:<nodePort> from inside the cluster reaches the
+        # Service's ready endpoints like it does from outside (a pod dialling $INGRESS_HOST, the
+        # node's address, as the TCP traffic shifting task's `nc $INGRESS_HOST $TCP_INGRESS_PORT`
+        # does). The sandbox's node address is 127.0.0.1, where those listeners are bound.
+        for node_port in set(ready_fixed.values()):
+            book.add(NODE_ADDRESS, node_port, node_port)
 
     def _route_in_cluster(
         self, xds: XdsState, book: AddressBook, bound: Mapping[tuple[str, int], int], down: set[str]

@@ -22,13 +22,23 @@ import re
 import shlex
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from gatewaykit.backends.base import CurlResult, parse_curl_output
 from gatewaykit.errors import SandboxError
 
-__all__ = ["ConnectTo", "curl_env", "curl_function", "run_curl", "url_hosts"]
+__all__ = [
+    "ConnectTo",
+    "curl_env",
+    "curl_function",
+    "nc_function",
+    "nc_targets",
+    "resolve_overrides",
+    "run_curl",
+    "url_hosts",
+]
 
 # Proxy variables would silently route the learner's curl elsewhere.
 _SCRUB = {
@@ -178,6 +188,57 @@ def url_hosts(command: str, env: Mapping[str, str]) -> list[tuple[str, int, str]
         port = int(m.group("port") or (443 if scheme == "https" else 80))
         out.append((m.group("host").strip("[]"), port, scheme))
     return out
+
+
+def resolve_overrides(command: str, env: Mapping[str, str]) -> dict[tuple[str, int], str]:
+    """``--resolve HOST:PORT:ADDR`` of a curl command: ``(host, port) -> first address``.
+
+    curl connects to ADDR instead of resolving HOST (the sni-passthrough task's
+    ``--resolve nginx.example.com:443:127.0.0.1``); ``+HOST`` (lazy) and ``[v6]`` are curl's forms.
+    """
+    args = _expand(command, env)
+    out: dict[tuple[str, int], str] = {}
+    for i, arg in enumerate(args):
+        value = args[i + 1] if arg == "--resolve" and i + 1 < len(args) else ""
+        if arg.startswith("--resolve="):
+            value = arg.split("=", 1)[1]
+        m = re.fullmatch(r"\+?(\[[^\]]+\]|[^:]+):(\d+):\[?([^],]+)\]?(?:,.*)?", value)
+        if m:
+            out[(m.group(1).strip("[]").lower(), int(m.group(2)))] = m.group(3)
+    return out
+
+
+#: busybox nc's options that take a value (networking/nc.c, nc_bloaty.c).
+_NC_VALUE_OPTIONS = {"-w", "-i", "-s", "-p", "-e", "-W", "-q"}
+
+
+def nc_targets(command: str, env: Mapping[str, str]) -> list[tuple[str, int, str]]:
+    """``(host, port, "tcp")`` for every ``nc HOST PORT`` of a script (busybox nc's usage)."""
+    args = _expand(command, env)
+    out: list[tuple[str, int, str]] = []
+    for i, arg in enumerate(args):
+        if arg != "nc" and not arg.endswith("/nc"):
+            continue
+        positional: list[str] = []
+        j = i + 1
+        while j < len(args) and len(positional) < 2 and not set(args[j]) <= set(";&|()<>"):
+            if args[j] in _NC_VALUE_OPTIONS:
+                j += 2
+                continue
+            if not args[j].startswith("-"):
+                positional.append(args[j])
+            j += 1
+        if len(positional) == 2 and positional[1].isdigit():
+            out.append((positional[0].strip("[]"), int(positional[1]), "tcp"))
+    return out
+
+
+def nc_function(connect_to: Iterable[ConnectTo] = ()) -> str:
+    """The bash function ``nc() {...}``: busybox nc's stand-in (:mod:`gatewaykit.backends._nc`)
+    with the pod's connection rules, for ``kubectl exec ... -- sh -c "... | nc HOST PORT"``."""
+    rules = " ".join(shlex.quote(rule.arg()) for rule in connect_to)
+    python = shlex.quote(sys.executable)
+    return f"nc() {{ {python} -m gatewaykit.backends._nc {rules} -- \"$@\"; }}\n"
 
 
 def _unshare_prefix() -> list[str] | None:

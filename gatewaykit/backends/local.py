@@ -66,7 +66,7 @@ from gatewaykit.backends._podshell import BUSYBOX_TIME, pod_argv
 from gatewaykit.backends._ports import NodePorts, hold_port
 from gatewaykit.backends._reconcile import Reconciler, published_listeners
 from gatewaykit.backends.base import ApplyReport, CurlResult, ManifestSource, PodInfo, ShellResult
-from gatewaykit.backends.curl import curl_env, curl_function, run_curl
+from gatewaykit.backends.curl import curl_env, curl_function, nc_function, run_curl
 from gatewaykit.backends.shell import ShellSession
 from gatewaykit.dataplane._tls import MeshCA
 from gatewaykit.dataplane.plane import AddressBook, DataPlane
@@ -249,6 +249,7 @@ EXEC_COMMANDS = (
     "false",
     "date",
     "time",
+    "nc",
 )
 
 
@@ -669,6 +670,7 @@ class LocalSandbox:
         env.update(assigned)
         preamble = (
             curl_function(rules, isolate_dns=unknown)
+            + nc_function(rules)
             + f"hostname() {{ echo {shlex.quote(pod)}; }}\n"
             + BUSYBOX_TIME
         )
