@@ -9,7 +9,8 @@ Module map (mirrors istio ``pilot/pkg/networking/core``):
 * :mod:`.mesh` -- pods, Services/ServiceEntries, cluster IPs, endpoints, DNS
 * :mod:`.hosts` -- host-name algebra (wildcards, intersection, short names)
 * :mod:`.routes` -- VirtualService HTTP rules → routes
-* :mod:`.gateway` -- Gateway merging, listeners, route configurations
+* :mod:`.merged_gateway` -- merging the Gateways that select a workload (``MergedGateway``)
+* :mod:`.gateway` -- gateway listeners, filter chains, route configurations
 * :mod:`.sidecar` -- sidecar outbound/inbound config
 * :mod:`.clusters` -- clusters and DestinationRule TLS
 * :mod:`.secrets` -- SDS material from Secrets and mounted files

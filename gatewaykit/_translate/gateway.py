@@ -1,21 +1,28 @@
-"""Gateway proxies: merging Gateways into listeners, filter chains and route configurations.
+"""Gateway proxies: the listeners, filter chains and route configurations of merged Gateways.
 
-Rule: no I/O here. A port of istiod's ``pilot/pkg/model/gateway.go`` (``mergeGateways``,
-``resolvePorts``, ``gatewayRDSRouteName``, ``sanitizeServerHostNamespace``, ``CheckDuplicates``)
-and ``pilot/pkg/networking/core/gateway.go`` (``buildGatewayListeners``,
-``buildGatewayHTTPRouteConfig``, ``createGatewayTCPFilterChainOpts``,
-``buildGatewayNetworkFiltersFromTCPRoutes/TLSRoutes``, ``collapseDuplicateRoutes``), docs/behaviour.md §2–§10.
+Rule: no I/O here. A port of istiod's ``pilot/pkg/networking/core/gateway.go``
+(``buildGatewayListeners``, ``buildGatewayHTTPRouteConfig``, ``createGatewayTCPFilterChainOpts``,
+``buildGatewayNetworkFiltersFromTCPRoutes/TLSRoutes``, ``collapseDuplicateRoutes``) over the
+``MergedGateway`` of :mod:`.merged_gateway` (``pilot/pkg/model/gateway.go``), docs/behaviour.md §2–§10.
 istiod's log lines are reproduced verbatim (Go ``%v`` of a string slice prints ``[a b]``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from gatewaykit._gofmt import format_list, quote
 from gatewaykit._translate import hosts as H
+from gatewaykit._translate.merged_gateway import (
+    GatewayServer,
+    MergedGateway,
+    ServerPortResolver,
+    check_duplicates,
+    merge_gateways,
+)
+from gatewaykit._translate.merged_gateway import clear_caches as merged_gateway_clear_caches
 from gatewaykit._translate.mesh import Pod
 from gatewaykit._translate.routes import (
     BoundVirtualService,
@@ -38,7 +45,7 @@ from gatewaykit.envoy import (
     WeightedCluster,
 )
 from gatewaykit.resources import protocol as P
-from gatewaykit.resources.models import Gateway, RouteDestination, Server
+from gatewaykit.resources.models import Gateway, RouteDestination
 
 __all__ = ["GatewayBuild", "Memo", "VirtualServiceIndex", "build_gateway_proxy", "clear_caches"]
 
@@ -87,266 +94,10 @@ class VirtualServiceIndex:
         return got
 
 
-# ------------------------------------------------------------------- merging
-
-
-@dataclass(eq=False, slots=True)
-class _Server:
-    """One Gateway server after ``sanitizeServerHostNamespace`` (identity = the Go pointer)."""
-
-    gw: Gateway
-    gw_name: str  # "<ns>/<name>"
-    index: int
-    server: Server
-    hosts: list[str]
-    number: int
-    port_name: str
-    protocol: str  # as written (Istio keeps the original string in ServerPort)
-    bind: str
-    proto: str = ""  # parsed protocol (filled in __post_init__)
-    passthrough: bool = False
-
-    def __post_init__(self) -> None:
-        self.proto = P.parse(self.protocol)
-        tls = self.server.tls
-        self.passthrough = tls is not None and tls.mode in ("PASSTHROUGH", "AUTO_PASSTHROUGH")
-
-    def is_passthrough(self) -> bool:
-        """``gateway.IsPassThroughServer``."""
-        return self.passthrough
-
-    def is_tls_server(self) -> bool:
-        """``gateway.IsTLSServer``: non-HTTP with TLS settings."""
-        return self.server.tls is not None and not P.is_http(self.proto)
-
-    def is_http_server(self) -> bool:
-        """``gateway.IsHTTPServer``: HTTP, or HTTPS terminating TLS."""
-        if P.is_http(self.proto):
-            return True
-        return self.proto == "HTTPS" and self.server.tls is not None and not self.passthrough
-
-    @property
-    def origin(self) -> str:
-        return f"{self.gw_name} servers[{self.index}]"
-
-
-@dataclass(slots=True)
-class _Merged:
-    servers: list[_Server]
-    route_name: str = ""
-
-
-ServerPort = tuple[int, str, str]  # (resolved number, protocol as written, bind)
-
-
-@dataclass(slots=True)
-class _MergedGateway:
-    merged: dict[ServerPort, _Merged] = field(default_factory=dict)
-    server_ports: list[ServerPort] = field(default_factory=list)
-    servers_by_route: dict[str, list[_Server]] = field(default_factory=dict)
-    tls_info: dict[_Server, tuple[tuple[str, ...], str]] = field(default_factory=dict)
-    # Gateways ("<ns>/<name>") with servers whose filter chains come from VirtualService TCP/TLS
-    # routes (createGatewayTCPFilterChainOpts), in first-seen order.
-    tcp_gateways: tuple[str, ...] = ()
-
-
-_SERVERS: dict[int, tuple[Gateway, tuple[_Server, ...]]] = {}
-
-
-def _servers_of(gw: Gateway) -> tuple[_Server, ...]:
-    """The Gateway's servers with a port, sanitized; remembered per (immutable) Gateway object.
-
-    A :class:`_Server` is a pure function of its Gateway and index and is never mutated, so the
-    same objects serve every merge (and memo keys built on them stay valid).
-    """
-    got = _SERVERS.get(id(gw))
-    if got is not None and got[0] is gw:
-        return got[1]
-    gw_ns = gw.metadata.namespace
-    gw_name = f"{gw_ns}/{gw.metadata.name}"
-    out = tuple(
-        _Server(
-            gw=gw,
-            gw_name=gw_name,
-            index=idx,
-            server=srv,
-            hosts=H.sanitize_server_hosts(srv.hosts, gw_ns),
-            number=srv.port.number,
-            port_name=srv.port.name,
-            protocol=srv.port.protocol,
-            bind=srv.bind,
-        )
-        for idx, srv in enumerate(gw.spec.servers)
-        if srv.port is not None and srv.port.number is not None
-    )
-    if len(_SERVERS) > 50_000:
-        _SERVERS.clear()
-    _SERVERS[id(gw)] = (gw, out)
-    return out
-
-
-def _rds_name(s: _Server, resolved: int) -> str:
-    """``gatewayRDSRouteName``: ``http.<targetPort>`` or ``https.<port>.<portName>.<gw>.<ns>``
-    (docs/behaviour.md §4.4)."""
-    bind = f".{s.bind}" if s.bind else ""
-    if P.is_http(s.proto):
-        return f"http.{resolved}{bind}"
-    if s.proto == "HTTPS" and not s.passthrough:
-        return f"https.{s.number}.{s.port_name}.{s.gw.metadata.name}.{s.gw.metadata.namespace}{bind}"
-    return ""
-
-
-def _check_duplicates(hosts: Sequence[str], bind: str, known: dict[str, str]) -> list[str]:
-    """``CheckDuplicates``: hosts already used on this port with the same bind."""
-    dups = [h for h in hosts if h in known and known[h] == bind]
-    if not dups:
-        for h in hosts:
-            known[h] = bind
-    return dups
-
-
-def _sni_hosts(hosts: Sequence[str]) -> tuple[str, ...]:
-    """``GetSNIHostsForServer``: hosts without ``ns/``, de-duplicated and sorted."""
-    return tuple(sorted({h.partition("/")[2] if "/" in h else h for h in hosts}))
-
-
-def _can_merge(current: str, p: str) -> bool:
-    """``canMergeProtocols``."""
-    return (P.is_http(current) or current == p) and P.is_http(p)
-
-
-#: ``resolvePorts`` for one Gateway: the listener ports its server port resolves to, or None when the
-#: Gateway is not bound to a Service of the proxy on that port (Gateway API gateways, which
-#: reference their Service directly, have no fallback: "If there was no match, the Gateway is a
-#: no-op", pilot/pkg/model/gateway.go).
-ServerPortResolver = Callable[[Gateway, int], "int | None"]
-
-
-def merge_gateways(
-    gateways: Sequence[Gateway],
-    resolve_port: Callable[[int], int],
-    log: list[str],
-    resolve_server: ServerPortResolver | None = None,
-) -> _MergedGateway:
-    """``mergeGateways`` for one gateway workload; appends istiod's log lines to ``log``
-    (docs/behaviour.md §10).
-
-    ``resolve_server`` (when given) resolves each Gateway's server ports instead of ``resolve_port``;
-    a None skips the server.
-    """
-    mg = _MergedGateway()
-    gateway_ports: set[int] = set()
-    plain: dict[int, ServerPort] = {}
-    non_plain_binds: dict[int, set[str]] = {}
-    tls_hosts_by_port: dict[int, dict[str, str]] = {}
-
-    def add_plain(s: _Server, sp: ServerPort, route: str) -> None:
-        if not s.is_tls_server():
-            plain[sp[0]] = sp
-        if s.is_http_server():
-            mg.servers_by_route[route] = [s]
-        mg.merged[sp] = _Merged([s], route)
-        mg.server_ports.append(sp)
-
-    for gw in gateways:
-        gw_short = gw.metadata.name
-        for s in _servers_of(gw):
-            srv = s.server
-            gw_name = s.gw_name
-            got = resolve_server(gw, s.number) if resolve_server is not None else resolve_port(s.number)
-            if got is None:
-                continue
-            resolved = got
-            route = _rds_name(s, resolved)
-            if srv.tls is not None:
-                known = tls_hosts_by_port.setdefault(resolved, {})
-                dups = _check_duplicates(s.hosts, s.bind, known)
-                if dups:
-                    log.append(
-                        f"skipping server on gateway {gw_name}, duplicate host names: {format_list(dups)}"
-                    )
-                    continue
-                mg.tls_info[s] = (_sni_hosts(s.hosts), route)
-            sp: ServerPort = (resolved, s.protocol, s.bind)
-            port_id = f"{s.port_name}.{resolved}.{s.protocol}"
-            if resolved in gateway_ports:
-                current = plain.get(resolved)
-                if current is not None:
-                    if not _can_merge(s.proto, P.parse(current[1])) and current[2] == s.bind:
-                        log.append(
-                            f"skipping server on gateway {gw_short} port {port_id}: "
-                            f"conflict with existing server {sp[0]}.{sp[1]}"
-                        )
-                        continue
-                    if route == "" and current[2] == s.bind:
-                        log.append(
-                            f"skipping server on gateway {gw_short} port {port_id}: "
-                            "could not build RDS name from server"
-                        )
-                        continue
-                    if current[2] != s.bind:
-                        if sp not in mg.merged:
-                            add_plain(s, sp, route)
-                        else:
-                            ms = mg.merged[sp]
-                            ms.route_name = route
-                            ms.servers.append(s)
-                            mg.servers_by_route.setdefault(route, []).append(s)
-                    else:
-                        mg.merged[current].servers.append(s)
-                        mg.servers_by_route.setdefault(route, []).append(s)
-                else:
-                    if not s.is_tls_server():
-                        plain[resolved] = sp
-                        if s.is_http_server():
-                            mg.servers_by_route[route] = [s]
-                        mg.merged[sp] = _Merged([s], route)
-                        mg.server_ports.append(sp)
-                        continue
-                    if s.is_http_server():
-                        if route == "":
-                            continue
-                        if route in mg.servers_by_route:
-                            log.append(
-                                f"skipping server on gateway {gw_short} port {port_id}: "
-                                "non unique port name for HTTPS port"
-                            )
-                            continue
-                        mg.servers_by_route[route] = [s]
-                    binds = non_plain_binds.get(resolved)
-                    if binds is None:
-                        non_plain_binds[resolved] = {s.bind}
-                        new_bind = True
-                    else:
-                        new_bind = s.bind not in binds
-                        binds.add(s.bind)
-                    if srv.tls is None and not new_bind:
-                        log.append(f"TLS server without TLS options {gw_name} {srv!r}")
-                        continue
-                    if sp not in mg.merged:
-                        mg.merged[sp] = _Merged([s])
-                        mg.server_ports.append(sp)
-                    else:
-                        mg.merged[sp].servers.append(s)
-            else:
-                gateway_ports.add(resolved)
-                add_plain(s, sp, route)
-    tcp: dict[str, None] = {}
-    for sp in mg.server_ports:
-        found = mg.merged.get(sp)
-        if found is None or P.is_http(P.parse(sp[1])):
-            continue
-        for srv_ in found.servers:
-            if not (srv_.proto == "HTTPS" and srv_.server.tls is not None and not srv_.passthrough):
-                tcp[srv_.gw_name] = None
-    mg.tcp_gateways = tuple(tcp)
-    return mg
-
-
 # ------------------------------------------------------------- filter chains
 
 
-def downstream_tls(s: _Server) -> DownstreamTlsContext | None:
+def downstream_tls(s: GatewayServer) -> DownstreamTlsContext | None:
     """``BuildListenerTLSContext`` for a terminating server: SDS names only (docs/behaviour.md §8)."""
     tls = s.server.tls
     if tls is None or s.passthrough:
@@ -421,7 +172,7 @@ def _pick_matching_hosts(server_hosts: Sequence[str], b: BoundVirtualService) ->
     return False
 
 
-def _l4_match(port: int | None, gateways: Sequence[str], s: _Server, vs_ns: str) -> bool:
+def _l4_match(port: int | None, gateways: Sequence[str], s: GatewayServer, vs_ns: str) -> bool:
     """``l4SingleMatch``: port and gateway predicates."""
     if port and port != s.number:
         return False
@@ -539,7 +290,7 @@ def build_gateway_proxy(
         merged = (merge_gateways(gateways, resolve_port, merge_log, resolve_server), tuple(merge_log))
         if port_key is not None:
             memo.put((pod.key, "merge"), port_key, gw_objs, merged)
-    mg: _MergedGateway = merged[0]
+    mg: MergedGateway = merged[0]
     log.extend(merged[1])
     proxy_ns = pod.namespace
     cache: RouteCache = route_cache if route_cache is not None else {}
@@ -634,19 +385,19 @@ def _sds_names(listeners: Sequence[Listener]) -> tuple[str, ...]:
 
 def clear_caches() -> None:
     """Forget the module's memos (servers, HTTPS chains, destination fingerprints)."""
-    _SERVERS.clear()
+    merged_gateway_clear_caches()
     _HTTPS_CHAINS.clear()
     _PORTLESS.clear()
 
 
 # The HTTPS filter chain of a server (a pure function of the server, its SNI hosts, route name and
-# listener), remembered per _Server object: a Gateway change rebuilds only its own chains.
-_HTTPS_CHAINS: dict[int, tuple[_Server, tuple[object, ...], FilterChain]] = {}
+# listener), remembered per GatewayServer object: a Gateway change rebuilds only its own chains.
+_HTTPS_CHAINS: dict[int, tuple[GatewayServer, tuple[object, ...], FilterChain]] = {}
 
 
 def _build_listeners(
     pod: Pod,
-    mg: _MergedGateway,
+    mg: MergedGateway,
     vs_index: VirtualServiceIndex,
     lookup: ServiceLookup,
     log: list[str],
@@ -773,7 +524,7 @@ def _dest_fingerprint(b: BoundVirtualService, lookup: ServiceLookup) -> tuple[ob
 
 def _route_config(
     route_name: str,
-    servers: list[_Server],
+    servers: list[GatewayServer],
     vs_index: VirtualServiceIndex,
     proxy_ns: str,
     vs_routes: Callable[[BoundVirtualService, str, int, bool], list[Route]],
@@ -860,13 +611,13 @@ def _collapse(vhosts: dict[str, _VHost]) -> list[_VHost]:
 
 
 def _tcp_chains(
-    s: _Server,
+    s: GatewayServer,
     listener_port: int,
     vs_index: VirtualServiceIndex,
     proxy_ns: str,
     lookup: ServiceLookup,
     tls_hosts_by_port: dict[int, dict[str, str]],
-    mg: _MergedGateway,
+    mg: MergedGateway,
     log: list[str],
 ) -> list[FilterChain]:
     """``createGatewayTCPFilterChainOpts``: TCP, TLS-terminated TCP, or PASSTHROUGH chains
@@ -914,7 +665,7 @@ def _tcp_chains(
             for i, m in enumerate(tls_route.match):
                 if not _l4_match(m.port, m.gateways, s, b.namespace):
                     continue
-                dups = _check_duplicates(m.sniHosts, s.bind, known)
+                dups = check_duplicates(m.sniHosts, s.bind, known)
                 if dups:
                     log.append(
                         f"skipping VirtualService {b.name} rule #{i} on server port {s.number} of gateway "
