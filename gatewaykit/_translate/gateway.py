@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from gatewaykit._gofmt import format_list, quote
 from gatewaykit._translate import hosts as H
@@ -283,6 +283,25 @@ def build_gateway_proxy(
     if not gateways:
         return GatewayBuild([], {}, [], log)
     memo = memo if memo is not None else Memo()
+    mg = _merge_for_proxy(pod, gateways, resolve_port, resolve_server, memo, port_key, log)
+    routes = _VirtualServiceRoutes(pod, lookup, route_cache if route_cache is not None else {})
+    built = _gateway_listeners(pod, mg, vs_index, lookup, memo, lookup_key)
+    log.extend(built[2])
+    route_configs = _gateway_route_configs(pod, mg, built[1], vs_index, routes, memo, log)
+    return GatewayBuild(list(built[0]), route_configs, list(built[3]), log)
+
+
+def _merge_for_proxy(
+    pod: Pod,
+    gateways: Sequence[Gateway],
+    resolve_port: Callable[[int], int],
+    resolve_server: ServerPortResolver | None,
+    memo: Memo,
+    port_key: Hashable,
+    log: list[str],
+) -> MergedGateway:
+    """``PushContext.mergeGateways`` (``Proxy.SetGatewaysForProxy``), remembered per pod while the
+    Gateways are the same objects and ``port_key`` the same ports; istiod's lines go to ``log``."""
     gw_objs = tuple(gateways)
     merged = memo.get((pod.key, "merge"), port_key, gw_objs) if port_key is not None else _MISS
     if merged is _MISS:
@@ -290,37 +309,63 @@ def build_gateway_proxy(
         merged = (merge_gateways(gateways, resolve_port, merge_log, resolve_server), tuple(merge_log))
         if port_key is not None:
             memo.put((pod.key, "merge"), port_key, gw_objs, merged)
-    mg: MergedGateway = merged[0]
     log.extend(merged[1])
-    proxy_ns = pod.namespace
-    cache: RouteCache = route_cache if route_cache is not None else {}
-    labels_key = tuple(sorted(pod.labels.items()))
+    return cast(MergedGateway, merged[0])
 
-    fingerprints: dict[int, tuple[object, ...]] = {}
 
-    def fingerprint(b: BoundVirtualService) -> tuple[object, ...]:
-        # Once per VirtualService per build (b lives as long as the build, so its id is stable).
-        got = fingerprints.get(id(b))
+class _VirtualServiceRoutes:
+    """``BuildHTTPRoutesForVirtualService`` for one gateway proxy, remembered across translations.
+
+    Keyed by object identity: models are immutable, and the store hands out the same object for
+    an unchanged manifest, so re-translation after one apply reuses every other route.
+    """
+
+    __slots__ = ("pod", "lookup", "cache", "labels_key", "fingerprints")
+
+    def __init__(self, pod: Pod, lookup: ServiceLookup, cache: RouteCache) -> None:
+        self.pod = pod
+        self.lookup = lookup
+        self.cache = cache
+        self.labels_key = tuple(sorted(pod.labels.items()))
+        self.fingerprints: dict[int, tuple[object, ...]] = {}
+
+    def fingerprint(self, b: BoundVirtualService) -> tuple[object, ...]:
+        """:func:`_dest_fingerprint`, once per VirtualService per build (``b`` lives as long as
+        the build, so its id is stable)."""
+        got = self.fingerprints.get(id(b))
         if got is None:
-            got = fingerprints[id(b)] = _dest_fingerprint(b, lookup)
+            got = self.fingerprints[id(b)] = _dest_fingerprint(b, self.lookup)
         return got
 
-    def vs_routes(b: BoundVirtualService, gw_name: str, port: int, is_tls: bool) -> list[Route]:
-        # Keyed by object identity: models are immutable, and the store hands out the same object
-        # for an unchanged manifest, so re-translation after one apply reuses every other route.
-        key = (id(b.vs), gw_name, port, is_tls, labels_key, proxy_ns, fingerprint(b))
-        got = cache.get(key)
+    def __call__(self, b: BoundVirtualService, gw_name: str, port: int, is_tls: bool) -> list[Route]:
+        """The routes ``b`` contributes to server ``gw_name``'s ``port``."""
+        pod = self.pod
+        key = (id(b.vs), gw_name, port, is_tls, self.labels_key, pod.namespace, self.fingerprint(b))
+        got = self.cache.get(key)
         if got is None or got[0] is not b.vs:
             routes = build_http_routes(
-                b, port, {gw_name}, lookup, labels=pod.labels, proxy_ns=proxy_ns, is_tls=is_tls
+                b, port, {gw_name}, self.lookup, labels=pod.labels, proxy_ns=pod.namespace, is_tls=is_tls
             )
-            cache[key] = (b.vs, routes)
+            self.cache[key] = (b.vs, routes)
             return routes
         return got[1]
 
-    # ---- listeners (buildGatewayListeners). They depend on the VirtualServices only through
-    # TCP/TLS routes (and how many are bound, for istiod's log), so the key holds those with such
-    # routes bound to the gateways that have TCP/TLS servers.
+
+def _gateway_listeners(
+    pod: Pod,
+    mg: MergedGateway,
+    vs_index: VirtualServiceIndex,
+    lookup: ServiceLookup,
+    memo: Memo,
+    lookup_key: object,
+) -> tuple[list[Listener], list[str], tuple[str, ...], tuple[str, ...]]:
+    """``buildGatewayListeners``, remembered: (listeners, route names they use, log, SDS names).
+
+    Listeners depend on the VirtualServices only through TCP/TLS routes (and how many are bound,
+    for istiod's log), so the key holds those with such routes bound to the gateways that have
+    TCP/TLS servers.
+    """
+    proxy_ns = pod.namespace
     tcp_vss = tuple(
         b.vs
         for gw in mg.tcp_gateways
@@ -337,37 +382,49 @@ def build_gateway_proxy(
         lsts, refs = _build_listeners(pod, mg, vs_index, lookup, listener_log)
         built = (lsts, refs, tuple(listener_log), _sds_names(lsts))
         memo.put((pod.key, "listeners"), lkey, lobjs, built)
-    listeners: list[Listener] = list(built[0])
-    referenced_routes: list[str] = built[1]
-    log.extend(built[2])
+    return cast(tuple[list[Listener], list[str], tuple[str, ...], tuple[str, ...]], built)
 
-    # ---- route configurations (buildGatewayHTTPRouteConfig). One depends on its servers (their
-    # Gateway object and index), the VirtualServices bound to those Gateways and the service
-    # ports their destinations use (_dest_fingerprint), and the proxy's namespace and labels.
+
+def _gateway_route_configs(
+    pod: Pod,
+    mg: MergedGateway,
+    referenced_routes: Sequence[str],
+    vs_index: VirtualServiceIndex,
+    routes: _VirtualServiceRoutes,
+    memo: Memo,
+    log: list[str],
+) -> dict[str, RouteConfiguration]:
+    """``buildGatewayHTTPRouteConfig`` for every route name the listeners use, remembered.
+
+    One depends on its servers (their Gateway object and index), the VirtualServices bound to
+    those Gateways and the service ports their destinations use (``_dest_fingerprint``), and the
+    proxy's namespace and labels.
+    """
+    proxy_ns = pod.namespace
     route_configs: dict[str, RouteConfiguration] = {}
     for route_name in referenced_routes:
         servers = mg.servers_by_route.get(route_name)
         if not servers:
             continue
         objs: list[object] = []
-        key: list[Hashable] = [proxy_ns, labels_key]
+        key: list[Hashable] = [proxy_ns, routes.labels_key]
         for srv in servers:
             objs.append(srv.gw)
             bound = vs_index.for_gateway(proxy_ns, srv.gw_name)
             key.append((srv.index, len(bound)))
             for b in bound:
                 objs.append(b.vs)
-                key.append(fingerprint(b))
+                key.append(routes.fingerprint(b))
         slot = (pod.key, "rds", route_name)
         rkey, robjs = tuple(key), tuple(objs)
         got = memo.get(slot, rkey, robjs)
         if got is _MISS:
             rc_log: list[str] = []
-            got = (_route_config(route_name, servers, vs_index, proxy_ns, vs_routes, rc_log), tuple(rc_log))
+            got = (_route_config(route_name, servers, vs_index, proxy_ns, routes, rc_log), tuple(rc_log))
             memo.put(slot, rkey, robjs, got)
         route_configs[route_name] = got[0]
         log.extend(got[1])
-    return GatewayBuild(listeners, route_configs, list(built[3]), log)
+    return route_configs
 
 
 def _sds_names(listeners: Sequence[Listener]) -> tuple[str, ...]:
