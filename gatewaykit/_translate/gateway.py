@@ -483,41 +483,13 @@ def _build_listeners(
             chains.append(
                 FilterChain(
                     name=ms.route_name,
-                    http_connection_manager=HttpConnectionManager(
-                        route_config_name=ms.route_name,
-                        stat_prefix=f"outbound_{lname}",
-                        server_name="istio-envoy",
-                        use_remote_address=True,
-                        forward_client_cert_details="SANITIZE_SET",
-                    ),
+                    http_connection_manager=_gateway_connection_manager(ms.route_name, f"outbound_{lname}"),
                 )
             )
             continue
         for s in ms.servers:
             if s.proto == "HTTPS" and s.server.tls is not None and not s.passthrough:
-                sni, route_name = mg.tls_info[s]
-                chain_key = (sni, route_name, lname)
-                got = _HTTPS_CHAINS.get(id(s))
-                if got is not None and got[0] is s and got[1] == chain_key:
-                    chains.append(got[2])
-                    continue
-                chains.append(
-                    FilterChain(
-                        name=route_name,
-                        filter_chain_match=_fc_match(sni),
-                        transport_socket=downstream_tls(s),
-                        http_connection_manager=HttpConnectionManager(
-                            route_config_name=route_name,
-                            stat_prefix=s.server.name or f"outbound_{lname}",
-                            server_name="istio-envoy",
-                            use_remote_address=True,
-                            forward_client_cert_details="SANITIZE_SET",
-                        ),
-                    )
-                )
-                if len(_HTTPS_CHAINS) > 50_000:
-                    _HTTPS_CHAINS.clear()
-                _HTTPS_CHAINS[id(s)] = (s, chain_key, chains[-1])
+                chains.append(_https_chain(s, mg, lname))
             else:
                 chains.extend(_tcp_chains(s, number, vs_index, proxy_ns, lookup, tls_hosts_by_port, mg, log))
     listeners: list[Listener] = []
@@ -550,6 +522,38 @@ def _build_listeners(
         log.append(f"gateway has zero listeners for node {pod.name}.{pod.namespace}")
 
     return listeners, referenced_routes
+
+
+def _gateway_connection_manager(route_name: str, stat_prefix: str) -> HttpConnectionManager:
+    """``buildGatewayConnectionManager``: the edge HCM (``istio-envoy``, the client's address,
+    ``x-forwarded-client-cert`` sanitized and set)."""
+    return HttpConnectionManager(
+        route_config_name=route_name,
+        stat_prefix=stat_prefix,
+        server_name="istio-envoy",
+        use_remote_address=True,
+        forward_client_cert_details="SANITIZE_SET",
+    )
+
+
+def _https_chain(s: GatewayServer, mg: MergedGateway, lname: str) -> FilterChain:
+    """``createGatewayHTTPFilterChainOpts`` for a terminating HTTPS server: matched on its SNI
+    hosts, remembered per server object."""
+    sni, route_name = mg.tls_info[s]
+    chain_key = (sni, route_name, lname)
+    got = _HTTPS_CHAINS.get(id(s))
+    if got is not None and got[0] is s and got[1] == chain_key:
+        return got[2]
+    chain = FilterChain(
+        name=route_name,
+        filter_chain_match=_fc_match(sni),
+        transport_socket=downstream_tls(s),
+        http_connection_manager=_gateway_connection_manager(route_name, s.server.name or f"outbound_{lname}"),
+    )
+    if len(_HTTPS_CHAINS) > 50_000:
+        _HTTPS_CHAINS.clear()
+    _HTTPS_CHAINS[id(s)] = (s, chain_key, chain)
+    return chain
 
 
 _PORTLESS: dict[int, tuple[object, tuple[str, ...]]] = {}
