@@ -1,3 +1,4 @@
+# One module: a port of one Go file (strategicpatch/patch.go), kept in its order to be read side by side.
 """Strategic merge patch: apply one (API server) and compute one (kubectl apply), as apimachinery does.
 
 A faithful port of ``k8s.io/apimachinery/pkg/util/strategicpatch/patch.go`` (the version kubectl
