@@ -12,6 +12,7 @@ import datetime
 from collections.abc import Mapping
 from typing import Any
 
+from gatewaykit._gofmt import format_list
 from gatewaykit._translate import Pod
 from gatewaykit.controllers._common import (
     KUBERNETES_VERSION,
@@ -77,7 +78,7 @@ def pod_status(
         if not ready:
             c["reason"] = "ContainersNotReady"
             waiting = [s["name"] for s in statuses if not s["ready"]]
-            c["message"] = f"containers with unready status: [{' '.join(waiting)}]"
+            c["message"] = f"containers with unready status: {format_list(waiting)}"
     out: dict[str, Any] = {
         "phase": "Running" if ready else "Pending",
         "conditions": conditions,
