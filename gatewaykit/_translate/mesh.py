@@ -206,25 +206,11 @@ class ServiceInfo:
 # ----------------------------------------------------------------- protocols
 
 
-def _k8s_port_protocol(name: str, app_protocol: str, proto: str) -> str:
-    """Istio's protocol for a Kubernetes Service port (``kube.ConvertProtocol``).
-
-    ``appProtocol`` wins; else the port name prefix (``http``, ``http-web``, ``grpc``...);
-    else ``auto`` (protocol sniffing, which detects HTTP).
-    """
-    if proto.upper() == "UDP":
-        return "UDP"
-    if app_protocol:
-        p = P.parse(app_protocol)
-        if p != P.UNSUPPORTED:
-            return p
-        if app_protocol in ("kubernetes.io/h2c",):
-            return "HTTP2"
-    prefix = name.split("-", 1)[0]
-    p = P.parse(prefix)
-    if p != P.UNSUPPORTED:
-        return p
-    return "auto"
+def _k8s_port_protocol(port: int, name: str, app_protocol: str, proto: str) -> str:
+    """Istio's protocol for a Kubernetes Service port (``kube.ConvertProtocol``), ``auto`` where
+    Istio has ``UnsupportedProtocol``: protocol sniffing, which detects HTTP."""
+    p = P.convert_protocol(port, name, proto, app_protocol or None)
+    return "auto" if p == P.UNSUPPORTED else p
 
 
 def pod_protocol_for_port(services: Sequence[ServiceInfo], pod: Pod, port: int) -> str:
@@ -542,7 +528,7 @@ def _convert_service(svc: Service, pods: Sequence[Pod], used: set[str]) -> Servi
         PortInfo(
             port=p.port,
             name=p.name,
-            protocol=_k8s_port_protocol(p.name, p.appProtocol, p.protocol),
+            protocol=_k8s_port_protocol(p.port, p.name, p.appProtocol, p.protocol),
             target_port=p.targetPort,
         )
         for p in svc.spec.ports
