@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import pathlib
 
 import pytest
@@ -32,3 +33,26 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         # get_closest_marker, not `"cluster" in item.keywords`: keywords also hold directory names.
         if item.get_closest_marker("cluster") is not None:
             item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def _cwd_unchanged():
+    """Fail the test that leaves the process in another directory (and put it back).
+
+    nbval opens ``notebooks/sanitize.cfg`` relative to the repo for every notebook cell that runs
+    after ``tests/`` in ``make test``: a stray ``os.chdir`` failed every cell after it in CI.
+    """
+    here = pathlib.Path.cwd()
+    yield
+    now = pathlib.Path.cwd() if _cwd_exists() else None
+    if now != here:
+        os.chdir(here)
+        pytest.fail(f"the test left the working directory at {now} (was {here}); use monkeypatch.chdir")
+
+
+def _cwd_exists() -> bool:
+    try:
+        pathlib.Path.cwd()
+    except FileNotFoundError:
+        return False
+    return True

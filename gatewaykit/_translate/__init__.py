@@ -9,7 +9,8 @@ Module map (mirrors istio ``pilot/pkg/networking/core``):
 * :mod:`.mesh` -- pods, Services/ServiceEntries, cluster IPs, endpoints, DNS
 * :mod:`.hosts` -- host-name algebra (wildcards, intersection, short names)
 * :mod:`.routes` -- VirtualService HTTP rules → routes
-* :mod:`.gateway` -- Gateway merging, listeners, route configurations
+* :mod:`.merged_gateway` -- merging the Gateways that select a workload (``MergedGateway``)
+* :mod:`.gateway` -- gateway listeners, filter chains, route configurations
 * :mod:`.sidecar` -- sidecar outbound/inbound config
 * :mod:`.clusters` -- clusters and DestinationRule TLS
 * :mod:`.secrets` -- SDS material from Secrets and mounted files
@@ -49,10 +50,10 @@ from gatewaykit._translate.mesh import (
     build_pods,
     build_services,
 )
-from gatewaykit._translate.routes import BoundVirtualService
+from gatewaykit._translate.routes import BoundVirtualService, ServiceLookup
 from gatewaykit._translate.secrets import resolve_secret
-from gatewaykit._translate.sidecar import build_sidecar_proxy
-from gatewaykit.envoy import Cluster, ProxyConfig, SecretMaterial
+from gatewaykit._translate.sidecar import SidecarBuild, build_sidecar_proxy
+from gatewaykit.envoy import Cluster, Listener, ProxyConfig, RouteConfiguration, SecretMaterial
 from gatewaykit.resources.meta import KUBERNETES_GATEWAY
 from gatewaykit.resources.models import (
     ConfigMap,
@@ -335,6 +336,253 @@ def _created_pods(snapshot: SnapshotLike) -> tuple[tuple[str, bool], ...]:
     return tuple(out)
 
 
+@dataclass(slots=True)
+class _PushContext:
+    """istiod's ``PushContext`` for one translation: the indexes every proxy's build reads
+    (pilot/pkg/model/push_context.go ``createNewContext``: ``initServiceRegistry``,
+    ``initKubernetesGateways``, ``initVirtualServices``, ``initDestinationRules``, ``initGateways``).
+    """
+
+    settings: MeshSettings
+    pods: tuple[Pod, ...]
+    services: dict[str, ServiceInfo]
+    gateways: list[Gateway]
+    virtual_services: list[BoundVirtualService]
+    vs_index: VirtualServiceIndex
+    destination_rules: Sequence[DestinationRule]
+    bound_rules: list[BoundDestinationRule]
+    secrets: dict[tuple[str, str], Secret]
+    configmaps: dict[tuple[str, str], ConfigMap]
+    secret_objs: tuple[object, ...]
+    lookup: ServiceLookup  # service ports by host, derived from ``services``
+
+
+def _listed(snapshot: SnapshotLike, kind: str) -> Sequence[Any]:
+    """The snapshot's objects of ``kind`` that istiod would have accepted.
+
+    The store hands back a bare Manifest when it cannot build a model; istiod would not have
+    accepted such an object either, so it takes no part. The key's kind tells Istio's Gateway
+    from the Gateway API's (Gateway.gateway.networking.k8s.io).
+    """
+    return [o for o in snapshot.list(kind) if isinstance(o, Resource) and o.key.kind == kind]
+
+
+def _init_service_registry(
+    snapshot: SnapshotLike, retired_pods: frozenset[str]
+) -> tuple[tuple[Pod, ...], dict[str, ServiceInfo]]:
+    """``PushContext.initServiceRegistry``: the pods and the service registry, remembered.
+
+    Both are a pure function of the Namespaces, Deployments, Services and ServiceEntries (and
+    their order), and of what the pods that exist already got from the injector when created.
+    """
+    ns_objs = cast(Sequence[Namespace], _listed(snapshot, "Namespace"))
+    dep_objs = cast(Sequence[Deployment], _listed(snapshot, "Deployment"))
+    svc_objs = cast(Sequence[Service], _listed(snapshot, "Service"))
+    se_objs = cast(Sequence[ServiceEntry], _listed(snapshot, "ServiceEntry"))
+    mesh_objs = (*ns_objs, None, *dep_objs, None, *svc_objs, None, *se_objs)
+    created = _created_pods(snapshot)
+    mesh_built = _MEMO.get("mesh", (created, retired_pods), mesh_objs)
+    if mesh_built is _MISS:
+        namespaces = {n.metadata.name: n for n in ns_objs}
+        pods = build_pods(dep_objs, namespaces, dict(created), retired_pods)
+        mesh_built = (pods, build_services(svc_objs, se_objs, pods))
+        _MEMO.put("mesh", (created, retired_pods), mesh_objs, mesh_built)
+    return cast(tuple[tuple[Pod, ...], dict[str, ServiceInfo]], mesh_built)
+
+
+def _init_context(
+    snapshot: SnapshotLike, settings: MeshSettings, retired_pods: frozenset[str]
+) -> _PushContext:
+    """``PushContext.createNewContext``: the registry, the Gateway API converted as istiod does
+    (internal Gateways and VirtualServices, ``initKubernetesGateways``), the VirtualService index
+    (``initVirtualServices``), the DestinationRules (``initDestinationRules``) and the Secrets
+    and ConfigMaps SDS reads."""
+    pods, services = _init_service_registry(snapshot, retired_pods)
+    generated = _gateway_api(snapshot, settings)
+    gateways = _by_creation(snapshot, _listed(snapshot, "Gateway"), generated.gateways)
+    if len(_BOUND_VS) > _ROUTE_CACHE_MAX:
+        _BOUND_VS.clear()
+    vs_objs = _by_creation(snapshot, _listed(snapshot, "VirtualService"), generated.virtual_services)
+    bvss = [_bound(v) for v in cast(Sequence[VirtualService], vs_objs)]
+    dr_objs = cast(Sequence[DestinationRule], _listed(snapshot, "DestinationRule"))
+    secret_list = cast(Sequence[Secret], _listed(snapshot, "Secret"))
+    configmap_list = cast(Sequence[ConfigMap], _listed(snapshot, "ConfigMap"))
+    port_lookup: dict[str, tuple[int, ...]] = {h: tuple(p.port for p in s.ports) for h, s in services.items()}
+    return _PushContext(
+        settings=settings,
+        pods=pods,
+        services=services,
+        gateways=gateways,
+        virtual_services=bvss,
+        vs_index=VirtualServiceIndex(bvss),
+        destination_rules=dr_objs,
+        bound_rules=[BoundDestinationRule.of(d) for d in dr_objs],
+        secrets={(s.metadata.namespace, s.metadata.name): s for s in secret_list},
+        configmaps={(c.metadata.namespace, c.metadata.name): c for c in configmap_list},
+        secret_objs=(*secret_list, None, *configmap_list),
+        lookup=port_lookup.get,
+    )
+
+
+def _build_clusters(ctx: _PushContext, pod: Pod) -> tuple[dict[str, Cluster], list[str]]:
+    """``ConfigGeneratorImpl.BuildClusters`` (outbound part) for one proxy, remembered.
+
+    Outbound clusters depend on the registry, the DestinationRules and the proxy's namespace
+    (and labels, for workloadSelector DestinationRules).
+    """
+    needs_labels = any(d.selector is not None for d in ctx.bound_rules)
+    key = (pod.namespace, tuple(sorted(pod.labels.items())) if needs_labels else ())
+    cluster_objs = (ctx.services, *ctx.destination_rules)
+    got = _MEMO.get(("clusters", key), None, cluster_objs)
+    if got is _MISS:
+        got = build_outbound_clusters(ctx.services, ctx.bound_rules, pod.namespace, pod.labels)
+        _MEMO.put(("clusters", key), None, cluster_objs, got)
+    return cast(tuple[dict[str, Cluster], list[str]], got)
+
+
+@dataclass(frozen=True, slots=True)
+class _ServiceTargets:
+    """A gateway pod's ``Proxy.ServiceTargets`` (pilot/pkg/model/context.go ``SetServiceTargets``):
+    ``(service host, port, target port)`` for each Service in its namespace selecting it, and
+    ``resolvePorts`` over them (pilot/pkg/model/gateway.go; docs/behaviour.md §2)."""
+
+    targets: tuple[tuple[str, int, int], ...]
+
+    @classmethod
+    def of(cls, pod: Pod, services: Mapping[str, ServiceInfo]) -> _ServiceTargets:
+        """The targets of ``pod`` among the registry's Kubernetes Services."""
+        targets: list[tuple[str, int, int]] = []
+        for svc in services.values():
+            if svc.kind != "Service" or svc.namespace != pod.namespace or not svc.selector:
+                continue
+            if not _subset(svc.selector, pod.labels):
+                continue
+            for p in svc.ports:
+                for e in svc.endpoints.get(p.port, ()):
+                    if e.address == pod.ip:
+                        targets.append((svc.hostname, p.port, e.port))
+                        break
+        return cls(tuple(targets))
+
+    def resolve_port(self, number: int) -> int:
+        """``resolvePorts`` for a label-selected Gateway: the first target, else the port as-is."""
+        for _, port, target in self.targets:
+            if port == number:
+                return target
+        return number
+
+    def resolve_server(self, gw: Gateway, number: int) -> int | None:
+        """``resolvePorts`` for one Gateway: a Gateway API one only through its own Services."""
+        bound = _gateway_services(gw)
+        if bound is None:
+            return self.resolve_port(number)  # legacyGatewaySelector: the port as-is when no Service has it
+        for host, port, target in self.targets:
+            if host in bound and port == number:
+                return target
+        return None
+
+
+def _gateway_listeners_and_routes(
+    ctx: _PushContext, pod: Pod, cluster_sds: list[str], log: list[str]
+) -> tuple[tuple[Listener, ...], dict[str, RouteConfiguration], list[str]]:
+    """A gateway pod's ``buildGatewayListeners`` and ``buildGatewayHTTPRouteConfig``: listeners,
+    route configurations and the SDS names they and the clusters use."""
+    targets = _ServiceTargets.of(pod, ctx.services)
+    # The Gateways that apply to this pod (docs/behaviour.md §3; PushContext.mergeGateways), in
+    # creation order.
+    labels_key = (tuple(sorted(pod.labels.items())), targets.targets)
+    gw_objs = tuple(ctx.gateways)
+    selected = _MEMO.get(("selected", pod.key), labels_key, gw_objs)
+    if selected is _MISS:
+        hosts = {t[0] for t in targets.targets}
+        selected = [g for g in ctx.gateways if _selects(g, pod, hosts)]
+        _MEMO.put(("selected", pod.key), labels_key, gw_objs, selected)
+    gb = build_gateway_proxy(
+        pod,
+        selected,
+        targets.resolve_port,
+        ctx.vs_index,
+        ctx.lookup,
+        _ROUTE_CACHE,
+        memo=_MEMO,
+        port_key=targets.targets,
+        resolve_server=targets.resolve_server,
+        # ctx.lookup is derived from the registry: the same registry object answers alike.
+        lookup_key=ctx.services,
+    )
+    log += gb.log
+    return tuple(gb.listeners), gb.route_configs, gb.sds + [n for n in cluster_sds if n not in gb.sds]
+
+
+def _sidecar_listeners_and_routes(ctx: _PushContext, pod: Pod) -> SidecarBuild:
+    """A sidecar's ``buildSidecarListeners`` and routes over the ``mesh`` VirtualServices it sees
+    (``SidecarScope``), remembered.
+
+    A sidecar's config is a function of the pod, the registry (the lookup derives from it), the
+    mesh VirtualServices it sees and the mesh settings.
+    """
+    mesh_vs = [
+        b
+        for b in ctx.virtual_services
+        if "mesh" in b.gateways and b.visible_to(pod.namespace) and _mesh_route_applies(b, pod, ctx.services)
+    ]
+    sidecar_objs = (pod, ctx.services, *(b.vs for b in mesh_vs))
+    sb = _MEMO.get(("sidecar", pod.key), ctx.settings, sidecar_objs)
+    if sb is _MISS:
+        sb = build_sidecar_proxy(pod, ctx.services, mesh_vs, ctx.lookup, ctx.settings)
+        _MEMO.put(("sidecar", pod.key), ctx.settings, sidecar_objs, sb)
+    return cast(SidecarBuild, sb)
+
+
+def _generate_secrets(ctx: _PushContext, pod: Pod, sds: list[str]) -> dict[str, SecretMaterial]:
+    """``SecretGen.Generate`` (pilot/pkg/xds/sds.go): the material behind each SDS name, remembered.
+
+    It depends on the names, the pod (namespace, volumes) and the Secrets and ConfigMaps.
+    """
+    sds_key = (pod, tuple(sds))  # the pod by value: a rebuilt but equal pod resolves alike
+    got = _MEMO.get(("sds", pod.key), sds_key, ctx.secret_objs)
+    if got is _MISS:
+        got = {}
+        for name in sds:
+            m = resolve_secret(name, pod, ctx.secrets, ctx.configmaps)
+            if m is not None:
+                got[name] = m
+        _MEMO.put(("sds", pod.key), sds_key, ctx.secret_objs, got)
+    return cast(dict[str, SecretMaterial], got)
+
+
+def _build_proxy(ctx: _PushContext, pod: Pod) -> ProxyConfig:
+    """What istiod pushes one gateway pod or sidecar: listeners, routes, clusters, secrets."""
+    outbound, cluster_sds = _build_clusters(ctx, pod)
+    log: list[str] = []
+    clusters: dict[str, Cluster]
+    if pod.kind == "gateway":
+        listeners, route_configs, sds = _gateway_listeners_and_routes(ctx, pod, cluster_sds, log)
+        clusters = outbound
+        ptype = "router"
+    else:
+        sb = _sidecar_listeners_and_routes(ctx, pod)
+        listeners, route_configs = tuple(sb.listeners), sb.route_configs
+        clusters = {**outbound, **sb.inbound_clusters}
+        sds = list(cluster_sds)
+        ptype = "sidecar"
+    materials = _generate_secrets(ctx, pod, sds)
+    log.extend(m.error or m.invalid or "" for m in materials.values() if m.error or m.invalid)
+    return ProxyConfig(
+        id=f"{pod.name}.{pod.namespace}",
+        type=ptype,  # type: ignore[arg-type]
+        namespace=pod.namespace,
+        workload=pod.deployment,
+        service_account=pod.service_account,
+        labels=tuple(sorted(pod.labels.items())),
+        listeners=listeners,
+        route_configs=route_configs,
+        clusters=clusters,
+        secrets=materials,
+        log=tuple(log),
+    )
+
+
 def translate(
     snapshot: SnapshotLike, mesh: MeshSettings | None = None, *, retired_pods: frozenset[str] = frozenset()
 ) -> XdsState:
@@ -352,184 +600,20 @@ def translate(
         would ignore is ignored and logged in ``XdsState.log``.
     """
     settings = mesh if mesh is not None else mesh_settings(snapshot)
-
-    def lst(kind: str) -> Sequence[Any]:
-        # The store hands back a bare Manifest when it cannot build a model; istiod would not
-        # have accepted such an object either, so it takes no part. The key's kind tells Istio's
-        # Gateway from the Gateway API's (Gateway.gateway.networking.k8s.io).
-        return [o for o in snapshot.list(kind) if isinstance(o, Resource) and o.key.kind == kind]
-
-    ns_objs = cast(Sequence[Namespace], lst("Namespace"))
-    dep_objs = cast(Sequence[Deployment], lst("Deployment"))
-    svc_objs = cast(Sequence[Service], lst("Service"))
-    se_objs = cast(Sequence[ServiceEntry], lst("ServiceEntry"))
-    # Pods and the service registry are a pure function of these objects (and their order).
-    mesh_objs = (*ns_objs, None, *dep_objs, None, *svc_objs, None, *se_objs)
-    # ... and of what the pods that exist already got from the injector when they were created.
-    created = _created_pods(snapshot)
-    mesh_built = _MEMO.get("mesh", (created, retired_pods), mesh_objs)
-    if mesh_built is _MISS:
-        namespaces = {n.metadata.name: n for n in ns_objs}
-        pods = build_pods(dep_objs, namespaces, dict(created), retired_pods)
-        mesh_built = (pods, build_services(svc_objs, se_objs, pods))
-        _MEMO.put("mesh", (created, retired_pods), mesh_objs, mesh_built)
-    pods, services = cast(tuple[tuple[Pod, ...], dict[str, ServiceInfo]], mesh_built)
-    # The Gateway API, converted as istiod does (internal Gateways and VirtualServices).
-    generated = _gateway_api(snapshot, settings)
-    gateways = _by_creation(snapshot, lst("Gateway"), generated.gateways)
-    gw_objs = tuple(gateways)
-    if len(_BOUND_VS) > _ROUTE_CACHE_MAX:
-        _BOUND_VS.clear()
-    vs_objs = _by_creation(snapshot, lst("VirtualService"), generated.virtual_services)
-    bvss = [_bound(v) for v in cast(Sequence[VirtualService], vs_objs)]
-    vs_index = VirtualServiceIndex(bvss)
-    dr_objs = cast(Sequence[DestinationRule], lst("DestinationRule"))
-    drs = [BoundDestinationRule.of(d) for d in dr_objs]
-    secret_list = cast(Sequence[Secret], lst("Secret"))
-    configmap_list = cast(Sequence[ConfigMap], lst("ConfigMap"))
-    secrets = {(s.metadata.namespace, s.metadata.name): s for s in secret_list}
-    configmaps = {(c.metadata.namespace, c.metadata.name): c for c in configmap_list}
-    secret_objs = (*secret_list, None, *configmap_list)
-
-    port_lookup: dict[str, tuple[int, ...]] = {h: tuple(p.port for p in s.ports) for h, s in services.items()}
-
-    def lookup(host: str) -> tuple[int, ...] | None:
-        return port_lookup.get(host)
-
+    ctx = _init_context(snapshot, settings, retired_pods)
     if len(_ROUTE_CACHE) > _ROUTE_CACHE_MAX:
         _ROUTE_CACHE.clear()
-
-    needs_labels = any(d.selector is not None for d in drs)
-    cluster_objs = (services, *dr_objs)
-
-    def clusters_for(pod: Pod) -> tuple[dict[str, Cluster], list[str]]:
-        # Outbound clusters depend on the registry, the DestinationRules and the proxy's
-        # namespace (and labels, for workloadSelector DestinationRules).
-        key = (pod.namespace, tuple(sorted(pod.labels.items())) if needs_labels else ())
-        got = _MEMO.get(("clusters", key), None, cluster_objs)
-        if got is _MISS:
-            got = build_outbound_clusters(services, drs, pod.namespace, pod.labels)
-            _MEMO.put(("clusters", key), None, cluster_objs, got)
-        return cast(tuple[dict[str, Cluster], list[str]], got)
-
     proxies: dict[str, ProxyConfig] = {}
     all_log: list[str] = []
-    service_list = list(services.values())
-    for pod in pods:
+    for pod in ctx.pods:
         if pod.kind == "plain":
             continue
-        outbound, cluster_sds = clusters_for(pod)
-        log: list[str] = []
-        if pod.kind == "gateway":
-            # Service targets of the pod: Services in its namespace selecting it (resolvePorts,
-            # docs/behaviour.md §2),
-            # as (service host, port, target port).
-            targets: list[tuple[str, int, int]] = []
-            for svc in service_list:
-                if svc.kind != "Service" or svc.namespace != pod.namespace or not svc.selector:
-                    continue
-                if not _subset(svc.selector, pod.labels):
-                    continue
-                for p in svc.ports:
-                    for e in svc.endpoints.get(p.port, ()):
-                        if e.address == pod.ip:
-                            targets.append((svc.hostname, p.port, e.port))
-                            break
-
-            def resolve_port(number: int, _t: list[tuple[str, int, int]] = targets) -> int:
-                for _, port, target in _t:
-                    if port == number:
-                        return target
-                return number
-
-            def resolve_server(
-                gw: Gateway, number: int, _t: list[tuple[str, int, int]] = targets, _r: Any = resolve_port
-            ) -> int | None:
-                bound = _gateway_services(gw)
-                if bound is None:
-                    return int(_r(number))  # legacyGatewaySelector: the port as-is when no Service has it
-                for host, port, target in _t:
-                    if host in bound and port == number:
-                        return target
-                return None
-
-            # The Gateways that apply to this pod (docs/behaviour.md §3; PushContext.mergeGateways), in
-            # creation order.
-            labels_key = (tuple(sorted(pod.labels.items())), tuple(targets))
-            selected = _MEMO.get(("selected", pod.key), labels_key, gw_objs)
-            if selected is _MISS:
-                hosts = {t[0] for t in targets}
-                selected = [g for g in gateways if _selects(g, pod, hosts)]
-                _MEMO.put(("selected", pod.key), labels_key, gw_objs, selected)
-            gb = build_gateway_proxy(
-                pod,
-                selected,
-                resolve_port,
-                vs_index,
-                lookup,
-                _ROUTE_CACHE,
-                memo=_MEMO,
-                port_key=tuple(targets),
-                resolve_server=resolve_server,
-                # port_lookup is derived from `services`: the same registry object answers alike.
-                lookup_key=services,
-            )
-            log += gb.log
-            listeners = tuple(gb.listeners)
-            route_configs = gb.route_configs
-            clusters: dict[str, Cluster] = outbound
-            sds = gb.sds + [n for n in cluster_sds if n not in gb.sds]
-            ptype = "router"
-        else:
-            mesh_vs = [
-                b
-                for b in bvss
-                if "mesh" in b.gateways
-                and b.visible_to(pod.namespace)
-                and _mesh_route_applies(b, pod, services)
-            ]
-            # A sidecar's config is a function of the pod, the registry (lookup derives from it),
-            # the mesh VirtualServices it sees and the mesh settings.
-            sidecar_objs = (pod, services, *(b.vs for b in mesh_vs))
-            sb = _MEMO.get(("sidecar", pod.key), settings, sidecar_objs)
-            if sb is _MISS:
-                sb = build_sidecar_proxy(pod, services, mesh_vs, lookup, settings)
-                _MEMO.put(("sidecar", pod.key), settings, sidecar_objs, sb)
-            listeners = tuple(sb.listeners)
-            route_configs = sb.route_configs
-            clusters = {**outbound, **sb.inbound_clusters}
-            sds = list(cluster_sds)
-            ptype = "sidecar"
-        # SDS material depends on the names, the pod (namespace, volumes) and Secrets/ConfigMaps.
-        sds_key = (pod, tuple(sds))  # the pod by value: a rebuilt but equal pod resolves alike
-        got_materials = _MEMO.get(("sds", pod.key), sds_key, secret_objs)
-        if got_materials is _MISS:
-            got_materials = {}
-            for name in sds:
-                m = resolve_secret(name, pod, secrets, configmaps)
-                if m is not None:
-                    got_materials[name] = m
-            _MEMO.put(("sds", pod.key), sds_key, secret_objs, got_materials)
-        materials = cast(dict[str, SecretMaterial], got_materials)
-        log.extend(m.error or m.invalid or "" for m in materials.values() if m.error or m.invalid)
-        proxies[pod.key] = ProxyConfig(
-            id=f"{pod.name}.{pod.namespace}",
-            type=ptype,  # type: ignore[arg-type]
-            namespace=pod.namespace,
-            workload=pod.deployment,
-            service_account=pod.service_account,
-            labels=tuple(sorted(pod.labels.items())),
-            listeners=listeners,
-            route_configs=route_configs,
-            clusters=clusters,
-            secrets=materials,
-            log=tuple(log),
-        )
-        all_log.extend(log)
+        proxy = proxies[pod.key] = _build_proxy(ctx, pod)
+        all_log.extend(proxy.log)
     return XdsState(
-        pods=pods,
+        pods=ctx.pods,
         proxies=proxies,
-        services=services,
+        services=ctx.services,
         log=tuple(dict.fromkeys(all_log)),
         mesh=settings,
     )

@@ -1,21 +1,28 @@
-"""Gateway proxies: merging Gateways into listeners, filter chains and route configurations.
+"""Gateway proxies: the listeners, filter chains and route configurations of merged Gateways.
 
-Rule: no I/O here. A port of istiod's ``pilot/pkg/model/gateway.go`` (``mergeGateways``,
-``resolvePorts``, ``gatewayRDSRouteName``, ``sanitizeServerHostNamespace``, ``CheckDuplicates``)
-and ``pilot/pkg/networking/core/gateway.go`` (``buildGatewayListeners``,
-``buildGatewayHTTPRouteConfig``, ``createGatewayTCPFilterChainOpts``,
-``buildGatewayNetworkFiltersFromTCPRoutes/TLSRoutes``, ``collapseDuplicateRoutes``), docs/behaviour.md §2–§10.
+Rule: no I/O here. A port of istiod's ``pilot/pkg/networking/core/gateway.go``
+(``buildGatewayListeners``, ``buildGatewayHTTPRouteConfig``, ``createGatewayTCPFilterChainOpts``,
+``buildGatewayNetworkFiltersFromTCPRoutes/TLSRoutes``, ``collapseDuplicateRoutes``) over the
+``MergedGateway`` of :mod:`.merged_gateway` (``pilot/pkg/model/gateway.go``), docs/behaviour.md §2–§10.
 istiod's log lines are reproduced verbatim (Go ``%v`` of a string slice prints ``[a b]``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, cast
 
 from gatewaykit._gofmt import format_list, quote
 from gatewaykit._translate import hosts as H
+from gatewaykit._translate.merged_gateway import (
+    GatewayServer,
+    MergedGateway,
+    ServerPortResolver,
+    check_duplicates,
+    merge_gateways,
+)
+from gatewaykit._translate.merged_gateway import clear_caches as merged_gateway_clear_caches
 from gatewaykit._translate.mesh import Pod
 from gatewaykit._translate.routes import (
     BoundVirtualService,
@@ -38,7 +45,7 @@ from gatewaykit.envoy import (
     WeightedCluster,
 )
 from gatewaykit.resources import protocol as P
-from gatewaykit.resources.models import Gateway, RouteDestination, Server
+from gatewaykit.resources.models import Gateway, RouteDestination
 
 __all__ = ["GatewayBuild", "Memo", "VirtualServiceIndex", "build_gateway_proxy", "clear_caches"]
 
@@ -87,266 +94,10 @@ class VirtualServiceIndex:
         return got
 
 
-# ------------------------------------------------------------------- merging
-
-
-@dataclass(eq=False, slots=True)
-class _Server:
-    """One Gateway server after ``sanitizeServerHostNamespace`` (identity = the Go pointer)."""
-
-    gw: Gateway
-    gw_name: str  # "<ns>/<name>"
-    index: int
-    server: Server
-    hosts: list[str]
-    number: int
-    port_name: str
-    protocol: str  # as written (Istio keeps the original string in ServerPort)
-    bind: str
-    proto: str = ""  # parsed protocol (filled in __post_init__)
-    passthrough: bool = False
-
-    def __post_init__(self) -> None:
-        self.proto = P.parse(self.protocol)
-        tls = self.server.tls
-        self.passthrough = tls is not None and tls.mode in ("PASSTHROUGH", "AUTO_PASSTHROUGH")
-
-    def is_passthrough(self) -> bool:
-        """``gateway.IsPassThroughServer``."""
-        return self.passthrough
-
-    def is_tls_server(self) -> bool:
-        """``gateway.IsTLSServer``: non-HTTP with TLS settings."""
-        return self.server.tls is not None and not P.is_http(self.proto)
-
-    def is_http_server(self) -> bool:
-        """``gateway.IsHTTPServer``: HTTP, or HTTPS terminating TLS."""
-        if P.is_http(self.proto):
-            return True
-        return self.proto == "HTTPS" and self.server.tls is not None and not self.passthrough
-
-    @property
-    def origin(self) -> str:
-        return f"{self.gw_name} servers[{self.index}]"
-
-
-@dataclass(slots=True)
-class _Merged:
-    servers: list[_Server]
-    route_name: str = ""
-
-
-ServerPort = tuple[int, str, str]  # (resolved number, protocol as written, bind)
-
-
-@dataclass(slots=True)
-class _MergedGateway:
-    merged: dict[ServerPort, _Merged] = field(default_factory=dict)
-    server_ports: list[ServerPort] = field(default_factory=list)
-    servers_by_route: dict[str, list[_Server]] = field(default_factory=dict)
-    tls_info: dict[_Server, tuple[tuple[str, ...], str]] = field(default_factory=dict)
-    # Gateways ("<ns>/<name>") with servers whose filter chains come from VirtualService TCP/TLS
-    # routes (createGatewayTCPFilterChainOpts), in first-seen order.
-    tcp_gateways: tuple[str, ...] = ()
-
-
-_SERVERS: dict[int, tuple[Gateway, tuple[_Server, ...]]] = {}
-
-
-def _servers_of(gw: Gateway) -> tuple[_Server, ...]:
-    """The Gateway's servers with a port, sanitized; remembered per (immutable) Gateway object.
-
-    A :class:`_Server` is a pure function of its Gateway and index and is never mutated, so the
-    same objects serve every merge (and memo keys built on them stay valid).
-    """
-    got = _SERVERS.get(id(gw))
-    if got is not None and got[0] is gw:
-        return got[1]
-    gw_ns = gw.metadata.namespace
-    gw_name = f"{gw_ns}/{gw.metadata.name}"
-    out = tuple(
-        _Server(
-            gw=gw,
-            gw_name=gw_name,
-            index=idx,
-            server=srv,
-            hosts=H.sanitize_server_hosts(srv.hosts, gw_ns),
-            number=srv.port.number,
-            port_name=srv.port.name,
-            protocol=srv.port.protocol,
-            bind=srv.bind,
-        )
-        for idx, srv in enumerate(gw.spec.servers)
-        if srv.port is not None and srv.port.number is not None
-    )
-    if len(_SERVERS) > 50_000:
-        _SERVERS.clear()
-    _SERVERS[id(gw)] = (gw, out)
-    return out
-
-
-def _rds_name(s: _Server, resolved: int) -> str:
-    """``gatewayRDSRouteName``: ``http.<targetPort>`` or ``https.<port>.<portName>.<gw>.<ns>``
-    (docs/behaviour.md §4.4)."""
-    bind = f".{s.bind}" if s.bind else ""
-    if P.is_http(s.proto):
-        return f"http.{resolved}{bind}"
-    if s.proto == "HTTPS" and not s.passthrough:
-        return f"https.{s.number}.{s.port_name}.{s.gw.metadata.name}.{s.gw.metadata.namespace}{bind}"
-    return ""
-
-
-def _check_duplicates(hosts: Sequence[str], bind: str, known: dict[str, str]) -> list[str]:
-    """``CheckDuplicates``: hosts already used on this port with the same bind."""
-    dups = [h for h in hosts if h in known and known[h] == bind]
-    if not dups:
-        for h in hosts:
-            known[h] = bind
-    return dups
-
-
-def _sni_hosts(hosts: Sequence[str]) -> tuple[str, ...]:
-    """``GetSNIHostsForServer``: hosts without ``ns/``, de-duplicated and sorted."""
-    return tuple(sorted({h.partition("/")[2] if "/" in h else h for h in hosts}))
-
-
-def _can_merge(current: str, p: str) -> bool:
-    """``canMergeProtocols``."""
-    return (P.is_http(current) or current == p) and P.is_http(p)
-
-
-#: ``resolvePorts`` for one Gateway: the listener ports its server port resolves to, or None when the
-#: Gateway is not bound to a Service of the proxy on that port (Gateway API gateways, which
-#: reference their Service directly, have no fallback: "If there was no match, the Gateway is a
-#: no-op", pilot/pkg/model/gateway.go).
-ServerPortResolver = Callable[[Gateway, int], "int | None"]
-
-
-def merge_gateways(
-    gateways: Sequence[Gateway],
-    resolve_port: Callable[[int], int],
-    log: list[str],
-    resolve_server: ServerPortResolver | None = None,
-) -> _MergedGateway:
-    """``mergeGateways`` for one gateway workload; appends istiod's log lines to ``log``
-    (docs/behaviour.md §10).
-
-    ``resolve_server`` (when given) resolves each Gateway's server ports instead of ``resolve_port``;
-    a None skips the server.
-    """
-    mg = _MergedGateway()
-    gateway_ports: set[int] = set()
-    plain: dict[int, ServerPort] = {}
-    non_plain_binds: dict[int, set[str]] = {}
-    tls_hosts_by_port: dict[int, dict[str, str]] = {}
-
-    def add_plain(s: _Server, sp: ServerPort, route: str) -> None:
-        if not s.is_tls_server():
-            plain[sp[0]] = sp
-        if s.is_http_server():
-            mg.servers_by_route[route] = [s]
-        mg.merged[sp] = _Merged([s], route)
-        mg.server_ports.append(sp)
-
-    for gw in gateways:
-        gw_short = gw.metadata.name
-        for s in _servers_of(gw):
-            srv = s.server
-            gw_name = s.gw_name
-            got = resolve_server(gw, s.number) if resolve_server is not None else resolve_port(s.number)
-            if got is None:
-                continue
-            resolved = got
-            route = _rds_name(s, resolved)
-            if srv.tls is not None:
-                known = tls_hosts_by_port.setdefault(resolved, {})
-                dups = _check_duplicates(s.hosts, s.bind, known)
-                if dups:
-                    log.append(
-                        f"skipping server on gateway {gw_name}, duplicate host names: {format_list(dups)}"
-                    )
-                    continue
-                mg.tls_info[s] = (_sni_hosts(s.hosts), route)
-            sp: ServerPort = (resolved, s.protocol, s.bind)
-            port_id = f"{s.port_name}.{resolved}.{s.protocol}"
-            if resolved in gateway_ports:
-                current = plain.get(resolved)
-                if current is not None:
-                    if not _can_merge(s.proto, P.parse(current[1])) and current[2] == s.bind:
-                        log.append(
-                            f"skipping server on gateway {gw_short} port {port_id}: "
-                            f"conflict with existing server {sp[0]}.{sp[1]}"
-                        )
-                        continue
-                    if route == "" and current[2] == s.bind:
-                        log.append(
-                            f"skipping server on gateway {gw_short} port {port_id}: "
-                            "could not build RDS name from server"
-                        )
-                        continue
-                    if current[2] != s.bind:
-                        if sp not in mg.merged:
-                            add_plain(s, sp, route)
-                        else:
-                            ms = mg.merged[sp]
-                            ms.route_name = route
-                            ms.servers.append(s)
-                            mg.servers_by_route.setdefault(route, []).append(s)
-                    else:
-                        mg.merged[current].servers.append(s)
-                        mg.servers_by_route.setdefault(route, []).append(s)
-                else:
-                    if not s.is_tls_server():
-                        plain[resolved] = sp
-                        if s.is_http_server():
-                            mg.servers_by_route[route] = [s]
-                        mg.merged[sp] = _Merged([s], route)
-                        mg.server_ports.append(sp)
-                        continue
-                    if s.is_http_server():
-                        if route == "":
-                            continue
-                        if route in mg.servers_by_route:
-                            log.append(
-                                f"skipping server on gateway {gw_short} port {port_id}: "
-                                "non unique port name for HTTPS port"
-                            )
-                            continue
-                        mg.servers_by_route[route] = [s]
-                    binds = non_plain_binds.get(resolved)
-                    if binds is None:
-                        non_plain_binds[resolved] = {s.bind}
-                        new_bind = True
-                    else:
-                        new_bind = s.bind not in binds
-                        binds.add(s.bind)
-                    if srv.tls is None and not new_bind:
-                        log.append(f"TLS server without TLS options {gw_name} {srv!r}")
-                        continue
-                    if sp not in mg.merged:
-                        mg.merged[sp] = _Merged([s])
-                        mg.server_ports.append(sp)
-                    else:
-                        mg.merged[sp].servers.append(s)
-            else:
-                gateway_ports.add(resolved)
-                add_plain(s, sp, route)
-    tcp: dict[str, None] = {}
-    for sp in mg.server_ports:
-        found = mg.merged.get(sp)
-        if found is None or P.is_http(P.parse(sp[1])):
-            continue
-        for srv_ in found.servers:
-            if not (srv_.proto == "HTTPS" and srv_.server.tls is not None and not srv_.passthrough):
-                tcp[srv_.gw_name] = None
-    mg.tcp_gateways = tuple(tcp)
-    return mg
-
-
 # ------------------------------------------------------------- filter chains
 
 
-def downstream_tls(s: _Server) -> DownstreamTlsContext | None:
+def downstream_tls(s: GatewayServer) -> DownstreamTlsContext | None:
     """``BuildListenerTLSContext`` for a terminating server: SDS names only (docs/behaviour.md §8)."""
     tls = s.server.tls
     if tls is None or s.passthrough:
@@ -421,7 +172,7 @@ def _pick_matching_hosts(server_hosts: Sequence[str], b: BoundVirtualService) ->
     return False
 
 
-def _l4_match(port: int | None, gateways: Sequence[str], s: _Server, vs_ns: str) -> bool:
+def _l4_match(port: int | None, gateways: Sequence[str], s: GatewayServer, vs_ns: str) -> bool:
     """``l4SingleMatch``: port and gateway predicates."""
     if port and port != s.number:
         return False
@@ -532,6 +283,25 @@ def build_gateway_proxy(
     if not gateways:
         return GatewayBuild([], {}, [], log)
     memo = memo if memo is not None else Memo()
+    mg = _merge_for_proxy(pod, gateways, resolve_port, resolve_server, memo, port_key, log)
+    routes = _VirtualServiceRoutes(pod, lookup, route_cache if route_cache is not None else {})
+    built = _gateway_listeners(pod, mg, vs_index, lookup, memo, lookup_key)
+    log.extend(built[2])
+    route_configs = _gateway_route_configs(pod, mg, built[1], vs_index, routes, memo, log)
+    return GatewayBuild(list(built[0]), route_configs, list(built[3]), log)
+
+
+def _merge_for_proxy(
+    pod: Pod,
+    gateways: Sequence[Gateway],
+    resolve_port: Callable[[int], int],
+    resolve_server: ServerPortResolver | None,
+    memo: Memo,
+    port_key: Hashable,
+    log: list[str],
+) -> MergedGateway:
+    """``PushContext.mergeGateways`` (``Proxy.SetGatewaysForProxy``), remembered per pod while the
+    Gateways are the same objects and ``port_key`` the same ports; istiod's lines go to ``log``."""
     gw_objs = tuple(gateways)
     merged = memo.get((pod.key, "merge"), port_key, gw_objs) if port_key is not None else _MISS
     if merged is _MISS:
@@ -539,37 +309,63 @@ def build_gateway_proxy(
         merged = (merge_gateways(gateways, resolve_port, merge_log, resolve_server), tuple(merge_log))
         if port_key is not None:
             memo.put((pod.key, "merge"), port_key, gw_objs, merged)
-    mg: _MergedGateway = merged[0]
     log.extend(merged[1])
-    proxy_ns = pod.namespace
-    cache: RouteCache = route_cache if route_cache is not None else {}
-    labels_key = tuple(sorted(pod.labels.items()))
+    return cast(MergedGateway, merged[0])
 
-    fingerprints: dict[int, tuple[object, ...]] = {}
 
-    def fingerprint(b: BoundVirtualService) -> tuple[object, ...]:
-        # Once per VirtualService per build (b lives as long as the build, so its id is stable).
-        got = fingerprints.get(id(b))
+class _VirtualServiceRoutes:
+    """``BuildHTTPRoutesForVirtualService`` for one gateway proxy, remembered across translations.
+
+    Keyed by object identity: models are immutable, and the store hands out the same object for
+    an unchanged manifest, so re-translation after one apply reuses every other route.
+    """
+
+    __slots__ = ("pod", "lookup", "cache", "labels_key", "fingerprints")
+
+    def __init__(self, pod: Pod, lookup: ServiceLookup, cache: RouteCache) -> None:
+        self.pod = pod
+        self.lookup = lookup
+        self.cache = cache
+        self.labels_key = tuple(sorted(pod.labels.items()))
+        self.fingerprints: dict[int, tuple[object, ...]] = {}
+
+    def fingerprint(self, b: BoundVirtualService) -> tuple[object, ...]:
+        """:func:`_dest_fingerprint`, once per VirtualService per build (``b`` lives as long as
+        the build, so its id is stable)."""
+        got = self.fingerprints.get(id(b))
         if got is None:
-            got = fingerprints[id(b)] = _dest_fingerprint(b, lookup)
+            got = self.fingerprints[id(b)] = _dest_fingerprint(b, self.lookup)
         return got
 
-    def vs_routes(b: BoundVirtualService, gw_name: str, port: int, is_tls: bool) -> list[Route]:
-        # Keyed by object identity: models are immutable, and the store hands out the same object
-        # for an unchanged manifest, so re-translation after one apply reuses every other route.
-        key = (id(b.vs), gw_name, port, is_tls, labels_key, proxy_ns, fingerprint(b))
-        got = cache.get(key)
+    def __call__(self, b: BoundVirtualService, gw_name: str, port: int, is_tls: bool) -> list[Route]:
+        """The routes ``b`` contributes to server ``gw_name``'s ``port``."""
+        pod = self.pod
+        key = (id(b.vs), gw_name, port, is_tls, self.labels_key, pod.namespace, self.fingerprint(b))
+        got = self.cache.get(key)
         if got is None or got[0] is not b.vs:
             routes = build_http_routes(
-                b, port, {gw_name}, lookup, labels=pod.labels, proxy_ns=proxy_ns, is_tls=is_tls
+                b, port, {gw_name}, self.lookup, labels=pod.labels, proxy_ns=pod.namespace, is_tls=is_tls
             )
-            cache[key] = (b.vs, routes)
+            self.cache[key] = (b.vs, routes)
             return routes
         return got[1]
 
-    # ---- listeners (buildGatewayListeners). They depend on the VirtualServices only through
-    # TCP/TLS routes (and how many are bound, for istiod's log), so the key holds those with such
-    # routes bound to the gateways that have TCP/TLS servers.
+
+def _gateway_listeners(
+    pod: Pod,
+    mg: MergedGateway,
+    vs_index: VirtualServiceIndex,
+    lookup: ServiceLookup,
+    memo: Memo,
+    lookup_key: object,
+) -> tuple[list[Listener], list[str], tuple[str, ...], tuple[str, ...]]:
+    """``buildGatewayListeners``, remembered: (listeners, route names they use, log, SDS names).
+
+    Listeners depend on the VirtualServices only through TCP/TLS routes (and how many are bound,
+    for istiod's log), so the key holds those with such routes bound to the gateways that have
+    TCP/TLS servers.
+    """
+    proxy_ns = pod.namespace
     tcp_vss = tuple(
         b.vs
         for gw in mg.tcp_gateways
@@ -586,37 +382,49 @@ def build_gateway_proxy(
         lsts, refs = _build_listeners(pod, mg, vs_index, lookup, listener_log)
         built = (lsts, refs, tuple(listener_log), _sds_names(lsts))
         memo.put((pod.key, "listeners"), lkey, lobjs, built)
-    listeners: list[Listener] = list(built[0])
-    referenced_routes: list[str] = built[1]
-    log.extend(built[2])
+    return cast(tuple[list[Listener], list[str], tuple[str, ...], tuple[str, ...]], built)
 
-    # ---- route configurations (buildGatewayHTTPRouteConfig). One depends on its servers (their
-    # Gateway object and index), the VirtualServices bound to those Gateways and the service
-    # ports their destinations use (_dest_fingerprint), and the proxy's namespace and labels.
+
+def _gateway_route_configs(
+    pod: Pod,
+    mg: MergedGateway,
+    referenced_routes: Sequence[str],
+    vs_index: VirtualServiceIndex,
+    routes: _VirtualServiceRoutes,
+    memo: Memo,
+    log: list[str],
+) -> dict[str, RouteConfiguration]:
+    """``buildGatewayHTTPRouteConfig`` for every route name the listeners use, remembered.
+
+    One depends on its servers (their Gateway object and index), the VirtualServices bound to
+    those Gateways and the service ports their destinations use (``_dest_fingerprint``), and the
+    proxy's namespace and labels.
+    """
+    proxy_ns = pod.namespace
     route_configs: dict[str, RouteConfiguration] = {}
     for route_name in referenced_routes:
         servers = mg.servers_by_route.get(route_name)
         if not servers:
             continue
         objs: list[object] = []
-        key: list[Hashable] = [proxy_ns, labels_key]
+        key: list[Hashable] = [proxy_ns, routes.labels_key]
         for srv in servers:
             objs.append(srv.gw)
             bound = vs_index.for_gateway(proxy_ns, srv.gw_name)
             key.append((srv.index, len(bound)))
             for b in bound:
                 objs.append(b.vs)
-                key.append(fingerprint(b))
+                key.append(routes.fingerprint(b))
         slot = (pod.key, "rds", route_name)
         rkey, robjs = tuple(key), tuple(objs)
         got = memo.get(slot, rkey, robjs)
         if got is _MISS:
             rc_log: list[str] = []
-            got = (_route_config(route_name, servers, vs_index, proxy_ns, vs_routes, rc_log), tuple(rc_log))
+            got = (_route_config(route_name, servers, vs_index, proxy_ns, routes, rc_log), tuple(rc_log))
             memo.put(slot, rkey, robjs, got)
         route_configs[route_name] = got[0]
         log.extend(got[1])
-    return GatewayBuild(listeners, route_configs, list(built[3]), log)
+    return route_configs
 
 
 def _sds_names(listeners: Sequence[Listener]) -> tuple[str, ...]:
@@ -634,19 +442,19 @@ def _sds_names(listeners: Sequence[Listener]) -> tuple[str, ...]:
 
 def clear_caches() -> None:
     """Forget the module's memos (servers, HTTPS chains, destination fingerprints)."""
-    _SERVERS.clear()
+    merged_gateway_clear_caches()
     _HTTPS_CHAINS.clear()
     _PORTLESS.clear()
 
 
 # The HTTPS filter chain of a server (a pure function of the server, its SNI hosts, route name and
-# listener), remembered per _Server object: a Gateway change rebuilds only its own chains.
-_HTTPS_CHAINS: dict[int, tuple[_Server, tuple[object, ...], FilterChain]] = {}
+# listener), remembered per GatewayServer object: a Gateway change rebuilds only its own chains.
+_HTTPS_CHAINS: dict[int, tuple[GatewayServer, tuple[object, ...], FilterChain]] = {}
 
 
 def _build_listeners(
     pod: Pod,
-    mg: _MergedGateway,
+    mg: MergedGateway,
     vs_index: VirtualServiceIndex,
     lookup: ServiceLookup,
     log: list[str],
@@ -675,41 +483,13 @@ def _build_listeners(
             chains.append(
                 FilterChain(
                     name=ms.route_name,
-                    http_connection_manager=HttpConnectionManager(
-                        route_config_name=ms.route_name,
-                        stat_prefix=f"outbound_{lname}",
-                        server_name="istio-envoy",
-                        use_remote_address=True,
-                        forward_client_cert_details="SANITIZE_SET",
-                    ),
+                    http_connection_manager=_gateway_connection_manager(ms.route_name, f"outbound_{lname}"),
                 )
             )
             continue
         for s in ms.servers:
             if s.proto == "HTTPS" and s.server.tls is not None and not s.passthrough:
-                sni, route_name = mg.tls_info[s]
-                chain_key = (sni, route_name, lname)
-                got = _HTTPS_CHAINS.get(id(s))
-                if got is not None and got[0] is s and got[1] == chain_key:
-                    chains.append(got[2])
-                    continue
-                chains.append(
-                    FilterChain(
-                        name=route_name,
-                        filter_chain_match=_fc_match(sni),
-                        transport_socket=downstream_tls(s),
-                        http_connection_manager=HttpConnectionManager(
-                            route_config_name=route_name,
-                            stat_prefix=s.server.name or f"outbound_{lname}",
-                            server_name="istio-envoy",
-                            use_remote_address=True,
-                            forward_client_cert_details="SANITIZE_SET",
-                        ),
-                    )
-                )
-                if len(_HTTPS_CHAINS) > 50_000:
-                    _HTTPS_CHAINS.clear()
-                _HTTPS_CHAINS[id(s)] = (s, chain_key, chains[-1])
+                chains.append(_https_chain(s, mg, lname))
             else:
                 chains.extend(_tcp_chains(s, number, vs_index, proxy_ns, lookup, tls_hosts_by_port, mg, log))
     listeners: list[Listener] = []
@@ -744,6 +524,38 @@ def _build_listeners(
     return listeners, referenced_routes
 
 
+def _gateway_connection_manager(route_name: str, stat_prefix: str) -> HttpConnectionManager:
+    """``buildGatewayConnectionManager``: the edge HCM (``istio-envoy``, the client's address,
+    ``x-forwarded-client-cert`` sanitized and set)."""
+    return HttpConnectionManager(
+        route_config_name=route_name,
+        stat_prefix=stat_prefix,
+        server_name="istio-envoy",
+        use_remote_address=True,
+        forward_client_cert_details="SANITIZE_SET",
+    )
+
+
+def _https_chain(s: GatewayServer, mg: MergedGateway, lname: str) -> FilterChain:
+    """``createGatewayHTTPFilterChainOpts`` for a terminating HTTPS server: matched on its SNI
+    hosts, remembered per server object."""
+    sni, route_name = mg.tls_info[s]
+    chain_key = (sni, route_name, lname)
+    got = _HTTPS_CHAINS.get(id(s))
+    if got is not None and got[0] is s and got[1] == chain_key:
+        return got[2]
+    chain = FilterChain(
+        name=route_name,
+        filter_chain_match=_fc_match(sni),
+        transport_socket=downstream_tls(s),
+        http_connection_manager=_gateway_connection_manager(route_name, s.server.name or f"outbound_{lname}"),
+    )
+    if len(_HTTPS_CHAINS) > 50_000:
+        _HTTPS_CHAINS.clear()
+    _HTTPS_CHAINS[id(s)] = (s, chain_key, chain)
+    return chain
+
+
 _PORTLESS: dict[int, tuple[object, tuple[str, ...]]] = {}
 
 
@@ -773,7 +585,7 @@ def _dest_fingerprint(b: BoundVirtualService, lookup: ServiceLookup) -> tuple[ob
 
 def _route_config(
     route_name: str,
-    servers: list[_Server],
+    servers: list[GatewayServer],
     vs_index: VirtualServiceIndex,
     proxy_ns: str,
     vs_routes: Callable[[BoundVirtualService, str, int, bool], list[Route]],
@@ -860,13 +672,13 @@ def _collapse(vhosts: dict[str, _VHost]) -> list[_VHost]:
 
 
 def _tcp_chains(
-    s: _Server,
+    s: GatewayServer,
     listener_port: int,
     vs_index: VirtualServiceIndex,
     proxy_ns: str,
     lookup: ServiceLookup,
     tls_hosts_by_port: dict[int, dict[str, str]],
-    mg: _MergedGateway,
+    mg: MergedGateway,
     log: list[str],
 ) -> list[FilterChain]:
     """``createGatewayTCPFilterChainOpts``: TCP, TLS-terminated TCP, or PASSTHROUGH chains
@@ -914,7 +726,7 @@ def _tcp_chains(
             for i, m in enumerate(tls_route.match):
                 if not _l4_match(m.port, m.gateways, s, b.namespace):
                     continue
-                dups = _check_duplicates(m.sniHosts, s.bind, known)
+                dups = check_duplicates(m.sniHosts, s.bind, known)
                 if dups:
                     log.append(
                         f"skipping VirtualService {b.name} rule #{i} on server port {s.number} of gateway "

@@ -29,6 +29,7 @@ them, which gatewaykit does not model (no strategic-merge overlays).
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -44,6 +45,7 @@ from gatewaykit._translate.gatewayapi import (
     get_default_name,
     is_managed,
 )
+from gatewaykit._translate.mesh import INJECTED_VOLUME_MOUNTS, INJECTED_VOLUMES
 from gatewaykit.resources import gatewayapi as K
 from gatewaykit.resources.meta import KUBERNETES_GATEWAY
 from gatewaykit.resources.models import Resource
@@ -236,50 +238,8 @@ def _container(gw: K.Gateway, deployment: str, image: str) -> dict[str, Any]:
         "env": env,
         "startupProbe": {**probe, "failureThreshold": 30, "initialDelaySeconds": 1, "periodSeconds": 1},
         "readinessProbe": {**probe, "failureThreshold": 4, "initialDelaySeconds": 0, "periodSeconds": 15},
-        "volumeMounts": [
-            {"name": "workload-socket", "mountPath": "/var/run/secrets/workload-spiffe-uds"},
-            {"name": "credential-socket", "mountPath": "/var/run/secrets/credential-uds"},
-            {"name": "workload-certs", "mountPath": "/var/run/secrets/workload-spiffe-credentials"},
-            {"mountPath": "/var/run/secrets/istio", "name": "istiod-ca-cert"},
-            {"mountPath": "/var/lib/istio/data", "name": "istio-data"},
-            {"mountPath": "/etc/istio/proxy", "name": "istio-envoy"},
-            {"mountPath": "/var/run/secrets/tokens", "name": "istio-token"},
-            {"name": "istio-podinfo", "mountPath": "/etc/istio/pod"},
-        ],
+        "volumeMounts": copy.deepcopy(list(INJECTED_VOLUME_MOUNTS)),
     }
-
-
-_VOLUMES: list[dict[str, Any]] = [
-    {"emptyDir": {}, "name": "workload-socket"},
-    {"emptyDir": {}, "name": "credential-socket"},
-    {"emptyDir": {}, "name": "workload-certs"},
-    {"emptyDir": {"medium": "Memory"}, "name": "istio-envoy"},
-    {"name": "istio-data", "emptyDir": {}},
-    {
-        "name": "istio-podinfo",
-        "downwardAPI": {
-            "items": [
-                {"path": "labels", "fieldRef": {"fieldPath": "metadata.labels"}},
-                {"path": "annotations", "fieldRef": {"fieldPath": "metadata.annotations"}},
-            ]
-        },
-    },
-    {
-        "name": "istio-token",
-        "projected": {
-            "sources": [
-                {
-                    "serviceAccountToken": {
-                        "path": "istio-token",
-                        "expirationSeconds": 43200,
-                        "audience": "istio-ca",
-                    }
-                }
-            ]
-        },
-    },
-    {"name": "istiod-ca-cert", "configMap": {"name": "istio-ca-root-cert"}},
-]
 
 
 def _pod_template(
@@ -310,7 +270,7 @@ def _pod_template(
             "securityContext": {"sysctls": [{"name": "net.ipv4.ip_unprivileged_port_start", "value": "0"}]},
             "serviceAccountName": account,
             "containers": [_container(gw, deployment, image)],
-            "volumes": _VOLUMES,
+            "volumes": copy.deepcopy(list(INJECTED_VOLUMES)),
         },
     }
 

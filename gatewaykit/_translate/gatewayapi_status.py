@@ -25,6 +25,7 @@ import ipaddress
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from gatewaykit._gofmt import format_list, quote
 from gatewaykit._translate.gatewayapi import (
     MANAGED_CONTROLLER,
     Cond,
@@ -160,12 +161,12 @@ def resolve_gateway_instances(
 def _port_warning(svc: ServiceInfo, g: str, port: int) -> tuple[str | None, bool]:
     """Why a gateway Service has no instances on ``port`` (the else branch of ResolveGatewayInstances)."""
     if not any(svc.endpoints.values()):
-        return f'no instances found for hostname "{g}"', False
+        return f"no instances found for hostname {quote(g)}", False
     hint = sorted({str(p) for p, eps in svc.endpoints.items() for e in eps if e.port == port}, key=int)
     if hint:
         return (
-            f'port {port} not found for hostname "{g}" (hint: the service port should be specified, not the '
-            f"workload port. Did you mean one of these ports: [{' '.join(hint)}]?)",
+            f"port {port} not found for hostname {quote(g)} (hint: the service port should be specified, "
+            f"not the workload port. Did you mean one of these ports: {format_list(hint)}?)",
             True,
         )
     managed = svc.origin is not None and MANAGED_LABEL in svc.origin.metadata.labels

@@ -206,25 +206,11 @@ class ServiceInfo:
 # ----------------------------------------------------------------- protocols
 
 
-def _k8s_port_protocol(name: str, app_protocol: str, proto: str) -> str:
-    """Istio's protocol for a Kubernetes Service port (``kube.ConvertProtocol``).
-
-    ``appProtocol`` wins; else the port name prefix (``http``, ``http-web``, ``grpc``...);
-    else ``auto`` (protocol sniffing, which detects HTTP).
-    """
-    if proto.upper() == "UDP":
-        return "UDP"
-    if app_protocol:
-        p = P.parse(app_protocol)
-        if p != P.UNSUPPORTED:
-            return p
-        if app_protocol in ("kubernetes.io/h2c",):
-            return "HTTP2"
-    prefix = name.split("-", 1)[0]
-    p = P.parse(prefix)
-    if p != P.UNSUPPORTED:
-        return p
-    return "auto"
+def _k8s_port_protocol(port: int, name: str, app_protocol: str, proto: str) -> str:
+    """Istio's protocol for a Kubernetes Service port (``kube.ConvertProtocol``), ``auto`` where
+    Istio has ``UnsupportedProtocol``: protocol sniffing, which detects HTTP."""
+    p = P.convert_protocol(port, name, proto, app_protocol or None)
+    return "auto" if p == P.UNSUPPORTED else p
 
 
 def pod_protocol_for_port(services: Sequence[ServiceInfo], pod: Pod, port: int) -> str:
@@ -361,6 +347,54 @@ def injection_required(
         return False
     choice = pod_labels.get("sidecar.istio.io/inject", pod_annotations.get("sidecar.istio.io/inject", ""))
     return choice != "false"
+
+
+# The volumes both injection templates add (injection-template.yaml, gateway-injection-template.yaml,
+# with pilotCertProvider istiod), in the templates' order.
+INJECTED_VOLUMES: tuple[dict[str, Any], ...] = (
+    {"name": "workload-socket", "emptyDir": {}},
+    {"name": "credential-socket", "emptyDir": {}},
+    {"name": "workload-certs", "emptyDir": {}},
+    {"name": "istio-envoy", "emptyDir": {"medium": "Memory"}},
+    {"name": "istio-data", "emptyDir": {}},
+    {
+        "name": "istio-podinfo",
+        "downwardAPI": {
+            "items": [
+                {"path": "labels", "fieldRef": {"fieldPath": "metadata.labels"}},
+                {"path": "annotations", "fieldRef": {"fieldPath": "metadata.annotations"}},
+            ]
+        },
+    },
+    {
+        "name": "istio-token",
+        "projected": {
+            "sources": [
+                {
+                    "serviceAccountToken": {
+                        "path": "istio-token",
+                        "expirationSeconds": 43200,
+                        "audience": "istio-ca",
+                    }
+                }
+            ]
+        },
+    },
+    {"name": "istiod-ca-cert", "configMap": {"name": "istio-ca-root-cert"}},
+)
+
+
+# The istio-proxy container's mounts of those volumes, in the templates' order.
+INJECTED_VOLUME_MOUNTS: tuple[dict[str, str], ...] = (
+    {"name": "workload-socket", "mountPath": "/var/run/secrets/workload-spiffe-uds"},
+    {"name": "credential-socket", "mountPath": "/var/run/secrets/credential-uds"},
+    {"name": "workload-certs", "mountPath": "/var/run/secrets/workload-spiffe-credentials"},
+    {"name": "istiod-ca-cert", "mountPath": "/var/run/secrets/istio"},
+    {"name": "istio-data", "mountPath": "/var/lib/istio/data"},
+    {"name": "istio-envoy", "mountPath": "/etc/istio/proxy"},
+    {"name": "istio-token", "mountPath": "/var/run/secrets/tokens"},
+    {"name": "istio-podinfo", "mountPath": "/etc/istio/pod"},
+)
 
 
 def injection_templates(annotations: Mapping[str, str]) -> tuple[str, ...]:
@@ -518,106 +552,129 @@ def build_services(
         if svc.spec.clusterIP and svc.spec.clusterIP != "None":
             used.add(svc.spec.clusterIP)
     for svc in services:
-        ns, name = svc.metadata.namespace, svc.metadata.name
-        fqdn = f"{name}.{ns}.svc.{H.DOMAIN_SUFFIX}"
-        cip = svc.spec.clusterIP
-        if not cip:
-            cip = _alloc(used, f"{ns}/{name}", (10, 96))
-        vips: tuple[str, ...] = () if cip == "None" else (cip,)
-        ports = tuple(
-            PortInfo(
-                port=p.port,
-                name=p.name,
-                protocol=_k8s_port_protocol(p.name, p.appProtocol, p.protocol),
-                target_port=p.targetPort,
-            )
-            for p in svc.spec.ports
-            if p.port is not None
-        )
-        selector = svc.spec.selector
-        eps: dict[int, tuple[Endpoint, ...]] = {}
-        selected = [pod for pod in pods if selector and pod.namespace == ns and _subset(selector, pod.labels)]
-        for p in ports:
-            lst = []
-            for pod in selected:
-                tp = _target(p, pod)
-                if tp is None:
-                    # A named targetPort the pod does not define: Kubernetes leaves it out.
-                    continue
-                lst.append(
-                    Endpoint(
-                        address=pod.ip,
-                        port=tp,
-                        workload=pod.name,
-                        labels=tuple(sorted(pod.labels.items())),
-                    )
-                )
-            eps[p.port] = tuple(lst)
-        out[fqdn] = ServiceInfo(
-            hostname=fqdn,
-            namespace=ns,
-            name=name,
-            kind="Service",
-            addresses=vips,
-            ports=ports,
-            endpoints=eps,
-            selector=selector,
-            resolution="STATIC" if vips else "NONE",
-            location="MESH_INTERNAL",
-            origin=svc,
-        )
+        info = _convert_service(svc, pods, used)
+        out[info.hostname] = info
     for se in entries:
-        spec = se.spec
-        ns = se.metadata.namespace
-        ports = tuple(
-            PortInfo(
-                port=p.number,
-                name=p.name,
-                protocol=P.parse(p.protocol) if p.protocol else "TCP",
-                target_port=p.targetPort,
-            )
-            for p in spec.ports
-            if p.number is not None
+        for info in _convert_service_entry(se, used, out):
+            out[info.hostname] = info
+    return out
+
+
+def _convert_service(svc: Service, pods: Sequence[Pod], used: set[str]) -> ServiceInfo:
+    """A Kubernetes Service in the registry (pilot/pkg/serviceregistry/kube/conversion.go
+    ``ConvertService``), with the endpoints of the pods it selects (the EndpointSlice controller's).
+
+    A Service without a ``clusterIP`` gets one allocated from 10.96.0.0/16, avoiding ``used``.
+    """
+    ns, name = svc.metadata.namespace, svc.metadata.name
+    fqdn = f"{name}.{ns}.svc.{H.DOMAIN_SUFFIX}"
+    cip = svc.spec.clusterIP
+    if not cip:
+        cip = _alloc(used, f"{ns}/{name}", (10, 96))
+    vips: tuple[str, ...] = () if cip == "None" else (cip,)
+    ports = tuple(
+        PortInfo(
+            port=p.port,
+            name=p.name,
+            protocol=_k8s_port_protocol(p.port, p.name, p.appProtocol, p.protocol),
+            target_port=p.targetPort,
         )
-        for hostname in spec.hosts:
-            host = hostname.lower()
-            if host in out:
+        for p in svc.spec.ports
+        if p.port is not None
+    )
+    selector = svc.spec.selector
+    eps: dict[int, tuple[Endpoint, ...]] = {}
+    selected = [pod for pod in pods if selector and pod.namespace == ns and _subset(selector, pod.labels)]
+    for p in ports:
+        lst = []
+        for pod in selected:
+            tp = _target(p, pod)
+            if tp is None:
+                # A named targetPort the pod does not define: Kubernetes leaves it out.
                 continue
-            addresses = tuple(spec.addresses)
-            if not addresses and not H.is_wildcarded(host):
-                # Istio auto-allocates ServiceEntry VIPs from 240.240.0.0/16 (DNS proxying).
-                addresses = (_alloc(used, f"se:{host}", (240, 240)),)
-            eps = {}
-            for p in ports:
-                target = p.target_port if isinstance(p.target_port, int) else p.port
-                if spec.resolution == "NONE":
-                    eps[p.port] = ()
-                elif spec.endpoints:
-                    eps[p.port] = tuple(
-                        Endpoint(
-                            address=e.address,
-                            port=e.ports.get(p.name, target) if p.name else target,
-                            workload=host,
-                            labels=tuple(sorted(e.labels.items())),
-                        )
-                        for e in spec.endpoints
-                    )
-                elif spec.resolution in ("DNS", "DNS_ROUND_ROBIN"):
-                    # No endpoints: the proxy resolves the host itself (docs/behaviour.md §11.1).
-                    eps[p.port] = (Endpoint(address=host, port=target, workload=host),)
-                else:
-                    eps[p.port] = ()
-            out[host] = ServiceInfo(
+            lst.append(
+                Endpoint(address=pod.ip, port=tp, workload=pod.name, labels=tuple(sorted(pod.labels.items())))
+            )
+        eps[p.port] = tuple(lst)
+    return ServiceInfo(
+        hostname=fqdn,
+        namespace=ns,
+        name=name,
+        kind="Service",
+        addresses=vips,
+        ports=ports,
+        endpoints=eps,
+        selector=selector,
+        resolution="STATIC" if vips else "NONE",
+        location="MESH_INTERNAL",
+        origin=svc,
+    )
+
+
+def _convert_service_entry(
+    se: ServiceEntry, used: set[str], known: Mapping[str, ServiceInfo]
+) -> list[ServiceInfo]:
+    """A ServiceEntry's hosts in the registry (pilot/pkg/serviceregistry/serviceentry/conversion.go
+    ``convertServices``), with their endpoints (``convertServiceEntryToInstances``).
+
+    Hosts already ``known`` (or repeated) are left out. A new host without addresses (not a
+    wildcard) gets Istio's auto-allocated VIP, avoiding ``used``.
+    """
+    spec = se.spec
+    ports = tuple(
+        PortInfo(
+            port=p.number,
+            name=p.name,
+            protocol=P.parse(p.protocol) if p.protocol else "TCP",
+            target_port=p.targetPort,
+        )
+        for p in spec.ports
+        if p.number is not None
+    )
+    out: list[ServiceInfo] = []
+    for hostname in spec.hosts:
+        host = hostname.lower()
+        if host in known or any(o.hostname == host for o in out):
+            continue
+        addresses = tuple(spec.addresses)
+        if not addresses and not H.is_wildcarded(host):
+            # Istio auto-allocates ServiceEntry VIPs from 240.240.0.0/16 (DNS proxying).
+            addresses = (_alloc(used, f"se:{host}", (240, 240)),)
+        out.append(
+            ServiceInfo(
                 hostname=host,
-                namespace=ns,
+                namespace=se.metadata.namespace,
                 name=se.metadata.name,
                 kind="ServiceEntry",
                 addresses=addresses,
                 ports=ports,
-                endpoints=eps,
+                endpoints={p.port: _service_entry_endpoints(se, p, host) for p in ports},
                 resolution=spec.resolution,
                 location=spec.location,
                 export_to=tuple(spec.exportTo),
                 origin=se,
             )
+        )
     return out
+
+
+def _service_entry_endpoints(se: ServiceEntry, p: PortInfo, host: str) -> tuple[Endpoint, ...]:
+    """``convertEndpoint`` for one port of one ServiceEntry host: its ``endpoints``, or the host
+    itself for DNS resolution without endpoints (the proxy resolves it, docs/behaviour.md §11.1)."""
+    spec = se.spec
+    target = p.target_port if isinstance(p.target_port, int) else p.port
+    if spec.resolution == "NONE":
+        return ()
+    if spec.endpoints:
+        return tuple(
+            Endpoint(
+                address=e.address,
+                port=e.ports.get(p.name, target) if p.name else target,
+                workload=host,
+                labels=tuple(sorted(e.labels.items())),
+            )
+            for e in spec.endpoints
+        )
+    if spec.resolution in ("DNS", "DNS_ROUND_ROBIN"):
+        return (Endpoint(address=host, port=target, workload=host),)
+    return ()

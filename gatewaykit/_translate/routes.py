@@ -9,7 +9,7 @@ default retry policy of ``route/retry/retry.go`` (docs/behaviour.md §1.3, §1.4
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from gatewaykit._translate import hosts as H
@@ -227,9 +227,9 @@ def sort_vhost_routes(routes: list[Route]) -> list[Route]:
     return normal + catch_all
 
 
-def _operation(r: Route, vs_name: str, port: int) -> str:
-    """Istio ``GetRouteOperation`` → ``x-envoy-decorator-operation`` (docs/behaviour.md §1.3)."""
-    m = r.match
+def _operation(m: RouteMatch, action: RouteAction | None, vs_name: str, port: int) -> str:
+    """Istio ``GetRouteOperation`` → ``x-envoy-decorator-operation`` (docs/behaviour.md §1.3): of
+    the finished route's match and action."""
     if m.matched_prefix is not None:
         path = m.matched_prefix + "*"
     elif m.path is not None:
@@ -238,7 +238,7 @@ def _operation(r: Route, vs_name: str, port: int) -> str:
         path = m.safe_regex
     else:
         path = "/*"
-    c = r.route.cluster if r.route is not None else None
+    c = action.cluster if action is not None else None
     if c and c.startswith("outbound|") and c.count("|") == 3:
         _, p, _, h = c.split("|")
         return f"{h}:{p}{path}"
@@ -274,33 +274,49 @@ def _retry(in_route: HTTPRoute) -> RetryPolicy | None:
 _INTERNAL_AUTHORITY = (":authority", "host")
 
 
-def _header_ops(
-    headers: object,
-) -> tuple[list[tuple[str, str]], list[str], list[tuple[str, str]], list[str], str]:
-    """Istio ``TranslateHeadersOperations``: (req add, req remove, resp add, resp remove, authority)."""
-    req_add: list[tuple[str, str]] = []
-    req_rm: list[str] = []
-    resp_add: list[tuple[str, str]] = []
-    resp_rm: list[str] = []
-    authority = ""
+@dataclass(slots=True)
+class _HeadersOperations:
+    """Istio ``HeadersOperations``: what a route adds to and removes from requests and responses,
+    and the ``:authority`` it sets (route.go ``TranslateHeadersOperations``)."""
+
+    request_to_add: list[tuple[str, str]] = field(default_factory=list)
+    request_to_remove: list[str] = field(default_factory=list)
+    response_to_add: list[tuple[str, str]] = field(default_factory=list)
+    response_to_remove: list[str] = field(default_factory=list)
+    authority: str = ""
+
+    def extend(self, other: _HeadersOperations) -> None:
+        """Append a destination's operations (``processDestination``); the route's own
+        ``:authority`` wins over the destination's."""
+        self.request_to_add += other.request_to_add
+        self.request_to_remove += other.request_to_remove
+        self.response_to_add += other.response_to_add
+        self.response_to_remove += other.response_to_remove
+        if other.authority and not self.authority:
+            self.authority = other.authority
+
+
+def _header_ops(headers: object) -> _HeadersOperations:
+    """Istio ``TranslateHeadersOperations`` of a ``headers`` block (None: no operations)."""
+    ops = _HeadersOperations()
     req = getattr(headers, "request", None)
     resp = getattr(headers, "response", None)
     if req is not None:
         for k, v in sorted({**req.add, **req.set}.items()):
             if k.lower() in _INTERNAL_AUTHORITY:
-                authority = v
+                ops.authority = v
                 continue
             if k.startswith(":"):
                 continue
-            req_add.append((k, v))
-        req_rm.extend(k for k in req.remove if not k.startswith(":"))
+            ops.request_to_add.append((k, v))
+        ops.request_to_remove.extend(k for k in req.remove if not k.startswith(":"))
     if resp is not None:
         for k, v in sorted({**resp.add, **resp.set}.items()):
             if k.startswith(":"):
                 continue
-            resp_add.append((k, v))
-        resp_rm.extend(k for k in resp.remove if not k.startswith(":"))
-    return req_add, req_rm, resp_add, resp_rm, authority
+            ops.response_to_add.append((k, v))
+        ops.response_to_remove.extend(k for k in resp.remove if not k.startswith(":"))
+    return ops
 
 
 def _redirect(
@@ -468,14 +484,7 @@ def _translate_route(
         name = f"{name}.{m.name}"
     gw_semantics = bvs.gateway_semantics
     match = translate_match(m, gw_semantics)
-    req_add: list[tuple[str, str]] = []
-    req_rm: list[str] = []
-    resp_add: list[tuple[str, str]] = []
-    resp_rm: list[str] = []
-    authority = ""
-    if in_route.headers is not None:
-        req_add, req_rm, resp_add, resp_rm, authority = _header_ops(in_route.headers)
-    origin = f"{bvs.namespace}/{bvs.name}"
+    ops = _header_ops(in_route.headers) if in_route.headers is not None else _HeadersOperations()
     action: RouteAction | None = None
     redirect: RedirectAction | None = None
     direct: DirectResponseAction | None = None
@@ -488,91 +497,84 @@ def _translate_route(
             status=in_route.directResponse.status, body=in_route.directResponse.body
         )
     else:
-        timeout = parse_duration(in_route.timeout) or 0.0
-        prefix_rewrite = regex_rewrite = None
-        if in_route.rewrite is not None:
-            rw = in_route.rewrite
-            if rw.uriRegexRewrite is not None:
-                regex_rewrite = (rw.uriRegexRewrite.match, rw.uriRegexRewrite.rewrite)
-            elif rw.uri == "/" and gw_semantics:
-                # applyHTTPRouteDestination: remove the prefix, keeping a "/" (route.go).
-                sep = go_quote_meta(match.path_separated_prefix or "")
-                regex_rewrite = (f"^{sep}(/?)(.*)", "/\\2")
-            elif rw.uri:
-                prefix_rewrite = rw.uri
-            if rw.authority:
-                authority = rw.authority
-        dests: tuple[HTTPRouteDestination, ...] = in_route.route
-        cluster: str | None = None
-        weighted: tuple[WeightedCluster, ...] = ()
-        if len(dests) == 1:
-            d = dests[0]
-            cluster = destination_cluster(d.destination, bvs.namespace, lookup, listen_port)
-            if d.headers is not None:
-                a, r, ra, rr, auth = _header_ops(d.headers)
-                req_add += a
-                req_rm += r
-                resp_add += ra
-                resp_rm += rr
-                if auth and not authority:
-                    authority = auth
-        else:
-            # Zero-weight destinations are dropped when there are several (route.go).
-            weighted = tuple(
-                WeightedCluster(
-                    name=destination_cluster(d.destination, bvs.namespace, lookup, listen_port),
-                    weight=d.weight,
-                )
-                for d in dests
-                if d.weight != 0
-            )
-        # applyHTTPRouteDestination: mirror first, then mirrors[], each a RequestMirrorPolicy to
-        # the destination's cluster (GetDestinationCluster, like route destinations).
-        mirrors = tuple(
-            RequestMirrorPolicy(
-                cluster=destination_cluster(dest, bvs.namespace, lookup, listen_port), runtime_fraction=pct
-            )
-            for dest, pct in mirror_destinations(in_route)
-        )
-        action = RouteAction(
-            cluster=cluster,
-            weighted_clusters=weighted,
-            # "return 500 for invalid backends" under Gateway API semantics (route.go).
-            cluster_not_found_response_code=500 if gw_semantics else 503,
-            timeout=timeout,
-            retry_policy=_retry(in_route),
-            prefix_rewrite=prefix_rewrite,
-            regex_rewrite=regex_rewrite,
-            host_rewrite_literal=authority or None,
-            request_mirror_policies=mirrors,
-        )
-    route = Route(
+        action = _apply_http_route_destination(bvs, in_route, match, listen_port, lookup, ops)
+    # TranslateRoute: the decorator is computed from the finished route; the fault filter's
+    # per-route config goes into typed_per_filter_config whatever the action (route.go).
+    return Route(
         name=name,
         match=match,
         route=action,
         redirect=redirect,
         direct_response=direct,
-        request_headers_to_add=tuple(req_add),
-        request_headers_to_remove=tuple(req_rm),
-        response_headers_to_add=tuple(resp_add),
-        response_headers_to_remove=tuple(resp_rm),
-        origin=origin,
-    )
-    # TranslateRoute: the decorator is computed from the finished route; the fault filter's
-    # per-route config goes into typed_per_filter_config whatever the action (route.go).
-    return Route(
-        name=route.name,
-        match=route.match,
-        route=route.route,
-        redirect=route.redirect,
-        direct_response=route.direct_response,
-        decorator_operation=_operation(route, bvs.name, listen_port),
-        request_headers_to_add=route.request_headers_to_add,
-        request_headers_to_remove=route.request_headers_to_remove,
-        response_headers_to_add=route.response_headers_to_add,
-        response_headers_to_remove=route.response_headers_to_remove,
+        decorator_operation=_operation(match, action, bvs.name, listen_port),
+        request_headers_to_add=tuple(ops.request_to_add),
+        request_headers_to_remove=tuple(ops.request_to_remove),
+        response_headers_to_add=tuple(ops.response_to_add),
+        response_headers_to_remove=tuple(ops.response_to_remove),
         fault=translate_fault(in_route.fault),
-        origin=origin,
+        origin=f"{bvs.namespace}/{bvs.name}",
+    )
+
+
+def _apply_http_route_destination(
+    bvs: BoundVirtualService,
+    in_route: HTTPRoute,
+    match: RouteMatch,
+    listen_port: int,
+    lookup: ServiceLookup,
+    ops: _HeadersOperations,
+) -> RouteAction:
+    """Istio ``applyHTTPRouteDestination``: timeout, rewrite, destination cluster(s), retries and
+    mirrors; a single destination's header operations are added to ``ops`` (``processDestination``)."""
+    gw_semantics = bvs.gateway_semantics
+    prefix_rewrite = regex_rewrite = None
+    if in_route.rewrite is not None:
+        rw = in_route.rewrite
+        if rw.uriRegexRewrite is not None:
+            regex_rewrite = (rw.uriRegexRewrite.match, rw.uriRegexRewrite.rewrite)
+        elif rw.uri == "/" and gw_semantics:
+            # applyHTTPRouteDestination: remove the prefix, keeping a "/" (route.go).
+            sep = go_quote_meta(match.path_separated_prefix or "")
+            regex_rewrite = (f"^{sep}(/?)(.*)", "/\\2")
+        elif rw.uri:
+            prefix_rewrite = rw.uri
+        if rw.authority:
+            ops.authority = rw.authority
+    dests: tuple[HTTPRouteDestination, ...] = in_route.route
+    cluster: str | None = None
+    weighted: tuple[WeightedCluster, ...] = ()
+    if len(dests) == 1:
+        cluster = destination_cluster(dests[0].destination, bvs.namespace, lookup, listen_port)
+        if dests[0].headers is not None:
+            ops.extend(_header_ops(dests[0].headers))
+    else:
+        # processWeightedDestination: zero-weight destinations are dropped when there are several.
+        weighted = tuple(
+            WeightedCluster(
+                name=destination_cluster(d.destination, bvs.namespace, lookup, listen_port), weight=d.weight
+            )
+            for d in dests
+            if d.weight != 0
+        )
+    # Mirror first, then mirrors[], each a RequestMirrorPolicy to the destination's cluster
+    # (GetDestinationCluster, like route destinations).
+    mirrors = tuple(
+        RequestMirrorPolicy(
+            cluster=destination_cluster(dest, bvs.namespace, lookup, listen_port), runtime_fraction=pct
+        )
+        for dest, pct in mirror_destinations(in_route)
+    )
+    return RouteAction(
+        cluster=cluster,
+        weighted_clusters=weighted,
+        # "return 500 for invalid backends" under Gateway API semantics (route.go).
+        cluster_not_found_response_code=500 if gw_semantics else 503,
+        timeout=parse_duration(in_route.timeout) or 0.0,
+        retry_policy=_retry(in_route),
+        prefix_rewrite=prefix_rewrite,
+        regex_rewrite=regex_rewrite,
+        host_rewrite_literal=ops.authority or None,
+        request_mirror_policies=mirrors,
     )
 
 

@@ -276,6 +276,9 @@ def build_sidecar_proxy(
 ) -> SidecarBuild:
     """Build one sidecar's listeners, outbound route configurations and inbound clusters.
 
+    ``buildSidecarListeners`` (pilot/pkg/networking/core/listener.go): the outbound listeners,
+    ``virtualOutbound``, then ``virtualInbound`` (listener_builder.go).
+
     Args:
         pod: the injected pod.
         services: the registry (Services and ServiceEntry hosts).
@@ -284,67 +287,58 @@ def build_sidecar_proxy(
         mesh: mesh settings (outbound traffic policy).
     """
     visible = [s for s in services.values() if s.visible_to(pod.namespace)]
+    route_configs: dict[str, RouteConfiguration] = {}
+    default = _default_chain(mesh)
+    listeners = _build_sidecar_outbound_listeners(pod, visible, mesh_vs, lookup, mesh, default, route_configs)
+    # buildVirtualOutboundListener: ports no service declares take the default chain.
+    listeners.append(
+        Listener(
+            name="virtualOutbound",
+            address="0.0.0.0",
+            port=15001,
+            default_filter_chain=default,
+            traffic_direction="OUTBOUND",
+        )
+    )
+    inbound_listener, inbound = _build_inbound_listeners(pod, visible, route_configs)
+    listeners.append(inbound_listener)
+    return SidecarBuild(listeners, route_configs, inbound)
+
+
+def _build_sidecar_outbound_listeners(
+    pod: Pod,
+    visible: Sequence[ServiceInfo],
+    mesh_vs: Sequence[BoundVirtualService],
+    lookup: ServiceLookup,
+    mesh: MeshSettings,
+    default: FilterChain,
+    route_configs: dict[str, RouteConfiguration],
+) -> list[Listener]:
+    """``buildSidecarOutboundListeners``: one ``0.0.0.0_<port>`` listener per service port (UDP
+    aside), in port order, falling back to ``default``; the HTTP ports' route configurations go
+    into ``route_configs``."""
     ports: dict[int, list[ServiceInfo]] = {}
     for s in visible:
         for p in s.ports:
             if p.protocol != "UDP":
                 ports.setdefault(p.port, []).append(s)
     listeners: list[Listener] = []
-    route_configs: dict[str, RouteConfiguration] = {}
-    default = _default_chain(mesh)
     for port in sorted(ports):
-        svcs = ports[port]
-        chains: list[FilterChain] = []
         seen_sni: set[str] = set()
-        chains += _mesh_tls_chains(port, mesh_vs, lookup, seen_sni)
+        chains = _mesh_tls_chains(port, mesh_vs, lookup, seen_sni)
         has_http = False
-        for s in svcs:
+        for s in ports[port]:
             pinfo = s.port(port)
             assert pinfo is not None
             if _http_or_sniffed(pinfo.protocol):
                 has_http = True
                 continue
-            c = cluster_name(port, "", s.hostname)
-            tp = _mesh_tcp_proxy(s, port, mesh_vs, lookup) or TcpProxy(stat_prefix=c, cluster=c)
-            if pinfo.protocol in _TLS and (s.kind == "ServiceEntry" or not s.addresses):
-                # TLS to an external host: matched on SNI (docs/behaviour.md §11.1: "HTTPS/TLS ports are
-                # TCP-proxied keyed on SNI").
-                if s.hostname in seen_sni:
-                    continue
-                seen_sni.add(s.hostname)
-                chains.append(
-                    FilterChain(
-                        name=f"outbound.{port}.{s.hostname}",
-                        filter_chain_match=FilterChainMatch(
-                            server_names=(s.hostname,), transport_protocol="tls"
-                        ),
-                        tcp_proxy=tp,
-                    )
-                )
-            elif s.addresses:
-                chains.append(
-                    FilterChain(
-                        name=f"outbound.{port}.{s.hostname}",
-                        filter_chain_match=FilterChainMatch(
-                            prefix_ranges=tuple(f"{a}/32" for a in s.addresses)
-                        ),
-                        tcp_proxy=tp,
-                    )
-                )
+            chain = _outbound_tcp_chain(s, pinfo.protocol, port, mesh_vs, lookup, seen_sni)
+            if chain is not None:
+                chains.append(chain)
         if has_http:
             route_configs[str(port)] = _route_config(port, pod, visible, mesh_vs, lookup, mesh)
-            chains.append(
-                FilterChain(
-                    name=f"0.0.0.0_{port}",
-                    filter_chain_match=FilterChainMatch(transport_protocol="raw_buffer"),
-                    http_connection_manager=HttpConnectionManager(
-                        route_config_name=str(port),
-                        stat_prefix=f"outbound_0.0.0.0_{port}",
-                        # sidecar outbound keeps Envoy's default name (docs/behaviour.md §1.1)
-                        server_name="envoy",
-                    ),
-                )
-            )
+            chains.append(_outbound_http_chain(port))
         listeners.append(
             Listener(
                 name=f"0.0.0.0_{port}",
@@ -355,16 +349,61 @@ def build_sidecar_proxy(
                 traffic_direction="OUTBOUND",
             )
         )
-    listeners.append(
-        Listener(
-            name="virtualOutbound",
-            address="0.0.0.0",
-            port=15001,
-            default_filter_chain=default,
-            traffic_direction="OUTBOUND",
+    return listeners
+
+
+def _outbound_tcp_chain(
+    s: ServiceInfo,
+    protocol: str,
+    port: int,
+    mesh_vs: Sequence[BoundVirtualService],
+    lookup: ServiceLookup,
+    seen_sni: set[str],
+) -> FilterChain | None:
+    """``buildSidecarOutboundTCPListenerOpts`` for one non-HTTP service port: keyed on SNI for TLS
+    to an external host, else on the service's addresses (None: neither applies)."""
+    c = cluster_name(port, "", s.hostname)
+    tp = _mesh_tcp_proxy(s, port, mesh_vs, lookup) or TcpProxy(stat_prefix=c, cluster=c)
+    if protocol in _TLS and (s.kind == "ServiceEntry" or not s.addresses):
+        # TLS to an external host: matched on SNI (docs/behaviour.md §11.1: "HTTPS/TLS ports are
+        # TCP-proxied keyed on SNI").
+        if s.hostname in seen_sni:
+            return None
+        seen_sni.add(s.hostname)
+        return FilterChain(
+            name=f"outbound.{port}.{s.hostname}",
+            filter_chain_match=FilterChainMatch(server_names=(s.hostname,), transport_protocol="tls"),
+            tcp_proxy=tp,
         )
+    if s.addresses:
+        return FilterChain(
+            name=f"outbound.{port}.{s.hostname}",
+            filter_chain_match=FilterChainMatch(prefix_ranges=tuple(f"{a}/32" for a in s.addresses)),
+            tcp_proxy=tp,
+        )
+    return None
+
+
+def _outbound_http_chain(port: int) -> FilterChain:
+    """``buildSidecarOutboundHTTPListenerOpts``: the plaintext HTTP chain, routes ``"<port>"``."""
+    return FilterChain(
+        name=f"0.0.0.0_{port}",
+        filter_chain_match=FilterChainMatch(transport_protocol="raw_buffer"),
+        http_connection_manager=HttpConnectionManager(
+            route_config_name=str(port),
+            stat_prefix=f"outbound_0.0.0.0_{port}",
+            # sidecar outbound keeps Envoy's default name (docs/behaviour.md §1.1)
+            server_name="envoy",
+        ),
     )
-    # Inbound: the pod's ports (istio-envoy server name, docs/behaviour.md §1.1).
+
+
+def _build_inbound_listeners(
+    pod: Pod, visible: Sequence[ServiceInfo], route_configs: dict[str, RouteConfiguration]
+) -> tuple[Listener, dict[str, Cluster]]:
+    """``buildInboundListeners`` and ``buildInboundClusters``: ``virtualInbound`` with the pod's
+    ports (istio-envoy server name, docs/behaviour.md §1.1) and an ``inbound|<port>||`` cluster
+    each; the HTTP ports' route configurations go into ``route_configs``."""
     inbound_chains: list[FilterChain] = []
     inbound: dict[str, Cluster] = {}
     for cport in sorted(set(pod.ports)):
@@ -375,25 +414,10 @@ def build_sidecar_proxy(
             endpoints=(Endpoint(address=pod.ip, port=cport, workload=pod.name),),
             port=cport,
         )
-        proto = pod_protocol_for_port(visible, pod, cport)
-        if _http_or_sniffed(proto):
-            route_configs[cname] = RouteConfiguration(
-                name=cname,
-                virtual_hosts=(
-                    VirtualHost(
-                        name=f"inbound|http|{cport}",
-                        domains=("*",),
-                        routes=(
-                            Route(
-                                name="default",
-                                match=RouteMatch(prefix="/"),
-                                route=RouteAction(cluster=cname, timeout=0.0),
-                                decorator_operation=f"{pod.name}.{pod.namespace}.svc.cluster.local:{cport}/*",
-                            ),
-                        ),
-                    ),
-                ),
-            )
+        hcm: HttpConnectionManager | None = None
+        tcp: TcpProxy | None = None
+        if _http_or_sniffed(pod_protocol_for_port(visible, pod, cport)):
+            route_configs[cname] = _inbound_route_config(pod, cport, cname)
             hcm = HttpConnectionManager(
                 route_config_name=cname,
                 stat_prefix=f"inbound_0.0.0.0_{cport}",
@@ -402,35 +426,47 @@ def build_sidecar_proxy(
                 # httpListenerOpts): APPEND_FORWARD with Subject, URI and DNS of the peer.
                 forward_client_cert_details="APPEND_FORWARD",
             )
-            inbound_chains.extend(
-                FilterChain(
-                    name=cname,
-                    filter_chain_match=match,
-                    transport_socket=tls,
-                    http_connection_manager=hcm,
-                )
-                for match, tls in _permissive_matches(cport)
-            )
         else:
-            inbound_chains.extend(
-                FilterChain(
-                    name=cname,
-                    filter_chain_match=match,
-                    transport_socket=tls,
-                    tcp_proxy=TcpProxy(stat_prefix=cname, cluster=cname),
-                )
-                for match, tls in _permissive_matches(cport)
+            tcp = TcpProxy(stat_prefix=cname, cluster=cname)
+        inbound_chains.extend(
+            FilterChain(
+                name=cname,
+                filter_chain_match=match,
+                transport_socket=tls,
+                http_connection_manager=hcm,
+                tcp_proxy=tcp,
             )
-    listeners.append(
-        Listener(
-            name="virtualInbound",
-            address="0.0.0.0",
-            port=15006,
-            filter_chains=tuple(inbound_chains),
-            traffic_direction="INBOUND",
+            for match, tls in _permissive_matches(cport)
         )
+    listener = Listener(
+        name="virtualInbound",
+        address="0.0.0.0",
+        port=15006,
+        filter_chains=tuple(inbound_chains),
+        traffic_direction="INBOUND",
     )
-    return SidecarBuild(listeners, route_configs, inbound)
+    return listener, inbound
+
+
+def _inbound_route_config(pod: Pod, cport: int, cname: str) -> RouteConfiguration:
+    """``buildSidecarInboundHTTPRouteConfig`` (httproute.go): every host to the inbound cluster."""
+    return RouteConfiguration(
+        name=cname,
+        virtual_hosts=(
+            VirtualHost(
+                name=f"inbound|http|{cport}",
+                domains=("*",),
+                routes=(
+                    Route(
+                        name="default",
+                        match=RouteMatch(prefix="/"),
+                        route=RouteAction(cluster=cname, timeout=0.0),
+                        decorator_operation=f"{pod.name}.{pod.namespace}.svc.cluster.local:{cport}/*",
+                    ),
+                ),
+            ),
+        ),
+    )
 
 
 # What a peer sidecar or gateway offers under auto mTLS / ISTIO_MUTUAL (listener_builder.go

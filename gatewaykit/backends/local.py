@@ -1,3 +1,4 @@
+# One module: LocalSandbox is one object; its change path, pods and network share a lock and a translation.
 """The embedded local sandbox: Istio's data plane, played for real on 127.0.0.1.
 
 ``LocalSandbox`` ties the pure core to the I/O shell. Every change -- ``sb.apply``, ``kubectl``

@@ -12,8 +12,9 @@ Public names:
 
 from __future__ import annotations
 
+from gatewaykit.dataplane._addresses import AddressBook
 from gatewaykit.dataplane._codes import reason_phrase
 from gatewaykit.dataplane._tls import MeshCA
-from gatewaykit.dataplane.plane import AddressBook, DataPlane, ListenerKey, RequestCallback
+from gatewaykit.dataplane.plane import DataPlane, ListenerKey, RequestCallback
 
 __all__ = ["AddressBook", "DataPlane", "ListenerKey", "MeshCA", "RequestCallback", "reason_phrase"]

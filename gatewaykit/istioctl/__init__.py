@@ -9,8 +9,8 @@ What it implements, with istioctl 1.27.1's texts, table layouts and exit codes (
 
 * ``install`` / ``upgrade`` (``-f``, ``--set``, ``-y``) and ``uninstall --purge`` -- :mod:`._install`
 * ``analyze`` -- :mod:`._analyze` (over :mod:`gatewaykit._analyze`)
-* ``proxy-config`` and ``proxy-status`` -- :mod:`._proxyconfig` (Envoy's admin API through the API
-  server's pod proxy, where the real istioctl port-forwards to port 15000)
+* ``proxy-config`` and ``proxy-status`` -- :mod:`._proxyconfig` and :mod:`._configdump` (Envoy's admin
+  API through the API server's pod proxy, where the real istioctl port-forwards to port 15000)
 * ``x describe pod``, ``kube-inject``, ``version``
 
 Anything else is refused with one line saying so (exit 64, as istioctl does for unknown commands).

@@ -17,6 +17,7 @@ from typing import Any
 from gatewaykit.istioctl._cli import CommandError, Flags, Streams
 from gatewaykit.istioctl._client import ApiStatus, Client, ClientError, resource_path
 from gatewaykit.istioctl._proxyconfig import default_namespace, fetch_admin, infer_ns
+from gatewaykit.resources import protocol as P
 
 __all__ = ["run_describe_pod"]
 
@@ -526,25 +527,15 @@ def find_port(pod: Mapping[str, Any], port: Mapping[str, Any]) -> int | str:
 
 
 def protocol_of(port: Mapping[str, Any]) -> str:
-    """``ConvertProtocol``: ``appProtocol``, else the port name's prefix (``http-foo`` → HTTP)."""
-    if port.get("appProtocol"):
-        return str(port["appProtocol"]).upper()
-    name = str(port.get("name", "")).lower()
-    prefix = name.split("-", 1)[0]
-    known = {
-        "http": "HTTP",
-        "http2": "HTTP2",
-        "https": "HTTPS",
-        "grpc": "GRPC",
-        "grpc-web": "GRPC-Web",
-        "tcp": "TCP",
-        "tls": "TLS",
-        "mongo": "Mongo",
-        "redis": "Redis",
-        "mysql": "MySQL",
-        "udp": "UDP",
-    }
-    return known.get(name, known.get(prefix, "UnsupportedProtocol" if name else "auto-detect"))
+    """``findProtocolForPort`` (istioctl/pkg/describe/describe.go): ``auto-detect`` for an unnamed
+    TCP port without ``appProtocol``, else ``kube.ConvertProtocol`` (``HBONE`` for ``appProtocol:
+    hbone``)."""
+    name, app_protocol = str(port.get("name") or ""), port.get("appProtocol")
+    proto = str(port.get("protocol") or "TCP")
+    if not name and app_protocol is None and proto != "UDP":
+        return "auto-detect"
+    p = P.convert_protocol(port.get("port"), name, proto, None if app_protocol is None else str(app_protocol))
+    return "HBONE" if p == P.UNSUPPORTED and app_protocol == "hbone" else p
 
 
 def run_describe_pod(flags: Flags, streams: Streams) -> int:

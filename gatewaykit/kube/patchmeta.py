@@ -1,3 +1,4 @@
+# One module: the table of Kubernetes' patch strategies is data, generated from the Go struct tags.
 """Strategic-merge-patch metadata of the built-in kinds the sandbox serves (GENERATED).
 
 The facts come from the Go struct tags (``json``, ``patchStrategy``, ``patchMergeKey``) of

@@ -1,3 +1,4 @@
+# One module: a port of one Go file (strategicpatch/patch.go), kept in its order to be read side by side.
 """Strategic merge patch: apply one (API server) and compute one (kubectl apply), as apimachinery does.
 
 A faithful port of ``k8s.io/apimachinery/pkg/util/strategicpatch/patch.go`` (the version kubectl
@@ -30,6 +31,7 @@ import dataclasses
 import functools
 from typing import Any
 
+from gatewaykit._gofmt import format_list
 from gatewaykit._gofmt import quote as goq
 from gatewaykit.kube.gojson import go_type, go_v, same_type
 from gatewaykit.kube.patchmeta import STRUCTS
@@ -340,7 +342,7 @@ def _extract_retain_keys_patch_strategy(strategies: tuple[str, ...]) -> tuple[bo
         return (True, "") if strategies[0] == RETAIN_KEYS else (False, strategies[0])
     if len(strategies) == 2 and RETAIN_KEYS in strategies:
         return True, strategies[1] if strategies[0] == RETAIN_KEYS else strategies[0]
-    raise StrategicMergeError(f"unexpected patch strategy: [{' '.join(strategies)}]")
+    raise StrategicMergeError(f"unexpected patch strategy: {format_list(strategies)}")
 
 
 # ----------------------------------------------------------------------------------------------

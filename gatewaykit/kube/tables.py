@@ -1,3 +1,4 @@
+# One module: a port of printers.go's table of built-in printers (one per kind) and the Table they fill.
 """Server-side tables: the ``meta.k8s.io/v1`` Table kube-apiserver returns to ``kubectl get``.
 
 ``kubectl get`` sends ``Accept: application/json;as=Table;v=v1;g=meta.k8s.io,...`` and prints the
@@ -12,9 +13,10 @@ module ports it:
 * custom resources: the apiextensions tableconvertor
   (``apiextensions-apiserver/pkg/registry/customresource/tableconvertor/tableconvertor.go``):
   a ``Name`` column, then one column per ``additionalPrinterColumns`` entry evaluated with a
-  JSONPath, ``date`` columns rendered as an age, and a lone ``Age`` column when the CRD version
-  declares none (``serveDefaultColumnsIfEmpty``). :data:`PRINTER_COLUMNS` holds those
-  declarations for Istio 1.27.1's networking CRDs and the Gateway API v1.3.0 CRDs Istio 1.27 uses.
+  JSONPath (:mod:`gatewaykit.kube.jsonpath`), ``date`` columns rendered as an age, and a lone
+  ``Age`` column when the CRD version declares none (``serveDefaultColumnsIfEmpty``).
+  :data:`PRINTER_COLUMNS` holds those declarations for Istio 1.27.1's networking CRDs and the
+  Gateway API v1.3.0 CRDs Istio 1.27 uses.
 
 Ages are ``duration.HumanDuration`` (``apimachinery/pkg/util/duration``), the function both
 ``translateTimestampSince`` and ``ConvertToHumanReadableDateType`` call.
@@ -34,15 +36,14 @@ from __future__ import annotations
 
 import copy
 import datetime
-import json
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any, NamedTuple
 
 from gatewaykit.errors import SandboxError, ValidationError
+from gatewaykit.kube import jsonpath
 
 __all__ = ["PRINTER_COLUMNS", "format_rfc3339", "human_duration", "table"]
 
@@ -846,191 +847,6 @@ PRINTER_COLUMNS: dict[tuple[str, str], tuple[dict, ...]] = {
 }
 
 
-# A JSONPath step: ("field", name) | ("index", n) | ("all",) | ("filter", path, op, literal).
-_Step = tuple[Any, ...]
-
-
-class _PathError(Exception):
-    """client-go's jsonpath returned an error while evaluating: the cell is null."""
-
-
-_FIELD = r"\.((?:\\.|[^\s.,\[\]$@{}\\])+)"  # parseField: up to a terminator, backslash escapes
-# parseFilter splits at the operator first, so a filter's left side ends before it.
-_FILTER_LHS = r"((?:\.(?:\\.|[^\s.,\[\]$@{}\\=!<>()])+)+)"
-_LITERAL = r"""("(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|-?\d+\.\d+|-?\d+|true|false)"""
-_STEPS = re.compile(
-    rf"{_FIELD}|\[(-?\d+)\]|\[(\*)\]"
-    rf"|\[\?\(@{_FILTER_LHS}(?:\s*(==|!=)\s*{_LITERAL})?\s*\)\]"
-)
-
-
-def _parse_literal(text: str) -> Any:
-    """A filter's right-hand side: a quoted string, an int, a float or a bool (as Go parses it)."""
-    if text[0] in "\"'":
-        return re.sub(r"\\(.)", r"\1", text[1:-1])
-    if text in ("true", "false"):
-        return text == "true"
-    return float(text) if "." in text else int(text)
-
-
-def _parse_jsonpath(path: str) -> tuple[_Step, ...]:
-    """The column's ``jsonPath`` as steps; the subset printer columns use.
-
-    Supported: ``.field`` (``\\.`` escapes a dot), ``[N]``, ``[*]`` and ``[?(@.a.b == literal)]``,
-    ``!=``, ``[?(@.a)]``. Anything else (recursive descent, slices, unions, ``.*``) is valid
-    Kubernetes JSONPath this sandbox does not evaluate.
-
-    Raises:
-        SandboxError: the path uses syntax outside that subset.
-    """
-    steps: list[_Step] = []
-    position = 0
-    while position < len(path):
-        match = _STEPS.match(path, position)
-        if match is None or match.group(1) == "*":
-            raise SandboxError(
-                f"printer column jsonPath {path!r} uses JSONPath the sandbox does not evaluate"
-            )
-        field, index, star, lhs, op, literal = match.groups()
-        if field is not None:
-            steps.append(("field", field.replace("\\", "")))
-        elif index is not None:
-            steps.append(("index", int(index)))
-        elif star is not None:
-            steps.append(("all",))
-        else:
-            value = None if literal is None else _parse_literal(literal)
-            steps.append(("filter", _parse_jsonpath(lhs), op or "exists", value))
-        position = match.end()
-    return tuple(steps)
-
-
-def _go_kind(value: Any) -> str:
-    """The ``basicKind`` Go templates compare by; comparing different kinds is an error."""
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, (int, float, str)):
-        return type(value).__name__
-    raise _PathError("invalid type for comparison")
-
-
-def _filter(values: list[Any], lhs: tuple[_Step, ...], op: str, literal: Any) -> list[Any]:
-    """``evalFilter``: the items of each array whose ``@`` path compares true."""
-    matched = []
-    for value in values:
-        if not isinstance(value, list):
-            raise _PathError("is not array or slice and cannot be filtered")
-        for item in value:
-            lefts = _walk(lhs, [item])
-            if op == "exists":
-                matched += [item] if lefts else []
-                continue
-            if len(lefts) != 1:
-                if lefts:
-                    raise _PathError("can only compare one element at a time")
-                continue
-            if _go_kind(lefts[0]) != _go_kind(literal):
-                raise _PathError("incompatible types for comparison")
-            if (lefts[0] == literal) == (op == "=="):
-                matched.append(item)
-    return matched
-
-
-def _index(values: list[Any], step: _Step) -> list[Any]:
-    """``evalArray`` for ``[N]`` and ``[*]``: out-of-range indexes are errors, null is skipped."""
-    out: list[Any] = []
-    for value in values:
-        if value is None:
-            continue
-        if not isinstance(value, list):
-            raise _PathError("is not array or slice")
-        if step[0] == "all":
-            if not value:
-                return out  # Go returns at once when zero elements are requested
-            out += value
-            continue
-        position = step[1] + len(value) if step[1] < 0 else step[1]
-        if not 0 <= position < len(value):
-            raise _PathError("array index out of bounds")
-        out.append(value[position])
-    return out
-
-
-def _walk(steps: tuple[_Step, ...], values: list[Any]) -> list[Any]:
-    """Evaluate ``steps`` the way client-go's jsonpath does with ``AllowMissingKeys(true)``."""
-    for step in steps:
-        if step[0] == "field":
-            # A missing key is no result; a key holding null is a result (Go keeps the nil).
-            values = [v[step[1]] for v in values if isinstance(v, Mapping) and step[1] in v]
-        elif step[0] == "filter":
-            values = _filter(values, step[1], step[2], step[3])
-        else:
-            values = _index(values, step)
-    return values
-
-
-def _go_digits(number: float) -> tuple[str, int]:
-    """Shortest round-trip digits of ``abs(number)`` and the decimal point position (0.DIGITS e DP)."""
-    _, digits, exponent = Decimal(repr(abs(number))).normalize().as_tuple()
-    text = "".join(map(str, digits))
-    return text, len(text) + int(exponent)
-
-
-def _go_float(number: float, *, for_json: bool = False) -> str:
-    """A float64 as Go's ``fmt.Fprint`` (``%v``) or, with ``for_json``, ``encoding/json`` writes it."""
-    if not math.isfinite(number):
-        return "NaN" if math.isnan(number) else ("+Inf" if number > 0 else "-Inf")
-    sign = "-" if math.copysign(1.0, number) < 0 else ""
-    digits, point = _go_digits(number)
-    exponent = point - 1
-    if for_json:
-        scientific = number != 0 and not 1e-6 <= abs(number) < 1e21
-    else:
-        scientific = exponent < -4 or exponent >= 6  # strconv 'g' with the shortest precision
-    if scientific:
-        mantissa = digits[0] + ("." + digits[1:] if len(digits) > 1 else "")
-        width = 1 if for_json and exponent < 0 else 2  # encoding/json trims e-07 to e-7
-        return f"{sign}{mantissa}e{'-' if exponent < 0 else '+'}{abs(exponent):0{width}d}"
-    if point <= 0:
-        return f"{sign}0.{'0' * -point}{digits}"
-    if point >= len(digits):
-        return sign + digits + "0" * (point - len(digits))
-    return f"{sign}{digits[:point]}.{digits[point:]}"
-
-
-_GO_JSON_ESCAPES = str.maketrans(
-    {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
-)
-
-
-def _go_json(value: Any) -> str:
-    """``json.Marshal`` of a decoded JSON value: sorted keys, no spaces, HTML-safe escapes."""
-    if isinstance(value, Mapping):
-        return "{" + ",".join(f"{_go_json(str(k))}:{_go_json(value[k])}" for k in sorted(value)) + "}"
-    if isinstance(value, (list, tuple)):
-        return "[" + ",".join(_go_json(v) for v in value) + "]"
-    if isinstance(value, bool) or value is None:
-        return json.dumps(value)
-    if isinstance(value, float):
-        return _go_float(value, for_json=True)
-    if isinstance(value, int):
-        return str(value)
-    return json.dumps(str(value), ensure_ascii=False).translate(_GO_JSON_ESCAPES)
-
-
-def _go_text(value: Any) -> str:
-    """``JSONPath.PrintResults`` of one value: maps and lists as JSON, scalars as ``fmt.Fprint``."""
-    if isinstance(value, (Mapping, list)):
-        return _go_json(value)
-    if value is None:
-        return "<no value>"  # text/template's printableValue of a nil
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        return _go_float(value)
-    return str(value)
-
-
 def _cell_for_json_value(type_: str, value: Any, now: float) -> Any:
     """``cellForJSONValue``: a typed cell, or null when the value does not fit the column type."""
     if type_ == "integer" and isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -1062,7 +878,7 @@ def _custom_columns(printer_columns: Sequence[Mapping[str, Any]]) -> tuple[tuple
         description = str(apc.get("description") or _CRD_COLUMN_DESCRIPTION + path)
         type_, fmt, priority = str(apc.get("type", "")), str(apc.get("format", "")), _int(apc.get("priority"))
         columns.append(_col(str(apc["name"]), description, type_, fmt=fmt, priority=priority))
-        paths.append(_parse_jsonpath(path))
+        paths.append(jsonpath.parse(path))
     return tuple(columns), paths
 
 
@@ -1071,13 +887,13 @@ def _custom_cells(obj: Obj, columns: tuple[dict, ...], paths: list[tuple], now: 
     cells: list[Any] = [_name(obj)]
     for column, path in zip(columns[1:], paths, strict=True):
         try:
-            results = _walk(path, [obj])
-        except _PathError:
+            results = jsonpath.evaluate(path, [obj])
+        except jsonpath.PathError:
             results = []
         if not results:
             cells.append(None)
         elif column["type"] == "string":
-            cells.append(_go_text(results[0]))
+            cells.append(jsonpath.print_result(results[0]))
         else:
             cells.append(_cell_for_json_value(column["type"], results[0], now))
     return cells

@@ -1,3 +1,4 @@
+# One module: most of it is the seven Gateway API CRD schemas as data, each CEL rule beside its field.
 """The Kubernetes Gateway API CRDs as the API server applies them: defaults, schema and CEL rules.
 
 Rule: no I/O here. A compact transcription of sigs.k8s.io/gateway-api v1.3.0 (the version Istio 1.27

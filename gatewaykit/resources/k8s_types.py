@@ -1,3 +1,4 @@
+# One module: the table of the Go types (protobuf field numbers, JSON tags) is data, read off k8s.io/api.
 """The Go types of the Kubernetes kinds the sandbox serves: their protobuf messages and JSON fields.
 
 Read by :mod:`gatewaykit.kube.protobuf` (protobuf bodies) and

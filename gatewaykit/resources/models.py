@@ -1,3 +1,4 @@
+# One module: declarations, one frozen dataclass per Istio/Kubernetes message, and the decoder they drive.
 """Typed, immutable models of the Kubernetes and Istio objects gatewaykit understands.
 
 Rule: no I/O here. Field names stay camelCase exactly as in YAML (``spec.servers[0].port.targetPort``),

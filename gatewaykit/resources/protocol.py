@@ -2,6 +2,8 @@
 
 A Gateway server port, a ServiceEntry port and a Kubernetes Service port name all go through
 ``protocol.Parse`` in Istio; validation and translation share this copy so they never disagree.
+A Kubernetes Service port goes through ``kube.ConvertProtocol`` first (:func:`convert_protocol`),
+for the sandbox's registry and ``istioctl x describe`` alike.
 
 Rule: no I/O here.
 """
@@ -10,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["UNSUPPORTED", "is_http", "is_tcp", "is_tls", "parse"]
+__all__ = ["UNSUPPORTED", "convert_protocol", "is_http", "is_tcp", "is_tls", "parse"]
 
 #: ``protocol.Unsupported``: what ``Parse`` returns for any other text.
 UNSUPPORTED = "UnsupportedProtocol"
@@ -60,3 +62,42 @@ def is_tcp(protocol: str) -> bool:
 def is_tls(protocol: str) -> bool:
     """``Instance.IsTLS``: HTTPS, TLS."""
     return protocol in _TLS
+
+
+#: ``wellKnownPorts`` (pkg/config/kube/conversion.go): SMTP, DNS, MySQL and MongoDB, never sniffed.
+_WELL_KNOWN_PORTS = frozenset({25, 53, 3306, 27017})
+#: The ``appProtocol`` names Kubernetes defines itself (core/v1 ``ServicePort.appProtocol``).
+_KUBERNETES_APP_PROTOCOLS = {
+    "kubernetes.io/h2c": "HTTP2",
+    "kubernetes.io/ws": "HTTP",
+    "kubernetes.io/wss": "HTTPS",
+}
+_GRPC_WEB = "grpc-web"
+
+
+def convert_protocol(port: Any, name: str, proto: str = "TCP", app_protocol: str | None = None) -> str:
+    """``kube.ConvertProtocol`` (pkg/config/kube/conversion.go): a Service port's protocol.
+
+    UDP is UDP; else ``appProtocol`` when set (Kubernetes' own ``kubernetes.io/h2c``, ``ws`` and
+    ``wss`` names first), else the port name -- a ``grpc-web`` prefix, then the text before the
+    first ``-`` through :func:`parse`. An unsupported name on a well-known port (25, 53, 3306,
+    27017) is TCP; otherwise ``UnsupportedProtocol``, which Istio sniffs.
+
+    Args:
+        port: the Service port number.
+        name: the port's ``name`` ("" when unnamed).
+        proto: the port's ``protocol`` (``TCP``, ``UDP``, ``SCTP``).
+        app_protocol: the port's ``appProtocol``; None when unset.
+    """
+    if proto == "UDP":
+        return "UDP"
+    if app_protocol is not None:
+        name = app_protocol
+        if name in _KUBERNETES_APP_PROTOCOLS:
+            return _KUBERNETES_APP_PROTOCOLS[name]
+    if name[: len(_GRPC_WEB)].lower() == _GRPC_WEB:
+        return "GRPC-Web"
+    p = parse(name.partition("-")[0])
+    if p == UNSUPPORTED and port in _WELL_KNOWN_PORTS:
+        return "TCP"
+    return p

@@ -15,12 +15,12 @@ import re
 from email.parser import BytesParser
 from typing import Any
 
+from gatewaykit._gofmt import quote
 from gatewaykit.workloads._gohttp import GoPanic, GoRequest, GoResponse, status_text
 from gatewaykit.workloads._golang import (
     GoError,
     GoMap,
     duration_string,
-    go_quote,
     json_encode,
     parse_duration,
     parse_float,
@@ -91,7 +91,7 @@ def parse_query(raw: str | None) -> tuple[GoMap, str | None]:
         key, value = unescape(k, True), unescape(v, True)
         if key is None or value is None:
             bad = k if key is None else v
-            err = err or f"invalid URL escape {go_quote(bad[bad.index('%') :][:3])}"
+            err = err or f"invalid URL escape {quote(bad[bad.index('%') :][:3])}"
             continue
         values.setdefault(key, []).append(value)
     return values, err
@@ -169,7 +169,7 @@ def parse_status(raw: str, low: int = 100, high: int = 599) -> int:
     try:
         code = parse_int(raw)
     except GoError as exc:
-        raise GoError(f"invalid status code: {go_quote(raw)}: {exc}") from None
+        raise GoError(f"invalid status code: {quote(raw)}: {exc}") from None
     if not low <= code <= high:
         raise GoError(f"invalid status code: {code} not in range [{low}, {high}]")
     return code
@@ -203,11 +203,11 @@ def weighted_choice(raw: str) -> int:
             try:
                 weight = parse_float(weight_text)
             except GoError:
-                raise GoError(f"invalid weight value: {go_quote(weight_text)}") from None
+                raise GoError(f"invalid weight value: {quote(weight_text)}") from None
         try:
             code = parse_int(choice)
         except GoError:
-            raise GoError(f"invalid choice value: {go_quote(choice)}") from None
+            raise GoError(f"invalid choice value: {quote(choice)}") from None
         choices.append((code, weight))
     pick = random.random() * sum(wt for _, wt in choices)
     current = 0.0
@@ -298,7 +298,7 @@ def _quote_char(ch: str) -> str:
         return "'\\''"
     if ch == '"':
         return "'\"'"
-    return "'" + go_quote(ch)[1:-1] + "'"
+    return "'" + quote(ch)[1:-1] + "'"
 
 
 def parse_multipart(req: GoRequest, resp: dict[str, Any]) -> str | None:

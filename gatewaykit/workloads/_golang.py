@@ -4,8 +4,9 @@ go-httpbin is a Go program: its JSON comes from ``encoding/json`` (map keys sort
 declaration order, two-space indent, a final newline), its error texts from ``strconv`` and
 ``time``, its log lines from ``log/slog``'s text handler. Python's own ``json``/``repr``/``float``
 differ in small ways a learner sees (``1.0`` vs ``1``, ``\\u2028``, ``"<nil>"``...), so the rules
-are written out here. Sources are Go 1.23's ``encoding/json/encode.go``, ``strconv/{quote,atoi,
-atof,ftoa}.go``, ``time/format.go`` (``Duration.String``, ``ParseDuration``), ``net/textproto``
+are written out here (``%q``, ``strconv.Quote``, is :func:`gatewaykit._gofmt.quote`, shared with
+Istio's messages). Sources are Go 1.23's ``encoding/json/encode.go``, ``strconv/{atoi,atof,
+ftoa}.go``, ``time/format.go`` (``Duration.String``, ``ParseDuration``), ``net/textproto``
 (``CanonicalMIMEHeaderKey``) and ``log/slog/text_handler.go`` (go-httpbin v2.15.0's image is built
 with Go 1.23, its ``Dockerfile``).
 """
@@ -19,13 +20,14 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from gatewaykit._gofmt import quote
+
 __all__ = [
     "GoError",
     "GoMap",
     "canonical_header_key",
     "duration_string",
     "format_float_g",
-    "go_quote",
     "json_encode",
     "parse_duration",
     "parse_float",
@@ -145,27 +147,6 @@ def _container(
 # --------------------------------------------------------------------------- strconv
 
 
-def go_quote(s: str) -> str:
-    """``strconv.Quote`` (also ``%q``): Go escapes; printable Unicode is kept."""
-    out = ['"']
-    for ch in s:
-        o = ord(ch)
-        if ch in '"\\':
-            out.append("\\" + ch)
-        elif ch in "\a\b\f\n\r\t\v":
-            out.append("\\" + "abfnrtv"["\a\b\f\n\r\t\v".index(ch)])
-        elif 0xDC80 <= o <= 0xDCFF:
-            out.append(f"\\x{o - 0xDC00:02x}")  # an invalid UTF-8 byte
-        elif o < 0x80 and (o < 0x20 or o == 0x7F):
-            out.append(f"\\x{o:02x}")
-        elif o >= 0x80 and not ch.isprintable():
-            out.append(f"\\u{o:04x}" if o <= 0xFFFF else f"\\U{o:08x}")
-        else:
-            out.append(ch)
-    out.append('"')
-    return "".join(out)
-
-
 _INT_RE = re.compile(r"[+-]?[0-9]+")
 _INT64 = (-(1 << 63), (1 << 63) - 1)
 
@@ -173,10 +154,10 @@ _INT64 = (-(1 << 63), (1 << 63) - 1)
 def parse_int(s: str, func: str = "Atoi") -> int:
     """``strconv.Atoi`` / ``ParseInt(s, 10, 64)``; raises :class:`GoError` with Go's text."""
     if not _INT_RE.fullmatch(s):
-        raise GoError(f"strconv.{func}: parsing {go_quote(s)}: invalid syntax")
+        raise GoError(f"strconv.{func}: parsing {quote(s)}: invalid syntax")
     n = int(s)
     if not _INT64[0] <= n <= _INT64[1]:
-        raise GoError(f"strconv.{func}: parsing {go_quote(s)}: value out of range")
+        raise GoError(f"strconv.{func}: parsing {quote(s)}: value out of range")
     return n
 
 
@@ -194,9 +175,9 @@ def parse_float(s: str) -> float:
     elif _HEX_FLOAT.fullmatch(s):
         f = float.fromhex(s)
     else:
-        raise GoError(f"strconv.ParseFloat: parsing {go_quote(s)}: invalid syntax")
+        raise GoError(f"strconv.ParseFloat: parsing {quote(s)}: invalid syntax")
     if math.isinf(f):
-        raise GoError(f"strconv.ParseFloat: parsing {go_quote(s)}: value out of range")
+        raise GoError(f"strconv.ParseFloat: parsing {quote(s)}: value out of range")
     return f
 
 
@@ -248,18 +229,18 @@ def parse_duration(s: str) -> int:
     if text == "0":
         return 0
     if not text:
-        raise GoError(f"time: invalid duration {go_quote(s)}")
+        raise GoError(f"time: invalid duration {quote(s)}")
     total = decimal.Decimal(0)
     pos = 0
     while pos < len(text):
         m = _DURATION.match(text, pos)
         if not m or m.group(1) in ("", "."):
-            raise GoError(f"time: invalid duration {go_quote(s)}")
+            raise GoError(f"time: invalid duration {quote(s)}")
         total += decimal.Decimal(m.group(1)) * _UNITS[m.group(2)]
         pos = m.end()
     ns = int(total)
     if ns > _INT64[1]:
-        raise GoError(f"time: invalid duration {go_quote(s)}")
+        raise GoError(f"time: invalid duration {quote(s)}")
     return -ns if neg else ns
 
 
@@ -333,7 +314,7 @@ def _slog_value(v: Any) -> str:
     if not s or any(
         c in ' ="' or c < " " or (c >= "\x80" and (not c.isprintable() or c.isspace())) for c in s
     ):
-        return go_quote(s)
+        return quote(s)
     return s
 
 

@@ -52,6 +52,7 @@ import zlib
 from collections.abc import Callable
 from typing import Any
 
+from gatewaykit._gofmt import quote
 from gatewaykit.workloads._gohttp import GoPanic, GoRequest, GoResponse, serve_go_connection, status_text
 from gatewaykit.workloads._gohttpbin_helpers import (
     BINARY_CT,
@@ -80,7 +81,6 @@ from gatewaykit.workloads._gohttpbin_helpers import (
 from gatewaykit.workloads._golang import (
     GoError,
     GoMap,
-    go_quote,
     json_encode,
     parse_duration,
     parse_float,
@@ -812,7 +812,7 @@ def _config(spec: WorkloadSpec) -> dict[str, Any]:
             return parse(text)
         except GoError:
             where = f"flag -{flag}" if flag in flags else f"env var {var}"
-            raise GoError(f"invalid value {go_quote(text)} for {where}: parse error") from None
+            raise GoError(f"invalid value {quote(text)} for {where}: parse error") from None
 
     cfg: dict[str, Any] = {
         "port": parsed("port", "PORT", parse_int, DEFAULT_PORT),
@@ -821,7 +821,7 @@ def _config(spec: WorkloadSpec) -> dict[str, Any]:
     }
     cfg["log_format"] = pick("log-format", "LOG_FORMAT") or "text"
     if cfg["log_format"] not in ("text", "json"):
-        raise GoError(f'invalid log format {go_quote(cfg["log_format"])}, must be "text" or "json"')
+        raise GoError(f'invalid log format {quote(cfg["log_format"])}, must be "text" or "json"')
     cfg["exclude_headers"] = pick("exclude-headers", "EXCLUDE_HEADERS")
     real = flags.get("use-real-hostname") == "true" or env.get("USE_REAL_HOSTNAME") in ("1", "true")
     cfg["hostname"] = env.get("HOSTNAME", spec.pod_name) if real else "go-httpbin"

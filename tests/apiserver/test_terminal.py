@@ -48,11 +48,13 @@ def test_samples_link_makes_the_docs_relative_paths_work(tmp_path: pathlib.Path)
                             "deployment.apps/httpbin created\n")
 
 
-def test_cell_magic_runs_bash_against_the_sandbox_and_keeps_exports(tmp_path: pathlib.Path, capsys) -> None:
+def test_cell_magic_runs_bash_against_the_sandbox_and_keeps_exports(
+    tmp_path: pathlib.Path, capsys, monkeypatch
+) -> None:
     from gatewaykit.kit.magic import gatewaykit_cell
 
+    monkeypatch.chdir(tmp_path)  # restored after the test: nbval reads paths relative to the repo
     with Sandbox.local():
-        os.chdir(tmp_path)
         gatewaykit_cell("", "export WHO=learner\nkubectl get ns default -o name")
         gatewaykit_cell("", 'echo "$WHO"; kubectl get gw nothing')
         out = capsys.readouterr().out

@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from gatewaykit import envoy
+from gatewaykit.certs import build_ca
 from gatewaykit.dataplane import AddressBook, DataPlane
 
 PROXY = "istio-system/istio-ingressgateway-5c8d7f9b6d-abcde"
@@ -87,17 +88,13 @@ class CertFactory:
         self, stem: str = "example.com", cn: str = "example.com"
     ) -> tuple[Pem, x509.Certificate, ec.EllipticCurvePrivateKey]:
         key = ec.generate_private_key(ec.SECP256R1())
-        name = _name(cn, "example Inc.")
-        cert = (
-            x509.CertificateBuilder()
-            .subject_name(name)
-            .issuer_name(name)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(self.now - datetime.timedelta(hours=1))
-            .not_valid_after(self.now + datetime.timedelta(days=2))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(key, hashes.SHA256())
+        # The docs' CA (openssl req -x509), through the kit's one CA builder.
+        cert = build_ca(
+            _name(cn, "example Inc."),
+            key,
+            "openssl-v3_ca",
+            not_before=self.now - datetime.timedelta(hours=1),
+            not_after=self.now + datetime.timedelta(days=2),
         )
         return _write(self.dir, stem, cert, key), cert, key
 

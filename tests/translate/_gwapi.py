@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 import yaml
-from _tx import pem_data, snapshot_from_yaml
+from _tx import HTTPBIN_SAMPLE, pem_data, snapshot_from_yaml
 
 from gatewaykit._translate import XdsState, translate
 from gatewaykit._translate.gatewayapi_deploy import deployment_objects
@@ -30,23 +30,7 @@ def gw_xds(text: str) -> XdsState:
     return translate(gw_snapshot(text))
 
 
-HTTPBIN = """
-apiVersion: v1
-kind: Service
-metadata: {name: httpbin, namespace: default}
-spec:
-  ports: [{name: http, port: 8000, targetPort: 8080}]
-  selector: {app: httpbin}
----
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: httpbin, namespace: default}
-spec:
-  selector: {matchLabels: {app: httpbin}}
-  template:
-    metadata: {labels: {app: httpbin}}
-    spec: {containers: [{name: httpbin, image: httpbin, ports: [{containerPort: 8080}]}]}
----
+HTTPBIN = HTTPBIN_SAMPLE + """---
 apiVersion: v1
 kind: Service
 metadata: {name: httpbin-v2, namespace: default}

@@ -12,6 +12,7 @@ from typing import Any
 
 import yaml
 
+from gatewaykit import samples
 from gatewaykit._translate import XdsState, translate
 from gatewaykit.certs import make_ca, make_cert
 from gatewaykit.envoy import ProxyConfig, Route
@@ -19,6 +20,9 @@ from gatewaykit.resources.meta import Source
 from gatewaykit.resources.models import Resource, from_dict
 
 DEFAULT_MESH = pathlib.Path(__file__).resolve().parents[2] / "gatewaykit" / "data" / "default-mesh.yaml"
+#: Istio 1.27's ``samples/httpbin/httpbin.yaml`` as the project ships it (go-httpbin on 8080 behind
+#: port 8000, in the namespace it is applied to).
+HTTPBIN_SAMPLE = (samples.path() / "httpbin" / "httpbin.yaml").read_text()
 
 #: A real certificate and key: Envoy rejects placeholder PEM, so a chain that must handshake
 #: needs material that loads.

@@ -11,7 +11,7 @@ import random
 from dataclasses import dataclass
 
 import pytest
-from _tx import PEM_CA, pem_data, proxy
+from _tx import HTTPBIN_SAMPLE, PEM_CA, pem_data, proxy
 
 from gatewaykit._simulate import LocalReply, Request, simulate
 from gatewaykit._translate.routes import translate_fault
@@ -34,23 +34,7 @@ spec:
   - port: {number: 80, name: http, protocol: HTTP}
     hosts: ["*"]
 ---
-apiVersion: v1
-kind: Service
-metadata: {name: httpbin, namespace: default}
-spec:
-  ports: [{name: http, port: 8000, targetPort: 8080}]
-  selector: {app: httpbin}
----
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: httpbin, namespace: default}
-spec:
-  selector: {matchLabels: {app: httpbin}}
-  template:
-    metadata: {labels: {app: httpbin}}
-    spec:
-      containers: [{name: httpbin, image: mccutchen/go-httpbin, ports: [{containerPort: 8080}]}]
----
+""" + HTTPBIN_SAMPLE + """---
 apiVersion: v1
 kind: Service
 metadata: {name: mirror, namespace: default}

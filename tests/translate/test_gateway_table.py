@@ -11,27 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from _tx import INGRESS, proxy, summary
-
-HTTPBIN = """
-apiVersion: v1
-kind: Service
-metadata: {name: httpbin, namespace: default, labels: {app: httpbin}}
-spec:
-  ports: [{name: http, port: 8000, targetPort: 8080}]
-  selector: {app: httpbin}
----
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: httpbin, namespace: default}
-spec:
-  selector: {matchLabels: {app: httpbin}}
-  template:
-    metadata: {labels: {app: httpbin, version: v1}}
-    spec:
-      containers:
-      - {name: httpbin, image: docker.io/mccutchen/go-httpbin:v2.15.0, ports: [{containerPort: 8080}]}
-"""
+from _tx import HTTPBIN_SAMPLE, INGRESS, proxy, summary
 
 HTTPBIN_CLUSTER = "outbound|8000||httpbin.default.svc.cluster.local"
 
@@ -508,7 +488,7 @@ CASES = [
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_gateway_translation(case: Case) -> None:
-    got = summary(proxy(HTTPBIN + case.config, case.workload))
+    got = summary(proxy(HTTPBIN_SAMPLE + case.config, case.workload))
     for key, want in case.expect.items():
         if isinstance(want, dict):
             for k, v in want.items():

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from _tx import DEFAULT_MESH, INGRESS
+from _tx import DEFAULT_MESH, HTTPBIN_SAMPLE, INGRESS
 
 from gatewaykit._translate import XdsState, clear_caches, translate
 from gatewaykit.resources.codecs import load
@@ -22,23 +22,7 @@ apiVersion: v1
 kind: Namespace
 metadata: {name: shop, labels: {istio-injection: enabled}}
 ---
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: httpbin, namespace: default}
-spec:
-  selector: {matchLabels: {app: httpbin}}
-  template:
-    metadata: {labels: {app: httpbin, version: v1}}
-    spec:
-      containers: [{name: httpbin, image: mccutchen/go-httpbin, ports: [{containerPort: 8080}]}]
----
-apiVersion: v1
-kind: Service
-metadata: {name: httpbin, namespace: default}
-spec:
-  ports: [{name: http, port: 8000, targetPort: 8080}]
-  selector: {app: httpbin}
----
+""" + HTTPBIN_SAMPLE + """---
 apiVersion: apps/v1
 kind: Deployment
 metadata: {name: client, namespace: shop}

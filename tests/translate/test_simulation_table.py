@@ -9,27 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pytest
-from _tx import EGRESS, INGRESS, pem_data, xds
+from _tx import EGRESS, HTTPBIN_SAMPLE, INGRESS, pem_data, xds
 
 from gatewaykit._simulate import Miss, Request, simulate
 
-SVC = """
-apiVersion: v1
-kind: Service
-metadata: {name: httpbin, namespace: default}
-spec:
-  ports: [{name: http, port: 8000, targetPort: 8080}]
-  selector: {app: httpbin}
----
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: httpbin, namespace: default}
-spec:
-  selector: {matchLabels: {app: httpbin}}
-  template:
-    metadata: {labels: {app: httpbin}}
-    spec: {containers: [{name: httpbin, image: httpbin, ports: [{containerPort: 8080}]}]}
-"""
+SVC = HTTPBIN_SAMPLE
 
 GW_HTTP = """---
 apiVersion: networking.istio.io/v1
