@@ -16,7 +16,9 @@ Envoy prints ``-`` for every missing value; TCP proxy entries have no HTTP field
 
 from __future__ import annotations
 
-import datetime
+import functools
+import math
+import time
 from dataclasses import dataclass
 
 __all__ = ["AccessLogEntry", "format_entry", "start_time"]
@@ -24,8 +26,16 @@ __all__ = ["AccessLogEntry", "format_entry", "start_time"]
 
 def start_time(ts: float) -> str:
     """Render a UNIX time like Envoy's %START_TIME% (``2024-05-01T10:00:00.123Z``, UTC)."""
-    dt = datetime.datetime.fromtimestamp(ts, datetime.timezone.utc)
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+    # Rounded to microseconds first, as datetime.fromtimestamp does (its pure-Python twin's modf).
+    frac, whole = math.modf(ts)
+    us = round(frac * 1e6)
+    seconds = int(whole) + us // 1_000_000
+    return f"{_utc_seconds(seconds)}.{us % 1_000_000 // 1000:03d}Z"
+
+
+@functools.lru_cache(maxsize=4)  # one strftime per second of traffic, not per request
+def _utc_seconds(seconds: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
 
 
 @dataclass(frozen=True, slots=True)

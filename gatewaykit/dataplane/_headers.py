@@ -19,6 +19,7 @@ come from here, so every rule names its source.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import ssl
 from collections.abc import Iterable, Sequence
@@ -311,13 +312,14 @@ def xfcc_value(
         return existing
     if mode not in ("SANITIZE_SET", "APPEND_FORWARD"):
         return None
-    current = ";".join(_xfcc_parts(peer_der, local_uris, include_cert))
+    current = ";".join(_xfcc_parts(peer_der, tuple(local_uris), include_cert))
     if mode == "APPEND_FORWARD" and existing:
         return f"{existing},{current}"
     return current
 
 
-def _xfcc_parts(peer_der: bytes, local_uris: Sequence[str], include_cert: bool) -> list[str]:
+@functools.lru_cache(maxsize=256)  # one parse per peer certificate, not per request
+def _xfcc_parts(peer_der: bytes, local_uris: tuple[str, ...], include_cert: bool) -> tuple[str, ...]:
     from cryptography import x509
 
     cert = x509.load_der_x509_certificate(peer_der)
@@ -341,4 +343,4 @@ def _xfcc_parts(peer_der: bytes, local_uris: Sequence[str], include_cert: bool) 
     else:
         parts.append("URI=")
     parts.extend(f"DNS={d}" for d in dns)
-    return parts
+    return tuple(parts)

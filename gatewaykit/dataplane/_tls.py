@@ -19,13 +19,12 @@ from __future__ import annotations
 import asyncio
 import datetime
 import functools
-import hashlib
 import os
 import ssl
 import tempfile
 import threading
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -364,7 +363,7 @@ class ContextCache:
         else:
             self._dir = tempfile.mkdtemp(prefix="gatewaykit-tls-")
         os.chmod(self._dir, 0o700)
-        self._cache: dict[bytes, ssl.SSLContext] = {}
+        self._cache: dict[Hashable, ssl.SSLContext] = {}
         self._lock = threading.Lock()
         self.mesh_ca = mesh_ca
         self.trust_store = trust_store
@@ -379,14 +378,15 @@ class ContextCache:
             pass
 
     def _cached(self, parts: tuple[object, ...], build: Callable[[], ssl.SSLContext]) -> ssl.SSLContext:
-        digest = hashlib.sha256(repr(parts).encode()).digest()
+        # The parts (PEM bytes, strings, tuples) are the key: hashing them is cheap (bytes cache
+        # their hash), where a digest of their repr cost ~10 us on every upstream request.
         with self._lock:
-            ctx = self._cache.get(digest)
+            ctx = self._cache.get(parts)
             if ctx is None:
                 if len(self._cache) > 256:  # bound memory across many rotations
                     self._cache.clear()
                 ctx = build()
-                self._cache[digest] = ctx
+                self._cache[parts] = ctx
             return ctx
 
     def _load_chain(self, ctx: ssl.SSLContext, cert: bytes, key: bytes) -> None:
