@@ -183,16 +183,18 @@ def _validity() -> tuple[datetime.datetime, datetime.datetime]:
 CAKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 
 
-def _ca_key_usage(*, digital_signature: bool) -> x509.KeyUsage:
-    """keyCertSign + cRLSign, and digitalSignature when asked."""
+def _ca_key_usage(
+    *, digital_signature: bool, key_encipherment: bool = False, crl_sign: bool = True
+) -> x509.KeyUsage:
+    """keyCertSign, with cRLSign, digitalSignature and keyEncipherment as asked."""
     return x509.KeyUsage(
         digital_signature=digital_signature,
         content_commitment=False,
-        key_encipherment=False,
+        key_encipherment=key_encipherment,
         data_encipherment=False,
         key_agreement=False,
         key_cert_sign=True,
-        crl_sign=True,
+        crl_sign=crl_sign,
         encipher_only=False,
         decipher_only=False,
     )
@@ -207,17 +209,27 @@ def _ca_key_usage(*, digital_signature: bool) -> x509.KeyUsage:
 #: * ``public-root``: the fake internet's public root (what a public CA root carries:
 #:   CA:TRUE, keyCertSign + cRLSign, a key identifier);
 #: * ``mesh-root``: the mesh CA (istiod's ``istio-ca-root-cert``): CA:TRUE, digitalSignature +
-#:   keyCertSign + cRLSign.
+#:   keyCertSign + cRLSign;
+#: * ``kubeadm-ca``: the cluster CA ``kubernetes`` kubeadm makes (client-go util/cert/cert.go
+#:   ``NewSelfSignedCACert``: KeyEncipherment|DigitalSignature|CertSign, CA, Go's generated subject key
+#:   id, ``DNSNames: [CommonName]``), in the order Go's ``x509.CreateCertificate`` writes them.
 CA_PROFILES: dict[str, tuple[str, ...]] = {
     "openssl-v3_ca": ("subjectKeyIdentifier", "authorityKeyIdentifier", "basicConstraints"),
     "public-root": ("basicConstraints", "keyUsage:keyCertSign,cRLSign", "subjectKeyIdentifier"),
     "mesh-root": ("basicConstraints", "keyUsage:digitalSignature,keyCertSign,cRLSign"),
+    "kubeadm-ca": (
+        "keyUsage:digitalSignature,keyEncipherment,keyCertSign",
+        "basicConstraints",
+        "subjectKeyIdentifier",
+        "subjectAltName:DNS=commonName",
+    ),
 }
 
 
-def _ca_extension(name: str, key: CAKey) -> tuple[x509.ExtensionType, bool]:
-    """One CA extension of :data:`CA_PROFILES` for ``key``: (extension, critical)."""
+def _ca_extension(name: str, key: CAKey, subject: x509.Name) -> tuple[x509.ExtensionType, bool]:
+    """One CA extension of :data:`CA_PROFILES` for ``key`` and ``subject``: (extension, critical)."""
     ski = x509.SubjectKeyIdentifier.from_public_key(key.public_key())
+    common_names = [str(a.value) for a in subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
     extensions: dict[str, tuple[x509.ExtensionType, bool]] = {
         "subjectKeyIdentifier": (ski, False),
         "authorityKeyIdentifier": (
@@ -227,6 +239,14 @@ def _ca_extension(name: str, key: CAKey) -> tuple[x509.ExtensionType, bool]:
         "basicConstraints": (x509.BasicConstraints(ca=True, path_length=None), True),
         "keyUsage:keyCertSign,cRLSign": (_ca_key_usage(digital_signature=False), True),
         "keyUsage:digitalSignature,keyCertSign,cRLSign": (_ca_key_usage(digital_signature=True), True),
+        "keyUsage:digitalSignature,keyEncipherment,keyCertSign": (
+            _ca_key_usage(digital_signature=True, key_encipherment=True, crl_sign=False),
+            True,
+        ),
+        "subjectAltName:DNS=commonName": (
+            x509.SubjectAlternativeName([x509.DNSName(n) for n in common_names[:1]]),
+            False,
+        ),
     }
     return extensions[name]
 
@@ -263,7 +283,7 @@ def build_ca(
         .not_valid_after(not_after)
     )
     for name in CA_PROFILES[profile]:
-        extension, critical = _ca_extension(name, key)
+        extension, critical = _ca_extension(name, key, subject)
         builder = builder.add_extension(extension, critical=critical)
     return builder.sign(key, hashes.SHA256())
 

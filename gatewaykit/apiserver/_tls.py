@@ -21,6 +21,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from gatewaykit.certs import build_ca
+
 __all__ = ["ServingCert", "make_serving_cert"]
 
 
@@ -40,19 +42,12 @@ def make_serving_cert(directory: pathlib.Path) -> ServingCert:
     """Make the CA and the serving certificate; write the serving key 0600 into ``directory``."""
     now = datetime.datetime.now(datetime.UTC).replace(microsecond=0)
     ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca = (
-        x509.CertificateBuilder()
-        .subject_name(_name("kubernetes"))
-        .issuer_name(_name("kubernetes"))
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=3650))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(True, False, False, False, False, True, True, False, False), critical=True
-        )
-        .sign(ca_key, hashes.SHA256())
+    ca = build_ca(
+        _name("kubernetes"),
+        ca_key,
+        "kubeadm-ca",
+        not_before=now - datetime.timedelta(minutes=5),
+        not_after=now + datetime.timedelta(days=3650),
     )
     key = ec.generate_private_key(ec.SECP256R1())
     sans: list[x509.GeneralName] = [
