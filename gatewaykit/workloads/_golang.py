@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from gatewaykit._gofmt import quote
+from gatewaykit.kube.gojson import format_float
 
 __all__ = [
     "GoError",
@@ -68,22 +69,10 @@ def _json_string(s: str, escape_html: bool) -> str:
 
 
 def _json_float(f: float) -> str:
-    """encode.go floatEncoder: shortest digits, 'f' form unless |f| < 1e-6 or >= 1e21."""
+    """encode.go floatEncoder (gojson.format_float), with Go's own error for NaN and Inf."""
     if math.isnan(f) or math.isinf(f):
         raise GoError(f"json: unsupported value: {format_float_g(f)}")
-    a = abs(f)
-    if a != 0 and (a < 1e-6 or a >= 1e21):
-        text = repr(f)  # Python's repr is the shortest round-trip form too, in e-notation here
-        mant, _, exp = text.partition("e")
-        sign, digits = exp[0], exp[1:].lstrip("0") or "0"
-        # Go keeps at least two exponent digits, then trims "e-07" to "e-7" (encode.go).
-        if sign == "+" and len(digits) < 2:
-            digits = digits.rjust(2, "0")
-        return f"{mant}e{sign}{digits}"
-    text = format(decimal.Decimal(repr(f)), "f")
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return text
+    return format_float(f)
 
 
 def json_encode(value: Any, *, indent: str | None = "  ", escape_html: bool = False) -> str:
