@@ -53,6 +53,10 @@ class _ParseError(Exception):
 # ----------------------------------------------------------------------------------------------
 # Label keys and values (k8s.io/apimachinery/pkg/api/validate/content)
 # ----------------------------------------------------------------------------------------------
+# Not resources/validation/kube.is_qualified_name (ValidateObjectMeta's, Kubernetes 1.33 wording):
+# this parser is checked byte for byte against the pinned kubectl 1.37's own client-side parse
+# (tests/kube/test_selectors.py, `kubectl set selector --local`), whose apimachinery words a bad
+# key "a valid label key" and measures in "bytes".
 _LABEL_KEY_FMT = "([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]"
 _LABEL_KEY_MSG = (
     "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an "
